@@ -1,0 +1,30 @@
+"""spikebits.evaluators: data sets, training, accuracy, cost metrics.
+
+Imports only :mod:`space` and :mod:`models`.
+"""
+
+from evaluators import datasets
+from evaluators.cost import bit_averages, bit_budget, cost_metrics, effective_resolution, s_ace, size_bits
+from evaluators.datasets import DataSplit, DatasetInfo
+from evaluators.evaluator import Evaluator, resolve_device
+from evaluators.training import TrainSettings, accuracy, calibrate, default_cache_dir, pretrained_state, train
+
+__all__ = [
+    "DataSplit",
+    "DatasetInfo",
+    "Evaluator",
+    "TrainSettings",
+    "accuracy",
+    "bit_averages",
+    "bit_budget",
+    "calibrate",
+    "cost_metrics",
+    "datasets",
+    "default_cache_dir",
+    "effective_resolution",
+    "pretrained_state",
+    "resolve_device",
+    "s_ace",
+    "size_bits",
+    "train",
+]

@@ -1,0 +1,154 @@
+"""The :class:`Evaluator`: one config in, the fixed metric keys out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from evaluators import datasets
+from evaluators.cost import bit_averages, cost_metrics
+from evaluators.training import Progress, TrainSettings, accuracy, calibrate, pretrained_state, train
+from models import (
+    SpikingNetwork,
+    apply_config,
+    build,
+    default_space,
+    layer_specs,
+    record_activity,
+    set_full_precision,
+)
+from space import Config, ConfigError, SearchSpace
+
+
+def resolve_device(device: str | None) -> torch.device:
+    """``"cpu"``, ``"cuda"``, ``"cuda:1"`` or None (cpu); a missing CUDA is a one-line error."""
+    name = device or "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"device {name!r} was asked for but CUDA is not available here; use --device cpu")
+    try:
+        return torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"unknown device {name!r}; use cpu or cuda") from None
+
+
+class Evaluator:
+    """Scores configs of one model on one data set with the fixed metric keys of DESIGN.md.
+
+    * :meth:`cost` — ``bit_budget``, ``s_ace``, ``size_bits``, ``effective_resolution``:
+      pure functions of architecture, input shape and config; no data, no training.
+    * :meth:`__call__` — the cost metrics plus ``accuracy`` (test set, after a short
+      quantization-aware fine-tune of the cached full-precision model) and ``firing_rate``
+      (non-zero fraction of the spikes fed to the unpinned layers, on the test set).
+
+    Every strategy calls the same instance, so strategies compete on equal terms.
+    """
+
+    def __init__(
+        self,
+        model: str = "digits_cnn",
+        dataset: str = "digits",
+        *,
+        seed: int = 0,
+        epochs: int = 1,
+        lr: float = 1e-3,
+        batch_size: int = 64,
+        pretrain_epochs: int = 30,
+        pretrain_lr: float = 2e-3,
+        device: str | None = "cpu",
+        cache_dir: str | Path | None = None,
+        data_root: str | Path | None = None,
+        space: SearchSpace | None = None,
+        model_kwargs: dict | None = None,
+        progress: Progress | None = None,
+    ) -> None:
+        info = datasets.info(dataset)
+        self.model_name, self.dataset = model, dataset
+        self.seed = seed
+        self.device = resolve_device(device)
+        self.finetune_settings = TrainSettings(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed)
+        self.pretrain_settings = TrainSettings(epochs=pretrain_epochs, lr=pretrain_lr, batch_size=batch_size, seed=seed)
+        self.cache_dir = Path(cache_dir) if cache_dir else None
+        self.data_root = data_root
+        self.progress = progress
+        kwargs = {"num_classes": info.num_classes, "in_channels": info.input_shape[0], "image_size": info.input_shape[-1]}
+        kwargs.update(model_kwargs or {})
+        self.model_kwargs = kwargs
+        probe = build(model, **kwargs)
+        self.input_shape = info.input_shape
+        self.specs = layer_specs(probe, self.input_shape)
+        self.space = space if space is not None else default_space(probe)
+        if set(self.space.names) != {s.name for s in self.specs}:
+            raise ConfigError(f"the space's layers do not match model {model!r}; write a fresh one with `spikebits space --model {model}`")
+        self._data: datasets.DataSplit | None = None
+        self._pretrained: tuple[dict, float] | None = None
+
+    # ---------------------------------------------------------------- data-free
+    def cost(self, config: Config, *, strict: bool = False) -> dict[str, float]:
+        """Cost metrics of ``config`` (missing pinned layers are filled in)."""
+        full = self.space.complete(config, strict=strict)
+        return cost_metrics(self.specs, full, self.space)
+
+    def averages(self, config: Config) -> tuple[float, float, float]:
+        """(W̄, S̄, T̄) over the unpinned layers."""
+        return bit_averages(self.specs, self.space.complete(config, strict=False), self.space.free_layers)
+
+    # ---------------------------------------------------------------- training
+    @property
+    def data(self) -> datasets.DataSplit:
+        if self._data is None:
+            self._data = datasets.load(self.dataset, seed=self.seed, root=self.data_root)
+        return self._data
+
+    def new_model(self) -> SpikingNetwork:
+        return build(self.model_name, **self.model_kwargs)
+
+    def pretrained(self) -> tuple[dict, float]:
+        """The cached full-precision state dict and its test accuracy."""
+        if self._pretrained is None:
+            model = self.new_model()
+            self._pretrained = pretrained_state(
+                model,
+                self.dataset,
+                self.data.train,
+                self.data.test,
+                self.pretrain_settings,
+                cache_dir=self.cache_dir,
+                device=self.device,
+                progress=self.progress,
+            )
+        return self._pretrained
+
+    def full_precision_model(self) -> SpikingNetwork:
+        state, _ = self.pretrained()
+        model = set_full_precision(self.new_model())
+        model.load_state_dict(state)
+        return model.to(self.device)
+
+    def finetune(self, config: Config, *, epochs: int | None = None) -> SpikingNetwork:
+        """The pretrained model set to ``config``, step sizes calibrated, fine-tuned ``epochs``."""
+        full = self.space.complete(config, strict=False)
+        model = self.full_precision_model()
+        apply_config(model, full)
+        model.to(self.device)
+        calibrate(model, self.data.train, device=self.device)
+        settings = self.finetune_settings
+        if epochs is not None:
+            settings = TrainSettings(epochs=epochs, lr=settings.lr, batch_size=settings.batch_size, seed=settings.seed)
+        train(model, self.data.train, settings, device=self.device, progress=self.progress, description="fine-tune")
+        return model
+
+    def score(self, model: SpikingNetwork) -> dict[str, float]:
+        """``accuracy`` and ``firing_rate`` of a trained model on the test set."""
+        with record_activity(model) as stats:
+            acc = accuracy(model, self.data.test, device=self.device)
+        free = [stats[n] for n in self.space.free_layers]
+        total = sum(a.total for a in free)
+        rate = sum(a.nonzero for a in free) / total if total else 0.0
+        return {"accuracy": acc, "firing_rate": rate}
+
+    def __call__(self, config: Config) -> dict[str, float]:
+        """All metrics of ``config`` (fixed keys of DESIGN.md)."""
+        metrics = self.cost(config)
+        metrics.update(self.score(self.finetune(config)))
+        return metrics

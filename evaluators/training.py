@@ -1,0 +1,159 @@
+"""Training: full-precision pretraining (cached on disk) and quantization-aware fine-tuning."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from models import SpikingNetwork, set_full_precision
+from space import OutputError
+
+#: ``progress(iterable, description, total) -> iterable``: the CLI passes a tqdm wrapper.
+Progress = Callable[[Iterable, str, int], Iterable]
+#: Bump when pretraining changes in a way that invalidates cached checkpoints.
+PRETRAIN_VERSION = 1
+
+
+def _quiet(iterable: Iterable, description: str, total: int) -> Iterable:
+    return iterable
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """Optimiser settings. Adam with a cosine-decayed learning rate over all steps."""
+
+    epochs: int = 1
+    lr: float = 1e-3
+    batch_size: int = 64
+    weight_decay: float = 0.0
+    seed: int = 0
+
+
+def default_cache_dir() -> Path:
+    """``$SPIKEBITS_CACHE`` or ``~/.cache/spikebits``."""
+    env = os.environ.get("SPIKEBITS_CACHE")
+    return Path(env) if env else Path.home() / ".cache" / "spikebits"
+
+
+def make_loader(data: TensorDataset, batch_size: int, *, shuffle: bool, seed: int = 0) -> DataLoader:
+    generator = torch.Generator().manual_seed(seed)
+    return DataLoader(data, batch_size=batch_size, shuffle=shuffle, generator=generator if shuffle else None)
+
+
+def train(
+    model: nn.Module,
+    data: TensorDataset,
+    settings: TrainSettings,
+    *,
+    device: str | torch.device = "cpu",
+    progress: Progress | None = None,
+    description: str = "train",
+) -> list[float]:
+    """Train ``model`` with cross-entropy; returns the mean loss of each epoch."""
+    progress = progress or _quiet
+    if settings.epochs <= 0:
+        return []
+    torch.manual_seed(settings.seed)
+    loader = make_loader(data, settings.batch_size, shuffle=True, seed=settings.seed)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.Adam(params, lr=settings.lr, weight_decay=settings.weight_decay)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=settings.epochs * len(loader))
+    model.train()
+    losses = []
+    for _ in progress(range(settings.epochs), description, settings.epochs):
+        total, count = 0.0, 0
+        for x, y in loader:
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            loss = F.cross_entropy(model(x), y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            total += float(loss.detach()) * len(y)
+            count += len(y)
+        losses.append(total / max(count, 1))
+    return losses
+
+
+@torch.no_grad()
+def accuracy(model: nn.Module, data: TensorDataset, *, device: str | torch.device = "cpu", batch_size: int = 512) -> float:
+    """Top-1 accuracy (fraction 0–1) in eval mode."""
+    model.eval()
+    correct = 0
+    for x, y in make_loader(data, batch_size, shuffle=False):
+        correct += int((model(x.to(device)).argmax(1) == y.to(device)).sum())
+    return correct / len(data)
+
+
+@torch.no_grad()
+def calibrate(model: nn.Module, data: TensorDataset, *, device: str | torch.device = "cpu", batch_size: int = 256) -> None:
+    """One forward pass in eval mode, so every quantizer initialises its step size from real
+    weights and currents (α₀, γ₀ of DESIGN.md) before fine-tuning starts."""
+    model.eval()
+    x, _ = next(iter(make_loader(data, batch_size, shuffle=False)))
+    model(x.to(device))
+
+
+def _cache_key(model: SpikingNetwork, dataset: str, seed: int, settings: TrainSettings) -> str:
+    name, kwargs = model.arch
+    blob = json.dumps(
+        {"model": name, "kwargs": kwargs, "dataset": dataset, "seed": seed, "settings": settings.__dict__, "v": PRETRAIN_VERSION},
+        sort_keys=True,
+        default=str,
+    )
+    return f"{name}-{dataset}-seed{seed}-{hashlib.sha256(blob.encode()).hexdigest()[:12]}"
+
+
+def pretrained_state(
+    model: SpikingNetwork,
+    dataset: str,
+    train_data: TensorDataset,
+    test_data: TensorDataset,
+    settings: TrainSettings,
+    *,
+    cache_dir: Path | None = None,
+    device: str | torch.device = "cpu",
+    progress: Progress | None = None,
+) -> tuple[dict[str, torch.Tensor], float]:
+    """Full-precision weights for (model, data set, seed), trained once and cached on disk.
+
+    Full precision: float weights, unquantized neurons (the B_s → ∞ limit, s = max(v, 0)),
+    T = 1. Returns the state dict and its test accuracy. The cache file name holds a hash of
+    the architecture, data set, seed and settings; it is written atomically.
+    """
+    cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
+    path = cache_dir / f"{_cache_key(model, dataset, settings.seed, settings)}.pt"
+    if path.exists():
+        try:
+            blob = torch.load(path, map_location="cpu", weights_only=True)
+            return blob["state"], float(blob["accuracy"])
+        except Exception:
+            pass  # unreadable cache: retrain and overwrite it
+    set_full_precision(model)
+    model.to(device)
+    train(model, train_data, settings, device=device, progress=progress, description="pretrain")
+    acc = accuracy(model, test_data, device=device)
+    state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=cache_dir, suffix=".tmp")
+        os.close(fd)
+        try:
+            torch.save({"state": state, "accuracy": acc}, tmp)
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+    except OSError as err:
+        raise OutputError(f"cannot write the pretraining cache in {cache_dir} ({err.strerror}); set SPIKEBITS_CACHE to a writable folder") from None
+    return state, acc

@@ -1,0 +1,101 @@
+"""Spiking synaptic layers with temporal squeezing.
+
+A :class:`SpikingLayer` is one synaptic layer *with the neuron that feeds it*:
+
+    current [B, ...] → neuron (S bits, T steps) → spikes [T, B, ...]
+                     → synapse with W-bit weights → mean over T → current [B, ...]
+
+so the three numbers of a :class:`space.LayerChoice` belong to one module: W is the bit
+width of the synapse's weights, S that of the spikes it receives and T the number of steps
+over which it receives them (S-ACE = MACs·W·Σ_t S). Temporal squeezing: the layer hands the
+next layer the mean of its T outputs, which the next neuron receives as a constant current
+for each of its own T' steps, so neighbouring layers may use different T. Because the
+synapse is affine, mean_t(synapse(s_t)) = synapse(mean_t s_t) exactly, and the layer
+computes the right-hand side (one synaptic pass instead of T).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from models.neurons import NEURONS, RefinedNeuron
+from models.quantizers import WeightQuantizer
+from space import LayerChoice
+
+
+@dataclass
+class Activity:
+    """Running spike counts of one layer's input neuron (for firing rates)."""
+
+    nonzero: float = 0.0
+    total: float = 0.0
+    spike_sum: float = 0.0
+
+    @property
+    def rate(self) -> float:
+        return self.nonzero / self.total if self.total else 0.0
+
+
+class SpikingLayer(nn.Module):
+    """Input neuron + quantized synapse (``nn.Conv2d`` or ``nn.Linear``) + temporal squeeze.
+
+    ``neuron`` is ``"refined"`` (multi-bit, default) or ``"lif"`` (binary spikes).
+    ``encoder=True`` marks a network's first layer, whose "neuron" quantizes the input
+    image (a refined neuron, whatever ``neuron`` says: at T = 1 it is an unsigned quantizer).
+    """
+
+    def __init__(self, synapse: nn.Conv2d | nn.Linear, neuron: str = "refined", *, encoder: bool = False) -> None:
+        super().__init__()
+        if neuron not in NEURONS:
+            raise ValueError(f"unknown neuron {neuron!r}")
+        self.synapse = synapse
+        self.neuron = RefinedNeuron() if encoder else NEURONS[neuron]()
+        self.weight_quantizer = WeightQuantizer()
+        self.choice: LayerChoice | None = None
+        self.activity: Activity | None = None
+
+    @property
+    def kind(self) -> str:
+        return "conv" if isinstance(self.synapse, nn.Conv2d) else "linear"
+
+    def configure(self, choice: LayerChoice | None) -> None:
+        """Apply a :class:`LayerChoice`; ``None`` means full precision at T = 1."""
+        self.choice = choice
+        if choice is None:
+            self.weight_quantizer.configure(None)
+            self.neuron.configure(None, 1)
+        else:
+            self.weight_quantizer.configure(choice.w_bits, choice.scheme)
+            self.neuron.configure(choice.s_bits, choice.timesteps)
+
+    @property
+    def timesteps(self) -> int:
+        return self.neuron.timesteps
+
+    def spikes(self, current: Tensor) -> Tensor:
+        """The input neuron's T spike maps, ``[T, B, ...]``."""
+        s = self.neuron(current)
+        if self.activity is not None:
+            with torch.no_grad():
+                self.activity.nonzero += float((s != 0).sum())
+                self.activity.total += float(s.numel())
+                self.activity.spike_sum += float(s.sum())
+        return s
+
+    def quantized_weight(self) -> Tensor:
+        return self.weight_quantizer(self.synapse.weight)
+
+    def synapse_forward(self, spikes: Tensor) -> Tensor:
+        """Synaptic current averaged over the T input spike maps (temporal squeeze)."""
+        x = spikes.mean(dim=0)
+        w = self.quantized_weight()
+        if isinstance(self.synapse, nn.Conv2d):
+            return self.synapse._conv_forward(x, w, self.synapse.bias)
+        return F.linear(x, w, self.synapse.bias)
+
+    def forward(self, current: Tensor) -> Tensor:
+        return self.synapse_forward(self.spikes(current))

@@ -1,0 +1,154 @@
+"""The base class of every architecture, layer introspection and ``apply_config``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from models.layers import Activity, SpikingLayer
+from space import Config, ConfigError, LayerOptions, SearchSpace
+
+
+class SpikingNetwork(nn.Module):
+    """A network whose synaptic layers are :class:`SpikingLayer` s.
+
+    Subclasses set ``ties`` (groups of layers that must share a choice, with the reason in
+    the class docstring) and ``input_shape`` (C, H, W of one sample). ``arch`` holds the
+    registry name and keyword arguments the model was built with, so a structural copy can
+    be rebuilt (for example on the meta device to count MACs without data).
+    """
+
+    ties: tuple[tuple[str, ...], ...] = ()
+    input_shape: tuple[int, ...] = ()
+    arch: tuple[str, dict] = ("", {})
+
+    def spiking_layers(self) -> dict[str, SpikingLayer]:
+        """Synaptic layers in network order, by module path (``"conv1"``, ``"layer2.0.shortcut"``)."""
+        return {name: m for name, m in self.named_modules() if isinstance(m, SpikingLayer)}
+
+    @property
+    def layer_names(self) -> list[str]:
+        return list(self.spiking_layers())
+
+
+def default_space(model: SpikingNetwork, options: LayerOptions | None = None, *, pin_first: bool = True) -> SearchSpace:
+    """The DESIGN default space of ``model``: every layer gets ``options``, ties declared by the
+    architecture, first layer pinned at W8/S8/T1. A binary-spike (LIF) network allows S = 1 only."""
+    if options is None:
+        options = LayerOptions()
+        if model.arch[1].get("neuron") == "lif":
+            options = LayerOptions(s_bits=(1,))
+    return SearchSpace.default(model.layer_names, model.ties, options=options, pin_first=pin_first, model=model.arch[0])
+
+
+def apply_config(model: SpikingNetwork, config: Config) -> SpikingNetwork:
+    """Configure every synaptic layer of ``model`` from ``config`` (in place; returns the model).
+
+    ``config`` must name every layer of the model and no other."""
+    layers = model.spiking_layers()
+    unknown = [n for n in config if n not in layers]
+    if unknown:
+        raise ConfigError(f"config names unknown layer {unknown[0]!r}; layers are: {', '.join(layers)}")
+    missing = [n for n in layers if n not in config]
+    if missing:
+        raise ConfigError(f"config has no choice for layer {missing[0]!r}; give every layer a choice")
+    for name, layer in layers.items():
+        layer.configure(config[name])
+    return model
+
+
+def set_full_precision(model: SpikingNetwork) -> SpikingNetwork:
+    """Full-precision weights and unquantized (ReLU-limit) neurons at T = 1 in every layer."""
+    for layer in model.spiking_layers().values():
+        layer.configure(None)
+    return model
+
+
+def current_config(model: SpikingNetwork) -> Config | None:
+    """The config the model is set to, or None if any layer is full precision."""
+    choices = {n: layer.choice for n, layer in model.spiking_layers().items()}
+    if any(c is None for c in choices.values()):
+        return None
+    return Config(choices)  # type: ignore[arg-type]
+
+
+@contextmanager
+def record_activity(model: SpikingNetwork) -> Iterator[dict[str, Activity]]:
+    """Count the non-zero spikes each layer's input neuron emits while the block runs."""
+    layers = model.spiking_layers()
+    stats = {name: Activity() for name in layers}
+    for name, layer in layers.items():
+        layer.activity = stats[name]
+    try:
+        yield stats
+    finally:
+        for layer in layers.values():
+            layer.activity = None
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """Structure of one synaptic layer for one sample and one time step.
+
+    ``macs`` = H_out·W_out·k²·C_in/groups·C_out (conv) or in·out (linear);
+    ``n_weights`` = N_w; ``n_inputs`` = N_a (input activations); ``n_outputs`` = neurons the
+    synapse drives.
+    """
+
+    name: str
+    kind: str
+    n_weights: int
+    n_inputs: int
+    n_outputs: int
+    macs: int
+    input_shape: tuple[int, ...]
+    output_shape: tuple[int, ...]
+
+
+def layer_specs(model: SpikingNetwork, input_shape: Sequence[int] | None = None) -> list[LayerSpec]:
+    """Per-layer structure of ``model`` for inputs of ``input_shape`` (C, H, W).
+
+    Runs a structural copy of the model on PyTorch's meta device: no data, no arithmetic,
+    and the model itself is left untouched.
+    """
+    from models.registry import build  # registry imports this module
+
+    shape = tuple(input_shape or model.input_shape)
+    name, kwargs = model.arch
+    with torch.device("meta"):
+        probe = build(name, **kwargs)
+    probe.eval()
+    records: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {}
+    layers = probe.spiking_layers()
+    originals = {}
+    for lname, layer in layers.items():
+        originals[lname] = layer.synapse_forward
+
+        def recorder(spikes, _layer=layer, _name=lname):
+            out = originals[_name](spikes)
+            records[_name] = (tuple(spikes.shape[2:]), tuple(out.shape[1:]))
+            return out
+
+        layer.synapse_forward = recorder  # type: ignore[method-assign]
+    with torch.no_grad():
+        probe(torch.zeros((1, *shape), device="meta"))
+    specs = []
+    for lname, layer in layers.items():
+        if lname not in records:
+            raise RuntimeError(f"layer {lname} was not reached by a forward pass")
+        in_shape, out_shape = records[lname]
+        syn = layer.synapse
+        n_out = int(torch.Size(out_shape).numel())
+        if isinstance(syn, nn.Conv2d):
+            kh, kw = syn.kernel_size
+            macs = n_out * kh * kw * syn.in_channels // syn.groups
+        else:
+            macs = syn.in_features * syn.out_features
+        specs.append(
+            LayerSpec(lname, layer.kind, int(syn.weight.numel()), int(torch.Size(in_shape).numel()), n_out, int(macs), in_shape, out_shape)
+        )
+    return specs

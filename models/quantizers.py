@@ -1,0 +1,192 @@
+"""Quantizers: pure functions with straight-through gradients, plus small parameter holders.
+
+One function per quantizer serves every layer type (conv and linear alike). The modules only
+hold the step size and the current bit width; they never know that a search exists.
+Symbols follow ``DESIGN.md``: α is the weight step size, γ the spike step size, b the bit width.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+SCHEMES = ("uniform", "pow2")
+#: Exponent p of the clipping-range grid search (seed paper, step-size renewal).
+RENEWAL_EXPONENT = 2.4
+
+
+def round_ste(x: Tensor) -> Tensor:
+    """round(x) forward, identity backward (straight-through estimator)."""
+    return (torch.round(x) - x).detach() + x
+
+
+def round_half_up_ste(x: Tensor) -> Tensor:
+    """⌊x + 0.5⌋ forward (the neuron's rounding threshold), identity backward."""
+    return (torch.floor(x + 0.5) - x).detach() + x
+
+
+def grad_scale(x: Tensor, scale: float) -> Tensor:
+    """x forward, gradient multiplied by ``scale`` backward (LSQ's gradient scale)."""
+    return (x - x * scale).detach() + x * scale
+
+
+def signed_levels(bits: int) -> int:
+    """Q_p = 2^(b−1) − 1 for signed weights (0 for b = 1, where w_q = α·sign(w))."""
+    return 2 ** (bits - 1) - 1
+
+
+def unsigned_levels(bits: int) -> int:
+    """Q = 2^b − 1 for unsigned spikes."""
+    return 2**bits - 1
+
+
+def pow2_max_shift(bits: int) -> int:
+    """k_max = 2^(b−1) − 2: power-of-two levels are α·2^(−k), k = 0 … k_max."""
+    return max(2 ** (bits - 1) - 2, 0)
+
+
+def _sign_ste(u: Tensor) -> Tensor:
+    """±1 forward (0 maps to +1, so b = 1 has exactly two levels), identity backward."""
+    hard = torch.where(u >= 0, torch.ones_like(u), -torch.ones_like(u))
+    return (hard - u).detach() + u
+
+
+def quantize_signed(w: Tensor, alpha: Tensor, bits: int) -> Tensor:
+    """Signed uniform (LSQ) quantizer: w_q = α·clip(round(w/α), −Q_p, Q_p), Q_p = 2^(b−1) − 1.
+
+    b = 1 gives α·sign(w). Straight-through gradient to w inside the clipping range; the
+    gradient to α is LSQ's (−w/α + w_q/α inside, ±Q_p outside) scaled by g = 1/sqrt(N·Q_p).
+    """
+    qp = signed_levels(bits)
+    a = grad_scale(alpha, 1.0 / math.sqrt(w.numel() * max(qp, 1)))
+    if bits == 1:
+        return _sign_ste(torch.clamp(w / a, -1.0, 1.0)) * a
+    return round_ste(torch.clamp(w / a, -qp, qp)) * a
+
+
+def quantize_unsigned(x: Tensor, gamma: Tensor, bits: int) -> Tensor:
+    """Unsigned uniform quantizer for spikes: s = γ·clip(⌊x/γ + 0.5⌋, 0, Q), Q = 2^b − 1.
+
+    Straight-through gradient to x inside [0, Q·γ]; LSQ gradient to γ scaled by
+    g = 1/sqrt(N·Q). (⌊·+0.5⌋ is the rounding threshold of the refined neuron; it equals
+    round() except at exact halves.)
+    """
+    q = unsigned_levels(bits)
+    g = grad_scale(gamma, 1.0 / math.sqrt(x.numel() * q))
+    return round_half_up_ste(torch.clamp(x / g, 0.0, q)) * g
+
+
+def _pow2_project(u: Tensor, bits: int) -> Tensor:
+    """Nearest power-of-two level of u ∈ [−1, 1] (no gradient): sign(u)·2^(clip(round(log2|u|), −k_max, 0)),
+    zero where round(log2|u|) < −k_max."""
+    k_max = pow2_max_shift(bits)
+    mag = u.abs()
+    exponent = torch.round(torch.log2(mag.clamp_min(torch.finfo(u.dtype).tiny)))
+    level = torch.pow(2.0, exponent.clamp(-k_max, 0))
+    level = torch.where((exponent < -k_max) | (mag == 0), torch.zeros_like(level), level)
+    return torch.sign(u) * level
+
+
+def quantize_pow2(w: Tensor, alpha: Tensor, bits: int) -> Tensor:
+    """Power-of-two quantizer: levels {0, ±α·2^(−k), k = 0 … 2^(b−1)−2}.
+
+    w_q = α·sign(w)·2^(clip(round(log2(|w|/α)), −(2^(b−1)−2), 0)); values whose rounded
+    exponent is below −k_max go to 0. b = 1 has no zero level and gives α·sign(w), like the
+    uniform quantizer. Straight-through gradient to w inside [−α, α]; the α gradient has LSQ's
+    form (w_q/α − w/α inside, ±1 outside) scaled by g = 1/sqrt(N·Q_p).
+    """
+    if bits == 1:
+        return quantize_signed(w, alpha, 1)
+    a = grad_scale(alpha, 1.0 / math.sqrt(w.numel() * signed_levels(bits)))
+    u = torch.clamp(w / a, -1.0, 1.0)
+    return (_pow2_project(u.detach(), bits) - u).detach() * a + u * a
+
+
+def quantize_weight(w: Tensor, alpha: Tensor, bits: int, scheme: str) -> Tensor:
+    """Dispatch on ``scheme``: ``"uniform"`` (LSQ) or ``"pow2"``."""
+    if scheme == "uniform":
+        return quantize_signed(w, alpha, bits)
+    if scheme == "pow2":
+        return quantize_pow2(w, alpha, bits)
+    raise ValueError(f"unknown scheme {scheme!r}")
+
+
+def init_weight_step(w: Tensor, bits: int, scheme: str) -> float:
+    """Initial α. Uniform: α₀ = 2·mean|w|/sqrt(Q_p) (LSQ); b = 1: α₀ = mean|w| (the
+    L2-optimal scale of α·sign(w)). Power-of-two: the grid-searched clipping range
+    (:func:`grid_search_step`), since the LSQ rule assumes evenly spaced levels."""
+    w = w.detach()
+    mean_abs = float(w.abs().mean().clamp_min(1e-8))
+    if bits == 1:
+        return mean_abs
+    if scheme == "pow2":
+        return grid_search_step(w, lambda x, a: quantize_pow2(x, a, bits), float(w.abs().max()))
+    return 2.0 * mean_abs / math.sqrt(signed_levels(bits))
+
+
+def init_spike_step(x: Tensor, bits: int) -> float:
+    """Initial γ: γ₀ = 2·mean|x|/sqrt(Q), Q = 2^b − 1."""
+    return 2.0 * float(x.detach().abs().mean().clamp_min(1e-8)) / math.sqrt(unsigned_levels(bits))
+
+
+@torch.no_grad()
+def grid_search_step(
+    x: Tensor,
+    quantize,
+    max_range: float,
+    *,
+    levels: int = 1,
+    grid: int = 100,
+    exponent: float = RENEWAL_EXPONENT,
+) -> float:
+    """Step size minimising mean|Q(x) − x|^p over ``grid`` clipping ranges in (0, max_range].
+
+    ``quantize(x, step)`` is one of the quantizers above; the candidate step for clipping
+    range r is r/levels (levels = Q_p or Q for uniform quantizers, 1 when the step is the
+    top level, as for power-of-two). p = 2.4 by default (seed paper, step-size renewal).
+    """
+    x = x.detach().float()
+    best_step, best_err = max_range / levels, math.inf
+    for i in range(1, grid + 1):
+        step = torch.tensor(max_range * i / grid / levels, dtype=x.dtype, device=x.device)
+        err = float((quantize(x, step) - x).abs().pow(exponent).mean())
+        if err < best_err:
+            best_step, best_err = float(step), err
+    return best_step
+
+
+class WeightQuantizer(nn.Module):
+    """Holds α and the bit width for one layer's weights.
+
+    w_q = α·clip(round(w/α), −Q_p, Q_p) (``uniform``) or α·sign(w)·2^(−k) (``pow2``), see
+    :func:`quantize_weight`. ``bits=None`` means full precision (w passes through). α is
+    initialised from the weights on the first forward after :meth:`configure`.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.alpha = nn.Parameter(torch.tensor(1.0))
+        self.register_buffer("initialized", torch.tensor(False))
+        self.bits: int | None = None
+        self.scheme = "uniform"
+
+    def configure(self, bits: int | None, scheme: str = "uniform") -> None:
+        if scheme not in SCHEMES:
+            raise ValueError(f"unknown scheme {scheme!r}")
+        if (bits, scheme) != (self.bits, self.scheme):
+            self.initialized.fill_(False)
+        self.bits, self.scheme = bits, scheme
+
+    def forward(self, w: Tensor) -> Tensor:
+        if self.bits is None:
+            return w
+        if not bool(self.initialized):
+            with torch.no_grad():
+                self.alpha.fill_(init_weight_step(w, self.bits, self.scheme))
+                self.initialized.fill_(True)
+        return quantize_weight(w, self.alpha, self.bits, self.scheme)
+
+    def extra_repr(self) -> str:
+        return f"bits={self.bits}, scheme={self.scheme}"

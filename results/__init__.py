@@ -1,0 +1,46 @@
+"""spikebits.results: trial records, Pareto fronts, hypervolume, output files, plots, reports.
+
+The rightmost package: it imports only ``space`` (for Config, Budget and the metric names),
+so any strategy's records are turned into fronts and files by the same code.
+"""
+
+from results.pareto import check_objectives, eligible, hypervolume, pareto_front, reference_point
+from results.plots import plot_front
+from results.records import STATES, TrialRecord, to_jsonable
+from results.report import format_front_table, format_metric
+from results.storage import (
+    PARETO_SCHEMA,
+    atomic_write_bytes,
+    atomic_write_text,
+    pareto_records,
+    read_pareto_json,
+    read_trials_csv,
+    trials_columns,
+    write_pareto_json,
+    write_run_json,
+    write_trials_csv,
+)
+
+__all__ = [
+    "PARETO_SCHEMA",
+    "STATES",
+    "TrialRecord",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "check_objectives",
+    "eligible",
+    "format_front_table",
+    "format_metric",
+    "hypervolume",
+    "pareto_front",
+    "pareto_records",
+    "plot_front",
+    "read_pareto_json",
+    "read_trials_csv",
+    "reference_point",
+    "to_jsonable",
+    "trials_columns",
+    "write_pareto_json",
+    "write_run_json",
+    "write_trials_csv",
+]

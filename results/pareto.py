@@ -1,0 +1,130 @@
+"""Pareto fronts and hypervolume of trial records (moocore does the geometry).
+
+Directions come from :func:`space.direction`: ``accuracy`` is maximized, every other metric
+minimized. Only finished (``state == "COMPLETE"``), feasible records that carry a finite value
+for every objective take part; failed, pruned, running and infeasible trials never reach a
+front, so every strategy is ranked by the same rule.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+
+import moocore
+import numpy as np
+
+from space import BudgetError, Config, direction
+
+from results.records import TrialRecord
+
+
+def check_objectives(objectives: Sequence[str]) -> tuple[str, ...]:
+    """Validate objective names (known metrics, each listed once, at least one)."""
+    names = tuple(objectives)
+    if not names:
+        raise BudgetError("no objectives given; use for example accuracy,bit_budget,s_ace")
+    for name in names:
+        direction(name)
+    if len(set(names)) != len(names):
+        raise BudgetError(f"objective listed twice in {','.join(names)}; list each once")
+    return names
+
+
+def maximise_flags(objectives: Sequence[str]) -> list[bool]:
+    """moocore's ``maximise`` argument: True where ``direction(metric) == "maximize"``."""
+    return [direction(m) == "maximize" for m in objectives]
+
+
+def eligible(records: Iterable[TrialRecord], objectives: Sequence[str]) -> list[TrialRecord]:
+    """Records that may enter a front: COMPLETE, feasible, finite value for every objective."""
+    return [r for r in records if r.state == "COMPLETE" and r.feasible and all(r.has(m) for m in objectives)]
+
+
+def objective_matrix(records: Sequence[TrialRecord], objectives: Sequence[str]) -> np.ndarray:
+    """``(len(records), len(objectives))`` float array of the records' objective values."""
+    return np.array([[r.metrics[m] for m in objectives] for r in records], dtype=float).reshape(
+        len(records), len(objectives)
+    )
+
+
+def _sort_key(record: TrialRecord, objectives: Sequence[str]) -> tuple[float, ...]:
+    """Best-first key: the first cost (minimized) objective ascending, then the others
+    (each in its better-first direction), then the trial number."""
+    costs = [m for m in objectives if direction(m) == "minimize"]
+    order = costs[:1] + [m for m in objectives if m not in costs[:1]]
+    key = [record.metrics[m] if direction(m) == "minimize" else -record.metrics[m] for m in order]
+    return (*key, float(record.number))
+
+
+def pareto_front(records: Iterable[TrialRecord], objectives: Sequence[str]) -> list[TrialRecord]:
+    """The non-dominated eligible records, sorted by the first cost objective ascending.
+
+    A record dominates another when it is at least as good in every objective and better in
+    one. Weakly non-dominated ties stay: two different configs with equal objective vectors
+    are both on the front. The same config appearing more than once on the front (a repeated
+    evaluation) is kept once, at its first occurrence in ``records``.
+    """
+    objectives = check_objectives(objectives)
+    candidates = eligible(records, objectives)
+    if not candidates:
+        return []
+    points = objective_matrix(candidates, objectives)
+    mask = moocore.is_nondominated(points, maximise=maximise_flags(objectives), keep_weakly=True)
+    front: list[TrialRecord] = []
+    seen: set[Config] = set()
+    for record, keep in zip(candidates, mask):
+        if not keep:
+            continue
+        if record.config is not None:
+            if record.config in seen:
+                continue
+            seen.add(record.config)
+        front.append(record)
+    return sorted(front, key=lambda r: _sort_key(r, objectives))
+
+
+def reference_point(objectives: Sequence[str], worst: Mapping[str, float]) -> dict[str, float]:
+    """The hypervolume reference point: ``worst[metric]`` for every objective.
+
+    ``accuracy`` defaults to 0.0 when ``worst`` leaves it out; any other objective must be
+    given (a budget limit is a natural choice, e.g. ``budget.to_dict()``).
+    """
+    objectives = check_objectives(objectives)
+    ref: dict[str, float] = {}
+    for metric in objectives:
+        if metric in worst:
+            ref[metric] = float(worst[metric])
+        elif metric == "accuracy":
+            ref[metric] = 0.0
+        else:
+            raise BudgetError(f"no reference value for objective {metric!r}; give its worst acceptable value")
+    return ref
+
+
+def hypervolume(
+    records_or_front: Iterable[TrialRecord],
+    objectives: Sequence[str],
+    reference: Mapping[str, float],
+) -> float:
+    """Hypervolume dominated by the eligible records, bounded by ``reference``.
+
+    HV = Lebesgue measure of ∪_p {z : p ≼ z ≼ r} in objective space (maximized objectives
+    negated, so that every objective is minimized). Dominated records add nothing, so a whole
+    list of records gives the same value as its front. Points not strictly better than the
+    reference in every objective contribute nothing. An empty set has hypervolume 0.0.
+    """
+    objectives = check_objectives(objectives)
+    missing = [m for m in objectives if m not in reference]
+    if missing:
+        raise BudgetError(f"reference point lacks {', '.join(missing)}; give a value for every objective")
+    candidates = eligible(records_or_front, objectives)
+    if not candidates:
+        return 0.0
+    maximise = np.array(maximise_flags(objectives))
+    sign = np.where(maximise, -1.0, 1.0)
+    points = objective_matrix(candidates, objectives) * sign
+    ref = np.array([float(reference[m]) for m in objectives]) * sign
+    inside = np.all(points < ref, axis=1)
+    if not inside.any():
+        return 0.0
+    return float(moocore.hypervolume(points[inside], ref=ref))

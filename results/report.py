@@ -1,0 +1,54 @@
+"""Plain-text reports of a front (what the CLI prints)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from results.records import TrialRecord
+
+#: Metrics shown in scientific notation (they run to 1e6–1e12).
+LARGE_METRICS: frozenset[str] = frozenset({"s_ace", "energy_pj", "size_bits"})
+MISSING = "-"
+
+
+def format_metric(metric: str, value: float | None) -> str:
+    """One metric value as text: accuracy in percent with 2 decimals (``0.9123`` ->
+    ``91.23%``), S-ACE / energy / size in scientific notation with 3 significant digits
+    (``123456789`` -> ``1.23e+08``), everything else with 3 decimals; missing -> ``-``."""
+    if value is None or not math.isfinite(value):
+        return MISSING
+    if metric == "accuracy":
+        return f"{100.0 * value:.2f}%"
+    if metric in LARGE_METRICS:
+        return f"{value:.2e}"
+    return f"{value:.3f}"
+
+
+def format_front_table(front: Sequence[TrialRecord], objectives: Sequence[str]) -> str:
+    """A text table of ``front``: trial number (#), one column per objective, the strategy
+    and the config (``Config.short()``), one row per point in the given order.
+
+    Numbers are right-aligned, text left-aligned; columns are separated by two spaces. An
+    empty front gives the header and the line ``(no feasible points)``.
+    """
+    header = ["#", *objectives, "strategy", "config"]
+    rows = [
+        [
+            str(r.number),
+            *(format_metric(m, r.metrics.get(m)) for m in objectives),
+            r.strategy,
+            MISSING if r.config is None else r.config.short(),
+        ]
+        for r in front
+    ]
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    numeric = len(objectives) + 1  # '#' and the objectives are right-aligned
+
+    def line(cells: Sequence[str]) -> str:
+        parts = [c.rjust(w) if i < numeric else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths))]
+        return "  ".join(parts).rstrip()
+
+    lines = [line(header), "  ".join("-" * w for w in widths)]
+    lines += [line(row) for row in rows] or ["(no feasible points)"]
+    return "\n".join(lines)

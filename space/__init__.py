@@ -1,0 +1,40 @@
+"""spikebits.space: what a search can choose.
+
+The leftmost package: it imports no other spikebits package.
+"""
+
+from space.budget import DEFAULT_OBJECTIVES, METRICS, Budget, Constraint, direction, parse_objectives
+from space.config import MAX_BITS, SCHEMES, Config, LayerChoice, LayerOptions
+from space.errors import (
+    BudgetError,
+    ConfigError,
+    DataError,
+    OutputError,
+    SpikebitsError,
+    UnknownNameError,
+    unknown_name_error,
+)
+from space.search_space import FIRST_LAYER_PIN, SearchSpace
+
+__all__ = [
+    "DEFAULT_OBJECTIVES",
+    "FIRST_LAYER_PIN",
+    "MAX_BITS",
+    "METRICS",
+    "SCHEMES",
+    "Budget",
+    "BudgetError",
+    "Config",
+    "ConfigError",
+    "Constraint",
+    "DataError",
+    "LayerChoice",
+    "LayerOptions",
+    "OutputError",
+    "SearchSpace",
+    "SpikebitsError",
+    "UnknownNameError",
+    "direction",
+    "parse_objectives",
+    "unknown_name_error",
+]

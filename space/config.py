@@ -1,0 +1,217 @@
+"""Per-layer decisions: :class:`LayerChoice`, :class:`LayerOptions` and :class:`Config`."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from space.errors import ConfigError
+
+SCHEMES: tuple[str, ...] = ("uniform", "pow2")
+#: Widest weight or spike bit width any evaluator accepts.
+MAX_BITS = 16
+FIELDS: tuple[str, ...] = ("w_bits", "s_bits", "timesteps", "scheme")
+
+
+def _as_int(value: Any, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value:
+        raise ConfigError(f"{what} must be an integer, got {value!r}")
+    return int(value)
+
+
+@dataclass(frozen=True)
+class LayerChoice:
+    """One layer's decision: weight bits W, input-spike bits S, time steps T, weight scheme.
+
+    ``s_bits`` is the bit width of the spikes the layer *receives* (its input activations)
+    and ``timesteps`` the number of time steps over which it receives them, so that
+    S-ACE = MACs · W · Σ_t S pairs the three numbers of one layer (DESIGN.md).
+    """
+
+    w_bits: int
+    s_bits: int
+    timesteps: int
+    scheme: str = "uniform"
+
+    def __post_init__(self) -> None:
+        w = _as_int(self.w_bits, "w_bits")
+        s = _as_int(self.s_bits, "s_bits")
+        t = _as_int(self.timesteps, "timesteps")
+        object.__setattr__(self, "w_bits", w)
+        object.__setattr__(self, "s_bits", s)
+        object.__setattr__(self, "timesteps", t)
+        if not 1 <= w <= MAX_BITS:
+            raise ConfigError(f"w_bits={w} is out of range; use 1 to {MAX_BITS}")
+        if not 1 <= s <= MAX_BITS:
+            raise ConfigError(f"s_bits={s} is out of range; use 1 to {MAX_BITS}")
+        if t < 1:
+            raise ConfigError(f"timesteps={t} is out of range; use 1 or more")
+        if self.scheme not in SCHEMES:
+            raise ConfigError(f"scheme={self.scheme!r} is unknown; use one of {', '.join(SCHEMES)}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], where: str = "layer") -> LayerChoice:
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"{where}: expected an object with {', '.join(FIELDS)}")
+        extra = set(data) - set(FIELDS)
+        if extra:
+            raise ConfigError(f"{where}: unknown field(s) {', '.join(sorted(extra))}; use {', '.join(FIELDS)}")
+        missing = [k for k in FIELDS[:3] if k not in data]
+        if missing:
+            raise ConfigError(f"{where}: missing {', '.join(missing)}")
+        try:
+            return cls(data["w_bits"], data["s_bits"], data["timesteps"], data.get("scheme", "uniform"))
+        except ConfigError as err:
+            raise ConfigError(f"{where}: {err}") from None
+
+    def short(self) -> str:
+        """Compact label such as ``W4S2T1`` or ``W4pS2T1`` (p marks power-of-two weights)."""
+        p = "p" if self.scheme == "pow2" else ""
+        return f"W{self.w_bits}{p}S{self.s_bits}T{self.timesteps}"
+
+
+@dataclass(frozen=True)
+class LayerOptions:
+    """The values a search may choose for one layer."""
+
+    w_bits: tuple[int, ...] = (1, 2, 3, 4, 8)
+    s_bits: tuple[int, ...] = (1, 2, 4)
+    timesteps: tuple[int, ...] = (1, 2, 4)
+    schemes: tuple[str, ...] = SCHEMES
+
+    def __post_init__(self) -> None:
+        for name in ("w_bits", "s_bits", "timesteps", "schemes"):
+            values = tuple(getattr(self, name))
+            if not values:
+                raise ConfigError(f"option list {name} is empty; give at least one value")
+            if name != "schemes":
+                values = tuple(sorted({_as_int(v, name) for v in values}))
+            else:
+                values = tuple(dict.fromkeys(values))
+            object.__setattr__(self, name, values)
+        # Every combination must be a valid LayerChoice.
+        LayerChoice(max(self.w_bits), max(self.s_bits), max(self.timesteps), self.schemes[0])
+        LayerChoice(min(self.w_bits), min(self.s_bits), min(self.timesteps), self.schemes[-1])
+
+    def allows(self, choice: LayerChoice) -> bool:
+        return (
+            choice.w_bits in self.w_bits
+            and choice.s_bits in self.s_bits
+            and choice.timesteps in self.timesteps
+            and choice.scheme in self.schemes
+        )
+
+    def choices(self) -> Iterator[LayerChoice]:
+        """Every LayerChoice these options allow."""
+        for scheme in self.schemes:
+            for w in self.w_bits:
+                for s in self.s_bits:
+                    for t in self.timesteps:
+                        yield LayerChoice(w, s, t, scheme)
+
+    def largest(self) -> LayerChoice:
+        return LayerChoice(max(self.w_bits), max(self.s_bits), max(self.timesteps), self.schemes[0])
+
+    def smallest(self) -> LayerChoice:
+        return LayerChoice(min(self.w_bits), min(self.s_bits), min(self.timesteps), self.schemes[0])
+
+    def to_dict(self) -> dict[str, list[Any]]:
+        return {k: list(getattr(self, k)) for k in ("w_bits", "s_bits", "timesteps", "schemes")}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], where: str = "options") -> LayerOptions:
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"{where}: expected an object with w_bits, s_bits, timesteps, schemes")
+        known = {"w_bits", "s_bits", "timesteps", "schemes"}
+        extra = set(data) - known
+        if extra:
+            raise ConfigError(f"{where}: unknown field(s) {', '.join(sorted(extra))}; use {', '.join(sorted(known))}")
+        default = cls()
+        try:
+            return cls(**{k: tuple(data.get(k, getattr(default, k))) for k in known})
+        except (ConfigError, TypeError) as err:
+            raise ConfigError(f"{where}: {err}") from None
+
+
+@dataclass(frozen=True)
+class Config(Mapping[str, LayerChoice]):
+    """Mapping from layer name to :class:`LayerChoice`; JSON round-trips exactly.
+
+    JSON form: ``{"layers": {"conv1": {"w_bits": 4, "s_bits": 2, "timesteps": 1,
+    "scheme": "uniform"}, ...}}``. Flat Optuna-style form: ``{"conv1.w_bits": 4, ...}``.
+    """
+
+    layers: Mapping[str, LayerChoice] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        layers = dict(self.layers)
+        for name, choice in layers.items():
+            if not isinstance(choice, LayerChoice):
+                raise ConfigError(f"layer {name!r}: expected a LayerChoice")
+        object.__setattr__(self, "layers", layers)
+
+    def __getitem__(self, name: str) -> LayerChoice:
+        return self.layers[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.layers)
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+    def __hash__(self) -> int:
+        return hash(tuple(sorted(self.layers.items())))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Config):
+            return NotImplemented
+        return dict(self.layers) == dict(other.layers)
+
+    def replace(self, **changes: LayerChoice) -> Config:
+        return Config({**self.layers, **changes})
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"layers": {name: c.to_dict() for name, c in self.layers.items()}}
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Config:
+        if not isinstance(data, Mapping) or not isinstance(data.get("layers"), Mapping):
+            raise ConfigError('a config is an object {"layers": {NAME: {"w_bits": .., "s_bits": .., "timesteps": ..}}}')
+        return cls({str(k): LayerChoice.from_dict(v, f"layer {k!r}") for k, v in data["layers"].items()})
+
+    @classmethod
+    def from_json(cls, text: str) -> Config:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise ConfigError(f"config is not valid JSON ({err.msg} at line {err.lineno}); fix the file") from None
+        return cls.from_dict(data)
+
+    def to_flat(self) -> dict[str, Any]:
+        """Optuna-style flat names: ``{"conv1.w_bits": 4, "conv1.s_bits": 2, ...}``."""
+        flat: dict[str, Any] = {}
+        for name, c in self.layers.items():
+            for key in FIELDS:
+                flat[f"{name}.{key}"] = getattr(c, key)
+        return flat
+
+    @classmethod
+    def from_flat(cls, flat: Mapping[str, Any]) -> Config:
+        grouped: dict[str, dict[str, Any]] = {}
+        for key, value in flat.items():
+            name, sep, attr = key.rpartition(".")
+            if not sep or attr not in FIELDS:
+                raise ConfigError(f"flat name {key!r} is not LAYER.FIELD with FIELD in {', '.join(FIELDS)}")
+            grouped.setdefault(name, {})[attr] = value
+        return cls({n: LayerChoice.from_dict(v, f"layer {n!r}") for n, v in grouped.items()})
+
+    def short(self) -> str:
+        return " ".join(f"{n}:{c.short()}" for n, c in self.layers.items())

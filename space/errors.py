@@ -1,0 +1,35 @@
+"""Errors a user can cause. Each carries a one-line message that says what to do.
+
+The CLI turns any :class:`SpikebitsError` into exit code 2 without a traceback.
+"""
+
+from __future__ import annotations
+
+
+class SpikebitsError(Exception):
+    """Base class of every error a user can cause (bad input, missing data, ...)."""
+
+
+class ConfigError(SpikebitsError):
+    """A config or a search space is malformed or names something that does not exist."""
+
+
+class BudgetError(SpikebitsError):
+    """A budget string is malformed or cannot be met."""
+
+
+class UnknownNameError(SpikebitsError):
+    """A registry (models, data sets, strategies) was asked for a name it does not hold."""
+
+
+class DataError(SpikebitsError):
+    """A data set is missing or malformed on disk."""
+
+
+class OutputError(SpikebitsError):
+    """An output folder or file cannot be written."""
+
+
+def unknown_name_error(kind: str, name: str, known: list[str] | tuple[str, ...]) -> UnknownNameError:
+    """The standard one-line error for an unknown registry name."""
+    return UnknownNameError(f"unknown {kind} {name!r}; choose one of: {', '.join(sorted(known))}")

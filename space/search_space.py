@@ -1,0 +1,251 @@
+"""What a search may choose: :class:`SearchSpace`."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from space.config import FIELDS, Config, LayerChoice, LayerOptions
+from space.errors import ConfigError
+
+SPACE_SCHEMA = "spikebits.space/1"
+#: The seed paper keeps the first layer at 8-bit weights and 8-bit (image) input, one step.
+FIRST_LAYER_PIN = LayerChoice(8, 8, 1, "uniform")
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """Ordered synaptic layers with their options, tied groups and pinned layers.
+
+    * ``layers``: layer name -> :class:`LayerOptions`, in network order.
+    * ``ties``: groups of layers that must share one :class:`LayerChoice` (for example a
+      residual block's first convolution and its 1×1 shortcut, which read the same spikes).
+      A group is decided once, by its first member (its *representative*).
+    * ``pinned``: layer name -> fixed :class:`LayerChoice`. Pinned layers are not searched
+      and are left out of the bit-budget averages; they still count in S-ACE and size.
+    """
+
+    layers: Mapping[str, LayerOptions]
+    ties: tuple[tuple[str, ...], ...] = ()
+    pinned: Mapping[str, LayerChoice] = field(default_factory=dict)
+    model: str | None = None
+
+    def __post_init__(self) -> None:
+        layers = dict(self.layers)
+        if not layers:
+            raise ConfigError("a search space needs at least one layer")
+        ties = tuple(tuple(g) for g in self.ties if len(g) > 1)
+        pinned = dict(self.pinned)
+        seen: set[str] = set()
+        for group in ties:
+            for name in group:
+                if name not in layers:
+                    raise ConfigError(f"tied layer {name!r} is not a layer of the space; use one of {', '.join(layers)}")
+                if name in seen:
+                    raise ConfigError(f"layer {name!r} is in two tied groups; merge the groups")
+                seen.add(name)
+            pins = {pinned.get(n) for n in group}
+            if len(pins) > 1:
+                raise ConfigError(f"tied group {list(group)} is partly pinned; pin all of its layers or none")
+        for name, choice in pinned.items():
+            if name not in layers:
+                raise ConfigError(f"pinned layer {name!r} is not a layer of the space; use one of {', '.join(layers)}")
+            if not isinstance(choice, LayerChoice):
+                raise ConfigError(f"pinned layer {name!r}: expected a LayerChoice")
+        # Options of tied layers must agree, since they take one choice.
+        for group in ties:
+            opts = {layers[n] for n in group}
+            if len(opts) > 1:
+                raise ConfigError(f"tied group {list(group)} has different options per layer; give them the same options")
+        object.__setattr__(self, "layers", layers)
+        object.__setattr__(self, "ties", ties)
+        object.__setattr__(self, "pinned", pinned)
+
+    # ----------------------------------------------------------------- construction
+    @classmethod
+    def default(
+        cls,
+        layer_names: Sequence[str],
+        ties: Iterable[Sequence[str]] = (),
+        *,
+        options: LayerOptions | None = None,
+        pin_first: bool = True,
+        model: str | None = None,
+    ) -> SearchSpace:
+        """Every layer gets ``options`` (DESIGN defaults); the first layer is pinned at W8/S8/T1."""
+        options = options or LayerOptions()
+        pinned = {layer_names[0]: FIRST_LAYER_PIN} if pin_first and layer_names else {}
+        return cls({n: options for n in layer_names}, tuple(tuple(t) for t in ties), pinned, model)
+
+    def unpin(self, *names: str) -> SearchSpace:
+        for n in names:
+            if n not in self.pinned:
+                raise ConfigError(f"layer {n!r} is not pinned; pinned layers: {', '.join(self.pinned) or 'none'}")
+        return SearchSpace(self.layers, self.ties, {k: v for k, v in self.pinned.items() if k not in names}, self.model)
+
+    def with_options(self, name: str, options: LayerOptions) -> SearchSpace:
+        """A copy where ``name`` (and every layer tied to it) gets ``options``."""
+        self._check_layer(name)
+        group = self.group_of(name)
+        return SearchSpace({n: (options if n in group else o) for n, o in self.layers.items()}, self.ties, self.pinned, self.model)
+
+    # ----------------------------------------------------------------- queries
+    @property
+    def names(self) -> list[str]:
+        return list(self.layers)
+
+    @property
+    def free_layers(self) -> list[str]:
+        """Unpinned layers, in order: those the bit-budget averages run over."""
+        return [n for n in self.layers if n not in self.pinned]
+
+    def group_of(self, name: str) -> tuple[str, ...]:
+        for group in self.ties:
+            if name in group:
+                return group
+        return (name,)
+
+    @property
+    def decisions(self) -> list[str]:
+        """One representative per independent decision: unpinned layers, one per tied group."""
+        reps = []
+        for n in self.layers:
+            if n in self.pinned:
+                continue
+            if self.group_of(n)[0] == n:
+                reps.append(n)
+        return reps
+
+    def _check_layer(self, name: str) -> None:
+        if name not in self.layers:
+            raise ConfigError(f"config names unknown layer {name!r}; layers are: {', '.join(self.layers)}")
+
+    def size(self) -> int:
+        """Number of distinct configs."""
+        total = 1
+        for n in self.decisions:
+            o = self.layers[n]
+            total *= len(o.w_bits) * len(o.s_bits) * len(o.timesteps) * len(o.schemes)
+        return total
+
+    def configs(self) -> Iterator[Config]:
+        """Every config of the space (use only on tiny spaces)."""
+        reps = self.decisions
+
+        def rec(i: int, acc: dict[str, LayerChoice]) -> Iterator[Config]:
+            if i == len(reps):
+                yield self.expand(acc)
+                return
+            for c in self.layers[reps[i]].choices():
+                acc[reps[i]] = c
+                yield from rec(i + 1, acc)
+
+        yield from rec(0, {})
+
+    # ----------------------------------------------------------------- configs
+    def expand(self, decisions: Mapping[str, LayerChoice]) -> Config:
+        """Full config from choices for the representatives (ties copied, pins added)."""
+        layers: dict[str, LayerChoice] = {}
+        for n in self.layers:
+            if n in self.pinned:
+                layers[n] = self.pinned[n]
+                continue
+            rep = self.group_of(n)[0]
+            if rep not in decisions:
+                raise ConfigError(f"config has no choice for layer {rep!r}; give every unpinned layer a choice")
+            layers[n] = decisions[rep]
+        return Config(layers)
+
+    def uniform(self, choice: LayerChoice) -> Config:
+        """Every unpinned layer at ``choice`` (pinned layers keep their pin)."""
+        return self.expand({n: choice for n in self.decisions})
+
+    def complete(self, config: Config, *, strict: bool = True) -> Config:
+        """Check ``config`` against the space and fill in pinned layers it leaves out.
+
+        Unknown layers, missing unpinned layers, tied layers with different choices and a
+        pinned layer with another choice are errors. ``strict`` also requires every choice to
+        be among the layer's options; with ``strict=False`` any valid choice (W and S 1–16,
+        T ≥ 1) is accepted, as ``spikebits evaluate --cost-only`` does.
+        """
+        for name in config:
+            self._check_layer(name)
+        layers: dict[str, LayerChoice] = {}
+        for n in self.layers:
+            if n in self.pinned:
+                given = config.layers.get(n)
+                if given is not None and given != self.pinned[n]:
+                    raise ConfigError(
+                        f"layer {n!r} is pinned at {self.pinned[n].short()} but the config gives {given.short()}; "
+                        "drop it from the config or unpin it in the space file"
+                    )
+                layers[n] = self.pinned[n]
+                continue
+            group = self.group_of(n)
+            given = config.layers.get(n)
+            if given is None:
+                others = [config.layers[g] for g in group if g in config.layers]
+                if not others:
+                    raise ConfigError(f"config has no choice for layer {n!r}; give every unpinned layer a choice")
+                given = others[0]
+            for g in group:
+                if g in config.layers and config.layers[g] != given:
+                    raise ConfigError(f"layers {', '.join(group)} are tied and must share one choice; the config gives them different ones")
+            if strict and not self.layers[n].allows(given):
+                o = self.layers[n]
+                raise ConfigError(
+                    f"layer {n!r}: {given.short()} ({given.scheme}) is outside its options "
+                    f"w_bits {list(o.w_bits)}, s_bits {list(o.s_bits)}, timesteps {list(o.timesteps)}, schemes {list(o.schemes)}"
+                )
+            layers[n] = given
+        return Config(layers)
+
+    def flat_params(self, config: Config) -> dict[str, Any]:
+        """Optuna parameters of ``config``: flat names for the representatives only."""
+        flat = config.to_flat()
+        return {f"{n}.{k}": flat[f"{n}.{k}"] for n in self.decisions for k in FIELDS}
+
+    def from_params(self, params: Mapping[str, Any]) -> Config:
+        """Inverse of :meth:`flat_params`."""
+        decisions = Config.from_flat(params).layers
+        return self.expand(decisions)
+
+    # ----------------------------------------------------------------- JSON
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema": SPACE_SCHEMA,
+            "model": self.model,
+            "layers": {n: o.to_dict() for n, o in self.layers.items()},
+            "ties": [list(g) for g in self.ties],
+            "pinned": {n: c.to_dict() for n, c in self.pinned.items()},
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SearchSpace:
+        if not isinstance(data, Mapping) or not isinstance(data.get("layers"), Mapping):
+            raise ConfigError('a space file is an object with a "layers" mapping from layer name to its options')
+        schema = data.get("schema", SPACE_SCHEMA)
+        if schema != SPACE_SCHEMA:
+            raise ConfigError(f"space schema {schema!r} is not supported; expected {SPACE_SCHEMA!r}")
+        layers = {str(n): LayerOptions.from_dict(o, f"layer {n!r}") for n, o in data["layers"].items()}
+        ties = data.get("ties", [])
+        if not isinstance(ties, list) or not all(isinstance(g, list) for g in ties):
+            raise ConfigError('"ties" must be a list of lists of layer names')
+        pinned_raw = data.get("pinned", {})
+        if not isinstance(pinned_raw, Mapping):
+            raise ConfigError('"pinned" must map layer names to choices')
+        pinned = {str(n): LayerChoice.from_dict(c, f"pinned layer {n!r}") for n, c in pinned_raw.items()}
+        return cls(layers, tuple(tuple(g) for g in ties), pinned, data.get("model"))
+
+    @classmethod
+    def from_json(cls, text: str) -> SearchSpace:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise ConfigError(f"space file is not valid JSON ({err.msg} at line {err.lineno}); fix the file") from None
+        return cls.from_dict(data)
