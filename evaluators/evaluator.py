@@ -44,6 +44,8 @@ class Evaluator:
     Every strategy calls the same instance, so strategies compete on equal terms.
     """
 
+    metric_names: tuple[str, ...] = ("accuracy", "bit_budget", "s_ace", "size_bits", "effective_resolution", "firing_rate")
+
     def __init__(
         self,
         model: str = "digits_cnn",
@@ -82,6 +84,21 @@ class Evaluator:
             raise ConfigError(f"the space's layers do not match model {model!r}; write a fresh one with `spikebits space --model {model}`")
         self._data: datasets.DataSplit | None = None
         self._pretrained: tuple[dict, float] | None = None
+
+    def describe(self) -> dict:
+        """JSON-able settings for ``run.json``."""
+        info = {
+            "model": self.model_name,
+            "model_kwargs": self.model_kwargs,
+            "dataset": self.dataset,
+            "seed": self.seed,
+            "device": str(self.device),
+            "finetune": self.finetune_settings.__dict__,
+            "pretrain": self.pretrain_settings.__dict__,
+        }
+        if self._pretrained is not None:
+            info["full_precision_accuracy"] = self._pretrained[1]
+        return info
 
     # ---------------------------------------------------------------- data-free
     def cost(self, config: Config, *, strict: bool = False) -> dict[str, float]:

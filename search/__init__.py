@@ -1,0 +1,23 @@
+"""spikebits.search: strategies, their registry, the search runner and the CLI.
+
+Imports space, models, evaluators and results (which imports only space).
+"""
+
+from search import nsga2 as _nsga2  # noqa: F401  (registers "nsga2")
+from search import random_sampling as _random  # noqa: F401  (registers "random")
+from search import tpe as _tpe  # noqa: F401  (registers "tpe")
+from search.base import Proposal, Strategy, available, get_strategy, register_strategy
+from search.optuna_base import OptunaStrategy
+from search.runner import SearchResult, check_output_dir, run_search
+
+__all__ = [
+    "OptunaStrategy",
+    "Proposal",
+    "SearchResult",
+    "Strategy",
+    "available",
+    "check_output_dir",
+    "get_strategy",
+    "register_strategy",
+    "run_search",
+]

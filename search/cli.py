@@ -1,0 +1,257 @@
+"""The ``spikebits`` command line: ``search``, ``evaluate``, ``space``.
+
+Errors a user can cause print one line and exit with code 2, without a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from space import DEFAULT_OBJECTIVES, Budget, Config, ConfigError, SearchSpace, SpikebitsError, parse_objectives
+
+DEFAULT_TRIALS = 24
+DEFAULT_EPOCHS = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors and exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _read_text(path: str, what: str) -> str:
+    try:
+        return Path(path).read_text()
+    except FileNotFoundError:
+        raise ConfigError(f"{what} file {path} does not exist; check the path") from None
+    except OSError as err:
+        raise ConfigError(f"cannot read {what} file {path} ({err.strerror})") from None
+
+
+def _load_space(path: str | None) -> SearchSpace | None:
+    return SearchSpace.from_json(_read_text(path, "space")) if path else None
+
+
+def _load_config(path: str) -> Config:
+    return Config.from_json(_read_text(path, "config"))
+
+
+def _set_threads(threads: int | None) -> None:
+    import torch
+
+    n = threads or max(1, min(os.cpu_count() or 1, 8))
+    torch.set_num_threads(n)
+
+
+def _progress_factory(quiet: bool):
+    if quiet:
+        return None
+    from tqdm import tqdm
+
+    def progress(iterable: Iterable, description: str, total: int) -> Iterable:
+        return tqdm(iterable, desc=description, total=total, leave=False, position=1, dynamic_ncols=True)
+
+    return progress
+
+
+def _evaluator(args: argparse.Namespace, *, progress=None, epochs: int | None = None):
+    from evaluators import Evaluator
+
+    return Evaluator(
+        args.model,
+        args.dataset,
+        seed=args.seed,
+        epochs=epochs if epochs is not None else args.epochs,
+        lr=args.lr,
+        device=args.device,
+        cache_dir=args.cache_dir,
+        data_root=args.data_root,
+        space=_load_space(args.space),
+        progress=progress,
+        pretrain_epochs=args.pretrain_epochs,
+    )
+
+
+def _check_names(args: argparse.Namespace) -> None:
+    """Unknown model / data set / strategy names fail before any work."""
+    import models
+    from evaluators import datasets
+
+    if args.model not in models.available():
+        from space import unknown_name_error
+
+        raise unknown_name_error("model", args.model, models.available())
+    datasets.check_dataset(args.dataset)
+
+
+# --------------------------------------------------------------------------- commands
+def cmd_search(args: argparse.Namespace) -> int:
+    from results import format_front_table
+    from search import get_strategy, run_search
+
+    objectives = parse_objectives(args.objectives)
+    budget = Budget.parse(args.budget)
+    get_strategy(args.strategy)
+    _check_names(args)
+    if args.trials < 1:
+        raise ConfigError("--trials must be at least 1")
+    if args.epochs < 0:
+        raise ConfigError("--epochs must be 0 or more")
+    warm = [_load_config(p) for p in args.warm_start or ()]
+    out = args.out or os.path.join("runs", time.strftime("search-%Y%m%d-%H%M%S"))
+    from search.runner import check_output_dir
+
+    check_output_dir(out)
+    _set_threads(args.threads)
+    progress = _progress_factory(args.quiet)
+    evaluator = _evaluator(args, progress=progress)
+    if warm:
+        warm = [evaluator.space.complete(c) for c in warm]
+
+    bar = None
+    if not args.quiet:
+        from tqdm import tqdm
+
+        bar = tqdm(total=args.trials, desc=f"{args.strategy} trials", position=0, dynamic_ncols=True)
+
+    def on_trial(record) -> None:
+        if bar is not None:
+            acc = record.metrics.get("accuracy")
+            bar.set_postfix_str(f"last {'failed' if acc is None else f'acc {acc:.3f}'}")
+            bar.update(1)
+
+    try:
+        result = run_search(
+            args.strategy,
+            evaluator,
+            budget=budget,
+            objectives=objectives,
+            n_trials=args.trials,
+            seed=args.seed,
+            out_dir=out,
+            callback=on_trial,
+            storage=args.storage,
+            study_name=args.study,
+            warm_starts=warm,
+        )
+    finally:
+        if bar is not None:
+            bar.close()
+    fp = evaluator.describe().get("full_precision_accuracy")
+    print(f"{args.strategy} on {args.model}/{args.dataset}: {len(result.records)} trials, "
+          f"{sum(r.feasible for r in result.records)} feasible, {len(result.front)} on the Pareto front"
+          + (f"; full-precision accuracy {100 * fp:.2f}%" if fp is not None else ""))
+    print(f"budget: {budget}   objectives: {', '.join(objectives)}   hypervolume: {result.hypervolume:.6g}")
+    print(format_front_table(result.front, objectives))
+    print(f"wrote {result.out_dir}/pareto.json, trials.csv, pareto.png, run.json")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    _check_names(args)
+    config = _load_config(args.config)
+    if args.cost_only:
+        evaluator = _evaluator(args, epochs=0)
+        metrics = evaluator.cost(config, strict=False)
+    else:
+        _set_threads(args.threads)
+        evaluator = _evaluator(args, progress=_progress_factory(args.quiet))
+        evaluator.space.complete(config, strict=False)
+        metrics = evaluator(config)
+    print(json.dumps(metrics, indent=2))
+    return 0
+
+
+def cmd_space(args: argparse.Namespace) -> int:
+    import models
+    from evaluators import datasets
+
+    _check_names(args)
+    info = datasets.info(args.dataset)
+    model = models.build(args.model, num_classes=info.num_classes, in_channels=info.input_shape[0], image_size=info.input_shape[-1])
+    text = models.default_space(model, pin_first=not args.unpin_first).to_json()
+    if args.out:
+        from results import atomic_write_text
+
+        atomic_write_text(args.out, text + "\n")
+    else:
+        print(text)
+    return 0
+
+
+# --------------------------------------------------------------------------- parser
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default="digits_cnn", help="architecture (digits_cnn, resnet20)")
+    p.add_argument("--dataset", default="digits", help="data set (digits)")
+    p.add_argument("--space", help="search space JSON (from `spikebits space`), edited per layer")
+    p.add_argument("--seed", type=int, default=0, help="seed of the data split, training and sampler")
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--lr", type=float, default=1e-3, help="fine-tuning learning rate (Adam)")
+    p.add_argument("--pretrain-epochs", type=int, default=30, help="full-precision pretraining epochs (cached)")
+    p.add_argument("--cache-dir", help="pretraining cache (default $SPIKEBITS_CACHE or ~/.cache/spikebits)")
+    p.add_argument("--data-root", help="folder holding data set files on disk")
+    p.add_argument("--threads", type=int, help="torch CPU threads (default: the machine's cores, at most 8)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="spikebits", description="Search per-layer bit widths and time steps of spiking neural networks.")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+
+    s = sub.add_parser("search", help="search the Pareto front of accuracy against cost")
+    _common(s)
+    s.add_argument("--strategy", default="nsga2", help="search strategy (nsga2, tpe, random)")
+    s.add_argument("--trials", type=int, default=DEFAULT_TRIALS, help="number of finished trials to reach")
+    s.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS, help="fine-tuning epochs per trial")
+    s.add_argument("--budget", action="append", metavar="METRIC<=X", help="constraint, e.g. 'bit_budget<=2.5' (repeatable)")
+    s.add_argument("--objectives", default=",".join(DEFAULT_OBJECTIVES), help="comma-separated metrics to optimise")
+    s.add_argument("--storage", help="Optuna storage: sqlite:///FILE.db or a journal file path (resumable)")
+    s.add_argument("--study", help="study name inside --storage (resume by reusing it)")
+    s.add_argument("--warm-start", action="append", metavar="CONFIG.json", help="config evaluated first (repeatable)")
+    s.add_argument("--out", help="output folder (default runs/search-DATE-TIME)")
+    s.set_defaults(func=cmd_search)
+
+    e = sub.add_parser("evaluate", help="score one config (metrics as JSON)")
+    _common(e)
+    e.add_argument("--config", required=True, help="config JSON file")
+    e.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS, help="fine-tuning epochs")
+    e.add_argument("--cost-only", action="store_true", help="only the data-free cost metrics; any W, S in 1..16, T >= 1")
+    e.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("space", help="print a model's default search space as JSON")
+    p.add_argument("--model", default="digits_cnn")
+    p.add_argument("--dataset", default="digits", help="data set whose input shape the model takes")
+    p.add_argument("--unpin-first", action="store_true", help="let the search choose the first layer too")
+    p.add_argument("--out", help="write to this file instead of printing")
+    p.set_defaults(func=cmd_space)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv:
+        argv = ["search"]  # the embedded default: digits_cnn on digits
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except SpikebitsError as err:
+        print(f"spikebits: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("spikebits: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,199 @@
+"""Shared machinery of the Optuna strategies (``nsga2``, ``tpe``, ``random``).
+
+Each Optuna strategy is a :class:`OptunaStrategy` with its own sampler. Parameters use the
+flat names of DESIGN.md (``conv2.w_bits``, ``conv2.scheme``, ...), one set per independent
+decision (tied groups decided by their first layer, pinned layers left out). Budgets become
+Optuna 5 constraints: ``trial.set_constraint(metric, value - limit)``, ≤ 0 feasible.
+
+Resume: with ``storage`` (an sqlite URL, or a path to a journal file) and ``study_name``,
+a search started again continues the same study. Trials of a process that died (SIGKILL)
+stay RUNNING in the storage; :meth:`OptunaStrategy.start` marks those whose owner process is
+gone as FAIL and enqueues their parameters again, so the interrupted config is retried.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+
+from results import TrialRecord
+from search.base import Proposal, Strategy
+from space import Config, ConfigError, direction
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+_STATE_NAMES = {
+    TrialState.COMPLETE: "COMPLETE",
+    TrialState.FAIL: "FAIL",
+    TrialState.PRUNED: "PRUNED",
+    TrialState.RUNNING: "RUNNING",
+    TrialState.WAITING: "RUNNING",
+}
+
+
+def open_storage(storage: str | None) -> optuna.storages.BaseStorage | str | None:
+    """``None`` (in memory), an RDB URL (``sqlite:///study.db``), or a journal file path
+    (``runs/study.log``, or ``journal:///path``)."""
+    if storage is None:
+        return None
+    if "://" in storage and not storage.startswith("journal://"):
+        if storage.startswith("sqlite:///"):
+            folder = Path(storage[len("sqlite:///") :]).expanduser().parent
+            if not folder.is_dir():
+                raise ConfigError(f"storage folder {folder} does not exist; create it or choose another --storage")
+        try:
+            return optuna.storages.RDBStorage(storage)
+        except Exception as err:
+            raise ConfigError(f"cannot open storage {storage!r} ({type(err).__name__}); use sqlite:///FILE.db or a journal file path") from None
+    path = Path(storage[len("journal://") :] if storage.startswith("journal://") else storage).expanduser()
+    if not path.parent.is_dir():
+        raise ConfigError(f"storage folder {path.parent} does not exist; create it or choose another --storage")
+    try:
+        backend = optuna.storages.journal.JournalFileBackend(str(path))
+    except OSError as err:
+        raise ConfigError(f"cannot open journal file {path} ({err.strerror}); choose a writable --storage") from None
+    return optuna.storages.JournalStorage(backend)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class OptunaStrategy(Strategy):
+    """An Optuna sampler behind the :class:`Strategy` lifecycle (ask/tell interface).
+
+    Options: ``storage`` (URL or journal path), ``study_name``, ``warm_starts`` (configs
+    enqueued as the first trials), ``n_trials`` (sizes the NSGA-II population).
+    """
+
+    def make_sampler(self, seed: int) -> optuna.samplers.BaseSampler:
+        raise NotImplementedError
+
+    def start(self) -> None:
+        storage = open_storage(self.options.get("storage"))
+        name = self.options.get("study_name") or f"spikebits-{self.name}"
+        directions = [direction(m) for m in self.objectives]
+        signature = {
+            "strategy": self.name,
+            "objectives": list(self.objectives),
+            "budget": self.budget.to_dict(),
+            "space": self.space.to_dict(),
+        }
+        existing = None
+        if storage is not None:
+            try:
+                existing = optuna.load_study(study_name=name, storage=storage)
+            except KeyError:
+                existing = None
+            if existing is not None:
+                old = existing.user_attrs.get("spikebits")
+                if old is not None and old != json.loads(json.dumps(signature)):
+                    changed = [k for k in signature if old.get(k) != json.loads(json.dumps(signature[k]))]
+                    raise ConfigError(
+                        f"study {name!r} was made with another {', '.join(changed)}; use a new --study name or the same settings"
+                    )
+        # A resumed study reseeds its sampler, so it does not repeat the first run's draws.
+        previous = len(existing.trials) if existing is not None else 0
+        self.study = optuna.create_study(
+            study_name=name,
+            storage=storage,
+            directions=directions,
+            sampler=self.make_sampler(self.seed + previous),
+            load_if_exists=True,
+        )
+        self.study.set_user_attr("spikebits", signature)
+        self._fail_orphans()
+        for config in self.options.get("warm_starts") or ():
+            full = self.space.complete(config)
+            self.study.enqueue_trial(self.space.flat_params(full), skip_if_exists=True)
+
+    def _fail_orphans(self) -> None:
+        """Mark RUNNING trials whose process on this host is gone as FAIL; retry their params."""
+        host = socket.gethostname()
+        for trial in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            owner = trial.user_attrs.get("owner") or {}
+            if owner.get("host") != host or _process_alive(int(owner.get("pid", -1))):
+                continue
+            self.study._storage.set_trial_user_attr(trial._trial_id, "error", f"interrupted: process {owner.get('pid')} ended")
+            self.study.tell(trial.number, state=TrialState.FAIL)
+            if trial.params:
+                self.study.enqueue_trial(trial.params, skip_if_exists=False)
+
+    def remaining(self, n_trials: int) -> int:
+        done = len(self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+        return n_trials - done
+
+    def ask(self) -> Proposal | None:
+        trial = self.study.ask()
+        trial.set_user_attr("owner", {"host": socket.gethostname(), "pid": os.getpid()})
+        params: dict[str, Any] = {}
+        for layer in self.space.decisions:
+            opts = self.space.layers[layer]
+            params[f"{layer}.w_bits"] = trial.suggest_categorical(f"{layer}.w_bits", list(opts.w_bits))
+            params[f"{layer}.s_bits"] = trial.suggest_categorical(f"{layer}.s_bits", list(opts.s_bits))
+            params[f"{layer}.timesteps"] = trial.suggest_categorical(f"{layer}.timesteps", list(opts.timesteps))
+            params[f"{layer}.scheme"] = trial.suggest_categorical(f"{layer}.scheme", list(opts.schemes))
+        config = self.space.from_params(params)
+        return Proposal(config, trial)
+
+    def next_number(self, proposal: Proposal) -> int:
+        return proposal.handle.number
+
+    def tell(self, proposal: Proposal, record: TrialRecord) -> None:
+        trial = proposal.handle
+        trial.set_user_attr("wall_time_s", record.wall_time_s)
+        if record.state != "COMPLETE":
+            trial.set_user_attr("error", record.error)
+            self.study.tell(trial, state=TrialState.FAIL)
+            return
+        trial.set_user_attr("metrics", dict(record.metrics))
+        if record.info:
+            trial.set_user_attr("info", {k: v for k, v in record.info.items() if k != "traceback"})
+        for metric, violation in record.violations.items():
+            trial.set_constraint(metric, violation)
+        self.study.tell(trial, [record.metrics[m] for m in self.objectives])
+
+    def records(self) -> list[TrialRecord]:
+        out = []
+        for trial in self.study.get_trials(deepcopy=False):
+            state = _STATE_NAMES.get(trial.state, "FAIL")
+            try:
+                config = self.space.from_params(trial.params) if trial.params else None
+            except ConfigError:
+                config = None
+            metrics = trial.user_attrs.get("metrics", {}) if state == "COMPLETE" else {}
+            violations = dict(trial.constraints)
+            out.append(
+                TrialRecord(
+                    number=trial.number,
+                    config=config,
+                    metrics=metrics,
+                    strategy=self.name,
+                    wall_time_s=float(trial.user_attrs.get("wall_time_s", 0.0)),
+                    feasible=state == "COMPLETE" and all(v <= 0 for v in violations.values()),
+                    state=state,
+                    violations=violations,
+                    error=trial.user_attrs.get("error"),
+                    info=trial.user_attrs.get("info", {}),
+                )
+            )
+        return out
+
+    def describe(self) -> dict[str, Any]:
+        info = super().describe()
+        info.pop("warm_starts", None)
+        info["study_name"] = self.study.study_name
+        info["sampler"] = type(self.study.sampler).__name__
+        return info
