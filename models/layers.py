@@ -62,12 +62,13 @@ class SpikingLayer(nn.Module):
     def kind(self) -> str:
         return "conv" if isinstance(self.synapse, nn.Conv2d) else "linear"
 
-    def configure(self, choice: LayerChoice | None) -> None:
-        """Apply a :class:`LayerChoice`; ``None`` means full precision at T = 1."""
+    def configure(self, choice: LayerChoice | None, *, timesteps: int = 1) -> None:
+        """Apply a :class:`LayerChoice`; ``None`` means full precision (float weights,
+        unquantized neuron) at ``timesteps`` steps."""
         self.choice = choice
         if choice is None:
             self.weight_quantizer.configure(None)
-            self.neuron.configure(None, 1)
+            self.neuron.configure(None, timesteps)
         else:
             self.weight_quantizer.configure(choice.w_bits, choice.scheme)
             self.neuron.configure(choice.s_bits, choice.timesteps)

@@ -61,10 +61,11 @@ def apply_config(model: SpikingNetwork, config: Config) -> SpikingNetwork:
     return model
 
 
-def set_full_precision(model: SpikingNetwork) -> SpikingNetwork:
-    """Full-precision weights and unquantized (ReLU-limit) neurons at T = 1 in every layer."""
-    for layer in model.spiking_layers().values():
-        layer.configure(None)
+def set_full_precision(model: SpikingNetwork, timesteps: int = 1) -> SpikingNetwork:
+    """Full-precision weights and unquantized (ReLU-limit) neurons in every layer, at
+    ``timesteps`` steps (the first, image-reading layer stays at T = 1)."""
+    for i, layer in enumerate(model.spiking_layers().values()):
+        layer.configure(None, timesteps=1 if i == 0 else timesteps)
     return model
 
 

@@ -55,7 +55,7 @@ class RefinedNeuron(nn.Module):
         s = torch.zeros_like(x)
         out = []
         for t in range(self.timesteps):
-            v = v / self.tau + x - s
+            v = (v if self.tau == 1.0 else v / self.tau) + x - s
             s = torch.relu(v) if self.bits is None else quantize_unsigned(v, self.gamma[t], self.bits)
             out.append(s)
         return torch.stack(out)

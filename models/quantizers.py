@@ -47,37 +47,6 @@ def pow2_max_shift(bits: int) -> int:
     return max(2 ** (bits - 1) - 2, 0)
 
 
-def _sign_ste(u: Tensor) -> Tensor:
-    """±1 forward (0 maps to +1, so b = 1 has exactly two levels), identity backward."""
-    hard = torch.where(u >= 0, torch.ones_like(u), -torch.ones_like(u))
-    return (hard - u).detach() + u
-
-
-def quantize_signed(w: Tensor, alpha: Tensor, bits: int) -> Tensor:
-    """Signed uniform (LSQ) quantizer: w_q = α·clip(round(w/α), −Q_p, Q_p), Q_p = 2^(b−1) − 1.
-
-    b = 1 gives α·sign(w). Straight-through gradient to w inside the clipping range; the
-    gradient to α is LSQ's (−w/α + w_q/α inside, ±Q_p outside) scaled by g = 1/sqrt(N·Q_p).
-    """
-    qp = signed_levels(bits)
-    a = grad_scale(alpha, 1.0 / math.sqrt(w.numel() * max(qp, 1)))
-    if bits == 1:
-        return _sign_ste(torch.clamp(w / a, -1.0, 1.0)) * a
-    return round_ste(torch.clamp(w / a, -qp, qp)) * a
-
-
-def quantize_unsigned(x: Tensor, gamma: Tensor, bits: int) -> Tensor:
-    """Unsigned uniform quantizer for spikes: s = γ·clip(⌊x/γ + 0.5⌋, 0, Q), Q = 2^b − 1.
-
-    Straight-through gradient to x inside [0, Q·γ]; LSQ gradient to γ scaled by
-    g = 1/sqrt(N·Q). (⌊·+0.5⌋ is the rounding threshold of the refined neuron; it equals
-    round() except at exact halves.)
-    """
-    q = unsigned_levels(bits)
-    g = grad_scale(gamma, 1.0 / math.sqrt(x.numel() * q))
-    return round_half_up_ste(torch.clamp(x / g, 0.0, q)) * g
-
-
 def _pow2_project(u: Tensor, bits: int) -> Tensor:
     """Nearest power-of-two level of u ∈ [−1, 1] (no gradient): sign(u)·2^(clip(round(log2|u|), −k_max, 0)),
     zero where round(log2|u|) < −k_max."""
@@ -89,6 +58,73 @@ def _pow2_project(u: Tensor, bits: int) -> Tensor:
     return torch.sign(u) * level
 
 
+def _levels(u: Tensor, mode: str, bits: int) -> tuple[Tensor, float, float]:
+    """Integer (or power-of-two) level of u = x/step and the clipping range [lo, hi] of u."""
+    if mode == "unsigned":
+        q = float(unsigned_levels(bits))
+        return torch.add(u, 0.5).floor_().clamp_(0.0, q), 0.0, q
+    if bits == 1:  # signed and pow2 alike: ±1, zero maps to +1
+        return torch.sign(u).add_(0.5).sign_(), -1.0, 1.0
+    if mode == "signed":
+        qp = float(signed_levels(bits))
+        return torch.round(u).clamp_(-qp, qp), -qp, qp
+    return _pow2_project(torch.clamp(u, -1.0, 1.0), bits), -1.0, 1.0
+
+
+class _StepQuantize(torch.autograd.Function):
+    """x_q = step·level(x/step), with the straight-through gradient to x inside the clipping
+    range and LSQ's gradient to the step: g·Σ ∂L/∂x_q·(level − u·[lo < u < hi]).
+
+    One fused node instead of a chain of elementwise ops (the straight-through estimators of
+    :func:`round_ste` written out by hand), so quantization-aware training stays cheap. The
+    mask is hardtanh's backward, the open interval (lo, hi): an element exactly on a boundary
+    counts as clipped, as in LSQ's outside case. Boolean tensors are avoided: on the CPU they
+    are several times slower than float arithmetic.
+    """
+
+    @staticmethod
+    def forward(ctx, x: Tensor, step: Tensor, mode: str, bits: int, g: float) -> Tensor:  # type: ignore[override]
+        u = x / step
+        level, lo, hi = _levels(u, mode, bits)
+        ctx.save_for_backward(u, level, step)
+        ctx.lo, ctx.hi, ctx.g = lo, hi, g
+        return level * step
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):  # type: ignore[override]
+        u, level, step = ctx.saved_tensors
+        grad_inside = torch.ops.aten.hardtanh_backward(grad, u, ctx.lo, ctx.hi)
+        grad_step = None
+        if ctx.needs_input_grad[1]:
+            # Σ grad·level − Σ grad·u·[inside], as two dot products (no temporaries).
+            flat = grad.reshape(-1)
+            total = torch.dot(flat, level.reshape(-1)) - torch.dot(grad_inside.reshape(-1), u.reshape(-1))
+            grad_step = (total * ctx.g).reshape(step.shape)
+        return (grad_inside if ctx.needs_input_grad[0] else None), grad_step, None, None, None
+
+
+def quantize_signed(w: Tensor, alpha: Tensor, bits: int) -> Tensor:
+    """Signed uniform (LSQ) quantizer: w_q = α·clip(round(w/α), −Q_p, Q_p), Q_p = 2^(b−1) − 1.
+
+    b = 1 gives α·sign(w) (zero maps to +α, so exactly two levels). Straight-through
+    gradient to w inside the clipping range; the gradient to α is LSQ's (round(w/α) − w/α
+    inside, ±Q_p outside) scaled by g = 1/sqrt(N·Q_p).
+    """
+    g = 1.0 / math.sqrt(w.numel() * max(signed_levels(bits), 1))
+    return _StepQuantize.apply(w, alpha, "signed", bits, g)
+
+
+def quantize_unsigned(x: Tensor, gamma: Tensor, bits: int) -> Tensor:
+    """Unsigned uniform quantizer for spikes: s = γ·clip(⌊x/γ + 0.5⌋, 0, Q), Q = 2^b − 1.
+
+    Straight-through gradient to x inside [0, Q·γ]; LSQ gradient to γ scaled by
+    g = 1/sqrt(N·Q). (⌊·+0.5⌋ is the rounding threshold of the refined neuron; it equals
+    round() except at exact halves.)
+    """
+    g = 1.0 / math.sqrt(x.numel() * unsigned_levels(bits))
+    return _StepQuantize.apply(x, gamma, "unsigned", bits, g)
+
+
 def quantize_pow2(w: Tensor, alpha: Tensor, bits: int) -> Tensor:
     """Power-of-two quantizer: levels {0, ±α·2^(−k), k = 0 … 2^(b−1)−2}.
 
@@ -97,11 +133,8 @@ def quantize_pow2(w: Tensor, alpha: Tensor, bits: int) -> Tensor:
     uniform quantizer. Straight-through gradient to w inside [−α, α]; the α gradient has LSQ's
     form (w_q/α − w/α inside, ±1 outside) scaled by g = 1/sqrt(N·Q_p).
     """
-    if bits == 1:
-        return quantize_signed(w, alpha, 1)
-    a = grad_scale(alpha, 1.0 / math.sqrt(w.numel() * signed_levels(bits)))
-    u = torch.clamp(w / a, -1.0, 1.0)
-    return (_pow2_project(u.detach(), bits) - u).detach() * a + u * a
+    g = 1.0 / math.sqrt(w.numel() * max(signed_levels(bits), 1))
+    return _StepQuantize.apply(w, alpha, "pow2", bits, g)
 
 
 def quantize_weight(w: Tensor, alpha: Tensor, bits: int, scheme: str) -> Tensor:

@@ -1,0 +1,124 @@
+"""Strategies against a known optimum on a tiny space, with a fake evaluator (no training)."""
+
+from __future__ import annotations
+
+import optuna
+import pytest
+
+from results import pareto_front
+from search import get_strategy, run_search
+from search.base import Proposal, Strategy
+from space import Budget, Config, LayerChoice, LayerOptions, SearchSpace
+
+OPTIONS = LayerOptions(w_bits=(1, 2, 4), s_bits=(1, 2), timesteps=(1,), schemes=("uniform",))
+
+
+class FakeEvaluator:
+    """accuracy rises with bits, with diminishing returns; bit_budget is the mean bits (both
+    layers have equal size), s_ace the sum of W·S."""
+
+    metric_names = ("accuracy", "bit_budget", "s_ace")
+
+    def __init__(self, fail_on: LayerChoice | None = None) -> None:
+        self.space = SearchSpace.default(["first", "a", "b"], options=OPTIONS)
+        self.fail_on = fail_on
+        self.calls: list[Config] = []
+
+    def cost(self, config: Config) -> dict[str, float]:
+        config = self.space.complete(config, strict=False)
+        a, b = config["a"], config["b"]
+        w_bar, s_bar = (a.w_bits + b.w_bits) / 2, (a.s_bits + b.s_bits) / 2
+        return {"bit_budget": w_bar * s_bar, "s_ace": float(a.w_bits * a.s_bits + b.w_bits * b.s_bits)}
+
+    def __call__(self, config: Config) -> dict[str, float]:
+        self.calls.append(config)
+        if self.fail_on is not None and config["a"] == self.fail_on:
+            raise RuntimeError("simulated crash")
+        a, b = config["a"], config["b"]
+        # layer a matters twice as much as layer b
+        acc = 0.5 + 0.2 * (1 - 0.5 ** a.w_bits) + 0.1 * (1 - 0.5 ** b.w_bits) + 0.05 * a.s_bits + 0.02 * b.s_bits
+        return {"accuracy": acc, **self.cost(config)}
+
+
+def brute_force_best(ev: FakeEvaluator, budget: Budget) -> float:
+    return max(ev(c)["accuracy"] for c in ev.space.configs() if budget.feasible(ev.cost(c)))
+
+
+@pytest.mark.parametrize("name", ["random", "tpe", "nsga2"])
+def test_strategies_find_the_known_constrained_optimum(name):
+    # 36 configs. Under bit_budget<=3 the best is a=W2S2, b=W2S1: W̄·S̄ = 2·1.5 = 3 and
+    # accuracy 0.5 + 0.2·0.75 + 0.1·0.75 + 0.05·2 + 0.02·1 = 0.845; the runner-up
+    # (b=W1S2) has 0.840. Unconstrained, a=W4S2, b=W4S2 would win with 0.9025.
+    ev = FakeEvaluator()
+    budget = Budget.parse(["bit_budget<=3"])
+    best = brute_force_best(ev, budget)
+    assert best == pytest.approx(0.845)
+    ev.calls.clear()
+    result = run_search(name, ev, budget=budget, objectives=("accuracy",), n_trials=60, seed=1)
+    found = max(r.metrics["accuracy"] for r in result.records if r.feasible)
+    assert found == pytest.approx(best)
+    # Every infeasible record really breaks the budget, every feasible one keeps it.
+    for r in result.records:
+        assert r.feasible == (r.metrics["bit_budget"] <= 3)
+
+
+def test_constraints_reach_the_optuna_study_and_front_matches_brute_force():
+    ev = FakeEvaluator()
+    budget = Budget.parse(["bit_budget<=2"])
+    strategy = get_strategy("random")(ev.space, ev, budget, ("accuracy", "bit_budget"), seed=0)
+    records = strategy.run(150)
+    for trial in strategy.study.trials:
+        assert set(trial.constraints) == {"bit_budget"}
+        assert trial.constraints["bit_budget"] == pytest.approx(trial.user_attrs["metrics"]["bit_budget"] - 2)
+    assert len({r.config for r in records}) == 36  # this seed's 150 draws cover the space
+    # Brute force over all 36 configs: the feasible front is (accuracy, W̄·S̄) =
+    # (0.72, 1.0) all W1S1; (0.77, 1.5) a=W2S1, b=W1S1 -> 0.5+.15+.05+.05+.02 = 0.77;
+    # (0.795, 2.0) a=W2S1, b=W2S1 -> 0.5+.15+.075+.05+.02 = 0.795.
+    brute = [(ev(c)["accuracy"], ev.cost(c)["bit_budget"]) for c in ev.space.configs() if ev.cost(c)["bit_budget"] <= 2]
+    nondominated = {p for p in brute if not any(q != p and q[0] >= p[0] and q[1] <= p[1] for q in brute)}
+    assert {(round(a, 6), b) for a, b in nondominated} == {(0.72, 1.0), (0.77, 1.5), (0.795, 2.0)}
+    front = {(r.metrics["accuracy"], r.metrics["bit_budget"]) for r in pareto_front(records, ("accuracy", "bit_budget"))}
+    assert front == nondominated
+
+
+def test_warm_starts_run_first_and_failures_are_recorded():
+    crash = LayerChoice(4, 2, 1)
+    ev = FakeEvaluator(fail_on=crash)
+    warm = [ev.space.uniform(LayerChoice(1, 1, 1)), ev.space.uniform(crash)]
+    result = run_search("tpe", ev, objectives=("accuracy", "bit_budget"), n_trials=6, warm_starts=warm)
+    assert ev.calls[0] == warm[0] and ev.calls[1] == warm[1]
+    failed = [r for r in result.records if r.state == "FAIL"]
+    assert len(failed) >= 1 and failed[0].error == "RuntimeError: simulated crash"
+    assert sum(r.state == "COMPLETE" for r in result.records) == 6  # failures do not count as finished
+
+
+def test_strategy_base_drives_ask_evaluate_tell():
+    class Fixed(Strategy):
+        name = "fixed"
+
+        def __init__(self, *a, **k):
+            super().__init__(*a, **k)
+            self.queue = [self.space.uniform(LayerChoice(w, 1, 1)) for w in (1, 2, 4)]
+            self.told = []
+
+        def ask(self):
+            return Proposal(self.queue.pop(0)) if self.queue else None
+
+        def tell(self, proposal, record):
+            self.told.append(record)
+
+        def records(self):
+            return self.told
+
+    ev = FakeEvaluator()
+    records = Fixed(ev.space, ev, Budget.parse(["bit_budget<=1.5"]), ("accuracy",)).run(10)
+    assert [r.number for r in records] == [0, 1, 2]  # stops when ask returns None
+    assert [r.feasible for r in records] == [True, False, False]  # W̄·S̄ = 1, 2, 4
+    assert records[1].violations == {"bit_budget": pytest.approx(0.5)}
+
+
+def test_unknown_strategy_is_a_one_line_error():
+    from space import UnknownNameError
+
+    with pytest.raises(UnknownNameError, match="unknown strategy 'annealing'; choose one of: nsga2, random, tpe"):
+        get_strategy("annealing")
