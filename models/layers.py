@@ -79,19 +79,22 @@ class SpikingLayer(nn.Module):
 
     def spikes(self, current: Tensor) -> Tensor:
         """The input neuron's T spike maps, ``[T, B, ...]``."""
-        s = self.neuron(current)
-        if self.activity is not None:
-            with torch.no_grad():
-                self.activity.nonzero += float((s != 0).sum())
-                self.activity.total += float(s.numel())
-                self.activity.spike_sum += float(s.sum())
-        return s
+        return self.neuron(current)
 
     def quantized_weight(self) -> Tensor:
         return self.weight_quantizer(self.synapse.weight)
 
     def synapse_forward(self, spikes: Tensor) -> Tensor:
-        """Synaptic current averaged over the T input spike maps (temporal squeeze)."""
+        """Synaptic current averaged over the T input spike maps (temporal squeeze).
+
+        Activity is counted here, on the spikes the synapse reads, so that a layer fed by
+        another layer's neuron (a ResNet 1×1 shortcut reads its block conv1's spikes) is
+        counted too."""
+        if self.activity is not None:
+            with torch.no_grad():
+                self.activity.nonzero += float((spikes != 0).sum())
+                self.activity.total += float(spikes.numel())
+                self.activity.spike_sum += float(spikes.sum())
         x = spikes.mean(dim=0)
         w = self.quantized_weight()
         if isinstance(self.synapse, nn.Conv2d):

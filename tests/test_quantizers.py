@@ -138,6 +138,9 @@ def test_unsigned_hand_values():
     #   0.2 -> ⌊0.9⌋ = 0;  −1 -> 0;  3.0 -> clip(6) = 3 -> 1.5
     x = torch.tensor([0.7, 0.9, 0.75, 0.2, -1.0, 3.0])
     assert quantize_unsigned(x, gamma, 2).tolist() == [0.5, 1.0, 1.0, 0.0, 0.0, 1.5]
+    # exact halves round up, unlike round-half-to-even:
+    #   0.25 -> x/γ = 0.5 -> ⌊1.0⌋ = 1 -> 0.5 (round() would give 0);  1.25 -> 2.5 -> ⌊3.0⌋ = 3 -> 1.5 (round(): 2)
+    assert quantize_unsigned(torch.tensor([0.25, 1.25]), gamma, 2).tolist() == [0.5, 1.5]
 
 
 # ----------------------------------------------------------------------------- gradients
@@ -196,6 +199,14 @@ def test_unsigned_straight_through_gradient_to_x():
 def test_lsq_alpha_gradient_single_element(w, expected):
     _, ga = _grads(quantize_signed, [w], 0.5, 3)
     assert ga.item() == pytest.approx(expected, rel=1e-5, abs=1e-7)
+
+
+def test_element_on_clipping_boundary_counts_as_clipped():
+    # α = 0.5, b = 3: w = 1.5 gives w/α = 3 = Q_p exactly. LSQ's outside case: ∂/∂α = Q_p·g = 3/sqrt(3),
+    # no gradient to w. (The inside formula would give round(3) − 3 = 0, so the two cases differ here.)
+    gw, ga = _grads(quantize_signed, [1.5], 0.5, 3)
+    assert gw.item() == 0.0
+    assert ga.item() == pytest.approx(3 / math.sqrt(3), rel=1e-5)
 
 
 def test_lsq_alpha_gradient_scale_uses_element_count():

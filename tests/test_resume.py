@@ -1,0 +1,54 @@
+"""A search killed with SIGKILL and started again with the same storage and study resumes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from results import read_trials_csv
+
+
+def _complete(storage_path: Path, study: str) -> list[optuna.trial.FrozenTrial]:
+    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(storage_path)))
+    try:
+        return optuna.load_study(study_name=study, storage=storage).get_trials(states=(TrialState.COMPLETE,))
+    except KeyError:
+        return []
+
+
+@pytest.mark.slow
+def test_sigkill_then_resume_keeps_finished_trials(tmp_path, cache_dir):
+    exe = str(Path(sys.executable).with_name("spikebits"))
+    journal = tmp_path / "study.log"
+    argv = [exe, "search", "--strategy", "random", "--trials", "6", "--epochs", "1", "--storage", str(journal),
+            "--study", "resume-me", "--out", str(tmp_path / "out"), "--quiet"]
+    env = {**os.environ, "SPIKEBITS_CACHE": str(cache_dir)}
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 240
+    while time.time() < deadline and len(_complete(journal, "resume-me")) < 2 and proc.poll() is None:
+        time.sleep(0.5)
+    assert proc.poll() is None, "the search ended before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    before = {t.number: (t.params, t.values) for t in _complete(journal, "resume-me")}
+    assert 2 <= len(before) < 6
+
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    after = {t.number: (t.params, t.values) for t in _complete(journal, "resume-me")}
+    assert len(after) == 6
+    for number, kept in before.items():
+        assert after[number] == kept  # finished trials are kept, not re-run
+    rows = read_trials_csv(tmp_path / "out" / "trials.csv")
+    assert sum(r["state"] == "COMPLETE" for r in rows) == 6
+    # The trial that was running at the kill is marked failed with its reason.
+    failed = [r for r in rows if r["state"] == "FAIL"]
+    assert all("interrupted" in r["error"] for r in failed)
