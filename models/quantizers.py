@@ -17,21 +17,6 @@ SCHEMES = ("uniform", "pow2")
 RENEWAL_EXPONENT = 2.4
 
 
-def round_ste(x: Tensor) -> Tensor:
-    """round(x) forward, identity backward (straight-through estimator)."""
-    return (torch.round(x) - x).detach() + x
-
-
-def round_half_up_ste(x: Tensor) -> Tensor:
-    """⌊x + 0.5⌋ forward (the neuron's rounding threshold), identity backward."""
-    return (torch.floor(x + 0.5) - x).detach() + x
-
-
-def grad_scale(x: Tensor, scale: float) -> Tensor:
-    """x forward, gradient multiplied by ``scale`` backward (LSQ's gradient scale)."""
-    return (x - x * scale).detach() + x * scale
-
-
 def signed_levels(bits: int) -> int:
     """Q_p = 2^(b−1) − 1 for signed weights (0 for b = 1, where w_q = α·sign(w))."""
     return 2 ** (bits - 1) - 1
@@ -75,8 +60,8 @@ class _StepQuantize(torch.autograd.Function):
     """x_q = step·level(x/step), with the straight-through gradient to x inside the clipping
     range and LSQ's gradient to the step: g·Σ ∂L/∂x_q·(level − u·[lo < u < hi]).
 
-    One fused node instead of a chain of elementwise ops (the straight-through estimators of
-    :func:`round_ste` written out by hand), so quantization-aware training stays cheap. The
+    One fused node instead of a chain of elementwise straight-through estimators
+    (``(round(x) − x).detach() + x`` and friends), so quantization-aware training stays cheap. The
     mask is hardtanh's backward, the open interval (lo, hi): an element exactly on a boundary
     counts as clipped, as in LSQ's outside case. Boolean tensors are avoided: on the CPU they
     are several times slower than float arithmetic.
