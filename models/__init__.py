@@ -26,16 +26,22 @@ from models.quantizers import (
     quantize_signed,
     quantize_unsigned,
     quantize_weight,
+    renewal_step,
+    round_bits,
 )
 from models.registry import available, build, register
+from models.supernet import DEFAULT_LAMBDAS, MixedWeightQuantizer, Supernet, nearest_option, ste_round
 
 __all__ = [
+    "DEFAULT_LAMBDAS",
     "Activity",
     "LIFNeuron",
     "LayerSpec",
+    "MixedWeightQuantizer",
     "RefinedNeuron",
     "SpikingLayer",
     "SpikingNetwork",
+    "Supernet",
     "WeightQuantizer",
     "apply_config",
     "available",
@@ -46,11 +52,15 @@ __all__ = [
     "init_spike_step",
     "init_weight_step",
     "layer_specs",
+    "nearest_option",
     "quantize_pow2",
     "quantize_signed",
     "quantize_unsigned",
     "quantize_weight",
     "record_activity",
     "register",
+    "renewal_step",
+    "round_bits",
     "set_full_precision",
+    "ste_round",
 ]

@@ -95,7 +95,11 @@ class SpikingLayer(nn.Module):
                 self.activity.nonzero += float((spikes != 0).sum())
                 self.activity.total += float(spikes.numel())
                 self.activity.spike_sum += float(spikes.sum())
-        x = spikes.mean(dim=0)
+        t_hat = getattr(self.neuron, "timesteps_param", None)
+        if t_hat is None:
+            x = spikes.mean(dim=0)
+        else:  # Σ_t s_t / (T + (T̂ − stopgrad(T̂))): T̂ gets −Σ_t s_t / T² (DESIGN, temporal squeezing)
+            x = spikes.sum(dim=0) / (spikes.shape[0] + (t_hat - t_hat.detach()))
         w = self.quantized_weight()
         if isinstance(self.synapse, nn.Conv2d):
             return self.synapse._conv_forward(x, w, self.synapse.bias)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from models.quantizers import init_spike_step, quantize_unsigned
+from models.quantizers import init_spike_step, quantize_unsigned, renewal_step, round_bits
 
 
 class RefinedNeuron(nn.Module):
@@ -21,6 +21,11 @@ class RefinedNeuron(nn.Module):
     With T = 1 it is an unsigned activation quantizer. ``bits=None`` is the full-precision
     limit (B_s → ∞): s_t = max(v_t, 0). The input current x_t is the same for every step
     (temporal squeezing hands each layer the mean of the previous layer's output).
+
+    Learnable (:meth:`learn`): each step t has its own B̂_s,t and the neuron runs
+    T = round(clip(T̂)) steps; B_s,t = round(clip(B̂_s,t)) with the clipping-boundary
+    gradient. When B_s,t changes, γ_t is kept or, with ``renew=True``, re-picked from the
+    current membrane potentials v_t by :func:`models.quantizers.renewal_step`.
     """
 
     def __init__(self, tau: float = 1.0) -> None:
@@ -30,8 +35,16 @@ class RefinedNeuron(nn.Module):
         self.tau = tau
         self.gamma = nn.Parameter(torch.ones(1))
         self.register_buffer("initialized", torch.tensor(False))
+        self.register_parameter("bits_param", None)
+        self.register_parameter("timesteps_param", None)
         self.bits: int | None = None
         self.timesteps = 1
+        self.bit_range = (1, 16)
+        self.timestep_range = (1, 1)
+        self.step_bits: list[int] = []
+        self.renew = False
+        self.renewal_grid = 50
+        self.renewals = 0
 
     @property
     def spike_bits(self) -> int | None:
@@ -45,18 +58,68 @@ class RefinedNeuron(nn.Module):
             if timesteps != self.gamma.numel():
                 self.gamma = nn.Parameter(self.gamma.detach()[:1].repeat(timesteps))
         self.bits, self.timesteps = bits, timesteps
+        self.bits_param = self.timesteps_param = None
+
+    def learn(
+        self,
+        bit_range: tuple[int, int] | None,
+        timestep_range: tuple[int, int] | None,
+        *,
+        bits_init: float | nn.Parameter | None = None,
+        timesteps_init: float | nn.Parameter | None = None,
+    ) -> tuple[nn.Parameter | None, nn.Parameter | None]:
+        """Make B_s,t (per step) and/or T learnable within the given inclusive ranges.
+
+        ``*_init`` is a starting value or an existing parameter to share (tied layers).
+        γ and B̂_s are sized for the largest T; returns (B̂_s, T̂), None where not learnable.
+        """
+        if self.bits is None:
+            raise ValueError("configure a bit width before making it learnable")
+        t_max = timestep_range[1] if timestep_range else self.timesteps
+        if self.gamma.numel() < t_max:
+            self.gamma = nn.Parameter(torch.cat([self.gamma.detach(), self.gamma.detach()[-1:].repeat(t_max - self.gamma.numel())]))
+        if bit_range is not None:
+            self.bit_range = (int(bit_range[0]), int(bit_range[1]))
+            init = self.bits if bits_init is None else bits_init
+            self.bits_param = init if isinstance(init, nn.Parameter) else nn.Parameter(torch.full((t_max,), float(init)))
+            self.step_bits = [self.bits] * t_max
+        if timestep_range is not None:
+            self.timestep_range = (int(timestep_range[0]), int(timestep_range[1]))
+            init = self.timesteps if timesteps_init is None else timesteps_init
+            self.timesteps_param = init if isinstance(init, nn.Parameter) else nn.Parameter(torch.tensor(float(init)))
+        return self.bits_param, self.timesteps_param
+
+    def _step_bits(self, t: int, v: Tensor) -> int:
+        """B_s,t of a learnable neuron; renews γ_t from v_t when it changed."""
+        bits = round_bits(self.bits_param[t], *self.bit_range)
+        if bits != self.step_bits[t]:
+            self.step_bits[t] = bits
+            if self.renew:
+                # Through .data: earlier steps of this forward saved views of γ for backward,
+                # and γ_t (a different element) must change without invalidating them.
+                self.gamma.data[t] = renewal_step(v, bits, "unsigned", grid=self.renewal_grid)
+                self.renewals += 1
+        return bits
 
     def forward(self, x: Tensor) -> Tensor:
+        if self.timesteps_param is not None:
+            self.timesteps = round_bits(self.timesteps_param, *self.timestep_range)
         if self.bits is not None and not bool(self.initialized):
             with torch.no_grad():
                 self.gamma.fill_(init_spike_step(x, self.bits))
                 self.initialized.fill_(True)
+        learn_bits = self.bits_param is not None
         v = torch.zeros_like(x)
         s = torch.zeros_like(x)
         out = []
         for t in range(self.timesteps):
             v = (v if self.tau == 1.0 else v / self.tau) + x - s
-            s = torch.relu(v) if self.bits is None else quantize_unsigned(v, self.gamma[t], self.bits)
+            if self.bits is None:
+                s = torch.relu(v)
+            elif learn_bits:
+                s = quantize_unsigned(v, self.gamma[t], self._step_bits(t, v), self.bits_param[t])
+            else:
+                s = quantize_unsigned(v, self.gamma[t], self.bits)
             out.append(s)
         return torch.stack(out)
 
@@ -98,6 +161,8 @@ class LIFNeuron(nn.Module):
         super().__init__()
         self.beta, self.threshold, self.slope = beta, threshold, slope
         self.timesteps = 1
+        self.timestep_range = (1, 1)
+        self.register_parameter("timesteps_param", None)
 
     @property
     def spike_bits(self) -> int:
@@ -107,8 +172,26 @@ class LIFNeuron(nn.Module):
         if timesteps < 1:
             raise ValueError("timesteps must be >= 1")
         self.timesteps = timesteps
+        self.timesteps_param = None
+
+    def learn(
+        self,
+        bit_range: tuple[int, int] | None,
+        timestep_range: tuple[int, int] | None,
+        *,
+        bits_init: float | nn.Parameter | None = None,
+        timesteps_init: float | nn.Parameter | None = None,
+    ) -> tuple[None, nn.Parameter | None]:
+        """Make T learnable (spikes stay binary, so there is no B̂_s); returns (None, T̂)."""
+        if timestep_range is not None:
+            self.timestep_range = (int(timestep_range[0]), int(timestep_range[1]))
+            init = self.timesteps if timesteps_init is None else timesteps_init
+            self.timesteps_param = init if isinstance(init, nn.Parameter) else nn.Parameter(torch.tensor(float(init)))
+        return None, self.timesteps_param
 
     def forward(self, x: Tensor) -> Tensor:
+        if self.timesteps_param is not None:
+            self.timesteps = round_bits(self.timesteps_param, *self.timestep_range)
         v = torch.zeros_like(x)
         s = torch.zeros_like(x)
         out = []

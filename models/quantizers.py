@@ -68,66 +68,95 @@ class _StepQuantize(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, x: Tensor, step: Tensor, mode: str, bits: int, g: float) -> Tensor:  # type: ignore[override]
+    def forward(  # type: ignore[override]
+        ctx, x: Tensor, step: Tensor, mode: str, bits: int, g: float, bits_param: Tensor | None = None
+    ) -> Tensor:
         u = x / step
         level, lo, hi = _levels(u, mode, bits)
         ctx.save_for_backward(u, level, step)
         ctx.lo, ctx.hi, ctx.g = lo, hi, g
+        ctx.mode, ctx.bits = mode, bits
+        ctx.bits_shape = None if bits_param is None else bits_param.shape
         return level * step
 
     @staticmethod
     def backward(ctx, grad: Tensor):  # type: ignore[override]
         u, level, step = ctx.saved_tensors
         grad_inside = torch.ops.aten.hardtanh_backward(grad, u, ctx.lo, ctx.hi)
-        grad_step = None
+        grad_step = grad_bits = None
+        flat, flat_level = grad.reshape(-1), level.reshape(-1)
+        if ctx.needs_input_grad[1] or ctx.needs_input_grad[5]:
+            grad_level = torch.dot(flat, flat_level)
         if ctx.needs_input_grad[1]:
             # Σ grad·level − Σ grad·u·[inside], as two dot products (no temporaries).
-            flat = grad.reshape(-1)
-            total = torch.dot(flat, level.reshape(-1)) - torch.dot(grad_inside.reshape(-1), u.reshape(-1))
+            total = grad_level - torch.dot(grad_inside.reshape(-1), u.reshape(-1))
             grad_step = (total * ctx.g).reshape(step.shape)
-        return (grad_inside if ctx.needs_input_grad[0] else None), grad_step, None, None, None
+        if ctx.needs_input_grad[5]:
+            grad_bits = _bits_gradient(ctx, grad_level, grad_inside, flat_level, step).reshape(ctx.bits_shape)
+        return (grad_inside if ctx.needs_input_grad[0] else None), grad_step, None, None, None, grad_bits
 
 
-def quantize_signed(w: Tensor, alpha: Tensor, bits: int) -> Tensor:
+def _bits_gradient(ctx, grad_level: Tensor, grad_inside: Tensor, level: Tensor, step: Tensor) -> Tensor:
+    """∂L/∂B from the clipping boundary: Σ_clipped ∂L/∂x_q · sign(u)·step·ln2·(Q + 1).
+
+    The top clipping level is step·Q with Q = 2^(b−1) − 1 (signed) or 2^b − 1 (unsigned), so
+    ∂(step·Q)/∂b = step·ln2·(Q + 1); for b = 1 signed (±step) it is step·ln2. Elements clipped
+    at the bottom of an unsigned quantizer (level 0) do not depend on b. Power-of-two levels
+    top out at α whatever b is, so their boundary gradient is 0. Clipped elements sit exactly on
+    level ±hi, hence Σ_clipped grad·sign(u) = (Σ grad·level − Σ grad_inside·level)/hi.
+    """
+    if ctx.mode == "pow2":
+        return torch.zeros((), dtype=step.dtype, device=step.device)
+    q = signed_levels(ctx.bits) if ctx.mode == "signed" else unsigned_levels(ctx.bits)
+    clipped = (grad_level - torch.dot(grad_inside.reshape(-1), level)) / ctx.hi
+    return clipped * step.reshape(()) * (math.log(2.0) * (q + 1))
+
+
+def quantize_signed(w: Tensor, alpha: Tensor, bits: int, bits_param: Tensor | None = None) -> Tensor:
     """Signed uniform (LSQ) quantizer: w_q = α·clip(round(w/α), −Q_p, Q_p), Q_p = 2^(b−1) − 1.
 
     b = 1 gives α·sign(w) (zero maps to +α, so exactly two levels). Straight-through
     gradient to w inside the clipping range; the gradient to α is LSQ's (round(w/α) − w/α
-    inside, ±Q_p outside) scaled by g = 1/sqrt(N·Q_p).
+    inside, ±Q_p outside) scaled by g = 1/sqrt(N·Q_p). With a learnable bit width, ``bits``
+    is B = round(clip(B̂)) and ``bits_param`` is B̂; B̂ receives the clipping-boundary
+    gradient ∂w_q/∂B = sign(w/α)·α·ln2·(Q_p + 1) of the clipped elements (straight through
+    the rounding).
     """
     g = 1.0 / math.sqrt(w.numel() * max(signed_levels(bits), 1))
-    return _StepQuantize.apply(w, alpha, "signed", bits, g)
+    return _StepQuantize.apply(w, alpha, "signed", bits, g, bits_param)
 
 
-def quantize_unsigned(x: Tensor, gamma: Tensor, bits: int) -> Tensor:
+def quantize_unsigned(x: Tensor, gamma: Tensor, bits: int, bits_param: Tensor | None = None) -> Tensor:
     """Unsigned uniform quantizer for spikes: s = γ·clip(⌊x/γ + 0.5⌋, 0, Q), Q = 2^b − 1.
 
     Straight-through gradient to x inside [0, Q·γ]; LSQ gradient to γ scaled by
     g = 1/sqrt(N·Q). (⌊·+0.5⌋ is the rounding threshold of the refined neuron; it equals
-    round() except at exact halves.)
+    round() except at exact halves.) ``bits_param`` (B̂, learnable bit width) receives
+    Σ_{x ≥ Qγ} ∂L/∂s·γ·ln2·(Q + 1), the gradient of the top clipping level γ·(2^b − 1).
     """
     g = 1.0 / math.sqrt(x.numel() * unsigned_levels(bits))
-    return _StepQuantize.apply(x, gamma, "unsigned", bits, g)
+    return _StepQuantize.apply(x, gamma, "unsigned", bits, g, bits_param)
 
 
-def quantize_pow2(w: Tensor, alpha: Tensor, bits: int) -> Tensor:
+def quantize_pow2(w: Tensor, alpha: Tensor, bits: int, bits_param: Tensor | None = None) -> Tensor:
     """Power-of-two quantizer: levels {0, ±α·2^(−k), k = 0 … 2^(b−1)−2}.
 
     w_q = α·sign(w)·2^(clip(round(log2(|w|/α)), −(2^(b−1)−2), 0)); values whose rounded
     exponent is below −k_max go to 0. b = 1 has no zero level and gives α·sign(w), like the
     uniform quantizer. Straight-through gradient to w inside [−α, α]; the α gradient has LSQ's
-    form (w_q/α − w/α inside, ±1 outside) scaled by g = 1/sqrt(N·Q_p).
+    form (w_q/α − w/α inside, ±1 outside) scaled by g = 1/sqrt(N·Q_p). The top level α does
+    not depend on b, so a learnable ``bits_param`` gets no clipping-boundary gradient (0).
     """
     g = 1.0 / math.sqrt(w.numel() * max(signed_levels(bits), 1))
-    return _StepQuantize.apply(w, alpha, "pow2", bits, g)
+    return _StepQuantize.apply(w, alpha, "pow2", bits, g, bits_param)
 
 
-def quantize_weight(w: Tensor, alpha: Tensor, bits: int, scheme: str) -> Tensor:
+def quantize_weight(w: Tensor, alpha: Tensor, bits: int, scheme: str, bits_param: Tensor | None = None) -> Tensor:
     """Dispatch on ``scheme``: ``"uniform"`` (LSQ) or ``"pow2"``."""
     if scheme == "uniform":
-        return quantize_signed(w, alpha, bits)
+        return quantize_signed(w, alpha, bits, bits_param)
     if scheme == "pow2":
-        return quantize_pow2(w, alpha, bits)
+        return quantize_pow2(w, alpha, bits, bits_param)
     raise ValueError(f"unknown scheme {scheme!r}")
 
 
@@ -175,20 +204,55 @@ def grid_search_step(
     return best_step
 
 
+def round_bits(b_hat: Tensor, low: int, high: int) -> int:
+    """B = round(clip(B̂, low, high)): the integer a learnable bit width (or T̂) stands for."""
+    return int(torch.round(b_hat.detach().clamp(low, high)))
+
+
+def renewal_step(x: Tensor, bits: int, mode: str, *, grid: int = 50, max_samples: int = 65536) -> float:
+    """Step-size renewal (seed paper): the step minimising mean|Q(x) − x|^p, p = 2.4, over
+    ``grid`` clipping ranges r_k = k/K·max|x| (k = 1 … K), step = r/Q.
+
+    ``mode`` is ``"unsigned"`` (spikes, Q = 2^b − 1), ``"uniform"`` (signed weights,
+    Q = Q_p, or 1 at b = 1) or ``"pow2"`` (the step is the top level, Q = 1). At most
+    ``max_samples`` evenly strided elements of x are used.
+    """
+    flat = x.detach().reshape(-1)
+    if flat.numel() > max_samples:
+        flat = flat[:: -(-flat.numel() // max_samples)]
+    top = float(flat.abs().max().clamp_min(1e-8))
+    if mode == "unsigned":
+        return grid_search_step(flat, lambda v, g: quantize_unsigned(v, g, bits), top, levels=unsigned_levels(bits), grid=grid)
+    if mode == "uniform":
+        return grid_search_step(flat, lambda v, a: quantize_signed(v, a, bits), top, levels=max(signed_levels(bits), 1), grid=grid)
+    if mode == "pow2":
+        return grid_search_step(flat, lambda v, a: quantize_pow2(v, a, bits), top, levels=1, grid=grid)
+    raise ValueError(f"unknown mode {mode!r}")
+
+
 class WeightQuantizer(nn.Module):
     """Holds α and the bit width for one layer's weights.
 
     w_q = α·clip(round(w/α), −Q_p, Q_p) (``uniform``) or α·sign(w)·2^(−k) (``pow2``), see
     :func:`quantize_weight`. ``bits=None`` means full precision (w passes through). α is
     initialised from the weights on the first forward after :meth:`configure`.
+
+    Learnable bit width (:meth:`learn_bits`): the forward uses B = round(clip(B̂, low, high))
+    and B̂ gets the clipping-boundary gradient. When B changes, α is kept (LSQ adapts it) or,
+    with ``renew=True``, re-picked by :func:`renewal_step` (step-size renewal).
     """
 
     def __init__(self) -> None:
         super().__init__()
         self.alpha = nn.Parameter(torch.tensor(1.0))
         self.register_buffer("initialized", torch.tensor(False))
+        self.register_parameter("bits_param", None)
         self.bits: int | None = None
         self.scheme = "uniform"
+        self.bit_range = (1, 16)
+        self.renew = False
+        self.renewal_grid = 50
+        self.renewals = 0
 
     def configure(self, bits: int | None, scheme: str = "uniform") -> None:
         if scheme not in SCHEMES:
@@ -196,15 +260,35 @@ class WeightQuantizer(nn.Module):
         if (bits, scheme) != (self.bits, self.scheme):
             self.initialized.fill_(False)
         self.bits, self.scheme = bits, scheme
+        self.bits_param = None
+
+    def learn_bits(self, low: int, high: int, init: float | nn.Parameter) -> nn.Parameter:
+        """Make the bit width learnable in [low, high], starting at ``init`` (or share an
+        existing B̂ parameter, for tied layers). Returns B̂."""
+        if self.bits is None:
+            raise ValueError("configure a bit width before making it learnable")
+        param = init if isinstance(init, nn.Parameter) else nn.Parameter(torch.tensor(float(init)))
+        self.bits_param = param
+        self.bit_range = (int(low), int(high))
+        return param
 
     def forward(self, w: Tensor) -> Tensor:
         if self.bits is None:
             return w
+        if self.bits_param is not None:
+            bits = round_bits(self.bits_param, *self.bit_range)
+            if bits != self.bits:
+                self.bits = bits
+                if self.renew and bool(self.initialized):
+                    with torch.no_grad():
+                        self.alpha.fill_(renewal_step(w, bits, self.scheme, grid=self.renewal_grid))
+                    self.renewals += 1
         if not bool(self.initialized):
             with torch.no_grad():
                 self.alpha.fill_(init_weight_step(w, self.bits, self.scheme))
                 self.initialized.fill_(True)
-        return quantize_weight(w, self.alpha, self.bits, self.scheme)
+        return quantize_weight(w, self.alpha, self.bits, self.scheme, self.bits_param)
 
     def extra_repr(self) -> str:
-        return f"bits={self.bits}, scheme={self.scheme}"
+        learn = "" if self.bits_param is None else f", learnable in {self.bit_range}"
+        return f"bits={self.bits}, scheme={self.scheme}{learn}"

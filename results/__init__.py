@@ -5,7 +5,7 @@ so any strategy's records are turned into fronts and files by the same code.
 """
 
 from results.pareto import check_objectives, eligible, hypervolume, pareto_front, reference_point
-from results.plots import plot_front
+from results.plots import plot_allocation, plot_bit_trajectories, plot_front
 from results.records import STATES, TrialRecord, to_jsonable
 from results.report import format_front_table, format_metric
 from results.storage import (
@@ -34,6 +34,8 @@ __all__ = [
     "hypervolume",
     "pareto_front",
     "pareto_records",
+    "plot_allocation",
+    "plot_bit_trajectories",
     "plot_front",
     "read_pareto_json",
     "read_trials_csv",

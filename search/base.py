@@ -7,6 +7,7 @@ import time
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
 from results import TrialRecord
@@ -98,6 +99,10 @@ class Strategy(abc.ABC):
         """How many trials are still to run to reach ``n_trials`` (resumable strategies count
         the finished trials of the resumed run too)."""
         return n_trials - self._told
+
+    def write_artifacts(self, out_dir: Path) -> list[Path]:
+        """Write strategy-specific files beside ``pareto.png`` (after the run); returns them."""
+        return []
 
     def describe(self) -> dict[str, Any]:
         """JSON-able settings for ``run.json``."""

@@ -154,4 +154,5 @@ def run_search(
             **(run_info or {}),
         }
         write_outputs(folder, records, front, objectives=objectives, budget=budget, reference=reference, hv=hv, run_info=info)
+        strategy.write_artifacts(folder)
     return SearchResult(records, front, hv, reference, folder, wall)

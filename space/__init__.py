@@ -3,7 +3,7 @@
 The leftmost package: it imports no other spikebits package.
 """
 
-from space.budget import DEFAULT_OBJECTIVES, METRICS, Budget, Constraint, direction, parse_objectives
+from space.budget import DEFAULT_OBJECTIVES, METRICS, BitTargets, Budget, Constraint, direction, parse_objectives
 from space.config import MAX_BITS, SCHEMES, Config, LayerChoice, LayerOptions
 from space.errors import (
     BudgetError,
@@ -22,6 +22,7 @@ __all__ = [
     "MAX_BITS",
     "METRICS",
     "SCHEMES",
+    "BitTargets",
     "Budget",
     "BudgetError",
     "Config",

@@ -106,3 +106,48 @@ class Budget:
 
     def __bool__(self) -> bool:
         return bool(self.constraints)
+
+
+@dataclass(frozen=True)
+class BitTargets:
+    """Targets W̄/S̄/T̄ of the differentiable search's budget loss (``"2/2/1"``)."""
+
+    w_bits: float
+    s_bits: float
+    timesteps: float
+
+    def __post_init__(self) -> None:
+        for name in ("w_bits", "s_bits", "timesteps"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 1.0):
+                raise BudgetError(f"target {name} = {value:g} must be a number >= 1; write targets as W/S/T, for example 2/2/1")
+
+    @classmethod
+    def parse(cls, text: str) -> BitTargets:
+        parts = text.strip().split("/")
+        if len(parts) != 3:
+            raise BudgetError(f"target {text!r} is malformed; write W/S/T, for example 2/2/1")
+        try:
+            w, s, t = (float(p) for p in parts)
+        except ValueError:
+            raise BudgetError(f"target {text!r} is malformed; write W/S/T numbers, for example 2/2/1") from None
+        return cls(w, s, t)
+
+    @classmethod
+    def parse_list(cls, text: str | Iterable[str]) -> tuple[BitTargets, ...]:
+        """``"1/1/1,2/2/1"`` (or a list of such strings) -> targets, in order."""
+        items = text.split(",") if isinstance(text, str) else [p for t in text for p in t.split(",")]
+        targets = tuple(cls.parse(t) for t in items if t.strip())
+        if not targets:
+            raise BudgetError("no targets given; write for example --targets 1/1/1,2/2/1,4/4/1")
+        return targets
+
+    @property
+    def bit_budget(self) -> float:
+        return self.w_bits * self.s_bits * self.timesteps
+
+    def to_dict(self) -> dict[str, float]:
+        return {"w_bits": self.w_bits, "s_bits": self.s_bits, "timesteps": self.timesteps}
+
+    def __str__(self) -> str:
+        return f"{self.w_bits:g}/{self.s_bits:g}/{self.timesteps:g}"
