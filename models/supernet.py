@@ -194,7 +194,7 @@ class Supernet:
             for rep in self.space.decisions:
                 layer, ranges = self.layers[rep], self.ranges[rep]
                 for param, key in (
-                    (layer.weight_quantizer.bits_param, "w_bits"),
+                    (getattr(layer.weight_quantizer, "bits_param", None), "w_bits"),
                     (getattr(layer.neuron, "bits_param", None), "s_bits"),
                     (getattr(layer.neuron, "timesteps_param", None), "timesteps"),
                 ):

@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from space import DEFAULT_OBJECTIVES, Budget, Config, ConfigError, SearchSpace, SpikebitsError, parse_objectives
+from space import DEFAULT_OBJECTIVES, BitTargets, Budget, Config, ConfigError, SearchSpace, SpikebitsError, parse_objectives
 
 DEFAULT_TRIALS = 24
 DEFAULT_EPOCHS = 2
@@ -98,10 +98,13 @@ def cmd_search(args: argparse.Namespace) -> int:
 
     objectives = parse_objectives(args.objectives)
     budget = Budget.parse(args.budget)
-    get_strategy(args.strategy)
+    strategy_cls = get_strategy(args.strategy)
     _check_names(args)
-    if args.trials < 1:
+    n_trials = DEFAULT_TRIALS if args.trials is None else args.trials
+    if n_trials < 1:
         raise ConfigError("--trials must be at least 1")
+    if args.targets is not None:
+        BitTargets.parse_list(args.targets)
     if args.epochs < 0:
         raise ConfigError("--epochs must be 0 or more")
     warm = [_load_config(p) for p in args.warm_start or ()]
@@ -114,12 +117,29 @@ def cmd_search(args: argparse.Namespace) -> int:
     evaluator = _evaluator(args, progress=progress)
     if warm:
         warm = [evaluator.space.complete(c) for c in warm]
+    from search.differentiable import DifferentiableStrategy
+
+    if issubclass(strategy_cls, DifferentiableStrategy):
+        options = dict(
+            targets=args.targets,
+            target_tolerance=args.target_tolerance,
+            supernet_epochs=args.supernet_epochs,
+            bits_lr=args.bits_lr,
+            lambdas=args.lambdas,
+            renewal=args.renewal,
+            renewal_grid=args.renewal_grid,
+            init=args.init,
+            progress=progress,
+        )
+    else:
+        options = dict(n_trials=n_trials, storage=args.storage, study_name=args.study, warm_starts=warm)
+    strategy = strategy_cls(evaluator.space, evaluator, budget, objectives, seed=args.seed, **options)
 
     bar = None
     if not args.quiet:
         from tqdm import tqdm
 
-        bar = tqdm(total=args.trials, desc=f"{args.strategy} trials", position=0, dynamic_ncols=True)
+        bar = tqdm(total=strategy.remaining(n_trials), desc=f"{args.strategy} trials", position=0, dynamic_ncols=True)
 
     def on_trial(record) -> None:
         if bar is not None:
@@ -129,17 +149,14 @@ def cmd_search(args: argparse.Namespace) -> int:
 
     try:
         result = run_search(
-            args.strategy,
+            strategy,
             evaluator,
             budget=budget,
             objectives=objectives,
-            n_trials=args.trials,
+            n_trials=n_trials,
             seed=args.seed,
             out_dir=out,
             callback=on_trial,
-            storage=args.storage,
-            study_name=args.study,
-            warm_starts=warm,
         )
     finally:
         if bar is not None:
@@ -150,7 +167,8 @@ def cmd_search(args: argparse.Namespace) -> int:
           + (f"; full-precision accuracy {100 * fp:.2f}%" if fp is not None else ""))
     print(f"budget: {budget}   objectives: {', '.join(objectives)}   hypervolume: {result.hypervolume:.6g}")
     print(format_front_table(result.front, objectives))
-    print(f"wrote {result.out_dir}/pareto.json, trials.csv, pareto.png, run.json")
+    written = ["pareto.json", "trials.csv", "pareto.png", "run.json", *(p.name for p in result.artifacts)]
+    print(f"wrote {result.out_dir}/{', '.join(written)}")
     return 0
 
 
@@ -207,8 +225,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("search", help="search the Pareto front of accuracy against cost")
     _common(s)
-    s.add_argument("--strategy", default="nsga2", help="search strategy (nsga2, tpe, random)")
-    s.add_argument("--trials", type=int, default=DEFAULT_TRIALS, help="number of finished trials to reach")
+    s.add_argument(
+        "--strategy", default="differentiable", help="search strategy: differentiable (default), gumbel, nsga2, tpe, random"
+    )
+    s.add_argument(
+        "--trials", type=int, help=f"finished trials to reach (default {DEFAULT_TRIALS}; differentiable and gumbel run one per target)"
+    )
     s.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS, help="fine-tuning epochs per trial")
     s.add_argument("--budget", action="append", metavar="METRIC<=X", help="constraint, e.g. 'bit_budget<=2.5' (repeatable)")
     s.add_argument("--objectives", default=",".join(DEFAULT_OBJECTIVES), help="comma-separated metrics to optimise")
@@ -216,6 +238,21 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--study", help="study name inside --storage (resume by reusing it)")
     s.add_argument("--warm-start", action="append", metavar="CONFIG.json", help="config evaluated first (repeatable)")
     s.add_argument("--out", help="output folder (default runs/search-DATE-TIME)")
+    d = s.add_argument_group("differentiable and gumbel strategies")
+    d.add_argument(
+        "--targets",
+        metavar="W/S/T,...",
+        help="targets of the budget loss, one supernet run each (default: split from a bit_budget budget, else 1/1/1,2/2/1,4/4/1)",
+    )
+    d.add_argument("--target-tolerance", type=float, default=0.25, help="bits a final average may miss its target by (default 0.25)")
+    d.add_argument("--supernet-epochs", type=int, default=10, help="supernet training epochs per target (default 10)")
+    d.add_argument("--bits-lr", type=float, default=0.05, help="learning rate of the bit parameters B̂, T̂, θ (default 0.05)")
+    d.add_argument("--lambdas", default="0.04/0.04/0.01", metavar="LW/LS/LT", help="budget-loss coefficients λ_w/λ_s/λ_T (seed paper)")
+    d.add_argument(
+        "--renewal", default="spikes", choices=("none", "spikes", "weights", "both"), help="step-size renewal on bit changes (default spikes)"
+    )
+    d.add_argument("--renewal-grid", type=int, default=50, metavar="K", help="clipping ranges tried by a renewal (default 50)")
+    d.add_argument("--init", default="largest", metavar="W/S/T", help="starting bits of every unpinned layer (default: largest options)")
     s.set_defaults(func=cmd_search)
 
     e = sub.add_parser("evaluate", help="score one config (metrics as JSON)")

@@ -35,6 +35,7 @@ class SearchResult:
     reference: dict[str, float]
     out_dir: Path | None
     wall_time_s: float
+    artifacts: tuple[Path, ...] = ()
 
 
 def check_output_dir(out: str | os.PathLike[str]) -> Path:
@@ -133,6 +134,7 @@ def run_search(
     front = pareto_front(records, objectives)
     reference = default_reference(evaluator, objectives)
     hv = hypervolume(front, objectives, reference) if front else 0.0
+    artifacts: tuple[Path, ...] = ()
     if folder is not None:
         info = {
             "schema": "spikebits.run/1",
@@ -154,5 +156,5 @@ def run_search(
             **(run_info or {}),
         }
         write_outputs(folder, records, front, objectives=objectives, budget=budget, reference=reference, hv=hv, run_info=info)
-        strategy.write_artifacts(folder)
-    return SearchResult(records, front, hv, reference, folder, wall)
+        artifacts = tuple(strategy.write_artifacts(folder))
+    return SearchResult(records, front, hv, reference, folder, wall, artifacts)
