@@ -5,7 +5,7 @@ so any strategy's records are turned into fronts and files by the same code.
 """
 
 from results.pareto import check_objectives, eligible, hypervolume, pareto_front, reference_point
-from results.plots import plot_allocation, plot_bit_trajectories, plot_front
+from results.plots import plot_allocation, plot_bit_trajectories, plot_front, plot_sensitivity
 from results.records import STATES, TrialRecord, to_jsonable
 from results.report import format_front_table, format_metric
 from results.storage import (
@@ -37,6 +37,7 @@ __all__ = [
     "plot_allocation",
     "plot_bit_trajectories",
     "plot_front",
+    "plot_sensitivity",
     "read_pareto_json",
     "read_trials_csv",
     "reference_point",

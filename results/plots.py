@@ -393,3 +393,42 @@ def plot_allocation(
     fig.suptitle(title if title is not None else
                  f"per-layer allocation: {n_alloc} allocation{'s' * (n_alloc != 1)}, {len(layers)} layers")
     _finish(fig, path)
+
+
+#: Panels of the sensitivity chart: (key in each layer's row, axis label).
+SENSITIVITY_PANELS: tuple[tuple[str, str], ...] = (
+    ("trace", "Hessian trace Tr(H_l) of the weights"),
+    ("output_error_2bit", "output error, layer alone at W2/S2/T1"),
+    ("kurtosis", "weight kurtosis (Pearson)"),
+)
+
+
+def plot_sensitivity(path: str | os.PathLike[str], rows: Sequence[Mapping[str, Any]], *, title: str | None = None) -> None:
+    """Per-layer sensitivity bars, one panel per metric of :data:`SENSITIVITY_PANELS` (log
+    axis where the values span more than a factor 20), layers on the shared x axis. ``rows``
+    are ``{"layer": name, "trace": ..., "output_error_2bit": ..., "kurtosis": ...}``; a
+    missing value draws no bar. Nothing to draw: nothing is written."""
+    if not rows:
+        return
+    layers = [str(r["layer"]) for r in rows]
+    fig = Figure(figsize=(max(6.4, 2.0 + 0.45 * len(layers)), 7.2), dpi=100)
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(len(SENSITIVITY_PANELS), 1, sharex=True)
+    for i, (ax, (key, label)) in enumerate(zip(axes, SENSITIVITY_PANELS)):
+        values = [_number(r.get(key)) for r in rows]
+        heights = [v if v is not None else math.nan for v in values]
+        ax.bar(range(len(layers)), heights, color=_color(i), edgecolor="0.2", linewidth=0.5, zorder=3)
+        positive = [v for v in values if v is not None and v > 0]
+        if positive and max(positive) / min(positive) > LOG_SPAN:
+            ax.set_yscale("log")
+        ax.set_ylabel(label, fontsize="small")
+        ax.grid(True, axis="y", alpha=0.3, zorder=0)
+    bottom = axes[-1]
+    bottom.set_xticks(list(range(len(layers))))
+    if len(layers) > ROTATE_TICKS_ABOVE:
+        bottom.set_xticklabels(layers, rotation=60, ha="right", rotation_mode="anchor")
+    else:
+        bottom.set_xticklabels(layers)
+    bottom.set_xlabel("layer")
+    fig.suptitle(title if title is not None else f"layer sensitivity, {len(layers)} layers")
+    _finish(fig, path)

@@ -3,7 +3,9 @@
 Imports space, models, evaluators and results (which imports only space).
 """
 
+from search import boost as _boost  # noqa: F401  (registers "boost")
 from search import differentiable as _differentiable  # noqa: F401  (registers "differentiable", "gumbel")
+from search import ilp as _ilp  # noqa: F401  (registers "ilp")
 from search import nsga2 as _nsga2  # noqa: F401  (registers "nsga2")
 from search import random_sampling as _random  # noqa: F401  (registers "random")
 from search import tpe as _tpe  # noqa: F401  (registers "tpe")

@@ -1,4 +1,4 @@
-"""The ``spikebits`` command line: ``search``, ``evaluate``, ``space``.
+"""The ``spikebits`` command line: ``search``, ``evaluate``, ``sensitivity``, ``space``.
 
 Errors a user can cause print one line and exit with code 2, without a traceback.
 """
@@ -119,6 +119,19 @@ def cmd_search(args: argparse.Namespace) -> int:
         warm = [evaluator.space.complete(c) for c in warm]
     from search.differentiable import DifferentiableStrategy
 
+    if args.init not in ("largest", "hessian", "output", "kurtosis") and not issubclass(strategy_cls, DifferentiableStrategy):
+        raise ConfigError(f"--init {args.init} applies to differentiable and gumbel; the {args.strategy} strategy takes --init hessian, output or kurtosis")
+    if args.init != "largest" and strategy_cls.name in ("ilp", "boost"):
+        raise ConfigError(f"the {args.strategy} strategy needs no --init; choose its sensitivity with --metric")
+    report = None
+    if args.init in ("hessian", "output", "kurtosis") or strategy_cls.name in ("ilp", "boost"):
+        from evaluators.sensitivity import measure_sensitivity
+
+        report = measure_sensitivity(evaluator, probes=args.probes, progress=progress)
+    if args.init in ("hessian", "output", "kurtosis") and not issubclass(strategy_cls, DifferentiableStrategy):
+        from search.warm import warm_start_configs
+
+        warm = [*warm, *warm_start_configs(evaluator, args.init, budget, count=4, report=report, progress=progress)]
     if issubclass(strategy_cls, DifferentiableStrategy):
         options = dict(
             targets=args.targets,
@@ -129,8 +142,12 @@ def cmd_search(args: argparse.Namespace) -> int:
             renewal=args.renewal,
             renewal_grid=args.renewal_grid,
             init=args.init,
+            sensitivity=report,
             progress=progress,
         )
+    elif strategy_cls.name in ("ilp", "boost"):
+        options = dict(n_trials=n_trials, metric=args.metric or ("hessian" if strategy_cls.name == "ilp" else "output"),
+                       sensitivity=report, progress=progress)
     else:
         options = dict(n_trials=n_trials, storage=args.storage, study_name=args.study, warm_starts=warm)
     strategy = strategy_cls(evaluator.space, evaluator, budget, objectives, seed=args.seed, **options)
@@ -187,6 +204,62 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def sensitivity_rows(report) -> list[dict]:
+    """One row per layer for the table, the JSON and the chart of ``spikebits sensitivity``."""
+    rows = []
+    for name, layer in report.layers.items():
+        rows.append(
+            {
+                "layer": name,
+                "n_weights": layer.n_weights,
+                "trace": layer.trace,
+                "activation_trace": layer.activation_trace,
+                "omega_uniform": {k[len("uniform"):]: v for k, v in layer.omega.items() if k.startswith("uniform")},
+                "output_error_2bit": layer.output_error.get("W2S2T1"),
+                "kurtosis": layer.kurtosis,
+            }
+        )
+    return rows
+
+
+def format_sensitivity_table(rows: list[dict]) -> str:
+    bits = sorted({int(b) for r in rows for b in r["omega_uniform"]})
+    head = ["layer", "N_w", "Tr(H_w)", *(f"Ω W{b}" for b in bits), "Tr(H_a)", "out.err W2S2T1", "kurtosis"]
+    lines = []
+    for r in rows:
+        err = r["output_error_2bit"]
+        lines.append(
+            [r["layer"], str(r["n_weights"]), f"{r['trace']:.4g}", *(f"{r['omega_uniform'].get(str(b), float('nan')):.3g}" for b in bits),
+             f"{r['activation_trace']:.4g}", "-" if err is None else f"{err:.4g}", f"{r['kurtosis']:.3f}"]
+        )
+    widths = [max(len(h), *(len(line[i]) for line in lines)) for i, h in enumerate(head)]
+    out = ["  ".join(h.rjust(w) for h, w in zip(head, widths)), "  ".join("-" * w for w in widths)]
+    out += ["  ".join(c.rjust(w) for c, w in zip(line, widths)) for line in lines]
+    return "\n".join(out)
+
+
+def cmd_sensitivity(args: argparse.Namespace) -> int:
+    from evaluators.sensitivity import measure_sensitivity
+    from results import atomic_write_text, plot_sensitivity
+    from search.runner import check_output_dir
+
+    _check_names(args)
+    if args.probes < 1 or args.batches < 1:
+        raise ConfigError("--probes and --batches must be at least 1")
+    out = check_output_dir(args.out or os.path.join("runs", time.strftime("sensitivity-%Y%m%d-%H%M%S")))
+    _set_threads(args.threads)
+    progress = _progress_factory(args.quiet)
+    evaluator = _evaluator(args, progress=progress, epochs=0)
+    report = measure_sensitivity(evaluator, probes=args.probes, batches=args.batches, progress=progress)
+    rows = sensitivity_rows(report)
+    print(f"sensitivity of {args.model} on {args.dataset} ({report.probes} Hutchinson probes; Ω = Tr(H)/N_w·‖Q(W) − W‖²)")
+    print(format_sensitivity_table(rows))
+    atomic_write_text(out / "sensitivity.json", json.dumps({"schema": "spikebits.sensitivity/1", **report.to_dict(), "rows": rows}, indent=2) + "\n")
+    plot_sensitivity(out / "sensitivity.png", rows, title=f"layer sensitivity: {args.model} on {args.dataset}")
+    print(f"wrote {out}/sensitivity.json, sensitivity.png")
+    return 0
+
+
 def cmd_space(args: argparse.Namespace) -> int:
     import models
     from evaluators import datasets
@@ -226,7 +299,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("search", help="search the Pareto front of accuracy against cost")
     _common(s)
     s.add_argument(
-        "--strategy", default="differentiable", help="search strategy: differentiable (default), gumbel, nsga2, tpe, random"
+        "--strategy", default="differentiable", help="search strategy: differentiable (default), gumbel, nsga2, tpe, random, ilp, boost"
     )
     s.add_argument(
         "--trials", type=int, help=f"finished trials to reach (default {DEFAULT_TRIALS}; differentiable and gumbel run one per target)"
@@ -252,7 +325,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--renewal", default="spikes", choices=("none", "spikes", "weights", "both"), help="step-size renewal on bit changes (default spikes)"
     )
     d.add_argument("--renewal-grid", type=int, default=50, metavar="K", help="clipping ranges tried by a renewal (default 50)")
-    d.add_argument("--init", default="largest", metavar="W/S/T", help="starting bits of every unpinned layer (default: largest options)")
+    d.add_argument(
+        "--init",
+        default="largest",
+        metavar="INIT",
+        help="start: hessian, output or kurtosis (sensitivity-guided; also for nsga2, tpe, random as first trials), "
+        "or W/S/T for every unpinned layer of the supernet (default: its largest options)",
+    )
+    g = s.add_argument_group("sensitivity-guided strategies (ilp, boost, --init)")
+    g.add_argument("--metric", choices=("hessian", "output", "kurtosis"), help="ilp: hessian (default) or output; boost: output (default), kurtosis or hessian")
+    g.add_argument("--probes", type=int, default=200, help="most Hutchinson probes of the Hessian traces (default 200)")
     s.set_defaults(func=cmd_search)
 
     e = sub.add_parser("evaluate", help="score one config (metrics as JSON)")
@@ -261,6 +343,13 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS, help="fine-tuning epochs")
     e.add_argument("--cost-only", action="store_true", help="only the data-free cost metrics; any W, S in 1..16, T >= 1")
     e.set_defaults(func=cmd_evaluate)
+
+    t = sub.add_parser("sensitivity", help="per-layer Hessian trace, Ω per bit width, output error and kurtosis")
+    _common(t)
+    t.add_argument("--probes", type=int, default=200, help="most Hutchinson probes (stops earlier at a 1e-3 relative change)")
+    t.add_argument("--batches", type=int, default=4, help="training batches averaged per probe and used for output errors")
+    t.add_argument("--out", help="output folder for sensitivity.json and sensitivity.png (default runs/sensitivity-DATE-TIME)")
+    t.set_defaults(func=cmd_sensitivity)
 
     p = sub.add_parser("space", help="print a model's default search space as JSON")
     p.add_argument("--model", default="digits_cnn")

@@ -35,6 +35,8 @@ from search.base import Proposal, Strategy, register_strategy
 from space import BitTargets, Budget, BudgetError, Config, ConfigError, LayerChoice, SearchSpace, direction
 
 RENEWAL_MODES = ("none", "spikes", "weights", "both")
+#: ``init`` values that start the supernet from a sensitivity-guided config (search.warm).
+INIT_METRICS = ("hessian", "output", "kurtosis")
 #: Targets used when neither --targets nor a bit_budget budget is given.
 DEFAULT_TARGETS = "1/1/1,2/2/1,4/4/1"
 #: Cost metrics the lowering rule can act on (data-free, computed by ``Evaluator.cost``).
@@ -78,7 +80,12 @@ class SupernetSettings:
         if len(self.lambdas) != 3 or any(not math.isfinite(x) or x < 0 for x in self.lambdas):
             raise ConfigError("lambdas must be three numbers >= 0, λ_w/λ_s/λ_T, for example 0.04/0.04/0.01")
         if self.init != "largest":
-            BitTargets.parse(self.init)
+            try:
+                BitTargets.parse(self.init)
+            except BudgetError:
+                raise ConfigError(
+                    f"init {self.init!r} is unknown; use largest, W/S/T (for example 4/4/2) or hessian, output, kurtosis"
+                ) from None
 
 
 @dataclass
@@ -133,13 +140,16 @@ def train_supernet(
     *,
     gumbel: bool = False,
     progress: Progress | None = None,
+    init_config: Config | None = None,
 ) -> SupernetRun:
-    """One supernet run towards ``target`` on the evaluator's model, data and device."""
+    """One supernet run towards ``target`` on the evaluator's model, data and device;
+    ``init_config`` (e.g. a sensitivity-guided allocation) replaces ``settings.init``."""
     start = time.perf_counter()
     device = evaluator.device
     data = evaluator.data
     model = evaluator.full_precision_model()
-    apply_config(model, initial_config(evaluator.space, settings.init))
+    start_config = init_config if init_config is not None else initial_config(evaluator.space, settings.init)
+    apply_config(model, evaluator.space.complete(start_config, strict=True))
     model.to(device)
     calibrate(model, data.train, device=device)
     torch.manual_seed(settings.seed)
@@ -383,9 +393,11 @@ class DifferentiableStrategy(Strategy):
             renewal=options.get("renewal") or "spikes",
             renewal_grid=int(options.get("renewal_grid") or 50),
             renewal_min_epochs=int(options.get("renewal_min_epochs") or 2),
-            init=options.get("init") or "largest",
+            init=(options.get("init") or "largest") if options.get("init") not in INIT_METRICS else "largest",
             seed=seed,
         )
+        self.init_metric = options.get("init") if options.get("init") in INIT_METRICS else None
+        self.initial_configs: list[Config] | None = options.get("initial_configs")
         self.tolerance = float(options.get("target_tolerance", 0.25))
         self.targets = resolve_targets(options.get("targets"), budget, space)
         self.progress = options.get("progress")
@@ -410,6 +422,12 @@ class DifferentiableStrategy(Strategy):
         over = [f"{m} {values[m]:.4g}" for m, lim in self._limits().items() if values[m] > lim]
         if over:
             raise BudgetError(f"budget {self.budget} cannot be met: the smallest config of the space has {', '.join(over)}; loosen the budget")
+        if self.init_metric is not None and self.initial_configs is None:
+            from search.warm import initial_configs
+
+            self.initial_configs = initial_configs(
+                self.evaluator, self.init_metric, self.targets, self.budget, report=self.options.get("sensitivity"), progress=self.progress
+            )
 
     def remaining(self, n_trials: int) -> int:
         return len(self.targets) - self._told
@@ -419,7 +437,8 @@ class DifferentiableStrategy(Strategy):
         if i >= len(self.targets):
             return None
         target = self.targets[i]
-        run = train_supernet(self.evaluator, target, self.settings, gumbel=self.gumbel, progress=self.progress)
+        init = self.initial_configs[i] if self.initial_configs else None
+        run = train_supernet(self.evaluator, target, self.settings, gumbel=self.gumbel, progress=self.progress, init_config=init)
         config, moves = fit_config(
             run.config, self.space, self._measure, self._limits(), target=target, tolerance=self.tolerance, learned=run.learned
         )
@@ -446,7 +465,10 @@ class DifferentiableStrategy(Strategy):
 
     def describe(self) -> dict[str, Any]:
         info = super().describe()
-        info.pop("progress", None)
+        for key in ("progress", "sensitivity", "initial_configs"):
+            info.pop(key, None)
+        if self.initial_configs:
+            info["initial_configs"] = [c.short() for c in self.initial_configs]
         info["targets"] = [t.to_dict() for t in self.targets]
         info["target_tolerance"] = self.tolerance
         info["settings"] = {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.settings.__dict__.items()}

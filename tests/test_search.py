@@ -120,5 +120,5 @@ def test_strategy_base_drives_ask_evaluate_tell():
 def test_unknown_strategy_is_a_one_line_error():
     from space import UnknownNameError
 
-    with pytest.raises(UnknownNameError, match="unknown strategy 'annealing'; choose one of: differentiable, gumbel, nsga2, random, tpe"):
+    with pytest.raises(UnknownNameError, match="unknown strategy 'annealing'; choose one of: boost, differentiable, gumbel, ilp, nsga2, random, tpe"):
         get_strategy("annealing")

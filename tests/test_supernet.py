@@ -188,7 +188,7 @@ def test_weight_renewal_happens_only_when_asked_and_when_bits_change():
     with torch.no_grad():
         b_hat.fill_(2.0)
     q(w)  # bits 4 → 2, renewal off: α kept
-    assert q.bits == 2 and float(q.alpha) == alpha_4 and q.renewals == 0
+    assert q.bits == 2 and float(q.alpha.detach()) == alpha_4 and q.renewals == 0
     q.renew = True
     with torch.no_grad():
         b_hat.fill_(3.0)

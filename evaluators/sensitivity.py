@@ -1,0 +1,562 @@
+"""Per-layer sensitivity of a trained full-precision network.
+
+Three families of numbers, each a pure function with its equation on top (symbols of
+``DESIGN.md``), collected per layer by :func:`measure_sensitivity` into a cached
+:class:`SensitivityReport`:
+
+* **Hessian (HAWQ)**: Tr(H_l) by Hutchinson's estimator (:func:`hutchinson_traces`) for the
+  synapse weights and for each layer's input current, turned into
+  Ω(l, b, scheme) = Tr(H_l)/N_w,l · ‖Q_b(W_l) − W_l‖² (:func:`hawq_omega`) and its activation
+  analogue (:func:`activation_omega`).
+* **Output error (SensiBoost)**: the mean squared change of the logits when one layer alone is
+  quantized (:func:`output_error`).
+* **Kurtosis (KurtBoost)**: the Pearson kurtosis of a layer's weights (:func:`pearson_kurtosis`).
+
+Search strategies read a report through :meth:`SensitivityReport.cost`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import scipy.stats
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from evaluators.training import Progress, _cache_key, _quiet, default_cache_dir, make_loader
+from models import RefinedNeuron, SpikingNetwork, quantize_weight, renewal_step, set_full_precision
+from space import ConfigError, LayerChoice, OutputError
+
+if TYPE_CHECKING:
+    from evaluators.evaluator import Evaluator
+
+SENSITIVITY_SCHEMA = "spikebits.sensitivity/1"
+#: Bump when the measurement changes in a way that invalidates cached reports.
+SENSITIVITY_VERSION = 1
+#: Metric names :meth:`SensitivityReport.cost` understands.
+COST_METRICS = ("hessian", "output")
+
+LossFn = Callable[[Tensor, Tensor], Tensor]
+
+
+# ---------------------------------------------------------------------------------- Hessian
+def _rademacher(like: Tensor, generator: torch.Generator) -> Tensor:
+    """z ∈ {−1, +1} with equal probability, shaped and typed like ``like``."""
+    z = torch.randint(0, 2, like.shape, generator=generator, device=generator.device, dtype=like.dtype)
+    return z.mul_(2).sub_(1).to(like.device)
+
+
+def _first_order(
+    model: nn.Module, loss_fn: LossFn, x: Tensor, y: Tensor, tensors: Mapping[str, Tensor | nn.Module]
+) -> tuple[dict[str, Tensor], dict[str, Tensor | None]]:
+    """One forward and one differentiable backward: the targets of this batch (parameters as
+    given, module inputs as captured) and g = ∂L/∂target with its graph (create_graph=True)."""
+    captured: dict[str, list[Tensor]] = {}
+    handles = []
+    for name, target in tensors.items():
+        if isinstance(target, nn.Module):
+
+            def hook(module: nn.Module, args: tuple, _name: str = name) -> None:
+                captured.setdefault(_name, []).append(args[0])
+
+            handles.append(target.register_forward_pre_hook(hook))
+    if handles:
+        # Every current then lies on a path from a leaf that requires grad, the image included.
+        x = x.detach().requires_grad_(True)
+    try:
+        loss = loss_fn(model(x), y)
+    finally:
+        for handle in handles:
+            handle.remove()
+    targets: dict[str, Tensor] = {}
+    for name, target in tensors.items():
+        if isinstance(target, nn.Module):
+            runs = captured.get(name, [])
+            if len(runs) != 1:
+                raise ValueError(f"module {name!r} ran {len(runs)} times in one forward; a module target must run exactly once")
+            targets[name] = runs[0]
+        else:
+            if not target.requires_grad:
+                raise ValueError(f"tensor {name!r} does not require grad; its Hessian cannot be taken")
+            targets[name] = target
+    grads = torch.autograd.grad(loss, list(targets.values()), create_graph=True, allow_unused=True)
+    return targets, dict(zip(targets, grads))
+
+
+def _hessian_vector(
+    targets: dict[str, Tensor], grads: dict[str, Tensor | None], z: dict[str, Tensor], joint: bool = False
+) -> dict[str, float]:
+    """z_lᵀ(H z)_l for every target l, by double backward.
+
+    ``joint``: one pass, H z = ∂(Σ_l g_l·z_l)/∂target, so (H z)_l = Σ_k H_lk z_k carries cross
+    terms of mean zero. Otherwise one pass per target, (H z)_l = ∂(g_l·z_l)/∂target_l = H_ll z_l.
+    A target whose gradient is missing (the loss does not depend on it) or constant (the loss
+    is linear in it) has H = 0 and contributes 0."""
+    live = [n for n in targets if grads[n] is not None and grads[n].requires_grad]
+    out = dict.fromkeys(targets, 0.0)
+    groups = [live] if joint else [[n] for n in live]
+    for group in groups:
+        if not group:
+            continue
+        hz = torch.autograd.grad(
+            [grads[n] for n in group], [targets[n] for n in group], grad_outputs=[z[n] for n in group], retain_graph=True, allow_unused=True
+        )
+        for n, h in zip(group, hz):
+            if h is not None:
+                out[n] = float(torch.dot(z[n].reshape(-1), h.reshape(-1)))
+    return out
+
+
+def hutchinson_traces(
+    model: nn.Module,
+    loss_fn: LossFn,
+    batches: Sequence[tuple[Tensor, Tensor]],
+    tensors: Mapping[str, Tensor | nn.Module],
+    *,
+    max_probes: int = 200,
+    min_probes: int = 10,
+    tol: float = 1e-3,
+    seed: int = 0,
+    progress: Progress | None = None,
+    keep_graphs: bool = True,
+    joint: bool = False,
+) -> tuple[dict[str, float], int]:
+    """Tr(H_l) ≈ (1/m) Σ_{i=1..m} z_l,iᵀ (H z_i)_l, z Rademacher (±1), H z by double backward.
+
+    H is the Hessian of the mean loss over ``batches``, L = (1/n_b) Σ_b loss_fn(model(x_b), y_b),
+    so each probe averages z_lᵀ(H_b z)_l over the batches. ``tensors`` names the variables:
+
+    * a ``Tensor`` (for weights, a Parameter) is one variable shared by every batch; the probe
+      draws one z_l for it;
+    * an ``nn.Module`` stands for its first forward input, captured on each batch by a forward
+      pre-hook (for a layer's input current, pass ``layer.neuron``); the probe draws one z_l per
+      batch, since the tensor differs per batch. The module must run once per forward.
+
+    Every variable is probed on the same forward and first backward. By default (``joint=False``)
+    each gets its own double backward, (H z)_l = ∂(g_l·z_l)/∂θ_l = H_ll z_l, so the per-probe
+    variance is 2·Σ_{i≠j} H_ll,ij². ``joint=True`` takes one double backward of Σ_l g_l·z_l for
+    all of them (cheaper per probe, and the form written above): still unbiased, since the cross
+    terms z_lᵀH_lk z_k (k ≠ l) have mean zero, but they add Σ_{k≠l} ‖H_lk‖²_F to the variance,
+    which swamps layers with small traces (on digits_cnn the fc estimate had a relative
+    per-probe spread of about 7 jointly against 0.4 alone).
+
+    Stopping: after ``min_probes`` probes, stop as soon as the running mean of the total
+    Σ_l Tr(H_l) changes by at most ``tol`` (relative) from one probe to the next; at most
+    ``max_probes``. Returns the traces and the number of probes used.
+
+    ``keep_graphs=True`` runs each batch's forward and first backward (create_graph) once and
+    reuses that graph for every probe (memory: ``len(batches)`` double-backward graphs);
+    ``False`` recomputes them per batch inside the probe loop (memory: one graph; one more
+    forward and backward per batch and probe). Both give the same numbers for the same seed.
+
+    The caller sets the model up: for the spiking networks here, full precision
+    (``models.set_full_precision``: ReLU-limit neurons, over their T steps) and eval mode
+    (BatchNorm statistics fixed). Parameters must require grad.
+    """
+    if max_probes < 1:
+        raise ValueError("max_probes must be >= 1")
+    progress = progress or _quiet
+    names = list(tensors)
+    fixed = [n for n in names if not isinstance(tensors[n], nn.Module)]
+    per_batch = [n for n in names if isinstance(tensors[n], nn.Module)]
+    device = next((t.device for t in tensors.values() if isinstance(t, Tensor)), None)
+    if device is None:
+        device = batches[0][0].device
+    generator = torch.Generator(device=device).manual_seed(seed)
+    graphs = [_first_order(model, loss_fn, x, y, tensors) for x, y in batches] if keep_graphs else None
+
+    sums = dict.fromkeys(names, 0.0)
+    previous_mean: float | None = None
+    used = 0
+    for probe in progress(range(max_probes), "Hessian probes", max_probes):
+        shared = {n: _rademacher(tensors[n], generator) for n in fixed}  # type: ignore[arg-type]
+        estimate = dict.fromkeys(names, 0.0)
+        for b, (x, y) in enumerate(batches):
+            targets, grads = graphs[b] if graphs is not None else _first_order(model, loss_fn, x, y, tensors)
+            z = dict(shared)
+            z.update({n: _rademacher(targets[n], generator) for n in per_batch})
+            for n, value in _hessian_vector(targets, grads, z, joint).items():
+                estimate[n] += value / len(batches)
+            del targets, grads, z
+        for n in names:
+            sums[n] += estimate[n]
+        used = probe + 1
+        mean_total = sum(sums.values()) / used
+        if used >= min_probes and previous_mean is not None and abs(mean_total - previous_mean) <= tol * abs(previous_mean):
+            break
+        previous_mean = mean_total
+    return {n: sums[n] / used for n in names}, used
+
+
+# ------------------------------------------------------------------------------- HAWQ Ω
+def hawq_omega(trace: float, weight: Tensor, bits: int, scheme: str) -> float:
+    """Ω(l, b, scheme) = Tr(H_l)/N_w,l · ‖Q_b(W_l) − W_l‖² (HAWQ).
+
+    Q_b is the project's weight quantizer (:func:`models.quantize_weight`, ``"uniform"`` or
+    ``"pow2"``) at the step α = :func:`models.renewal_step` (W_l, b, scheme): the grid-searched
+    clipping range minimising mean|Q(W) − W|^p, p = 2.4 (the seed paper's step-size renewal).
+    That is the step a layer gets when its bit width changes. The LSQ start
+    α₀ = 2·mean|w|/sqrt(Q_p) is only a first guess that fine-tuning corrects; Ω at α₀ would
+    measure that guess rather than what b bits can represent.
+    """
+    w = weight.detach()
+    alpha = torch.tensor(renewal_step(w, bits, scheme), dtype=w.dtype, device=w.device)
+    with torch.no_grad():
+        error = float((quantize_weight(w, alpha, bits, scheme) - w).pow(2).sum())
+    return float(trace) / w.numel() * error
+
+
+def spike_error(current: Tensor, bits: int, timesteps: int) -> float:
+    """E_samples ‖ŝ − relu(x)‖², ŝ = (1/T) Σ_t s_t of a refined neuron at (b, T) driven by x.
+
+    s_t = γ·clip(⌊v_t/γ + 0.5⌋, 0, 2^b − 1), v_t = v_{t−1} + x − s_{t−1} (RefinedNeuron), with one
+    γ = :func:`models.renewal_step` (relu(x), b, ``"unsigned"``) for every step. relu(x) is what the
+    full-precision neuron emits on average at any T. The squared error is summed over a
+    sample's elements and averaged over the samples (dim 0 of ``current``).
+    """
+    x = current.detach()
+    target = torch.relu(x)
+    neuron = RefinedNeuron().to(device=x.device, dtype=x.dtype)
+    neuron.configure(bits, timesteps)
+    with torch.no_grad():
+        neuron.gamma.fill_(renewal_step(target, bits, "unsigned"))
+        neuron.initialized.fill_(True)
+        spikes = neuron(x).mean(dim=0)
+        return float((spikes - target).pow(2).reshape(len(x), -1).sum(dim=1).mean())
+
+
+def activation_omega(trace_a: float, current: Tensor, bits: int, timesteps: int, n_inputs: int) -> float:
+    """Ω_a(l, b, T) = Tr(H_a,l)/N_a,l · E_samples ‖ŝ − relu(x)‖² (HAWQ for activations).
+
+    Tr(H_a,l) is the Hessian trace of the loss with respect to the layer's input current x, per
+    sample (the trace over a batch's current tensor of the Hessian of the batch-mean loss is the
+    mean over samples of the per-sample trace), N_a,l the input activations per sample and ŝ
+    the mean over T steps of the spikes of a refined neuron at (b, T) (:func:`spike_error`).
+    """
+    return float(trace_a) / n_inputs * spike_error(current, bits, timesteps)
+
+
+# ------------------------------------------------------------------------- output error
+@torch.no_grad()
+def output_error(model: SpikingNetwork, layer_name: str, choice: LayerChoice, x: Tensor, *, reference: Tensor | None = None) -> float:
+    """E_samples Σ_k (f_q,k(x) − f_k(x))²: the mean squared change of the logits when layer
+    ``layer_name`` alone is set to ``choice`` (SensiBoost's per-layer metric).
+
+    f is the model as it comes (full precision, in :func:`measure_sensitivity`); f_q the same
+    model with that one layer quantized, its step sizes initialised on ``x`` in eval mode (the
+    first forward initialises α₀ and γ₀ from the weights and currents it sees, as
+    :func:`evaluators.training.calibrate` does, then quantizes, so that forward is f_q). The
+    model is left exactly as it came: configuration, parameter objects, state and train/eval
+    mode. ``reference``: f(x) in eval mode, when the caller already has it (saves a forward).
+    """
+    layers = model.spiking_layers()
+    if layer_name not in layers:
+        raise ConfigError(f"model has no layer {layer_name!r}; layers are: {', '.join(layers)}")
+    layer = layers[layer_name]
+    was_training = model.training
+    previous_choice, previous_timesteps = layer.choice, layer.neuron.timesteps
+    params = dict(layer.named_parameters(recurse=True))
+    state = {k: v.detach().clone() for k, v in layer.state_dict().items()}
+    model.eval()
+    try:
+        if reference is None:
+            reference = model(x)
+        layer.configure(choice)
+        quantized = model(x)
+        return float((quantized - reference).pow(2).reshape(len(x), -1).sum(dim=1).mean())
+    finally:
+        if previous_choice is None:
+            layer.configure(None, timesteps=previous_timesteps)
+        else:
+            layer.configure(previous_choice)
+        for name, param in params.items():  # configure may have swapped γ for a resized Parameter
+            owner, _, attr = name.rpartition(".")
+            module = layer.get_submodule(owner) if owner else layer
+            if module._parameters.get(attr) is not param:
+                setattr(module, attr, param)
+        layer.load_state_dict(state)
+        model.train(was_training)
+
+
+# ----------------------------------------------------------------------------- kurtosis
+def pearson_kurtosis(w: Tensor | np.ndarray | Sequence[float]) -> float:
+    """κ = E[(w − μ)⁴]/σ⁴ with the population σ (KurtBoost; 3 for a normal distribution).
+
+    Computed by ``scipy.stats.kurtosis(w, fisher=False, bias=True)`` over all elements."""
+    values = w.detach().double().cpu().numpy() if isinstance(w, Tensor) else np.asarray(w, dtype=np.float64)
+    return float(scipy.stats.kurtosis(values.reshape(-1), fisher=False, bias=True))
+
+
+# ------------------------------------------------------------------------------- report
+def weight_key(scheme: str, w_bits: int) -> str:
+    """Key of :attr:`LayerSensitivity.omega`: ``"uniform4"``, ``"pow23"``."""
+    return f"{scheme}{w_bits}"
+
+
+def spike_key(s_bits: int, timesteps: int) -> str:
+    """Key of :attr:`LayerSensitivity.activation_omega`: ``"S2T1"``."""
+    return f"S{s_bits}T{timesteps}"
+
+
+@dataclass(frozen=True)
+class LayerSensitivity:
+    """Sensitivity numbers of one layer.
+
+    ``trace`` = Tr(H_l) of the synapse weights; ``activation_trace`` = Tr(H_a,l) of the input
+    current; ``omega[weight_key(scheme, W)]`` = Ω_w; ``activation_omega[spike_key(S, T)]`` = Ω_a;
+    ``output_error[choice.short()]`` = output MSE (empty when not measured).
+    """
+
+    name: str
+    n_weights: int
+    n_inputs: int
+    trace: float
+    activation_trace: float
+    kurtosis: float
+    omega: dict[str, float] = field(default_factory=dict)
+    activation_omega: dict[str, float] = field(default_factory=dict)
+    output_error: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> LayerSensitivity:
+        return cls(
+            name=str(data["name"]),
+            n_weights=int(data["n_weights"]),
+            n_inputs=int(data["n_inputs"]),
+            trace=float(data["trace"]),
+            activation_trace=float(data["activation_trace"]),
+            kurtosis=float(data["kurtosis"]),
+            omega={str(k): float(v) for k, v in data.get("omega", {}).items()},
+            activation_omega={str(k): float(v) for k, v in data.get("activation_omega", {}).items()},
+            output_error={str(k): float(v) for k, v in data.get("output_error", {}).items()},
+        )
+
+
+@dataclass(frozen=True)
+class SensitivityReport:
+    """Per-layer sensitivities in network order, with the settings they were measured under.
+
+    ``probes``: Hutchinson probes used for the weight traces; ``activation_probes``: for the
+    activation traces.
+    """
+
+    layers: dict[str, LayerSensitivity]
+    probes: int
+    settings: dict[str, Any] = field(default_factory=dict)
+    activation_probes: int = 0
+
+    def cost(self, metric: str, layer: str, choice: LayerChoice) -> float:
+        """Sensitivity cost of giving ``layer`` the ``choice``.
+
+        ``"hessian"``: Ω_w(scheme, W) + Ω_a(S, T); ``"output"``: the output MSE of the choice."""
+        if metric not in COST_METRICS:
+            raise ConfigError(f"unknown sensitivity metric {metric!r}; use one of: {', '.join(COST_METRICS)}")
+        if layer not in self.layers:
+            raise ConfigError(f"the sensitivity report has no layer {layer!r}; layers are: {', '.join(self.layers)}")
+        entry = self.layers[layer]
+        try:
+            if metric == "hessian":
+                return entry.omega[weight_key(choice.scheme, choice.w_bits)] + entry.activation_omega[spike_key(choice.s_bits, choice.timesteps)]
+            return entry.output_error[choice.short()]
+        except KeyError:
+            what = "output errors" if metric == "output" else "Hessian sensitivities"
+            raise ConfigError(
+                f"layer {layer!r} has no {what} for {choice.short()}; measure the sensitivity again with that choice in the layer's options"
+                + (" and output_error=True" if metric == "output" else "")
+            ) from None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema": SENSITIVITY_SCHEMA,
+            "probes": self.probes,
+            "activation_probes": self.activation_probes,
+            "settings": self.settings,
+            "layers": {n: s.to_dict() for n, s in self.layers.items()},
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SensitivityReport:
+        if not isinstance(data, Mapping) or data.get("schema", SENSITIVITY_SCHEMA) != SENSITIVITY_SCHEMA:
+            raise ConfigError(f"not a sensitivity report; expected schema {SENSITIVITY_SCHEMA!r}")
+        return cls(
+            layers={str(n): LayerSensitivity.from_dict(s) for n, s in data["layers"].items()},
+            probes=int(data["probes"]),
+            settings=dict(data.get("settings", {})),
+            activation_probes=int(data.get("activation_probes", 0)),
+        )
+
+
+# -------------------------------------------------------------------------- measurement
+def _cache_path(evaluator: Evaluator, model: SpikingNetwork, settings: dict[str, Any]) -> Path:
+    cache_dir = Path(evaluator.cache_dir) if evaluator.cache_dir else default_cache_dir()
+    blob = json.dumps({"settings": settings, "space": evaluator.space.to_dict(), "v": SENSITIVITY_VERSION}, sort_keys=True, default=str)
+    key = _cache_key(model, evaluator.dataset, evaluator.seed, evaluator.pretrain_settings)
+    return cache_dir / f"{key}-sensitivity-{hashlib.sha256(blob.encode()).hexdigest()[:10]}.json"
+
+
+def _read_cache(path: Path) -> SensitivityReport | None:
+    if not path.exists():
+        return None
+    try:
+        return SensitivityReport.from_dict(json.loads(path.read_text()))
+    except Exception:
+        return None  # unreadable cache: measure again and overwrite it
+
+
+def _write_cache(path: Path, report: SensitivityReport) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w") as handle:
+                json.dump(report.to_dict(), handle, indent=1)
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+    except OSError as err:
+        raise OutputError(f"cannot write the sensitivity cache in {path.parent} ({err.strerror}); set SPIKEBITS_CACHE to a writable folder") from None
+
+
+@torch.no_grad()
+def _input_currents(model: SpikingNetwork, batches: Sequence[tuple[Tensor, Tensor]]) -> dict[str, Tensor]:
+    """Each layer's input current (what its neuron receives) on the batches, concatenated.
+
+    Layers whose neuron never runs (a ResNet 1×1 shortcut reads its block conv1's spikes) are
+    absent."""
+    captured: dict[str, list[Tensor]] = {}
+    handles = []
+    for name, layer in model.spiking_layers().items():
+
+        def hook(module: nn.Module, args: tuple, _name: str = name) -> None:
+            captured.setdefault(_name, []).append(args[0].detach())
+
+        handles.append(layer.neuron.register_forward_pre_hook(hook))
+    try:
+        for x, _ in batches:
+            model(x)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return {n: torch.cat(v) for n, v in captured.items()}
+
+
+def measure_sensitivity(
+    evaluator: Evaluator,
+    *,
+    probes: int = 200,
+    tol: float = 1e-3,
+    batches: int = 4,
+    batch_size: int = 64,
+    timesteps: int = 1,
+    seed: int = 0,
+    progress: Progress | None = None,
+    output_error: bool = True,
+) -> SensitivityReport:
+    """Sensitivities of every layer of ``evaluator.space`` (pinned ones too), cached on disk.
+
+    The model is the evaluator's pretrained full-precision network at ``timesteps`` steps
+    (:func:`models.set_full_precision`; the image layer stays at T = 1), in eval mode. Probe and
+    calibration data: the first ``batches`` batches of ``batch_size`` of the training set, in
+    order. Per layer: Tr(H_l) of the synapse weights and Tr(H_a,l) of the input current
+    (Hutchinson, cross-entropy loss, at most ``probes`` probes with relative tolerance ``tol``;
+    weights and currents in two separate runs so that each stops on its own total), Ω_w for
+    every (scheme, W) and Ω_a for every (S, T) of the layer's options, the Pearson kurtosis of
+    the weights and, with ``output_error=True``, the output MSE of every choice of its options.
+
+    A layer whose neuron never runs (a ResNet 1×1 shortcut, which reads its tie partner's
+    spikes) gets Tr(H_a) = 0 and Ω_a = 0: its spikes are its tie partner's, one neuron serves
+    the tied group, so the activation term belongs to the group once and is carried by its
+    representative (the block's conv1, ``space.group_of(name)[0]``); summing Ω over a group's
+    layers then counts it once. Its output errors still cover its own weight quantization.
+
+    The report is cached as JSON next to the pretraining checkpoint (``evaluator.cache_dir`` or
+    :func:`evaluators.training.default_cache_dir`), named by the pretraining cache key and a
+    hash of these settings and the space; a second call returns it without computing. An
+    unreadable cache file is measured again and overwritten.
+    """
+    progress = progress or evaluator.progress or _quiet
+    settings = {
+        "probes": probes,
+        "tol": tol,
+        "batches": batches,
+        "batch_size": batch_size,
+        "timesteps": timesteps,
+        "seed": seed,
+        "output_error": bool(output_error),
+        "loss": "cross_entropy",
+    }
+    path = _cache_path(evaluator, evaluator.new_model(), settings)
+    cached = _read_cache(path)
+    if cached is not None:
+        return cached
+
+    model = set_full_precision(evaluator.full_precision_model(), timesteps)
+    model.eval()
+    device = evaluator.device
+    data: list[tuple[Tensor, Tensor]] = []
+    for i, (x, y) in enumerate(make_loader(evaluator.data.train, batch_size, shuffle=False)):
+        if i >= batches:
+            break
+        data.append((x.to(device), y.to(device)))
+    layers = model.spiking_layers()
+    specs = {s.name: s for s in evaluator.specs}
+    space = evaluator.space
+
+    currents = _input_currents(model, data)
+    weights = {n: layer.synapse.weight for n, layer in layers.items()}
+    traces, used = hutchinson_traces(model, F.cross_entropy, data, weights, max_probes=probes, tol=tol, seed=seed, progress=progress)
+    neurons = {n: layers[n].neuron for n in layers if n in currents}
+    act_traces, act_used = hutchinson_traces(
+        model, F.cross_entropy, data, neurons, max_probes=probes, tol=tol, seed=seed + 1, progress=progress
+    )
+
+    x_all = torch.cat([x for x, _ in data])
+    with torch.no_grad():
+        reference = model(x_all) if output_error else None
+    results: dict[str, LayerSensitivity] = {}
+    for name in space.names:
+        options = space.layers[name]
+        weight = layers[name].synapse.weight.detach()
+        omega = {weight_key(sc, w): hawq_omega(traces[name], weight, w, sc) for sc in options.schemes for w in options.w_bits}
+        act = {}
+        for s in options.s_bits:
+            for t in options.timesteps:
+                act[spike_key(s, t)] = (
+                    activation_omega(act_traces[name], currents[name], s, t, specs[name].n_inputs) if name in currents else 0.0
+                )
+        errors = {}
+        if output_error:
+            choices = list(options.choices())
+            for choice in progress(choices, f"output error {name}", len(choices)):
+                errors[choice.short()] = _output_error(model, name, choice, x_all, reference=reference)
+        results[name] = LayerSensitivity(
+            name=name,
+            n_weights=specs[name].n_weights,
+            n_inputs=specs[name].n_inputs,
+            trace=traces[name],
+            activation_trace=act_traces.get(name, 0.0),
+            kurtosis=pearson_kurtosis(weight),
+            omega=omega,
+            activation_omega=act,
+            output_error=errors,
+        )
+    report = SensitivityReport(layers=results, probes=used, settings=settings, activation_probes=act_used)
+    _write_cache(path, report)
+    return report
+
+
+#: ``measure_sensitivity``'s keyword ``output_error`` shadows the function inside it.
+_output_error = output_error

@@ -1,0 +1,93 @@
+"""Sensitivity-guided starting points (``--init hessian|output|kurtosis``).
+
+* For the samplers (``nsga2``, ``tpe``, ``random``): configs enqueued as the first trials —
+  the integer program's optima (:func:`search.ilp.solve_ladder`) at ``count`` bit-budget
+  levels for ``hessian`` and ``output``; KurtBoost configs (:mod:`search.boost`) of uniform
+  bases spread over the bit budget for ``kurtosis``.
+* For ``differentiable`` / ``gumbel``: one starting config per target — the integer
+  program's optimum under bit_budget ≤ W_t·S_t·T_t (and the user's budgets), or the KurtBoost
+  config of the uniform base nearest the target — from which the supernet's B̂ and T̂ start.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from search.boost import boosted, uniform_bases
+from search.ilp import BUDGETABLE_METRICS, solve_allocation, solve_ladder
+from space import BitTargets, Budget, Config, ConfigError, LayerChoice, SearchSpace
+
+INIT_METRICS = ("hessian", "output", "kurtosis")
+
+
+def _check(metric: str) -> None:
+    if metric not in INIT_METRICS:
+        raise ConfigError(f"--init {metric!r} is unknown here; use one of {', '.join(INIT_METRICS)}")
+
+
+def _limits(budget: Budget) -> dict[str, float]:
+    """The user's budgets the integer program can hold (others are left to the search)."""
+    return {m: lim for m, lim in budget.to_dict().items() if m in BUDGETABLE_METRICS}
+
+
+def _report(evaluator: Any, report: Any, progress: Any) -> Any:
+    if report is not None:
+        return report
+    from evaluators.sensitivity import measure_sensitivity
+
+    return measure_sensitivity(evaluator, progress=progress)
+
+
+def _spread(items: Sequence[Config], count: int) -> list[Config]:
+    """``count`` items evenly spread over ``items`` (all of them if there are fewer)."""
+    if len(items) <= count:
+        return list(items)
+    return [items[round(k * (len(items) - 1) / (count - 1))] for k in range(count)] if count > 1 else [items[-1]]
+
+
+def warm_start_configs(
+    evaluator: Any, metric: str, budget: Budget, *, count: int = 4, report: Any = None, progress: Any = None
+) -> list[Config]:
+    """Starting configs for a sampler (see the module docstring), feasible under ``budget``."""
+    _check(metric)
+    report = _report(evaluator, report, progress)
+    space: SearchSpace = evaluator.space
+    if metric == "kurtosis":
+        found: list[Config] = []
+        for base in uniform_bases(space, evaluator.cost):
+            config, _ = boosted(space, base, report, "kurtosis")
+            if config not in found and budget.feasible({**evaluator.cost(config), **_unknown(budget)}):
+                found.append(config)
+        return _spread(found, count)
+    ladder = solve_ladder(space, evaluator.specs, report, metric, _limits(budget), "bit_budget", count)
+    return [step.config for step in ladder if not step.duplicate]
+
+
+def _unknown(budget: Budget) -> dict[str, float]:
+    """Budgeted metrics that need training (accuracy, firing rate) count as met here."""
+    return {m: -float("inf") for m in budget.metrics if m not in BUDGETABLE_METRICS}
+
+
+def initial_configs(
+    evaluator: Any, metric: str, targets: Sequence[BitTargets], budget: Budget, *, report: Any = None, progress: Any = None
+) -> list[Config]:
+    """One starting config per target for the supernet (see the module docstring)."""
+    _check(metric)
+    report = _report(evaluator, report, progress)
+    space: SearchSpace = evaluator.space
+    out = []
+    for target in targets:
+        if metric == "kurtosis":
+            choices = {}
+            for rep in space.decisions:
+                o = space.layers[rep]
+                near = [min(opts, key=lambda v, x=x: (abs(v - x), v)) for opts, x in ((o.w_bits, target.w_bits), (o.s_bits, target.s_bits), (o.timesteps, target.timesteps))]
+                choices[rep] = LayerChoice(*near, "uniform" if "uniform" in o.schemes else o.schemes[0])
+            config, _ = boosted(space, space.expand(choices), report, "kurtosis")
+        else:
+            limits = _limits(budget)
+            limits["bit_budget"] = min(limits.get("bit_budget", float("inf")), target.bit_budget)
+            config = solve_allocation(space, evaluator.specs, lambda layer, choice: float(report.cost(metric, layer, choice)), limits)
+        out.append(config)
+    return out

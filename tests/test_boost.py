@@ -1,0 +1,98 @@
+"""SensiBoost / KurtBoost: jumps, trimmed z-scores and the boosted config, by hand."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import pytest
+
+from search.boost import boost_config, boosted, layer_jumps, outlier_layers, trimmed_zscores, uniform_bases
+from space import LayerChoice, LayerOptions, SearchSpace
+
+
+def test_jumps_are_ratios_or_differences():
+    assert layer_jumps([1.0, 2.0, 8.0], "ratio").tolist() == [2.0, 4.0]
+    assert layer_jumps([3.0, 3.5, 10.0], "difference").tolist() == [0.5, 6.5]
+
+
+def test_trimmed_zscore_by_hand():
+    # proportion 0.2 of 5 values cuts one from each end: kept [2, 3, 4], mean 3,
+    # population σ = √(2/3). z(100) = 97/√(2/3), z(1) = −2/√(2/3).
+    z = trimmed_zscores([1.0, 2.0, 3.0, 4.0, 100.0], proportion=0.2)
+    sigma = math.sqrt(2 / 3)
+    assert z.tolist() == pytest.approx([-2 / sigma, -1 / sigma, 0.0, 1 / sigma, 97 / sigma])
+    # 5% of 20 values cuts one from each end.
+    values = np.arange(20.0)
+    kept = values[1:19]
+    assert trimmed_zscores(values)[0] == pytest.approx((0 - kept.mean()) / kept.std())
+    assert trimmed_zscores([2.0, 2.0, 2.0]).tolist() == [0.0, 0.0, 0.0]
+
+
+def test_outlier_is_the_layer_after_the_jump():
+    names = [f"l{i}" for i in range(12)]
+    kurtosis = [3.0 + 0.1 * (i % 3) for i in range(12)]
+    kurtosis[7] = 25.0  # jump into l7 (difference ≈ +22), and out of it (≈ −22)
+    found = outlier_layers(names, kurtosis, "difference")
+    assert [n for n, _ in found] == ["l7"]
+    assert found[0][1] > 3
+    # Output errors of 30 layers: ratio jumps (29 of them, k = ⌈1.45⌉ = 2 trimmed per end);
+    # l4's error is 50× its predecessor's and l19's 20×.
+    names = [f"l{i}" for i in range(30)]
+    errors = [1.0 + 0.05 * (i % 4) for i in range(30)]
+    errors[4] = 50.0
+    errors[19] = 20.0
+    found = outlier_layers(names, errors, "ratio")
+    assert [n for n, _ in found] == ["l4", "l19"]
+    assert [n for n, _ in outlier_layers(names, errors, "ratio", top=1)] == ["l4"]
+    # Two layers, one jump: its z-score is 0, nothing is boosted.
+    assert outlier_layers(["a", "b"], [1.0, 100.0], "ratio") == []
+
+
+SPACE = SearchSpace.default(
+    ["first", "a", "b", "c", "d"],
+    ties=[("b", "c")],
+    options=LayerOptions(w_bits=(1, 2, 4, 8), s_bits=(1, 2, 4), timesteps=(1, 2), schemes=("uniform", "pow2")),
+)
+
+
+def test_boost_moves_w_and_s_up_by_options_and_respects_ties():
+    base = SPACE.uniform(LayerChoice(2, 1, 1, "uniform"))
+    config = boost_config(SPACE, base, ["c"], steps=1)
+    assert config["b"] == config["c"] == LayerChoice(4, 2, 1, "uniform")
+    assert config["a"] == base["a"] and config["first"] == base["first"]
+    config = boost_config(SPACE, base, ["d"], steps=2)
+    assert config["d"] == LayerChoice(8, 4, 1, "uniform")
+    config = boost_config(SPACE, SPACE.uniform(LayerChoice(8, 4, 1, "uniform")), ["d"], steps=1)
+    assert config["d"] == LayerChoice(8, 4, 1, "uniform")  # already at the top
+
+
+@dataclass
+class _Layer:
+    kurtosis: float
+    trace: float = 1.0
+    output_error: dict = field(default_factory=dict)
+
+
+@dataclass
+class _Report:
+    layers: dict
+
+
+def test_boosted_uses_the_report_and_the_bases_ladder():
+    names = [f"l{i}" for i in range(10)]
+    space = SearchSpace.default(["first", *names], options=LayerOptions(w_bits=(2, 4), s_bits=(1, 2), timesteps=(1,), schemes=("uniform",)))
+    kurt = {n: 3.0 for n in names}
+    kurt["l6"] = 40.0
+    report = _Report({n: _Layer(kurt.get(n, 3.0), output_error={"W2S1T1": 1.0}) for n in ["first", *names]})
+    base = space.uniform(LayerChoice(2, 1, 1, "uniform"))
+    config, outliers = boosted(space, base, report, "kurtosis")
+    assert [n for n, _ in outliers] == ["l6"]
+    assert config["l6"] == LayerChoice(4, 2, 1, "uniform") and config["l5"] == base["l5"]
+
+    def cost(c):
+        return {"bit_budget": sum(c[n].w_bits * c[n].s_bits for n in names) / len(names)}
+
+    ladder = uniform_bases(space, cost)
+    assert [cost(c)["bit_budget"] for c in ladder] == [2.0, 4.0, 4.0, 8.0]

@@ -1,0 +1,322 @@
+"""The ilp allocation against brute force over every config of tiny spaces, and the ``ilp``
+strategy with a fake evaluator and a fake sensitivity report (no training)."""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from functools import lru_cache
+
+import pytest
+
+import search.ilp  # noqa: F401  (registers "ilp" until search/__init__ imports it)
+from evaluators.cost import bit_budget, cost_metrics
+from models import LayerSpec
+from search.ilp import AllocationProblem, IlpStrategy, budget_ladder, smallest_reachable, solve_allocation
+from search.runner import run_search
+from space import Budget, BudgetError, Config, ConfigError, LayerChoice, LayerOptions, SearchSpace
+
+OPTIONS = LayerOptions(w_bits=(1, 2, 4), s_bits=(1, 2), timesteps=(1, 2), schemes=("uniform", "pow2"))
+NAMES = ("first", "a", "b", "c")
+# Hand-made layers of different sizes: (N_w, N_a, N_out, MACs).
+SIZES = {"first": (1280, 64, 20, 3840), "a": (1000, 300, 50, 7000), "b": (400, 700, 8, 2500), "c": (2500, 120, 30, 9100)}
+SPECS = [LayerSpec(n, "linear", nw, na, no, macs, (na,), (no,)) for n, (nw, na, no, macs) in SIZES.items()]
+PIN_A = LayerChoice(4, 2, 2, "pow2")
+
+
+def make_space(variant: str) -> SearchSpace:
+    if variant == "plain":
+        return SearchSpace.default(list(NAMES), options=OPTIONS)
+    if variant == "tied":
+        return SearchSpace.default(list(NAMES), [("b", "c")], options=OPTIONS)
+    if variant == "pinned":  # first layer searched, a pinned somewhere in the middle
+        return SearchSpace({n: OPTIONS for n in NAMES}, pinned={"a": PIN_A})
+    raise ValueError(variant)
+
+
+def _table(seed: int) -> dict[tuple[str, LayerChoice], float]:
+    """A deterministic but irregular sensitivity per (layer, choice): it falls with W, S and
+    T, by a random factor per layer and a random factor and offset per choice."""
+    rng = random.Random(seed)
+    table = {}
+    for n in NAMES:
+        scale = 0.2 + rng.random()
+        for c in OPTIONS.choices():
+            trend = 2.0**-c.w_bits + 0.5 * 2.0**-c.s_bits + 0.3 / c.timesteps
+            table[(n, c)] = scale * trend * (1.0 + 0.3 * rng.random()) + 0.05 * rng.random()
+    return table
+
+
+TABLE = _table(11)
+
+
+def cost_of(layer: str, choice: LayerChoice) -> float:
+    return TABLE[(layer, choice)]
+
+
+@lru_cache(maxsize=None)
+def brute(variant: str) -> list[tuple[float, dict[str, float], Config]]:
+    """(objective, exact metrics, config) of every config of the space."""
+    space = make_space(variant)
+    return [
+        (sum(cost_of(n, c[n]) for n in space.free_layers), cost_metrics(SPECS, c, space), c) for c in space.configs()
+    ]
+
+
+def brute_best(variant: str, limits: dict[str, float]) -> float:
+    return min(o for o, m, _ in brute(variant) if all(m[k] <= v for k, v in limits.items()))
+
+
+def quantile(variant: str, metric: str, q: float) -> float:
+    values = sorted({m[metric] for _, m, _ in brute(variant)})
+    return values[int(q * (len(values) - 1))]
+
+
+def optimum(variant: str, limits: dict[str, float]) -> tuple[float, dict[str, float], Config]:
+    return min((r for r in brute(variant) if all(r[1][k] <= v for k, v in limits.items())), key=lambda r: r[0])
+
+
+def budget_cases(variant: str) -> list[dict[str, float]]:
+    # The optimum under bit_budget<=3 has some W̄·S̄·T̄ = v <= 3: at the limit v it is still
+    # the answer, exactly on the limit; a hair below v it is out.
+    on_optimum = optimum(variant, {"bit_budget": 3.0})[1]["bit_budget"]
+    return [
+        {"bit_budget": 1.7},
+        {"bit_budget": 3.0},
+        {"bit_budget": on_optimum},  # exactly on an achievable value: the unconstrained optimum's own
+        {"bit_budget": on_optimum * (1 - 1e-12)},  # just below it: that optimum is out
+        {"bit_budget": quantile(variant, "bit_budget", 0.4)},  # exactly achievable too
+        {"bit_budget": smallest_reachable(make_space(variant), SPECS, "bit_budget")},
+        {"s_ace": quantile(variant, "s_ace", 0.3)},
+        {"size_bits": quantile(variant, "size_bits", 0.25)},
+        {"effective_resolution": quantile(variant, "effective_resolution", 0.35)},
+        {"bit_budget": 2.5, "s_ace": quantile(variant, "s_ace", 0.5)},
+        {"bit_budget": 4.0, "size_bits": quantile(variant, "size_bits", 0.4)},
+        {
+            "bit_budget": 3.5,
+            "s_ace": quantile(variant, "s_ace", 0.6),
+            "size_bits": quantile(variant, "size_bits", 0.7),
+            "effective_resolution": quantile(variant, "effective_resolution", 0.8),
+        },
+    ]
+
+
+def check_in_space(space: SearchSpace, config: Config) -> None:
+    assert space.complete(config) == config  # every choice within its options, ties equal, pins kept
+    for group in space.ties:
+        assert len({config[n] for n in group}) == 1
+    for name, pin in space.pinned.items():
+        assert config[name] == pin
+
+
+# ---------------------------------------------------------------------------- solver
+@pytest.mark.parametrize("variant", ["plain", "tied", "pinned"])
+def test_solver_matches_brute_force_for_every_budget(variant):
+    space = make_space(variant)
+    problem = AllocationProblem(space, SPECS, cost_of)
+    assert problem.levels_exact
+    for limits in budget_cases(variant):
+        best = brute_best(variant, limits)
+        found = problem.solve(limits)
+        metrics = cost_metrics(SPECS, found.config, space)
+        assert all(metrics[k] <= v for k, v in limits.items()), (limits, metrics)
+        assert found.objective == pytest.approx(best, rel=1e-12), limits
+        assert problem.objective(found.config) == pytest.approx(best, rel=1e-12)
+        check_in_space(space, found.config)
+    # The function form gives the same answer.
+    limits = {"bit_budget": 2.5, "s_ace": quantile(variant, "s_ace", 0.5)}
+    config = solve_allocation(space, SPECS, cost_of, limits)
+    assert config == problem.solve(limits).config
+
+
+def test_budget_met_with_equality_is_feasible_and_a_hair_below_is_not():
+    # The optimum under bit_budget<=3 has W̄·S̄·T̄ = v exactly (an achievable value below 3);
+    # at the limit v it is the answer, at v·(1 − 1e-12) it is not (the brute force agrees).
+    space = make_space("plain")
+    best = optimum("plain", {"bit_budget": 3.0})
+    v = best[1]["bit_budget"]
+    assert smallest_reachable(space, SPECS, "bit_budget") < v < 3.0
+    assert solve_allocation(space, SPECS, cost_of, {"bit_budget": v}) == best[2]
+    below = solve_allocation(space, SPECS, cost_of, {"bit_budget": v * (1 - 1e-12)})
+    assert bit_budget(SPECS, below, space.free_layers) < v
+    assert below != best[2]
+    assert sum(cost_of(n, below[n]) for n in space.free_layers) == pytest.approx(brute_best("plain", {"bit_budget": v * (1 - 1e-12)}))
+
+
+def test_tied_layers_share_a_choice_and_pins_stay():
+    space = make_space("tied")
+    for limits in ({}, {"bit_budget": 2.0}, {"s_ace": quantile("tied", "s_ace", 0.2)}):
+        config = solve_allocation(space, SPECS, cost_of, limits)
+        assert config["b"] == config["c"]
+        assert config["first"] == LayerChoice(8, 8, 1, "uniform")
+    pinned = make_space("pinned")
+    config = solve_allocation(pinned, SPECS, cost_of, {"bit_budget": 2.0, "s_ace": quantile("pinned", "s_ace", 0.3)})
+    assert config["a"] == PIN_A
+
+
+def test_unconstrained_optimum_is_the_per_layer_minimum():
+    space = make_space("plain")
+    config = solve_allocation(space, SPECS, cost_of, {})
+    for n in ("a", "b", "c"):
+        assert cost_of(n, config[n]) == min(cost_of(n, c) for c in OPTIONS.choices())
+
+
+@pytest.mark.parametrize("variant", ["plain", "tied", "pinned"])
+def test_smallest_reachable_matches_brute_force(variant):
+    space = make_space(variant)
+    for metric in ("bit_budget", "s_ace", "size_bits", "effective_resolution"):
+        assert smallest_reachable(space, SPECS, metric) == min(m[metric] for _, m, _ in brute(variant))
+
+
+def test_infeasible_budget_names_the_smallest_reachable_value():
+    space = make_space("plain")
+    # Smallest bit budget: every layer at W1 S1 T1 -> 1·1·1 = 1.
+    with pytest.raises(BudgetError) as err:
+        solve_allocation(space, SPECS, cost_of, {"bit_budget": 0.5})
+    message = str(err.value)
+    assert "\n" not in message
+    assert message == "budget bit_budget<=0.5 cannot be met: the smallest reachable bit_budget in this space is 1; loosen the budget"
+    # Smallest S-ACE: the pinned first layer 3840·8·8·1 = 245760 plus MACs·1·1·1 of the others
+    # 7000 + 2500 + 9100 = 18600 -> 264360.
+    with pytest.raises(BudgetError) as err:
+        solve_allocation(space, SPECS, cost_of, {"bit_budget": 8.0, "s_ace": 2e5})
+    message = str(err.value)
+    assert "\n" not in message and "bit_budget" not in message
+    number = float(re.search(r"smallest reachable s_ace in this space is ([0-9.e+]+)", message).group(1))
+    assert number == 264360 == min(m["s_ace"] for _, m, _ in brute("plain"))
+    # Two metrics out of reach at once: both named.
+    with pytest.raises(BudgetError, match=r"bit_budget in this space is 1 and the smallest reachable size_bits is 14140;"):
+        solve_allocation(space, SPECS, cost_of, {"bit_budget": 0.9, "size_bits": 1000})
+
+
+def test_unbudgetable_metric_is_a_one_line_error():
+    with pytest.raises(BudgetError, match=r"^the ilp strategy cannot budget 'firing_rate'; budget bit_budget, s_ace"):
+        solve_allocation(make_space("plain"), SPECS, cost_of, {"firing_rate": 0.1})
+
+
+def test_level_grid_fallback_stays_feasible():
+    # Two levels of S̄ and T̄ only: the answer is feasible, optimal only up to the grid.
+    space = make_space("plain")
+    problem = AllocationProblem(space, SPECS, cost_of, max_levels=2)
+    assert not problem.levels_exact
+    for limit in (1.7, 3.0, 5.0):
+        found = problem.solve({"bit_budget": limit})
+        assert bit_budget(SPECS, found.config, space.free_layers) <= limit
+        assert found.objective >= brute_best("plain", {"bit_budget": limit}) - 1e-12
+
+
+def test_budget_ladder_is_geometric_and_hits_both_ends():
+    levels = budget_ladder(1.0, 16.0, 5)
+    assert levels == pytest.approx([1.0, 2.0, 4.0, 8.0, 16.0])
+    assert levels[0] == 1.0 and levels[-1] == 16.0
+    assert budget_ladder(1.0, 16.0, 1) == [16.0]
+
+
+# ---------------------------------------------------------------------------- strategy
+class FakeEvaluator:
+    """Cost metrics from the real cost functions; accuracy falls with the sensitivity."""
+
+    metric_names = ("accuracy", "bit_budget", "s_ace", "size_bits", "effective_resolution")
+
+    def __init__(self, space: SearchSpace) -> None:
+        self.space = space
+        self.specs = SPECS
+        self.calls: list[Config] = []
+
+    def cost(self, config: Config) -> dict[str, float]:
+        return cost_metrics(self.specs, self.space.complete(config, strict=False), self.space)
+
+    def __call__(self, config: Config) -> dict[str, float]:
+        self.calls.append(config)
+        objective = sum(cost_of(n, config[n]) for n in self.space.free_layers)
+        return {"accuracy": 0.99 - 0.05 * objective, **self.cost(config)}
+
+
+class FakeSensitivity:
+    """What ``evaluators.sensitivity`` reports: ``cost(metric, layer, choice)``."""
+
+    def __init__(self) -> None:
+        self.metrics: set[str] = set()
+
+    def cost(self, metric: str, layer: str, choice: LayerChoice) -> float:
+        self.metrics.add(metric)
+        return cost_of(layer, choice)
+
+
+def test_strategy_ladder_without_budget_ends_at_the_unconstrained_optimum():
+    space = make_space("plain")
+    ev = FakeEvaluator(space)
+    report = FakeSensitivity()
+    strategy = IlpStrategy(space, ev, Budget(), ("accuracy", "bit_budget"), levels=6, sensitivity=report)
+    records = run_search(strategy, ev, objectives=("accuracy", "bit_budget"), n_trials=6).records
+    assert report.metrics == {"hessian"}
+    assert 1 <= len(records) <= 6
+    assert len({r.config for r in records}) == len(records)  # each distinct optimum once
+    assert all(r.feasible and r.state == "COMPLETE" for r in records)
+    for r in records:  # each is the brute-force optimum at its own level
+        assert r.metrics["bit_budget"] <= r.info["level"]
+        assert r.info["objective"] == pytest.approx(brute_best("plain", {"bit_budget": r.info["level"]}), rel=1e-12)
+    # The ladder runs from the smallest reachable bit budget (1: all W1 S1 T1) to that of the
+    # largest config (all W4 S2 T2: 4·2·2 = 16); the loosest level's answer is the
+    # unconstrained optimum, whether it was first found there or at a tighter level.
+    ladder = strategy.ladder
+    assert [step.level for step in ladder] == pytest.approx([1.0, 16 ** 0.2, 16 ** 0.4, 16 ** 0.6, 16 ** 0.8, 16.0])
+    unconstrained = optimum("plain", {})
+    assert ladder[-1].config == unconstrained[2]
+    assert ladder[-1].objective == pytest.approx(unconstrained[0], rel=1e-12)
+    assert unconstrained[2] in {r.config for r in records}
+    assert [r.config for r in records] == [s.config for s in ladder if not s.duplicate]
+
+
+def test_strategy_respects_user_budget_and_primary_metric():
+    space = make_space("tied")
+    ev = FakeEvaluator(space)
+    ace_limit = quantile("tied", "s_ace", 0.6)
+    budget = Budget.parse(["bit_budget<=3", f"s_ace<={ace_limit!r}"])
+    strategy = IlpStrategy(space, ev, budget, ("accuracy", "s_ace", "bit_budget"), n_trials=5, sensitivity=FakeSensitivity(), metric="output")
+    assert strategy.remaining(5) == 5  # before start(): one per level at most
+    records = strategy.run(5)
+    assert strategy.primary == "s_ace"
+    assert strategy.remaining(5) == 0 and strategy.ask() is None
+    assert all(r.feasible for r in records) and len({r.config for r in records}) == len(records)
+    levels = [step.level for step in strategy.ladder]
+    assert len(levels) == 5 and levels[0] == smallest_reachable(space, SPECS, "s_ace") and levels[-1] == ace_limit
+    loosest = max(records, key=lambda r: r.info["level"])
+    assert loosest.info["objective"] == pytest.approx(brute_best("tied", {"bit_budget": 3.0, "s_ace": ace_limit}), rel=1e-12)
+    for r in records:
+        assert r.config["b"] == r.config["c"]
+    info = strategy.describe()
+    json.dumps(info)  # JSON-able for run.json
+    assert info["metric"] == "output" and info["levels"] == 5 and info["primary"] == "s_ace"
+    assert len(info["ladder"]) == 5 and {"level", "objective", "config", "duplicate"} <= set(info["ladder"][0])
+    assert sum(not step["duplicate"] for step in info["ladder"]) == len(records)
+
+
+def test_strategy_unreachable_budget_raises_from_start():
+    ev = FakeEvaluator(make_space("plain"))
+    with pytest.raises(BudgetError, match=r"smallest reachable bit_budget in this space is 1;"):
+        run_search("ilp", ev, budget=Budget.parse(["bit_budget<=0.5"]), objectives=("accuracy", "bit_budget"), n_trials=3, sensitivity=FakeSensitivity())
+    assert ev.calls == []
+    with pytest.raises(BudgetError, match="cannot budget 'firing_rate'"):
+        IlpStrategy(ev.space, ev, Budget.parse(["firing_rate<=0.2"]), ("accuracy",), sensitivity=FakeSensitivity()).start()
+
+
+def test_strategy_rejects_unknown_sensitivity_metric():
+    ev = FakeEvaluator(make_space("plain"))
+    with pytest.raises(ConfigError, match="sensitivity metric 'kurtosis' is unknown"):
+        IlpStrategy(ev.space, ev, Budget(), ("accuracy",), metric="kurtosis")
+
+
+def test_strategy_measures_sensitivity_when_none_is_given(monkeypatch):
+    sensitivity = pytest.importorskip("evaluators.sensitivity")
+    seen = {}
+
+    def fake_measure(evaluator, progress=None, **kwargs):
+        seen["evaluator"] = evaluator
+        return FakeSensitivity()
+
+    monkeypatch.setattr(sensitivity, "measure_sensitivity", fake_measure)
+    ev = FakeEvaluator(make_space("plain"))
+    records = run_search("ilp", ev, objectives=("accuracy", "bit_budget"), n_trials=2).records
+    assert seen["evaluator"] is ev and 1 <= len(records) <= 2
