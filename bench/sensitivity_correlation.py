@@ -36,6 +36,7 @@ def main() -> None:
     parser.add_argument("--widths", default="16,32,64", help="resnet20 stage widths")
     parser.add_argument("--probes", type=int, default=200)
     parser.add_argument("--batches", type=int, default=4)
+    parser.add_argument("--tol", type=float, default=1e-3, help="Hutchinson tolerance stop (0: always run --probes probes)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
@@ -46,7 +47,7 @@ def main() -> None:
     space = default_space(probe.new_model(), pin_first=False)
     evaluator = Evaluator(args.model, "digits", seed=args.seed, model_kwargs=kwargs, space=space)
     _, fp_accuracy = evaluator.pretrained()
-    report = measure_sensitivity(evaluator, probes=args.probes, batches=args.batches)
+    report = measure_sensitivity(evaluator, probes=args.probes, batches=args.batches, tol=args.tol)
     rows = []
     for name in space.names:
         model = evaluator.full_precision_model()

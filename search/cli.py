@@ -123,6 +123,12 @@ def cmd_search(args: argparse.Namespace) -> int:
         raise ConfigError(f"--init {args.init} applies to differentiable and gumbel; the {args.strategy} strategy takes --init hessian, output or kurtosis")
     if args.init != "largest" and strategy_cls.name in ("ilp", "boost"):
         raise ConfigError(f"the {args.strategy} strategy needs no --init; choose its sensitivity with --metric")
+    if strategy_cls.name == "ilp":
+        from search.ilp import check_limits
+
+        check_limits(evaluator.space, evaluator.specs, budget)  # an unreachable budget fails before any measuring
+    if args.probes < 1:
+        raise ConfigError("--probes must be at least 1")
     report = None
     if args.init in ("hessian", "output", "kurtosis") or strategy_cls.name in ("ilp", "boost"):
         from evaluators.sensitivity import measure_sensitivity

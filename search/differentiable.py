@@ -357,10 +357,6 @@ def fit_config(
     return config, moves
 
 
-def smallest_config(space: SearchSpace) -> Config:
-    return space.expand({r: space.layers[r].smallest() for r in space.decisions})
-
-
 # ---------------------------------------------------------------------------- strategy
 @register_strategy
 class DifferentiableStrategy(Strategy):
@@ -418,7 +414,7 @@ class DifferentiableStrategy(Strategy):
         for m in self.budget.metrics:
             if direction(m) == "minimize" and m not in COST_METRICS:
                 raise BudgetError(f"the {self.name} strategy cannot enforce a budget on {m!r}; budget one of {', '.join(COST_METRICS)}")
-        values = self._measure(smallest_config(self.space))
+        values = self._measure(self.space.smallest_config())
         over = [f"{m} {values[m]:.4g}" for m, lim in self._limits().items() if values[m] > lim]
         if over:
             raise BudgetError(f"budget {self.budget} cannot be met: the smallest config of the space has {', '.join(over)}; loosen the budget")

@@ -77,15 +77,10 @@ def _unbudgetable(metric: str) -> BudgetError:
     )
 
 
-def smallest_config(space: SearchSpace) -> Config:
-    """Every decision at its smallest W, S and T (first scheme); pinned layers at their pin."""
-    return space.expand({d: space.layers[d].smallest() for d in space.decisions})
-
-
 def smallest_reachable(space: SearchSpace, specs: Sequence[LayerSpec], metric: str) -> float:
     """The smallest value of ``metric`` over every config of ``space`` (pinned layers fixed).
 
-    Exact, and attained by :func:`smallest_config`: every budgetable metric is non-decreasing
+    Exact, and attained by :meth:`space.SearchSpace.smallest_config`: every budgetable metric is non-decreasing
     in each layer's W, S and T (all coefficients N_w, N_a, MACs are ≥ 0 and the scheme does
     not enter), and the options of a layer are a full product, so one choice has the smallest
     W, S and T at once. For the linear metrics (S-ACE, size, effective resolution) the
@@ -98,7 +93,7 @@ def smallest_reachable(space: SearchSpace, specs: Sequence[LayerSpec], metric: s
     if metric not in BUDGETABLE_METRICS:
         raise _unbudgetable(metric)
     _check_specs(space, specs)
-    return metric_value(space, specs, smallest_config(space), metric)
+    return metric_value(space, specs, space.smallest_config(), metric)
 
 
 def _check_specs(space: SearchSpace, specs: Sequence[LayerSpec]) -> dict[str, LayerSpec]:
@@ -116,7 +111,7 @@ def check_limits(space: SearchSpace, specs: Sequence[LayerSpec], limits: Mapping
 
     Raises :class:`BudgetError` (one line) for a metric the program cannot budget, and for
     limits below the smallest reachable value of their metric, naming that value. Since one
-    config (:func:`smallest_config`) attains every metric's minimum at once, limits that pass
+    config (:meth:`space.SearchSpace.smallest_config`) attains every metric's minimum at once, limits that pass
     this check can all be met together.
     """
     if isinstance(limits, Budget):
@@ -134,7 +129,7 @@ def check_limits(space: SearchSpace, specs: Sequence[LayerSpec], limits: Mapping
     _check_specs(space, specs)
     if not space.decisions and "bit_budget" in clean:
         raise BudgetError("bit_budget needs at least one unpinned layer; unpin a layer in the space or drop the budget")
-    smallest = smallest_config(space)
+    smallest = space.smallest_config()
     low = {m: metric_value(space, specs, smallest, m) for m in clean}
     violated = [m for m in clean if not low[m] <= clean[m]]
     if violated:
@@ -685,7 +680,7 @@ def solve_ladder(
     user = check_limits(space, specs, budget)
     problem = AllocationProblem(space, specs, lambda layer, choice: float(report.cost(metric, layer, choice)), max_levels=max_levels)
     low = problem.smallest(primary)
-    largest = space.expand({d: space.layers[d].largest() for d in space.decisions})
+    largest = space.largest_config()
     high = metric_value(space, specs, largest, primary)
     if primary in user:
         high = min(high, user[primary])

@@ -53,15 +53,10 @@ def check_output_dir(out: str | os.PathLike[str]) -> Path:
     return path
 
 
-def worst_config(space: SearchSpace) -> Config:
-    """Every unpinned layer at its largest W, S and T: the cost corner of the reference point."""
-    return space.expand({n: space.layers[n].largest() for n in space.decisions})
-
-
 def default_reference(evaluator: ConfigEvaluator, objectives: Sequence[str]) -> dict[str, float]:
     """Hypervolume reference point: accuracy 0 and the costs of the space's most expensive
     config (costs the evaluator cannot compute without data fall back to the observed worst)."""
-    worst = dict(evaluator.cost(worst_config(evaluator.space)))
+    worst = dict(evaluator.cost(evaluator.space.largest_config()))
     worst["accuracy"] = 0.0
     worst["firing_rate"] = 1.0
     return reference_point(objectives, worst)

@@ -158,6 +158,14 @@ class SearchSpace:
             layers[n] = decisions[rep]
         return Config(layers)
 
+    def smallest_config(self) -> Config:
+        """Every unpinned decision at its smallest W, S and T (first scheme); pins kept."""
+        return self.expand({n: self.layers[n].smallest() for n in self.decisions})
+
+    def largest_config(self) -> Config:
+        """Every unpinned decision at its largest W, S and T (first scheme); pins kept."""
+        return self.expand({n: self.layers[n].largest() for n in self.decisions})
+
     def uniform(self, choice: LayerChoice) -> Config:
         """Every unpinned layer at ``choice`` (pinned layers keep their pin)."""
         return self.expand({n: choice for n in self.decisions})

@@ -416,3 +416,13 @@ def test_budget_violations_are_value_minus_limit():
     assert b.feasible({"bit_budget": 2.5, "s_ace": 1000.0})
     assert b.feasible({"bit_budget": 1.0, "s_ace": 10.0})
     assert Budget().feasible({"bit_budget": 1e9})
+
+
+def test_smallest_and_largest_config_keep_pins_and_ties():
+    space = SearchSpace.default(
+        ["first", "a", "b", "c"], ties=[("b", "c")], options=LayerOptions(w_bits=(2, 4), s_bits=(1, 2), timesteps=(1, 3))
+    )
+    small, large = space.smallest_config(), space.largest_config()
+    assert small["a"] == small["b"] == small["c"] == LayerChoice(2, 1, 1, "uniform")
+    assert large["a"] == large["c"] == LayerChoice(4, 2, 3, "uniform")
+    assert small["first"] == large["first"] == space.pinned["first"]
