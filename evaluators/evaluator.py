@@ -142,8 +142,9 @@ class Evaluator:
         model.load_state_dict(state)
         return model.to(self.device)
 
-    def finetune(self, config: Config, *, epochs: int | None = None) -> SpikingNetwork:
-        """The pretrained model set to ``config``, step sizes calibrated, fine-tuned ``epochs``."""
+    def finetune(self, config: Config, *, epochs: int | None = None, on_epoch=None) -> SpikingNetwork:
+        """The pretrained model set to ``config``, step sizes calibrated, fine-tuned ``epochs``
+        (``on_epoch(epoch, model)`` after each epoch, see :func:`evaluators.training.train`)."""
         full = self.space.complete(config, strict=False)
         model = self.full_precision_model()
         apply_config(model, full)
@@ -152,7 +153,7 @@ class Evaluator:
         settings = self.finetune_settings
         if epochs is not None:
             settings = TrainSettings(epochs=epochs, lr=settings.lr, batch_size=settings.batch_size, seed=settings.seed)
-        train(model, self.data.train, settings, device=self.device, progress=self.progress, description="fine-tune")
+        train(model, self.data.train, settings, device=self.device, progress=self.progress, description="fine-tune", on_epoch=on_epoch)
         return model
 
     def score(self, model: SpikingNetwork) -> dict[str, float]:
@@ -164,8 +165,8 @@ class Evaluator:
         rate = sum(a.nonzero for a in free) / total if total else 0.0
         return {"accuracy": acc, "firing_rate": rate}
 
-    def __call__(self, config: Config) -> dict[str, float]:
+    def __call__(self, config: Config, *, on_epoch=None) -> dict[str, float]:
         """All metrics of ``config`` (fixed keys of DESIGN.md)."""
         metrics = self.cost(config)
-        metrics.update(self.score(self.finetune(config)))
+        metrics.update(self.score(self.finetune(config, on_epoch=on_epoch)))
         return metrics

@@ -58,8 +58,12 @@ def train(
     device: str | torch.device = "cpu",
     progress: Progress | None = None,
     description: str = "train",
+    on_epoch: Callable[[int, nn.Module], None] | None = None,
 ) -> list[float]:
-    """Train ``model`` with cross-entropy; returns the mean loss of each epoch."""
+    """Train ``model`` with cross-entropy; returns the mean loss of each epoch.
+
+    ``on_epoch(epoch, model)`` is called after each epoch (1-based), e.g. to report an
+    intermediate accuracy; the model is put back in training mode afterwards."""
     progress = progress or _quiet
     if settings.epochs <= 0:
         return []
@@ -68,9 +72,9 @@ def train(
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(params, lr=settings.lr, weight_decay=settings.weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=settings.epochs * len(loader))
-    model.train()
     losses = []
-    for _ in progress(range(settings.epochs), description, settings.epochs):
+    for epoch in progress(range(settings.epochs), description, settings.epochs):
+        model.train()
         total, count = 0.0, 0
         for x, y in loader:
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
@@ -82,6 +86,8 @@ def train(
             total += float(loss.detach()) * len(y)
             count += len(y)
         losses.append(total / max(count, 1))
+        if on_epoch is not None:
+            on_epoch(epoch + 1, model)
     return losses
 
 

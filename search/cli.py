@@ -156,6 +156,8 @@ def cmd_search(args: argparse.Namespace) -> int:
                        sensitivity=report, progress=progress)
     else:
         options = dict(n_trials=n_trials, storage=args.storage, study_name=args.study, warm_starts=warm)
+        if args.ray is not None and args.resume:
+            options["fail_orphans"] = False
     strategy = strategy_cls(evaluator.space, evaluator, budget, objectives, seed=args.seed, **options)
 
     bar = None
@@ -170,6 +172,31 @@ def cmd_search(args: argparse.Namespace) -> int:
             bar.set_postfix_str(f"last {'failed' if acc is None else f'acc {acc:.3f}'}")
             bar.update(1)
 
+    execute = None
+    if args.ray is not None:
+        from search.optuna_base import OptunaStrategy
+
+        if not isinstance(strategy, OptunaStrategy):
+            raise ConfigError(f"--ray runs nsga2, tpe and random; the {args.strategy} strategy runs locally (drop --ray)")
+        if args.resume and not args.storage:
+            raise ConfigError("--resume on Ray needs the study's --storage (sqlite:///FILE.db or a journal file) of the first run")
+        from search.ray_search import run_on_ray
+
+        def execute(strategy, n, callback):  # noqa: ANN001
+            strategy.start()
+            try:
+                return run_on_ray(
+                    strategy, evaluator, n, address=None if args.ray == "local" else args.ray,
+                    cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
+                    max_concurrent=args.max_concurrent, max_failures=args.max_failures,
+                    early_stop=args.early_stop, resume=args.resume,
+                    ray_storage=args.ray_storage or os.path.join(out, "ray"),
+                )
+            finally:
+                strategy.finish()
+
+    elif any((args.resume, args.early_stop, args.max_failures, args.max_concurrent, args.ray_storage)):
+        raise ConfigError("--resume, --early-stop, --max-failures, --max-concurrent and --ray-storage need --ray")
     try:
         result = run_search(
             strategy,
@@ -180,6 +207,7 @@ def cmd_search(args: argparse.Namespace) -> int:
             seed=args.seed,
             out_dir=out,
             callback=on_trial,
+            execute=execute,
         )
     finally:
         if bar is not None:
@@ -317,6 +345,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--study", help="study name inside --storage (resume by reusing it)")
     s.add_argument("--warm-start", action="append", metavar="CONFIG.json", help="config evaluated first (repeatable)")
     s.add_argument("--out", help="output folder (default runs/search-DATE-TIME)")
+    r = s.add_argument_group("Ray Tune (nsga2, tpe, random)")
+    r.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS", help="run the trials with Ray Tune: in-process, or on the cluster at HOST:PORT")
+    r.add_argument("--cpus-per-trial", type=float, default=1.0, help="CPUs per Ray trial (also its torch threads; default 1)")
+    r.add_argument("--gpus-per-trial", type=float, default=0.0, help="GPUs per Ray trial (default 0)")
+    r.add_argument("--max-concurrent", type=int, help="most trials at once (default: as many as the cluster fits)")
+    r.add_argument("--max-failures", type=int, default=0, help="retries of a trial that raises before it counts as failed")
+    r.add_argument("--early-stop", action="store_true", help="ASHA on the accuracy after each fine-tuning epoch")
+    r.add_argument("--resume", action="store_true", help="continue an interrupted Ray search (same --out or --ray-storage, same --storage)")
+    r.add_argument("--ray-storage", help="Ray experiment folder, shared by every node of a cluster (default OUT/ray)")
     d = s.add_argument_group("differentiable and gumbel strategies")
     d.add_argument(
         "--targets",

@@ -114,7 +114,8 @@ class OptunaStrategy(Strategy):
             load_if_exists=True,
         )
         self.study.set_user_attr("spikebits", signature)
-        self._fail_orphans()
+        if self.options.get("fail_orphans", True):  # a resumed Ray run finishes its own RUNNING trials
+            self._fail_orphans()
         for config in self.options.get("warm_starts") or ():
             full = self.space.complete(config)
             self.study.enqueue_trial(self.space.flat_params(full), skip_if_exists=True)

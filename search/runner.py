@@ -112,11 +112,13 @@ def run_search(
     out_dir: str | os.PathLike[str] | None = None,
     callback: TrialCallback | None = None,
     run_info: dict[str, Any] | None = None,
+    execute: Any = None,
     **options: Any,
 ) -> SearchResult:
     """Search with ``strategy`` (a registry name or an instance) and, with ``out_dir``, write
     the four output files. ``options`` go to the strategy (``storage``, ``study_name``,
-    ``warm_starts``, ...)."""
+    ``warm_starts``, ...). ``execute(strategy, n_trials, callback) -> records`` runs the
+    strategy instead of :meth:`Strategy.run` (:mod:`search.ray_search` uses it)."""
     budget = budget or Budget()
     objectives = tuple(objectives)
     check_metrics(evaluator, objectives, budget)
@@ -124,7 +126,8 @@ def run_search(
     if isinstance(strategy, str):
         strategy = get_strategy(strategy)(evaluator.space, evaluator, budget, objectives, seed=seed, n_trials=n_trials, **options)
     start = time.perf_counter()
-    records = strategy.run(n_trials, callback)
+    # ``execute(strategy, n_trials, callback)`` replaces the local loop (e.g. a Ray Tune run).
+    records = execute(strategy, n_trials, callback) if execute is not None else strategy.run(n_trials, callback)
     wall = time.perf_counter() - start
     front = pareto_front(records, objectives)
     reference = default_reference(evaluator, objectives)
