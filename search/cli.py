@@ -107,6 +107,10 @@ def cmd_search(args: argparse.Namespace) -> int:
         BitTargets.parse_list(args.targets)
     if args.epochs < 0:
         raise ConfigError("--epochs must be 0 or more")
+    if args.ray is not None:
+        from search.ray_search import check_address
+
+        check_address(None if args.ray == "local" else args.ray)
     warm = [_load_config(p) for p in args.warm_start or ()]
     out = args.out or os.path.join("runs", time.strftime("search-%Y%m%d-%H%M%S"))
     from search.runner import check_output_dir

@@ -133,6 +133,8 @@ class OptunaStrategy(Strategy):
                 self.study.enqueue_trial(trial.params, skip_if_exists=False)
 
     def remaining(self, n_trials: int) -> int:
+        if getattr(self, "study", None) is None:  # before start(): nothing is known to be done
+            return n_trials
         done = len(self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
         return n_trials - done
 

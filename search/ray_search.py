@@ -25,6 +25,7 @@ from __future__ import annotations
 import copy
 import os
 import pickle
+import socket
 import time
 import traceback
 from pathlib import Path
@@ -41,8 +42,24 @@ RAY_ENV = {
     "RAY_USAGE_STATS_ENABLED": "0",
     "RAY_AIR_NEW_OUTPUT": "0",  # the old reporter honours verbose=0: no tables on stdout
     "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1",
+    "TUNE_DISABLE_STRICT_METRIC_CHECKING": "1",  # a failing trial reports only its error
 }
 EXPERIMENT_NAME = "spikebits"
+
+
+def check_address(address: str | None) -> None:
+    """A ``HOST:PORT`` that accepts no connection within 5 s is a one-line error (``ray.init``
+    itself would wait minutes)."""
+    if address in (None, "local", "auto") or "://" in address:
+        return
+    host, _, port = address.rpartition(":")
+    try:
+        socket.create_connection((host or "127.0.0.1", int(port)), timeout=5).close()
+    except (OSError, ValueError) as err:
+        reason = getattr(err, "strerror", None) or str(err) or type(err).__name__
+        raise ConfigError(
+            f"cannot reach a Ray cluster at {address} ({reason}); start one with `ray start --head` or drop the address"
+        ) from None
 
 
 def init_ray(address: str | None, *, num_cpus: int | None = None) -> None:
@@ -53,6 +70,7 @@ def init_ray(address: str | None, *, num_cpus: int | None = None) -> None:
 
     if ray.is_initialized():
         return
+    check_address(address)
     try:
         if address in (None, "local"):
             ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, logging_level="ERROR", log_to_driver=False)

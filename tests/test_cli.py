@@ -161,3 +161,11 @@ def test_search_writes_the_four_files_and_a_consistent_front(capsys, tmp_path, c
             assert r["number"] in on_front or any(
                 all(o[m] == r[m] for m in objectives) for o in feasible if o["number"] in on_front
             )
+
+
+@pytest.mark.slow
+def test_search_with_progress_bars(capsys, tmp_path, cache_dir):
+    # Not --quiet: the trial bar is sized before the strategy starts.
+    code, stdout, err = run_main(capsys, "search", "--strategy", "random", "--trials", "1", "--epochs", "0", "--out", str(tmp_path / "bars"))
+    assert code == 0, err
+    assert "random trials" in err and "1 trials" in stdout

@@ -1,0 +1,175 @@
+"""Ray Tune runs: local in-process, against a head started here (stopped by its process id,
+never ``ray stop``), and retries of a failing trial."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+
+from results import read_pareto_json, read_trials_csv
+from search.ray_search import RAY_ENV
+
+EXE = str(Path(sys.executable).with_name("spikebits"))
+RAY = str(Path(sys.executable).with_name("ray"))
+
+
+def _env(cache_dir: Path) -> dict:
+    return {**os.environ, **RAY_ENV, "SPIKEBITS_CACHE": str(cache_dir)}
+
+
+@pytest.mark.slow
+def test_local_ray_search_writes_the_standard_outputs(tmp_path, cache_dir, digits_evaluator):
+    digits_evaluator.pretrained()  # the subprocess reads the cached checkpoint
+    out, db = tmp_path / "ray", tmp_path / "study.db"
+    proc = subprocess.run(
+        [EXE, "search", "--strategy", "nsga2", "--ray", "--trials", "4", "--epochs", "1", "--budget", "bit_budget<=3",
+         "--storage", f"sqlite:///{db}", "--study", "s", "--out", str(out), "--quiet"],
+        capture_output=True, text=True, timeout=300, env=_env(cache_dir),
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert {p.name for p in out.iterdir()} >= {"pareto.json", "trials.csv", "pareto.png", "run.json"}
+    pareto = read_pareto_json(out / "pareto.json")
+    assert pareto["schema"] == "spikebits.pareto/1" and pareto["budget"] == {"bit_budget": 3.0}
+    rows = read_trials_csv(out / "trials.csv")
+    assert len(rows) == 4 and all(r["state"] == "COMPLETE" for r in rows)
+    for row in rows:
+        assert row["feasible"] == (row["bit_budget"] <= 3.0)
+        assert row["violation.bit_budget"] == pytest.approx(row["bit_budget"] - 3.0)
+    # The Optuna study holds the same constraints (Optuna 5: value − limit, ≤ 0 feasible).
+    study = optuna.load_study(study_name="s", storage=f"sqlite:///{db}")
+    by_number = {r["number"]: r for r in rows}
+    for trial in study.trials:
+        assert trial.constraints == [pytest.approx(by_number[trial.number]["bit_budget"] - 3.0)]
+        assert trial.values[0] == by_number[trial.number]["accuracy"]
+    assert json.loads((out / "run.json").read_text())["strategy"]["name"] == "nsga2"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_search_on_a_ray_head_started_here(tmp_path, cache_dir, digits_evaluator):
+    digits_evaluator.pretrained()
+    port = _free_port()
+    temp = tempfile.mkdtemp(prefix="sbr-", dir="/tmp")  # Ray's socket paths must stay short
+    head = subprocess.Popen(
+        [RAY, "start", "--head", "--block", "--port", str(port), "--node-ip-address", "127.0.0.1", "--num-cpus", "2",
+         "--temp-dir", temp, "--include-dashboard", "false", "--disable-usage-stats"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_env(cache_dir), start_new_session=True,
+    )
+    try:
+        out = tmp_path / "cluster"
+        deadline, proc = time.time() + 120, None
+        while time.time() < deadline:
+            proc = subprocess.run(
+                [EXE, "search", "--strategy", "random", "--ray", f"127.0.0.1:{port}", "--trials", "2", "--epochs", "1",
+                 "--out", str(out), "--quiet"],
+                capture_output=True, text=True, timeout=300, env=_env(cache_dir),
+            )
+            if proc.returncode == 0 or "cannot reach a Ray cluster" not in proc.stderr:
+                break
+            time.sleep(2)  # the head is still starting
+        assert proc is not None and proc.returncode == 0, proc.stderr[-2000:]
+        rows = read_trials_csv(out / "trials.csv")
+        assert len(rows) == 2 and all(r["state"] == "COMPLETE" and 0 < r["accuracy"] <= 1 for r in rows)
+    finally:
+        os.killpg(head.pid, signal.SIGTERM)  # the head and its children, by process id
+        try:
+            head.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(head.pid, signal.SIGKILL)
+            head.wait(timeout=30)
+
+
+def test_unreachable_cluster_is_a_one_line_error(capsys, tmp_path):
+    from search.cli import main
+
+    code = main(["search", "--strategy", "random", "--ray", "127.0.0.1:9", "--trials", "1", "--out", str(tmp_path / "x")])
+    err = capsys.readouterr().err
+    assert code == 2 and "cannot reach a Ray cluster at 127.0.0.1:9" in err and err.count("\n") == 1
+
+
+def test_ray_only_options_need_ray(capsys, tmp_path):
+    from search.cli import main
+
+    code = main(["search", "--strategy", "random", "--max-failures", "2", "--out", str(tmp_path / "x")])
+    assert code == 2 and "need --ray" in capsys.readouterr().err
+
+
+class CrashingEvaluator:
+    """A tiny fake evaluator: accuracy grows with bits; a config with a.w_bits = 1 always raises.
+    Every call is counted in a file, so retries made in Ray's worker processes are visible."""
+
+    metric_names = ("accuracy", "bit_budget")
+
+    def __init__(self, folder: str) -> None:
+        from space import LayerOptions, SearchSpace
+
+        self.space = SearchSpace.default(["first", "a", "b"], options=LayerOptions(w_bits=(1, 2, 4), s_bits=(1,), timesteps=(1,), schemes=("uniform",)))
+        self.folder = folder
+        self.progress = None
+
+    def pretrained(self):
+        return {}, 1.0
+
+    @property
+    def data(self):
+        return None
+
+    def cost(self, config):
+        config = self.space.complete(config, strict=False)
+        return {"bit_budget": (config["a"].w_bits + config["b"].w_bits) / 2}
+
+    def __call__(self, config, on_epoch=None):
+        config = self.space.complete(config, strict=False)
+        name = config["a"].short() + config["b"].short()
+        with open(os.path.join(self.folder, f"{name}-{os.getpid()}-{time.time_ns()}"), "w"):
+            pass
+        if config["a"].w_bits == 1:
+            raise RuntimeError("simulated crash")
+        return {"accuracy": 0.5 + 0.1 * config["a"].w_bits + 0.05 * config["b"].w_bits, **self.cost(config)}
+
+
+@pytest.mark.slow
+def test_a_failing_trial_is_retried_then_recorded_as_failed(tmp_path):
+    import ray
+    from ray import cloudpickle  # Ray's own copy serialises the trainable's parameters
+
+    from search import get_strategy
+    from search.ray_search import init_ray, run_on_ray
+    from space import Budget, LayerChoice
+
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    calls = tmp_path / "calls"
+    calls.mkdir()
+    evaluator = CrashingEvaluator(str(calls))
+    crash = evaluator.space.expand({"a": LayerChoice(1, 1, 1), "b": LayerChoice(2, 1, 1)})
+    good = evaluator.space.expand({"a": LayerChoice(4, 1, 1), "b": LayerChoice(4, 1, 1)})
+    strategy = get_strategy("random")(evaluator.space, evaluator, Budget(), ("accuracy", "bit_budget"), seed=0, warm_starts=[crash, good])
+    strategy.start()
+    try:
+        init_ray(None, num_cpus=2)
+        records = run_on_ray(strategy, evaluator, 3, max_failures=2, max_concurrent=1, ray_storage=tmp_path / "ray")
+    finally:
+        ray.shutdown()
+    by_config = {r.config: r for r in records}
+    failed = by_config[crash]
+    assert failed.state == "FAIL" and not failed.feasible
+    assert failed.error == "RuntimeError: simulated crash"
+    # One try and two retries, each in Ray's worker process.
+    assert len([p for p in calls.iterdir() if p.name.startswith("W1S1T1W2S1T1")]) == 3
+    assert by_config[good].state == "COMPLETE" and by_config[good].metrics["accuracy"] == pytest.approx(1.1)
+    assert len(records) == 3 and sum(r.state == "COMPLETE" for r in records) == 2
