@@ -117,6 +117,8 @@ def _searcher_class():
                 return super().on_trial_complete(trial_id, result, error)
             self._completed_trials.add(trial_id)
             study = self.strategy.study
+            if study._storage.get_trial(ot_trial._trial_id).state.is_finished():
+                return  # told before an interruption; a resumed run repeated it
             if result and "wall_time_s" in result:
                 ot_trial.set_user_attr("wall_time_s", float(result["wall_time_s"]))
             if error or not result or not result.get("final"):
@@ -262,6 +264,18 @@ def run_on_ray(
             )
         if resume or strategy.remaining(n_trials) > 0:
             tuner.fit()
+        if resume:
+            _fail_interrupted(strategy)
     finally:
         evaluator.progress = progress
     return strategy.records()
+
+
+def _fail_interrupted(strategy: OptunaStrategy) -> None:
+    """After a resumed run, trials still RUNNING in the study were asked by the interrupted
+    run but never reached Tune's checkpoint: mark them failed with the reason."""
+    from optuna.trial import TrialState
+
+    for trial in strategy.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        strategy.study._storage.set_trial_user_attr(trial._trial_id, "error", "interrupted: the Ray run ended before this trial finished")
+        strategy.study.tell(trial.number, state=TrialState.FAIL)

@@ -49,7 +49,7 @@ def test_local_ray_search_writes_the_standard_outputs(tmp_path, cache_dir, digit
     study = optuna.load_study(study_name="s", storage=f"sqlite:///{db}")
     by_number = {r["number"]: r for r in rows}
     for trial in study.trials:
-        assert trial.constraints == [pytest.approx(by_number[trial.number]["bit_budget"] - 3.0)]
+        assert trial.constraints == {"bit_budget": pytest.approx(by_number[trial.number]["bit_budget"] - 3.0)}
         assert trial.values[0] == by_number[trial.number]["accuracy"]
     assert json.loads((out / "run.json").read_text())["strategy"]["name"] == "nsga2"
 
@@ -173,3 +173,60 @@ def test_a_failing_trial_is_retried_then_recorded_as_failed(tmp_path):
     assert len([p for p in calls.iterdir() if p.name.startswith("W1S1T1W2S1T1")]) == 3
     assert by_config[good].state == "COMPLETE" and by_config[good].metrics["accuracy"] == pytest.approx(1.1)
     assert len(records) == 3 and sum(r.state == "COMPLETE" for r in records) == 2
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every process started, directly or not, by ``pid`` (from ``ps``)."""
+    table = subprocess.run(["ps", "-eo", "pid=,ppid="], capture_output=True, text=True).stdout.split()
+    children: dict[int, list[int]] = {}
+    for child, parent in zip(table[::2], table[1::2]):
+        children.setdefault(int(parent), []).append(int(child))
+    out, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            out.append(child)
+            todo.append(child)
+    return out
+
+
+def _complete(db: Path) -> int:
+    try:
+        study = optuna.load_study(study_name="s", storage=f"sqlite:///{db}")
+    except Exception:
+        return 0
+    return sum(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
+
+
+@pytest.mark.slow
+def test_an_interrupted_ray_search_resumes_without_losing_trials(tmp_path, cache_dir, digits_evaluator):
+    digits_evaluator.pretrained()
+    out, db = tmp_path / "resume", tmp_path / "study.db"
+    argv = [EXE, "search", "--strategy", "random", "--ray", "--trials", "5", "--epochs", "1", "--max-concurrent", "1",
+            "--storage", f"sqlite:///{db}", "--study", "s", "--out", str(out), "--quiet"]
+    first = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_env(cache_dir), start_new_session=True)
+    try:
+        deadline = time.time() + 240
+        while _complete(db) < 2 and time.time() < deadline and first.poll() is None:
+            time.sleep(1)
+    finally:  # kill -9 the driver and every process it started (its Ray instance), by process id
+        family = [first.pid, *_descendants(first.pid)] if first.poll() is None else []
+        for pid in family:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        first.wait(timeout=30)
+    before = optuna.load_study(study_name="s", storage=f"sqlite:///{db}")
+    finished = {t.number: t.values for t in before.trials if t.state == optuna.trial.TrialState.COMPLETE}
+    assert 2 <= len(finished) < 5
+    proc = subprocess.run([*argv, "--resume"], capture_output=True, text=True, timeout=300, env=_env(cache_dir))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    after = optuna.load_study(study_name="s", storage=f"sqlite:///{db}")
+    states = {t.number: t.state for t in after.trials}
+    for number, values in finished.items():  # no finished trial is lost or changed
+        assert states[number] == optuna.trial.TrialState.COMPLETE
+        assert after.trials[number].values == values
+    assert sum(s == optuna.trial.TrialState.COMPLETE for s in states.values()) >= 5
+    assert optuna.trial.TrialState.RUNNING not in states.values()
+    rows = read_trials_csv(out / "trials.csv")
+    assert len(rows) == len(after.trials)
