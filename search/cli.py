@@ -180,15 +180,24 @@ def cmd_search(args: argparse.Namespace) -> int:
     if args.ray is not None:
         from search.optuna_base import OptunaStrategy
 
-        if not isinstance(strategy, OptunaStrategy):
-            raise ConfigError(f"--ray runs nsga2, tpe and random; the {args.strategy} strategy runs locally (drop --ray)")
+        if not isinstance(strategy, (OptunaStrategy, DifferentiableStrategy)):
+            raise ConfigError(f"--ray runs nsga2, tpe, random, differentiable and gumbel; the {args.strategy} strategy runs locally (drop --ray)")
+        if isinstance(strategy, DifferentiableStrategy) and (args.resume or args.early_stop):
+            raise ConfigError("--resume and --early-stop apply to nsga2, tpe and random on Ray; drop them for a target sweep")
         if args.resume and not args.storage:
             raise ConfigError("--resume on Ray needs the study's --storage (sqlite:///FILE.db or a journal file) of the first run")
-        from search.ray_search import run_on_ray
+        from search.ray_search import run_on_ray, run_targets_on_ray
 
         def execute(strategy, n, callback):  # noqa: ANN001
             strategy.start()
             try:
+                if isinstance(strategy, DifferentiableStrategy):
+                    return run_targets_on_ray(
+                        strategy, evaluator, address=None if args.ray == "local" else args.ray,
+                        cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
+                        max_concurrent=args.max_concurrent, max_failures=args.max_failures,
+                        ray_storage=args.ray_storage or os.path.join(out, "ray"),
+                    )
                 return run_on_ray(
                     strategy, evaluator, n, address=None if args.ray == "local" else args.ray,
                     cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,

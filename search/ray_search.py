@@ -279,3 +279,97 @@ def _fail_interrupted(strategy: OptunaStrategy) -> None:
     for trial in strategy.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         strategy.study._storage.set_trial_user_attr(trial._trial_id, "error", "interrupted: the Ray run ended before this trial finished")
         strategy.study.tell(trial.number, state=TrialState.FAIL)
+
+
+# ---------------------------------------------------------------------------- target sweep
+def run_target(params: dict, strategy: Any = None, threads: int = 1) -> None:
+    """The Ray Tune trainable of a ``differentiable`` / ``gumbel`` sweep: one supernet run
+    for one target (train, snap, fit, fine-tune, score), reported as a whole."""
+    import torch
+    from ray import tune
+
+    torch.set_num_threads(max(1, int(threads)))
+    index = int(params["target"])
+    worker = copy.copy(strategy)
+    worker.targets = (strategy.targets[index],)
+    worker.initial_configs = [strategy.initial_configs[index]] if strategy.initial_configs else None
+    worker.runs, worker.moves, worker._records = [], [], []
+    proposal = worker.ask()
+    record = worker.evaluate(proposal, index)
+    if record.state != "COMPLETE":
+        tune.report({"error": record.error or "the trial failed", "final": False})
+        raise RuntimeError(record.error or "the trial failed")
+    tune.report({"final": True, "record": record.to_dict(), "run": worker.runs[0].to_dict(), "moves": worker.moves[0]})
+
+
+def run_targets_on_ray(
+    strategy: Any,
+    evaluator: Any,
+    *,
+    address: str | None = None,
+    cpus_per_trial: float = 1.0,
+    gpus_per_trial: float = 0.0,
+    max_concurrent: int | None = None,
+    max_failures: int = 0,
+    ray_storage: str | os.PathLike[str] | None = None,
+    num_cpus: int | None = None,
+) -> list[TrialRecord]:
+    """One Ray trial per target of a started :class:`search.differentiable.DifferentiableStrategy`;
+    the strategy's runs and records are filled in target order, as a local run fills them."""
+    from search.differentiable import SupernetRun
+    from space import BitTargets
+
+    init_ray(address, num_cpus=num_cpus)
+    from ray import tune
+
+    evaluator.pretrained()
+    _ = evaluator.data
+    progress, evaluator.progress, strategy.progress = evaluator.progress, None, None
+    try:
+        trainable = tune.with_resources(
+            tune.with_parameters(run_target, strategy=strategy, threads=max(1, int(cpus_per_trial))),
+            {"cpu": cpus_per_trial, "gpu": gpus_per_trial},
+        )
+        tuner = tune.Tuner(
+            trainable,
+            param_space={"target": tune.grid_search(list(range(len(strategy.targets))))},
+            tune_config=tune.TuneConfig(max_concurrent_trials=max_concurrent or 0, reuse_actors=True),
+            run_config=tune.RunConfig(
+                name=EXPERIMENT_NAME,
+                storage_path=str(Path(ray_storage).expanduser().resolve()) if ray_storage else None,
+                failure_config=tune.FailureConfig(max_failures=max_failures),
+                verbose=0,
+            ),
+        )
+        grid = tuner.fit()
+    finally:
+        evaluator.progress = strategy.progress = progress
+    by_target: dict[int, Any] = {}
+    for result in grid:
+        by_target[int(result.config["target"])] = result
+    for index, target in enumerate(strategy.targets):
+        result = by_target.get(index)
+        metrics = result.metrics if result is not None else {}
+        if metrics.get("final"):
+            record = TrialRecord.from_dict(metrics["record"])
+            run = metrics["run"]
+            strategy.runs.append(
+                SupernetRun(
+                    target=BitTargets(**run["target"]),
+                    config=Config.from_dict({"layers": run["snapped"]}),
+                    learned=run["learned"],
+                    history=run["history"],
+                    layer_history=run["layer_history"],
+                    renewals=run["renewals"],
+                    renewal_off_epoch=run["renewal_off_epoch"],
+                    supernet_accuracy=run["supernet_accuracy"],
+                    wall_time_s=run["wall_time_s"],
+                )
+            )
+            strategy.moves.append(metrics["moves"])
+        else:
+            reason = metrics.get("error") or (str(result.error).splitlines()[0] if result is not None and result.error else "the trial failed")
+            record = TrialRecord(number=index, config=None, metrics={}, strategy=strategy.name, wall_time_s=0.0,
+                                 feasible=False, state="FAIL", error=reason, info={"target": str(target)})
+        strategy._records.append(record)
+    return strategy.records()

@@ -230,3 +230,21 @@ def test_an_interrupted_ray_search_resumes_without_losing_trials(tmp_path, cache
     assert optuna.trial.TrialState.RUNNING not in states.values()
     rows = read_trials_csv(out / "trials.csv")
     assert len(rows) == len(after.trials)
+
+
+@pytest.mark.slow
+def test_differentiable_target_sweep_on_ray(tmp_path, cache_dir, digits_evaluator):
+    digits_evaluator.pretrained()
+    out = tmp_path / "sweep"
+    proc = subprocess.run(
+        [EXE, "search", "--strategy", "differentiable", "--ray", "--targets", "1/1/1,2/2/1", "--supernet-epochs", "2",
+         "--epochs", "1", "--out", str(out), "--quiet"],
+        capture_output=True, text=True, timeout=300, env=_env(cache_dir),
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert {p.name for p in out.iterdir()} >= {"pareto.json", "trials.csv", "pareto.png", "run.json", "bit_trajectories.png", "allocation.png"}
+    rows = read_trials_csv(out / "trials.csv")
+    assert [r["number"] for r in rows] == [0, 1] and all(r["state"] == "COMPLETE" for r in rows)
+    runs = json.loads((out / "run.json").read_text())["strategy"]["runs"]
+    assert [r["target"]["w_bits"] for r in runs] == [1.0, 2.0]
+    assert all(len(r["history"]) == 1 + 2 * 23 for r in runs)
