@@ -17,7 +17,7 @@ rarely exceed 3: then the proposals are the base configs themselves (``describe`
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import math
@@ -191,7 +191,3 @@ class BoostStrategy(Strategy):
             info["note"] = "no jump had a trimmed z-score above the threshold: every proposal is its uniform base"
         return info
 
-
-def metric_values(report: Any, space: SearchSpace, metric: str, base: Mapping[str, LayerChoice]) -> dict[str, float]:
-    """Per learnable layer, the boost metric at the base choice (for reports)."""
-    return {n: layer_metric(report, metric, n, base[n]) for n in space.free_layers}

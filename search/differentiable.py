@@ -32,7 +32,7 @@ from evaluators.training import Progress, accuracy, calibrate, make_loader
 from models import DEFAULT_LAMBDAS, Supernet, apply_config
 from results import TrialRecord, plot_allocation, plot_bit_trajectories
 from search.base import Proposal, Strategy, register_strategy
-from space import BitTargets, Budget, BudgetError, Config, ConfigError, LayerChoice, SearchSpace, direction
+from space import SCHEMES, BitTargets, Budget, BudgetError, Config, ConfigError, LayerChoice, SearchSpace, direction
 
 RENEWAL_MODES = ("none", "spikes", "weights", "both")
 #: ``init`` values that start the supernet from a sensitivity-guided config (search.warm).
@@ -278,9 +278,12 @@ def _learned_value(learned: Mapping[str, Any], key: str) -> float | None:
     """The supernet's unrounded value of ``key`` (the mean over steps for S; for a Gumbel
     choice of W, the expected bits under softmax θ)."""
     if key == "w_bits" and "w_candidates" in learned:
-        probs = learned["w_candidates"]
-        bits = [int("".join(ch for ch in name if ch.isdigit()) or 0) for name in probs]
-        return sum(p * b for p, b in zip(probs.values(), bits))
+        # keys are scheme + bits ("uniform3", "pow23"): strip the scheme, not every letter
+        total = 0.0
+        for name, p in learned["w_candidates"].items():
+            scheme = next(s for s in sorted(SCHEMES, key=len, reverse=True) if name.startswith(s))
+            total += p * int(name[len(scheme):])
+        return total
     value = learned.get(key)
     if isinstance(value, list):
         return sum(value) / len(value) if value else None

@@ -1,5 +1,5 @@
-"""Ray Tune runs: local in-process, against a head started here (stopped by its process id,
-never ``ray stop``), and retries of a failing trial."""
+"""Ray Tune runs: local in-process, against a head started here (stopped by its own process
+id, never by a machine-wide stop command), retries of a failing trial, resume, target sweeps."""
 
 from __future__ import annotations
 

@@ -353,3 +353,13 @@ def test_half_normal_theorem_numbers_by_numpy():
 
     assert 2 * norm.sf(1.5) == pytest.approx(0.1336, abs=1e-4)
     assert np.isclose(2 * norm.sf(3.0), 0.0027, atol=1e-4)
+
+
+def test_learned_value_of_a_gumbel_choice_is_the_expected_bits():
+    from search.differentiable import _learned_value
+
+    # pow2 candidates: "pow23" is 3 bits of the pow2 scheme, not 23 bits.
+    learned = {"w_candidates": {"uniform1": 0.25, "uniform8": 0.25, "pow23": 0.5}, "s_bits": [1.0, 3.0], "timesteps": 1.4}
+    assert _learned_value(learned, "w_bits") == pytest.approx(0.25 * 1 + 0.25 * 8 + 0.5 * 3)
+    assert _learned_value(learned, "s_bits") == pytest.approx(2.0)
+    assert _learned_value(learned, "timesteps") == pytest.approx(1.4)
