@@ -11,6 +11,11 @@ from torch import Tensor, nn
 from models.quantizers import init_spike_step, quantize_unsigned, renewal_step, round_bits
 
 
+def _shared_or_new(init: float | nn.Parameter, shape: tuple[int, ...]) -> nn.Parameter:
+    """``init`` itself when it is a parameter (shared by tied layers), else a new one filled with it."""
+    return init if isinstance(init, nn.Parameter) else nn.Parameter(torch.full(shape, float(init)))
+
+
 class RefinedNeuron(nn.Module):
     """Refined multi-bit spiking neuron (soft reset, rounding threshold), Yao et al.
 
@@ -80,13 +85,11 @@ class RefinedNeuron(nn.Module):
             self.gamma = nn.Parameter(torch.cat([self.gamma.detach(), self.gamma.detach()[-1:].repeat(t_max - self.gamma.numel())]))
         if bit_range is not None:
             self.bit_range = (int(bit_range[0]), int(bit_range[1]))
-            init = self.bits if bits_init is None else bits_init
-            self.bits_param = init if isinstance(init, nn.Parameter) else nn.Parameter(torch.full((t_max,), float(init)))
+            self.bits_param = _shared_or_new(self.bits if bits_init is None else bits_init, (t_max,))
             self.step_bits = [self.bits] * t_max
         if timestep_range is not None:
             self.timestep_range = (int(timestep_range[0]), int(timestep_range[1]))
-            init = self.timesteps if timesteps_init is None else timesteps_init
-            self.timesteps_param = init if isinstance(init, nn.Parameter) else nn.Parameter(torch.tensor(float(init)))
+            self.timesteps_param = _shared_or_new(self.timesteps if timesteps_init is None else timesteps_init, ())
         return self.bits_param, self.timesteps_param
 
     def _step_bits(self, t: int, v: Tensor) -> int:
@@ -185,8 +188,7 @@ class LIFNeuron(nn.Module):
         """Make T learnable (spikes stay binary, so there is no B̂_s); returns (None, T̂)."""
         if timestep_range is not None:
             self.timestep_range = (int(timestep_range[0]), int(timestep_range[1]))
-            init = self.timesteps if timesteps_init is None else timesteps_init
-            self.timesteps_param = init if isinstance(init, nn.Parameter) else nn.Parameter(torch.tensor(float(init)))
+            self.timesteps_param = _shared_or_new(self.timesteps if timesteps_init is None else timesteps_init, ())
         return None, self.timesteps_param
 
     def forward(self, x: Tensor) -> Tensor:

@@ -182,9 +182,7 @@ class BoostStrategy(Strategy):
         return list(self._records)
 
     def describe(self) -> dict[str, Any]:
-        info = super().describe()
-        for key in ("sensitivity", "progress"):
-            info.pop(key, None)
+        info = super().describe()  # the report and progress wrapper are not JSON: left out by the base
         info.update(metric=self.metric, threshold=self.threshold, top=self.top, boost_steps=self.steps)
         info["plan"] = [{"base": b.short(), "config": c.short(), "outliers": dict(o)} for b, c, o in self.plan]
         if self.plan and not any(o for _, _, o in self.plan):

@@ -776,9 +776,7 @@ class IlpStrategy(Strategy):
         return list(self._records)
 
     def describe(self) -> dict[str, Any]:
-        info = super().describe()
-        for key in ("sensitivity", "progress"):
-            info.pop(key, None)
+        info = super().describe()  # the report and progress wrapper are not JSON: left out by the base
         info.update(
             metric=self.metric,
             levels=self.levels,
