@@ -1,4 +1,5 @@
-"""spikebits.evaluators: data sets, training, accuracy, cost metrics.
+"""spikebits.evaluators: data sets, training, accuracy, cost metrics, energy, activity,
+hardware simulation, layer sensitivity.
 
 Imports only :mod:`space` and :mod:`models`.
 """
@@ -6,6 +7,17 @@ Imports only :mod:`space` and :mod:`models`.
 from evaluators import datasets
 from evaluators.cost import bit_averages, bit_budget, cost_metrics, effective_resolution, s_ace, size_bits
 from evaluators.datasets import DataSplit, DatasetInfo
+from evaluators.energy import (
+    DEFAULT_ENERGY_MODEL,
+    PRESETS,
+    EnergyModel,
+    EnergyReport,
+    LayerEnergy,
+    energy_pj,
+    energy_report,
+    layer_energy,
+    load_energy_model,
+)
 from evaluators.evaluator import Evaluator, resolve_device
 from evaluators.sensitivity import (
     LayerSensitivity,
@@ -20,6 +32,15 @@ from evaluators.sensitivity import (
 from evaluators.training import TrainSettings, accuracy, calibrate, default_cache_dir, pretrained_state, train
 
 __all__ = [
+    "DEFAULT_ENERGY_MODEL",
+    "PRESETS",
+    "EnergyModel",
+    "EnergyReport",
+    "LayerEnergy",
+    "energy_pj",
+    "energy_report",
+    "layer_energy",
+    "load_energy_model",
     "DataSplit",
     "DatasetInfo",
     "Evaluator",

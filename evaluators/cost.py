@@ -77,12 +77,16 @@ def effective_resolution(specs: Sequence[LayerSpec], config: Config) -> float:
     return size_bits(specs, config) / sum(s.n_weights for s in specs)
 
 
-def cost_metrics(specs: Sequence[LayerSpec], config: Config, space: SearchSpace) -> dict[str, float]:
+def cost_metrics(specs: Sequence[LayerSpec], config: Config, space: SearchSpace, energy_model=None) -> dict[str, float]:
     """The data-free metric keys: ``bit_budget`` (unpinned layers), ``s_ace``, ``size_bits``,
-    ``effective_resolution``."""
+    ``effective_resolution`` and ``energy_pj`` (dense estimate, :mod:`evaluators.energy`;
+    ``energy_model`` is a preset name, a file or an ``EnergyModel``, default horowitz45nm)."""
+    from evaluators.energy import energy_pj
+
     return {
         "bit_budget": bit_budget(specs, config, space.free_layers),
         "s_ace": s_ace(specs, config),
         "size_bits": float(size_bits(specs, config)),
         "effective_resolution": effective_resolution(specs, config),
+        "energy_pj": energy_pj(specs, config, energy_model),
     }

@@ -8,6 +8,7 @@ import torch
 
 from evaluators import datasets
 from evaluators.cost import bit_averages, cost_metrics
+from evaluators.energy import EnergyModel, EnergyReport, energy_report, load_energy_model
 from evaluators.training import Progress, TrainSettings, accuracy, calibrate, pretrained_state, train
 from models import (
     SpikingNetwork,
@@ -35,7 +36,8 @@ def resolve_device(device: str | None) -> torch.device:
 class Evaluator:
     """Scores configs of one model on one data set with the fixed metric keys of DESIGN.md.
 
-    * :meth:`cost` — ``bit_budget``, ``s_ace``, ``size_bits``, ``effective_resolution``:
+    * :meth:`cost` — ``bit_budget``, ``s_ace``, ``size_bits``, ``effective_resolution``,
+      ``energy_pj`` (dense estimate under ``energy_model``, :mod:`evaluators.energy`):
       pure functions of architecture, input shape and config; no data, no training.
     * :meth:`__call__` — the cost metrics plus ``accuracy`` (test set, after a short
       quantization-aware fine-tune of the cached full-precision model) and ``firing_rate``
@@ -44,7 +46,15 @@ class Evaluator:
     Every strategy calls the same instance, so strategies compete on equal terms.
     """
 
-    metric_names: tuple[str, ...] = ("accuracy", "bit_budget", "s_ace", "size_bits", "effective_resolution", "firing_rate")
+    metric_names: tuple[str, ...] = (
+        "accuracy",
+        "bit_budget",
+        "s_ace",
+        "energy_pj",
+        "size_bits",
+        "effective_resolution",
+        "firing_rate",
+    )
 
     def __init__(
         self,
@@ -63,8 +73,10 @@ class Evaluator:
         space: SearchSpace | None = None,
         model_kwargs: dict | None = None,
         progress: Progress | None = None,
+        energy_model: str | Path | EnergyModel | None = None,
     ) -> None:
         info = datasets.info(dataset)
+        self.energy_model = load_energy_model(energy_model)
         self.model_name, self.dataset = model, dataset
         self.seed = seed
         self.device = resolve_device(device)
@@ -95,6 +107,7 @@ class Evaluator:
             "device": str(self.device),
             "finetune": self.finetune_settings.__dict__,
             "pretrain": self.pretrain_settings.__dict__,
+            "energy_model": {**self.energy_model.to_dict(), "basis": "estimate"},
         }
         if self._pretrained is not None:
             info["full_precision_accuracy"] = self._pretrained[1]
@@ -104,7 +117,11 @@ class Evaluator:
     def cost(self, config: Config, *, strict: bool = False) -> dict[str, float]:
         """Cost metrics of ``config`` (missing pinned layers are filled in)."""
         full = self.space.complete(config, strict=strict)
-        return cost_metrics(self.specs, full, self.space)
+        return cost_metrics(self.specs, full, self.space, self.energy_model)
+
+    def energy(self, config: Config, *, rates: dict[str, float] | None = None) -> EnergyReport:
+        """The energy estimate of ``config``: dense, or event-driven with measured ``rates``."""
+        return energy_report(self.specs, self.space.complete(config, strict=False), self.energy_model, rates=rates)
 
     def averages(self, config: Config) -> tuple[float, float, float]:
         """(W̄, S̄, T̄) over the unpinned layers."""

@@ -57,6 +57,9 @@ class SpikingLayer(nn.Module):
         self.weight_quantizer = WeightQuantizer()
         self.choice: LayerChoice | None = None
         self.activity: Activity | None = None
+        #: Module path of the layer whose input neuron fires the spikes this synapse reads;
+        #: None: its own (a ResNet 1×1 shortcut reads its block conv1's spikes).
+        self.spike_source: str | None = None
 
     @property
     def kind(self) -> str:

@@ -97,7 +97,11 @@ class LayerSpec:
 
     ``macs`` = H_out·W_out·k²·C_in/groups·C_out (conv) or in·out (linear);
     ``n_weights`` = N_w; ``n_inputs`` = N_a (input activations); ``n_outputs`` = neurons the
-    synapse drives.
+    synapse drives. ``synapses`` = the (input, output) connections that exist: ``macs`` less
+    the kernel taps that fall on zero padding (what an event-driven chip computes; equal to
+    ``macs`` for linear layers). ``spike_source`` names the layer whose input neuron fires the spikes this
+    synapse reads: the layer itself, except a ResNet 1×1 shortcut, which reads its block
+    conv1's spikes (its own neuron never runs, so energy models count no neuron for it).
     """
 
     name: str
@@ -108,6 +112,33 @@ class LayerSpec:
     macs: int
     input_shape: tuple[int, ...]
     output_shape: tuple[int, ...]
+    spike_source: str = ""
+    synapses: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.spike_source:
+            object.__setattr__(self, "spike_source", self.name)
+        if not self.synapses:
+            object.__setattr__(self, "synapses", self.macs)
+
+    @property
+    def owns_neuron(self) -> bool:
+        """Whether this layer's own input neuron fires (False for a shortcut reading another's spikes)."""
+        return self.spike_source == self.name
+
+    @property
+    def fan_in(self) -> int:
+        """Synapses per output neuron: k²·C_in/groups (conv) or in_features (linear)."""
+        return self.macs // self.n_outputs
+
+
+def _taps_inside(size_in: int, size_out: int, kernel: int, stride: int, padding: int | str, dilation: int) -> int:
+    """Σ over output positions of the kernel taps that land inside the input (one dimension)."""
+    if isinstance(padding, str):
+        raise ValueError("string padding is not supported; give Conv2d an integer padding")
+    return sum(
+        1 for o in range(size_out) for k in range(kernel) if 0 <= o * stride - padding + k * dilation < size_in
+    )
 
 
 def layer_specs(model: SpikingNetwork, input_shape: Sequence[int] | None = None) -> list[LayerSpec]:
@@ -147,9 +178,24 @@ def layer_specs(model: SpikingNetwork, input_shape: Sequence[int] | None = None)
         if isinstance(syn, nn.Conv2d):
             kh, kw = syn.kernel_size
             macs = n_out * kh * kw * syn.in_channels // syn.groups
+            taps = 1
+            for d in range(2):
+                taps *= _taps_inside(in_shape[1 + d], out_shape[1 + d], syn.kernel_size[d], syn.stride[d], syn.padding[d], syn.dilation[d])
+            synapses = taps * syn.in_channels // syn.groups * syn.out_channels
         else:
-            macs = syn.in_features * syn.out_features
+            macs = synapses = syn.in_features * syn.out_features
         specs.append(
-            LayerSpec(lname, layer.kind, int(syn.weight.numel()), int(torch.Size(in_shape).numel()), n_out, int(macs), in_shape, out_shape)
+            LayerSpec(
+                lname,
+                layer.kind,
+                int(syn.weight.numel()),
+                int(torch.Size(in_shape).numel()),
+                n_out,
+                int(macs),
+                in_shape,
+                out_shape,
+                layer.spike_source or lname,
+                int(synapses),
+            )
         )
     return specs

@@ -75,6 +75,7 @@ class ResNet20(SpikingNetwork):
                 block = BasicBlock(cin, cout, stride, neuron)
                 if block.shortcut is not None:
                     ties.append((f"layer{i + 1}.{b}.conv1", f"layer{i + 1}.{b}.shortcut"))
+                    block.shortcut.spike_source = f"layer{i + 1}.{b}.conv1"
                 layer.append(block)
                 cin = cout
             stages.append(layer)

@@ -40,7 +40,7 @@ INIT_METRICS = ("hessian", "output", "kurtosis")
 #: Targets used when neither --targets nor a bit_budget budget is given.
 DEFAULT_TARGETS = "1/1/1,2/2/1,4/4/1"
 #: Cost metrics the lowering rule can act on (data-free, computed by ``Evaluator.cost``).
-COST_METRICS = ("bit_budget", "s_ace", "size_bits", "effective_resolution")
+COST_METRICS = ("bit_budget", "s_ace", "size_bits", "effective_resolution", "energy_pj")
 
 
 @dataclass(frozen=True)

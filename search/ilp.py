@@ -5,12 +5,14 @@ tied group decided by its first layer) and choice c of its options, with Σ_c x[
 
     minimise   Σ_d Σ_c x[d, c] · Ω(d, c),   Ω(d, c) = Σ_{l in group(d)} cost_of(l, c)
 
-subject to the budgets the user sets on ``bit_budget``, ``s_ace``, ``size_bits`` and
-``effective_resolution``. Pinned layers are fixed: they cost nothing in the objective and add
-constants to S-ACE and size. Solved with ``scipy.optimize.milp`` (HiGHS).
+subject to the budgets the user sets on ``bit_budget``, ``s_ace``, ``size_bits``,
+``effective_resolution`` and ``energy_pj``. Pinned layers are fixed: they cost nothing in the
+objective and add constants to S-ACE, size and energy. Solved with ``scipy.optimize.milp``
+(HiGHS).
 
-S-ACE = Σ_l MACs_l·W_l·S_l·T_l, size = Σ_l N_w,l·W_l and effective resolution = size / Σ N_w
-are linear in x. The bit budget BB = W̄·S̄·T̄ is a product of three linear averages; it is
+S-ACE = Σ_l MACs_l·W_l·S_l·T_l, size = Σ_l N_w,l·W_l, effective resolution = size / Σ N_w
+and the dense energy estimate (a sum of per-layer energies, :mod:`evaluators.energy`) are
+linear in x. The bit budget BB = W̄·S̄·T̄ is a product of three linear averages; it is
 handled exactly by enumerating the values S̄ and T̄ can take (see :class:`AllocationProblem`).
 
 :func:`solve_allocation` is the pure solver; :class:`IlpStrategy` (registered as ``"ilp"``)
@@ -33,13 +35,14 @@ from scipy.optimize import Bounds, LinearConstraint, milp
 from scipy.sparse import csr_matrix
 
 from evaluators.cost import bit_budget, effective_resolution, s_ace, size_bits
+from evaluators.energy import EnergyModel, energy_pj, layer_energy, load_energy_model
 from models import LayerSpec
 from results import TrialRecord
 from search.base import Proposal, Strategy, register_strategy
 from space import Budget, BudgetError, Config, ConfigError, LayerChoice, SearchSpace
 
 #: Metrics the integer program can budget (all data-free and computed by ``evaluators.cost``).
-BUDGETABLE_METRICS: tuple[str, ...] = ("bit_budget", "s_ace", "size_bits", "effective_resolution")
+BUDGETABLE_METRICS: tuple[str, ...] = ("bit_budget", "s_ace", "size_bits", "effective_resolution", "energy_pj")
 #: Sensitivity metrics the strategy can minimise.
 SENSITIVITY_METRICS: tuple[str, ...] = ("hessian", "output")
 #: Relative slack on every budget's right-hand side, so that a budget met with equality is
@@ -58,8 +61,13 @@ _MAX_CUTS = 50
 CostFunction = Callable[[str, LayerChoice], float]
 
 
-def metric_value(space: SearchSpace, specs: Sequence[LayerSpec], config: Config, metric: str) -> float:
-    """``metric`` of ``config`` exactly as :func:`evaluators.cost.cost_metrics` computes it."""
+def metric_value(
+    space: SearchSpace, specs: Sequence[LayerSpec], config: Config, metric: str, energy_model: EnergyModel | str | None = None
+) -> float:
+    """``metric`` of ``config`` exactly as :func:`evaluators.cost.cost_metrics` computes it
+    (``energy_pj`` under ``energy_model``, default horowitz45nm, as the evaluator's)."""
+    if metric == "energy_pj":
+        return energy_pj(specs, config, energy_model)
     if metric == "bit_budget":
         return bit_budget(specs, config, space.free_layers)
     if metric == "s_ace":
@@ -73,27 +81,50 @@ def metric_value(space: SearchSpace, specs: Sequence[LayerSpec], config: Config,
 
 def _unbudgetable(metric: str) -> BudgetError:
     return BudgetError(
-        f"the ilp strategy cannot budget {metric!r}; budget bit_budget, s_ace, size_bits or effective_resolution"
+        f"the ilp strategy cannot budget {metric!r}; budget bit_budget, s_ace, size_bits, effective_resolution or energy_pj"
     )
 
 
-def smallest_reachable(space: SearchSpace, specs: Sequence[LayerSpec], metric: str) -> float:
+def smallest_reachable(
+    space: SearchSpace, specs: Sequence[LayerSpec], metric: str, energy_model: EnergyModel | str | None = None
+) -> float:
     """The smallest value of ``metric`` over every config of ``space`` (pinned layers fixed).
 
-    Exact, and attained by :meth:`space.SearchSpace.smallest_config`: every budgetable metric is non-decreasing
-    in each layer's W, S and T (all coefficients N_w, N_a, MACs are ≥ 0 and the scheme does
-    not enter), and the options of a layer are a full product, so one choice has the smallest
-    W, S and T at once. For the linear metrics (S-ACE, size, effective resolution) the
-    integer program min Σ x·cost subject to one choice per decision separates by decision,
-    and each decision's minimum is that smallest choice; for the bit budget W̄, S̄ and T̄ are
-    each at their minimum there, and all are positive, so their product is the minimum too.
+    Exact. Bit budget, S-ACE, size and effective resolution are attained by
+    :meth:`space.SearchSpace.smallest_config`: they are non-decreasing in each layer's W, S
+    and T (all coefficients N_w, N_a, MACs are ≥ 0 and the scheme does not enter), and the
+    options of a layer are a full product, so one choice has the smallest W, S and T at once.
+    For the linear metrics (S-ACE, size, effective resolution) the integer program
+    min Σ x·cost subject to one choice per decision separates by decision, and each
+    decision's minimum is that smallest choice; for the bit budget W̄, S̄ and T̄ are each at
+    their minimum there, and all are positive, so their product is the minimum too. Energy is
+    a sum over layers too, but the scheme enters it (power-of-two weights need no
+    multiplier), so each decision takes its own cheapest choice (:func:`energy_minimal_config`).
     The value is computed with the :mod:`evaluators.cost` functions, so it is bit-for-bit
     what an evaluator reports for that config.
     """
     if metric not in BUDGETABLE_METRICS:
         raise _unbudgetable(metric)
     _check_specs(space, specs)
+    if metric == "energy_pj":
+        return metric_value(space, specs, energy_minimal_config(space, specs, energy_model), metric, energy_model)
     return metric_value(space, specs, space.smallest_config(), metric)
+
+
+def energy_minimal_config(
+    space: SearchSpace, specs: Sequence[LayerSpec], energy_model: EnergyModel | str | None = None, *, largest: bool = False
+) -> Config:
+    """The config of least (``largest``: most) dense energy: each decision (a tied group's
+    members summed) takes its cheapest (dearest) choice, the first in options order among
+    equals; pinned layers stay."""
+    model = load_energy_model(energy_model)
+    by_name = _check_specs(space, specs)
+    pick = max if largest else min
+    choices = {}
+    for d in space.decisions:
+        members = [by_name[m] for m in space.group_of(d)]
+        choices[d] = pick(space.layers[d].choices(), key=lambda c: sum(layer_energy(model, m, c).total_pj for m in members))
+    return space.expand(choices)
 
 
 def _check_specs(space: SearchSpace, specs: Sequence[LayerSpec]) -> dict[str, LayerSpec]:
@@ -106,13 +137,16 @@ def _check_specs(space: SearchSpace, specs: Sequence[LayerSpec]) -> dict[str, La
     return by_name
 
 
-def check_limits(space: SearchSpace, specs: Sequence[LayerSpec], limits: Mapping[str, float] | Budget) -> dict[str, float]:
+def check_limits(
+    space: SearchSpace, specs: Sequence[LayerSpec], limits: Mapping[str, float] | Budget, energy_model: EnergyModel | str | None = None
+) -> dict[str, float]:
     """Validate ``limits`` (metric -> upper limit) and return them as floats.
 
     Raises :class:`BudgetError` (one line) for a metric the program cannot budget, and for
     limits below the smallest reachable value of their metric, naming that value. Since one
-    config (:meth:`space.SearchSpace.smallest_config`) attains every metric's minimum at once, limits that pass
-    this check can all be met together.
+    config (:meth:`space.SearchSpace.smallest_config`) attains the minimum of every metric
+    but energy at once, limits that pass this check can all be met together unless an energy
+    limit is among them (then :meth:`AllocationProblem.solve` says so if they cannot).
     """
     if isinstance(limits, Budget):
         limits = limits.to_dict()
@@ -129,8 +163,7 @@ def check_limits(space: SearchSpace, specs: Sequence[LayerSpec], limits: Mapping
     _check_specs(space, specs)
     if not space.decisions and "bit_budget" in clean:
         raise BudgetError("bit_budget needs at least one unpinned layer; unpin a layer in the space or drop the budget")
-    smallest = space.smallest_config()
-    low = {m: metric_value(space, specs, smallest, m) for m in clean}
+    low = {m: smallest_reachable(space, specs, m, energy_model) for m in clean}
     violated = [m for m in clean if not low[m] <= clean[m]]
     if violated:
         budget = ", ".join(f"{m}<={clean[m]:g}" for m in violated)
@@ -208,18 +241,19 @@ class AllocationProblem:
     only up to that grid, not exactly. (Above 2^27 distinct integer sums the DP itself is
     skipped and the grid is evenly spaced between the smallest and largest sum.)
 
-    **Exactness.** Every row of the program has integer coefficients (N_w·W, N_a·S, N_a·T,
-    MACs·W·S·T), so each right-hand side is rounded down to an integer after a relative slack
-    of 1e-9 (a budget met with equality stays feasible). Every candidate is re-checked with the
+    **Exactness.** Every row of the program but energy's has integer coefficients (N_w·W,
+    N_a·S, N_a·T, MACs·W·S·T), so each right-hand side is rounded down to an integer after a
+    relative slack of 1e-9 (a budget met with equality stays feasible); the energy row (the
+    dense pJ of each layer and choice under ``energy_model``) gets the same relative slack. Every candidate is re-checked with the
     :mod:`evaluators.cost` functions, which decide feasibility everywhere else in spikebits;
     a single pair's answer that fails the re-check (a rounding corner) is excluded by a
     no-good cut and the pair solved again. The objective is optimal up to HiGHS's gap
     (``mip_rel_gap`` = 0, absolute gap 1e-6 on a scale where the widest per-decision spread
     of Ω is 1e4).
 
-    **Reductions.** A choice whose W, S and T are all ≤ another's and whose Ω is ≤ too
-    dominates it (every budgeted metric is non-decreasing in W, S, T), so dominated choices
-    (for example the costlier of two schemes at equal bits) are left out of the program.
+    **Reductions.** A choice whose W, S and T are all ≤ another's and whose Ω and energy are
+    ≤ too dominates it (every other budgeted metric is non-decreasing in W, S, T), so
+    dominated choices are left out of the program.
 
     **Ties.** Among equal objectives, the answer of one program is HiGHS's (deterministic)
     pick; across programs the candidate with the smaller budgeted metrics (in the order of
@@ -234,9 +268,11 @@ class AllocationProblem:
         cost_of: CostFunction,
         *,
         max_levels: int = MAX_LEVELS,
+        energy_model: EnergyModel | str | None = None,
     ) -> None:
         if max_levels < 1:
             raise ConfigError(f"max_levels={max_levels} must be at least 1")
+        self.energy_model = load_energy_model(energy_model)
         self.space = space
         self.specs = list(specs)
         self.max_levels = int(max_levels)
@@ -248,10 +284,11 @@ class AllocationProblem:
         self.choices: list[list[LayerChoice]] = []
         self.omega: list[np.ndarray] = []
         self._omega_all: list[dict[LayerChoice, float]] = []
-        w_rows, s_rows, t_rows, ace_rows = [], [], [], []
+        w_rows, s_rows, t_rows, ace_rows, energy_rows = [], [], [], [], []
         for d in self.decisions:
             members = [by_name[m] for m in self.groups[d]]
             table = []
+            energy = {}
             for c in space.layers[d].choices():
                 value = 0.0
                 for m in members:
@@ -260,10 +297,12 @@ class AllocationProblem:
                         raise ConfigError(f"the sensitivity of layer {m.name!r} at {c.short()} is {v}; recompute the sensitivities")
                     value += v
                 table.append((c, value))
+                energy[c] = sum(layer_energy(self.energy_model, m, c).total_pj for m in members)
             self._omega_all.append(dict(table))
-            kept = _undominated(table)
+            kept = _undominated(table, energy)
             self.choices.append([c for c, _ in kept])
             self.omega.append(np.array([v for _, v in kept], dtype=float))
+            energy_rows.extend(energy[c] for c, _ in kept)
             n_w = sum(m.n_weights for m in members)
             n_a = sum(m.n_inputs for m in members)
             macs = sum(m.macs for m in members)
@@ -274,6 +313,7 @@ class AllocationProblem:
         self.offsets = [0] + list(np.cumsum([len(c) for c in self.choices]))
         self.n_vars = int(self.offsets[-1])
         self.row_w, self.row_s, self.row_t, self.row_ace = (_flat(rows) for rows in (w_rows, s_rows, t_rows, ace_rows))
+        self.row_energy = np.array(energy_rows, dtype=float)
 
         # Constants: pinned layers and the weights of the averages.
         free = [by_name[n] for n in space.free_layers]
@@ -283,6 +323,7 @@ class AllocationProblem:
         pinned = [(by_name[n], c) for n, c in space.pinned.items()]
         self.ace_pinned = sum(s.macs * c.w_bits * c.s_bits * c.timesteps for s, c in pinned)
         self.size_pinned = sum(s.n_weights * c.w_bits for s, c in pinned)
+        self.energy_pinned = sum(layer_energy(self.energy_model, s, c).total_pj for s, c in pinned)
 
         # Objective: shift each decision to a minimum of 0 and scale the widest spread to 1e4.
         self.omega_min = [float(o.min()) for o in self.omega]
@@ -309,11 +350,15 @@ class AllocationProblem:
 
     def smallest(self, metric: str) -> float:
         """:func:`smallest_reachable` of ``metric``."""
-        return smallest_reachable(self.space, self.specs, metric)
+        return smallest_reachable(self.space, self.specs, metric, self.energy_model)
 
     def check_reachable(self, limits: Mapping[str, float] | Budget) -> dict[str, float]:
         """:func:`check_limits` on this problem's space and specs."""
-        return check_limits(self.space, self.specs, limits)
+        return check_limits(self.space, self.specs, limits, self.energy_model)
+
+    def metric(self, config: Config, metric: str) -> float:
+        """:func:`metric_value` under this problem's energy model."""
+        return metric_value(self.space, self.specs, config, metric, self.energy_model)
 
     def solve(self, limits: Mapping[str, float] | Budget, *, incumbent: Config | None = None) -> Allocation:
         """The config of least Σ Ω that meets every limit (metric -> upper limit).
@@ -332,12 +377,12 @@ class AllocationProblem:
             self._search_boxes(search)
         else:
             self._solve_leaf(search, None)
-        if search.best is None:  # not expected: the smallest config meets every reachable limit
+        if search.best is None:  # only with an energy limit: the smallest config meets every other reachable limit
             budget = ", ".join(f"{m}<={v:g}" for m, v in clean.items())
             raise BudgetError(f"budget {budget} cannot be met by any config of this space; loosen the budget")
         objective, _, assignment = search.best
         config = self._config(assignment)
-        metrics = {m: metric_value(self.space, self.specs, config, m) for m in clean}
+        metrics = {m: self.metric(config, m) for m in clean}
         for m, v in metrics.items():  # the final, exact re-check
             if not v <= clean[m]:
                 raise RuntimeError(f"internal error: the ilp answer breaks {m}<={clean[m]:g} ({v:g})")
@@ -466,6 +511,15 @@ class AllocationProblem:
             size_rhs.append(_int_rhs(limits["effective_resolution"] * self.n_w_all - self.size_pinned))
         if size_rhs:
             ok &= add(self.row_w, min(size_rhs))
+        if "energy_pj" in limits and math.isfinite(limits["energy_pj"]):
+            # Real coefficients (pJ): the slack is relative, and the exact re-check decides.
+            rhs = limits["energy_pj"] - self.energy_pinned
+            rhs += RELATIVE_TOLERANCE * abs(limits["energy_pj"])
+            low = sum(float(self.row_energy[self.offsets[i] : self.offsets[i + 1]].min()) for i in range(len(self.decisions)))
+            if low > rhs:
+                return None
+            rows.append(self.row_energy)
+            upper.append(rhs)
         if box is not None:
             ok &= add(self.row_s, self.s_sums[box.s_hi])
             ok &= add(self.row_t, self.t_sums[box.t_hi])
@@ -516,7 +570,7 @@ class AllocationProblem:
         best so far. Returns whether it meets every limit."""
         feasible = search.checked.get(assignment)
         config = self._config(assignment)
-        metrics = [metric_value(self.space, self.specs, config, m) for m in search.limits]
+        metrics = [self.metric(config, m) for m in search.limits]
         if feasible is None:
             feasible = all(v <= search.limits[m] for m, v in zip(search.limits, metrics))
             search.checked[assignment] = feasible
@@ -552,14 +606,16 @@ def _quiet_stdout() -> Iterator[None]:
         os.close(saved)
 
 
-def _undominated(table: list[tuple[LayerChoice, float]]) -> list[tuple[LayerChoice, float]]:
-    """Drop choices dominated by another with W, S, T all ≤ and Ω ≤ (ties: the earlier choice
-    in options order at equal bits, the one with fewer bits otherwise)."""
+def _undominated(table: list[tuple[LayerChoice, float]], energy: Mapping[LayerChoice, float] | None = None) -> list[tuple[LayerChoice, float]]:
+    """Drop choices dominated by another with W, S, T all ≤, Ω ≤ and energy ≤ (ties: the
+    earlier choice in options order at equal bits, the one with fewer bits otherwise)."""
     kept = []
     for i, (c, v) in enumerate(table):
         dominated = False
         for j, (o, u) in enumerate(table):
             if j == i or o.w_bits > c.w_bits or o.s_bits > c.s_bits or o.timesteps > c.timesteps or u > v:
+                continue
+            if energy is not None and energy[o] > energy[c]:
                 continue
             same_bits = (o.w_bits, o.s_bits, o.timesteps) == (c.w_bits, c.s_bits, c.timesteps)
             if u < v or not same_bits or j < i:
@@ -619,17 +675,18 @@ def solve_allocation(
     limits: Mapping[str, float] | Budget,
     *,
     max_levels: int = MAX_LEVELS,
+    energy_model: EnergyModel | str | None = None,
 ) -> Config:
     """The config of ``space`` that minimises Σ over unpinned layers of ``cost_of(layer,
     choice)`` while meeting ``limits`` (metric -> upper limit on ``bit_budget``, ``s_ace``,
-    ``size_bits``, ``effective_resolution``). Tied layers share one choice; pinned layers keep
+    ``size_bits``, ``effective_resolution``, ``energy_pj`` under ``energy_model``). Tied layers share one choice; pinned layers keep
     their pin. How the bit budget's product W̄·S̄·T̄ is solved exactly, and how ties are
     broken: :class:`AllocationProblem`.
 
     Raises :class:`space.BudgetError` (one line) for a metric the program cannot budget and
     for a limit below the smallest reachable value of its metric.
     """
-    return AllocationProblem(space, specs, cost_of, max_levels=max_levels).solve(limits).config
+    return AllocationProblem(space, specs, cost_of, max_levels=max_levels, energy_model=energy_model).solve(limits).config
 
 
 # ---------------------------------------------------------------------------- strategy
@@ -671,17 +728,19 @@ def solve_ladder(
     *,
     max_levels: int = MAX_LEVELS,
     progress: Any = None,
+    energy_model: EnergyModel | str | None = None,
 ) -> list[LadderStep]:
     """Optimal allocations at ``count`` limits on ``primary``, spaced geometrically from its
     smallest reachable value to the user's limit on it (or, without one or above it, to the
     cost of the space's largest config), each keeping the user's other budgets. ``report``
     has ``cost(metric, layer, choice)``. A config found again at a looser level is marked
     ``duplicate``."""
-    user = check_limits(space, specs, budget)
-    problem = AllocationProblem(space, specs, lambda layer, choice: float(report.cost(metric, layer, choice)), max_levels=max_levels)
+    user = check_limits(space, specs, budget, energy_model)
+    problem = AllocationProblem(
+        space, specs, lambda layer, choice: float(report.cost(metric, layer, choice)), max_levels=max_levels, energy_model=energy_model
+    )
     low = problem.smallest(primary)
-    largest = space.largest_config()
-    high = metric_value(space, specs, largest, primary)
+    high = problem.metric(space.largest_config(), primary)
     if primary in user:
         high = min(high, user[primary])
     levels = budget_ladder(low, high, count)
@@ -707,8 +766,8 @@ class IlpStrategy(Strategy):
     The sensitivity Ω(l, c) of every layer and choice (``metric``: ``"hessian"``, the HAWQ
     Tr(H)/N_w·‖Q(W) − W‖², or ``"output"``, the output error under quantization) is minimised
     by :class:`AllocationProblem` under a ladder of budgets: the primary cost metric is the
-    first objective among ``bit_budget``, ``s_ace``, ``size_bits``, ``effective_resolution``
-    (default ``bit_budget``); ``levels`` limits on it are spaced geometrically from its
+    first objective among ``bit_budget``, ``s_ace``, ``size_bits``, ``effective_resolution``,
+    ``energy_pj`` (default ``bit_budget``; energy under the evaluator's energy model); ``levels`` limits on it are spaced geometrically from its
     smallest reachable value to the user's limit on it (or, without one or above it, to the
     cost of the space's largest config), and every level also keeps the user's other budgets.
     Each distinct optimum is proposed once (``info``: ``level``, ``objective``) and scored by
@@ -745,7 +804,8 @@ class IlpStrategy(Strategy):
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
-        check_limits(self.space, self.evaluator.specs, self.budget)  # before the (slow) sensitivities
+        energy_model = getattr(self.evaluator, "energy_model", None)
+        check_limits(self.space, self.evaluator.specs, self.budget, energy_model)  # before the (slow) sensitivities
         report = self.options.get("sensitivity")
         if report is None:
             from evaluators.sensitivity import measure_sensitivity  # heavy: only when needed
@@ -753,7 +813,7 @@ class IlpStrategy(Strategy):
             report = measure_sensitivity(self.evaluator, progress=self.progress)
         self.ladder = solve_ladder(
             self.space, self.evaluator.specs, report, self.metric, self.budget, self.primary, self.levels,
-            max_levels=self.max_levels, progress=self.progress,
+            max_levels=self.max_levels, progress=self.progress, energy_model=energy_model,
         )
         self._queue = [
             Proposal(step.config, info={"level": step.level, "objective": step.objective}) for step in self.ladder if not step.duplicate

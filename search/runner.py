@@ -57,6 +57,12 @@ def default_reference(evaluator: ConfigEvaluator, objectives: Sequence[str]) -> 
     """Hypervolume reference point: accuracy 0 and the costs of the space's most expensive
     config (costs the evaluator cannot compute without data fall back to the observed worst)."""
     worst = dict(evaluator.cost(evaluator.space.largest_config()))
+    if "energy_pj" in objectives and hasattr(evaluator, "energy_model"):
+        # The scheme enters energy: the dearest config takes each layer's dearest choice.
+        from search.ilp import energy_minimal_config
+
+        dearest = energy_minimal_config(evaluator.space, evaluator.specs, evaluator.energy_model, largest=True)
+        worst["energy_pj"] = max(worst["energy_pj"], evaluator.cost(dearest)["energy_pj"])
     worst["accuracy"] = 0.0
     worst["firing_rate"] = 1.0
     return reference_point(objectives, worst)
@@ -94,7 +100,11 @@ def write_outputs(
     run_info: dict[str, Any],
 ) -> None:
     write_trials_csv(out_dir / "trials.csv", records)
-    write_pareto_json(out_dir / "pareto.json", front, objectives=objectives, budget=budget, reference=reference, hypervolume=hv)
+    energy = (run_info.get("evaluator") or {}).get("energy_model")
+    extra = {"energy": {"model": energy["name"], "datapath": energy["datapath"], "basis": "estimate"}} if energy else None
+    write_pareto_json(
+        out_dir / "pareto.json", front, objectives=objectives, budget=budget, reference=reference, hypervolume=hv, extra=extra
+    )
     x = next((m for m in objectives if m != "accuracy"), "bit_budget")
     y = "accuracy" if "accuracy" in objectives else objectives[0]
     plot_front(out_dir / "pareto.png", records, front, x=x, y=y, budget=budget, title=run_info.get("title"))

@@ -60,7 +60,9 @@ def warm_start_configs(
             if config not in found and budget.feasible({**evaluator.cost(config), **_unknown(budget)}):
                 found.append(config)
         return _spread(found, count)
-    ladder = solve_ladder(space, evaluator.specs, report, metric, _limits(budget), "bit_budget", count)
+    ladder = solve_ladder(
+        space, evaluator.specs, report, metric, _limits(budget), "bit_budget", count, energy_model=getattr(evaluator, "energy_model", None)
+    )
     return [step.config for step in ladder if not step.duplicate]
 
 
@@ -88,6 +90,12 @@ def initial_configs(
         else:
             limits = _limits(budget)
             limits["bit_budget"] = min(limits.get("bit_budget", float("inf")), target.bit_budget)
-            config = solve_allocation(space, evaluator.specs, lambda layer, choice: float(report.cost(metric, layer, choice)), limits)
+            config = solve_allocation(
+                space,
+                evaluator.specs,
+                lambda layer, choice: float(report.cost(metric, layer, choice)),
+                limits,
+                energy_model=getattr(evaluator, "energy_model", None),
+            )
         out.append(config)
     return out

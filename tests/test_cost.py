@@ -131,7 +131,7 @@ def test_size_bits_and_effective_resolution(specs):
 
 def test_cost_metrics_keys_and_values(toy, specs):
     m = cost_metrics(specs, CONFIG, default_space(toy))
-    assert set(m) == {"bit_budget", "s_ace", "size_bits", "effective_resolution"}
+    assert set(m) == {"bit_budget", "s_ace", "size_bits", "effective_resolution", "energy_pj"}
     assert m["bit_budget"] == pytest.approx(float(F(9880, 567)), rel=1e-12)
     assert m["s_ace"] == 23328.0
     assert m["size_bits"] == 456.0
@@ -182,3 +182,31 @@ def test_digits_cnn_layer_specs():
     space = default_space(build("digits_cnn"))
     cfg = space.uniform(LayerChoice(4, 2, 1))
     assert s_ace(list(specs.values()), cfg) == 23603200.0
+
+
+def test_synapses_leave_out_padding(specs):
+    # Kernel taps inside a 4-wide input, 3-tap kernel, pad 1: stride 1 → 2 + 3 + 3 + 2 = 10 per
+    # dimension; stride 2 (outputs at −1.., 1..) → 2 + 3 = 5. conv1: 10·10·1·2 = 200 of 288 MACs;
+    # conv2: 5·5·2·4 = 200 of 288; fc: all 12.
+    by = {s.name: s for s in specs}
+    assert [by[n].synapses for n in ("conv1", "conv2", "fc")] == [200, 200, 12]
+    assert [by[n].fan_in for n in ("conv1", "conv2", "fc")] == [9, 18, 4]
+    assert all(s.owns_neuron and s.spike_source == s.name for s in specs)
+
+
+def test_energy_pj_by_hand(toy, specs):
+    # horowitz45nm, dense. Per layer: ops = synapses·T, A = W + S + ⌈log2 fan-in⌉,
+    # add 0.00375 pJ/bit, mult 0.003125 pJ/bit², neuron update 2 adds·16 bits = 0.12 pJ,
+    # every memory here is under 8 KB: 10 pJ per 64 bits.
+    #   conv1 W8 S8 T1: 200 ops, A = 20: adds 15 + mults 200·64·0.003125 = 40; 16 updates 1.92;
+    #         weights 200·8 bits → 250; membranes 2·16·16 bits → 80             = 386.92
+    #   conv2 W4 S2 T2 pow2: 400 ops, A = 11: adds 16.5, no multiplier; 64 updates 7.68;
+    #         weights 1600 bits → 250; membranes 2·64·16 bits → 320              = 594.18
+    #   fc W2 S4 T3: 36 ops, A = 8: adds 1.08 + mults 36·8·0.003125 = 0.9; 12 updates 1.44;
+    #         weights 72 bits → 11.25; membranes 384 bits → 60                    = 74.67
+    m = cost_metrics(specs, CONFIG, default_space(toy))
+    assert m["energy_pj"] == pytest.approx(386.92 + 594.18 + 74.67, rel=1e-12)
+    assert cost_metrics(specs, CONFIG, default_space(toy), "loihi")["energy_pj"] == pytest.approx(
+        # loihi: ops·(S bits)·23.6 + updates·(81 + 3.5)
+        (200 * 8 + 400 * 2 + 36 * 4) * 23.6 + (16 + 64 + 12) * (81 + 3.5), rel=1e-12
+    )

@@ -56,20 +56,20 @@ def cost_of(layer: str, choice: LayerChoice) -> float:
 
 
 @lru_cache(maxsize=None)
-def brute(variant: str) -> list[tuple[float, dict[str, float], Config]]:
+def brute(variant: str, energy_model: str = "horowitz45nm") -> list[tuple[float, dict[str, float], Config]]:
     """(objective, exact metrics, config) of every config of the space."""
     space = make_space(variant)
     return [
-        (sum(cost_of(n, c[n]) for n in space.free_layers), cost_metrics(SPECS, c, space), c) for c in space.configs()
+        (sum(cost_of(n, c[n]) for n in space.free_layers), cost_metrics(SPECS, c, space, energy_model), c) for c in space.configs()
     ]
 
 
-def brute_best(variant: str, limits: dict[str, float]) -> float:
-    return min(o for o, m, _ in brute(variant) if all(m[k] <= v for k, v in limits.items()))
+def brute_best(variant: str, limits: dict[str, float], energy_model: str = "horowitz45nm") -> float:
+    return min(o for o, m, _ in brute(variant, energy_model) if all(m[k] <= v for k, v in limits.items()))
 
 
-def quantile(variant: str, metric: str, q: float) -> float:
-    values = sorted({m[metric] for _, m, _ in brute(variant)})
+def quantile(variant: str, metric: str, q: float, energy_model: str = "horowitz45nm") -> float:
+    values = sorted({m[metric] for _, m, _ in brute(variant, energy_model)})
     return values[int(q * (len(values) - 1))]
 
 
@@ -99,6 +99,11 @@ def budget_cases(variant: str) -> list[dict[str, float]]:
             "size_bits": quantile(variant, "size_bits", 0.7),
             "effective_resolution": quantile(variant, "effective_resolution", 0.8),
         },
+        {"energy_pj": quantile(variant, "energy_pj", 0.3)},
+        {"energy_pj": quantile(variant, "energy_pj", 0.05)},
+        {"energy_pj": smallest_reachable(make_space(variant), SPECS, "energy_pj")},
+        {"bit_budget": 3.0, "energy_pj": quantile(variant, "energy_pj", 0.5)},
+        {"s_ace": quantile(variant, "s_ace", 0.6), "energy_pj": quantile(variant, "energy_pj", 0.2)},
     ]
 
 
@@ -165,8 +170,36 @@ def test_unconstrained_optimum_is_the_per_layer_minimum():
 @pytest.mark.parametrize("variant", ["plain", "tied", "pinned"])
 def test_smallest_reachable_matches_brute_force(variant):
     space = make_space(variant)
-    for metric in ("bit_budget", "s_ace", "size_bits", "effective_resolution"):
-        assert smallest_reachable(space, SPECS, metric) == min(m[metric] for _, m, _ in brute(variant))
+    for metric in ("bit_budget", "s_ace", "size_bits", "effective_resolution", "energy_pj"):
+        assert smallest_reachable(space, SPECS, metric) == pytest.approx(min(m[metric] for _, m, _ in brute(variant)), rel=1e-12)
+
+
+@pytest.mark.parametrize("energy_model", ["bitserial45nm", "loihi"])
+def test_energy_budget_matches_brute_force_under_other_presets(energy_model):
+    # The energy row follows the preset: the brute force prices every config with the same one.
+    space = make_space("tied")
+    problem = AllocationProblem(space, SPECS, cost_of, energy_model=energy_model)
+    for q in (0.02, 0.2, 0.6):
+        limits = {"energy_pj": quantile("tied", "energy_pj", q, energy_model)}
+        found = problem.solve(limits)
+        assert cost_metrics(SPECS, found.config, space, energy_model)["energy_pj"] <= limits["energy_pj"]
+        assert found.objective == pytest.approx(brute_best("tied", limits, energy_model), rel=1e-12)
+
+
+def test_energy_budget_can_prefer_pow2_weights():
+    # At equal bits a power-of-two layer needs no multiplier (horowitz45nm), so under a tight
+    # energy limit the program takes pow2 even where uniform has the lower sensitivity.
+    space = SearchSpace.default(list(NAMES), options=LayerOptions(w_bits=(4,), s_bits=(2,), timesteps=(1,), schemes=("uniform", "pow2")))
+
+    def prefer_uniform(layer, choice):
+        return 0.0 if choice.scheme == "uniform" else 1.0
+
+    free = solve_allocation(space, SPECS, prefer_uniform, {})
+    assert all(free[n].scheme == "uniform" for n in space.free_layers)
+    low = smallest_reachable(space, SPECS, "energy_pj")
+    config = solve_allocation(space, SPECS, prefer_uniform, {"energy_pj": low})
+    assert all(config[n].scheme == "pow2" for n in space.free_layers)
+    assert cost_metrics(SPECS, config, space)["energy_pj"] == pytest.approx(low)
 
 
 def test_infeasible_budget_names_the_smallest_reachable_value():

@@ -1,0 +1,412 @@
+"""A parametric, bit-aware energy model of SNN inference (an estimate, never a measurement).
+
+One **synaptic operation** (op) is one input spike value meeting one weight in one time step:
+layer l does ``synapses_l · T_l`` of them per inference (dense), or that times the measured
+fraction of non-zero input spikes (event-driven: a zero spike costs nothing). ``synapses``
+is MACs less the kernel taps that fall on zero padding (:class:`models.LayerSpec`): padding
+is not a spike, so no chip spends energy on it. Each op costs,
+with W = B_w, S = B_s and A the accumulator width:
+
+* S = 1: one accumulate, an add of A bits;
+* S > 1 and datapath ``multiply``: a W × S multiply plus an A-bit add (power-of-two weights
+  need no multiplier: a shift plus the add);
+* S > 1 and datapath ``shift_add``: S shift-adds (one per spike bit, bit-serial), each an
+  A-bit add; the preset's fixed ``synop_pj`` is paid per spike bit too.
+
+Scaling (DESIGN.md): adder energy ∝ bits (``add_pj_per_bit``), multiplier energy ∝ W·S
+(``mult_pj_per_bit2``). The accumulator holds one time step's sum over the fan-in K, so by
+default A = W + S + ⌈log₂ K⌉ (a W-bit weight level times an S-bit spike level, K times); a
+preset may fix A instead. Power-of-two weights are priced at the same width: their exact
+integer levels would need 2^(W−1) bits, but a shift-add datapath truncates the shifted spike
+to the accumulator, as the multiplier-free designs that use them do.
+
+Memory: every op reads its weight (W bits, no reuse assumed) from the SRAM tier that holds the
+layer's N_w·W bits; every neuron update reads and writes its membrane (``membrane_bits``) in
+the tier that holds the layer's membranes. An access of b bits costs b/64 of the tier's
+64-bit access energy; above the largest tier the DRAM energy applies.
+
+Neurons: layer l's input neuron population (N_a,l neurons) updates once per time step,
+``N_a,l · T_l`` updates, each ``neuron_pj + neuron_adds · membrane_bits · add_pj_per_bit``;
+every emitted non-zero spike costs ``spike_pj`` (routing). A layer that reads another
+layer's spikes (a ResNet shortcut) has no neuron of its own.
+
+Presets: ``horowitz45nm`` (default; 45 nm constants of Horowitz, ISSCC 2014, per-bit scales
+anchored at 8 bits: int add 0.03 pJ → 0.00375 pJ/bit, int mult 0.2 pJ → 0.003125 pJ/bit²;
+SRAM 10/20/100 pJ per 64 bits up to 8 KB/32 KB/1 MB, DRAM 1.3 nJ, the low end of
+1.3–2.6 nJ), ``bitserial45nm`` (the same constants on the bit-serial ``shift_add`` datapath
+that :mod:`evaluators.hardware` simulates) and ``loihi`` (Davies et al. 2018: 23.6 pJ per
+synaptic spike op, 3.5 pJ per spike hop, 81 pJ per neuron update, memory included in those).
+A user preset is a TOML or JSON file giving every constant (:func:`load_energy_model`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+
+from models import LayerSpec
+from space import Config, ConfigError, LayerChoice
+
+DATAPATHS = ("multiply", "shift_add")
+BASIS = "estimate"
+
+
+@dataclass(frozen=True)
+class EnergyModel:
+    """The constants of one hardware preset (energies in pJ, widths in bits, sizes in bytes)."""
+
+    name: str
+    datapath: str
+    add_pj_per_bit: float
+    mult_pj_per_bit2: float
+    synop_pj: float
+    spike_pj: float
+    neuron_pj: float
+    neuron_adds: float
+    membrane_bits: int
+    accumulator_bits: int  # 0: sized per layer, W + S + ⌈log₂ fan-in⌉
+    sram_bytes: tuple[int, ...]
+    sram_pj_per_64bit: tuple[float, ...]
+    dram_pj_per_64bit: float
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if self.datapath not in DATAPATHS:
+            raise ConfigError(f"energy model {self.name!r}: datapath {self.datapath!r} is unknown; use multiply or shift_add")
+        if len(self.sram_bytes) != len(self.sram_pj_per_64bit):
+            raise ConfigError(f"energy model {self.name!r}: sram_bytes and sram_pj_per_64bit must have the same length")
+        if list(self.sram_bytes) != sorted(self.sram_bytes):
+            raise ConfigError(f"energy model {self.name!r}: sram_bytes must be in increasing order")
+        for f in fields(self):
+            if f.name in ("name", "datapath", "description"):
+                continue
+            value = getattr(self, f.name)
+            for v in value if isinstance(value, tuple) else (value,):
+                if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v) or v < 0:
+                    raise ConfigError(f"energy model {self.name!r}: {f.name} = {v!r} must be a finite number >= 0")
+        if self.membrane_bits < 1 or int(self.membrane_bits) != self.membrane_bits:
+            raise ConfigError(f"energy model {self.name!r}: membrane_bits must be a whole number >= 1")
+        if int(self.accumulator_bits) != self.accumulator_bits:
+            raise ConfigError(f"energy model {self.name!r}: accumulator_bits must be a whole number (0 sizes it per layer)")
+
+    # ------------------------------------------------------------------ pieces
+    def memory_pj(self, size_bytes: float) -> tuple[float, str]:
+        """Energy of one 64-bit access to a memory of ``size_bytes``, and the tier's name."""
+        for cap, pj in zip(self.sram_bytes, self.sram_pj_per_64bit):
+            if size_bytes <= cap:
+                return float(pj), f"SRAM {_kb(cap)}"
+        return float(self.dram_pj_per_64bit), "DRAM"
+
+    def accumulator_width(self, spec: LayerSpec, choice: LayerChoice) -> int:
+        """A: the preset's fixed width, else W + S + ⌈log₂ fan-in⌉."""
+        if self.accumulator_bits:
+            return int(self.accumulator_bits)
+        return choice.w_bits + choice.s_bits + math.ceil(math.log2(max(spec.fan_in, 1)))
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["sram_bytes"], d["sram_pj_per_64bit"] = list(self.sram_bytes), list(self.sram_pj_per_64bit)
+        return d
+
+
+def _kb(n: int) -> str:
+    return f"{n // 1048576} MB" if n >= 1048576 and n % 1048576 == 0 else f"{n / 1024:g} KB"
+
+
+_HOROWITZ = dict(
+    add_pj_per_bit=0.03 / 8,
+    mult_pj_per_bit2=0.2 / 64,
+    synop_pj=0.0,
+    spike_pj=0.0,
+    neuron_pj=0.0,
+    neuron_adds=2.0,
+    membrane_bits=16,
+    accumulator_bits=0,
+    sram_bytes=(8 * 1024, 32 * 1024, 1024 * 1024),
+    sram_pj_per_64bit=(10.0, 20.0, 100.0),
+    dram_pj_per_64bit=1300.0,
+)
+
+PRESETS: dict[str, EnergyModel] = {
+    "horowitz45nm": EnergyModel(
+        "horowitz45nm",
+        "multiply",
+        **_HOROWITZ,
+        description="45 nm (Horowitz ISSCC 2014), W×S multiplier for multi-bit spikes",
+    ),
+    "bitserial45nm": EnergyModel(
+        "bitserial45nm",
+        "shift_add",
+        **_HOROWITZ,
+        description="45 nm (Horowitz ISSCC 2014), bit-serial shift-add over the spike bits",
+    ),
+    "loihi": EnergyModel(
+        "loihi",
+        "shift_add",
+        add_pj_per_bit=0.0,
+        mult_pj_per_bit2=0.0,
+        synop_pj=23.6,
+        spike_pj=3.5,
+        neuron_pj=81.0,
+        neuron_adds=0.0,
+        membrane_bits=24,
+        accumulator_bits=0,
+        sram_bytes=(128 * 1024,),
+        sram_pj_per_64bit=(0.0,),
+        dram_pj_per_64bit=0.0,
+        description="Loihi (Davies 2018): per-op and per-update energies include memory; a multi-bit spike is S binary ops",
+    ),
+}
+DEFAULT_ENERGY_MODEL = "horowitz45nm"
+
+_REQUIRED = [f.name for f in fields(EnergyModel) if f.name not in ("name", "description")]
+
+
+def load_energy_model(name_or_path: str | Path | EnergyModel | None) -> EnergyModel:
+    """A preset by name, an :class:`EnergyModel`, or a user preset from a ``.toml``/``.json`` file.
+
+    A user file gives every constant of :class:`EnergyModel` (``name`` and ``description``
+    are optional); a missing, unknown, non-numeric or negative constant is a one-line
+    :class:`space.ConfigError`.
+    """
+    if name_or_path is None:
+        return PRESETS[DEFAULT_ENERGY_MODEL]
+    if isinstance(name_or_path, EnergyModel):
+        return name_or_path
+    text = str(name_or_path)
+    if text in PRESETS:
+        return PRESETS[text]
+    path = Path(text)
+    if path.suffix.lower() not in (".toml", ".json"):
+        raise ConfigError(f"energy model {text!r} is neither a preset ({', '.join(PRESETS)}) nor a .toml/.json file")
+    try:
+        raw = path.read_text()
+    except FileNotFoundError:
+        raise ConfigError(f"energy model file {path} does not exist; check the path or use a preset ({', '.join(PRESETS)})") from None
+    except OSError as err:
+        raise ConfigError(f"cannot read energy model file {path} ({err.strerror})") from None
+    try:
+        data = tomllib.loads(raw) if path.suffix.lower() == ".toml" else json.loads(raw)
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as err:
+        raise ConfigError(f"energy model file {path} is not valid {path.suffix[1:].upper()} ({err})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"energy model file {path} must hold a table of constants")
+    unknown = sorted(set(data) - set(_REQUIRED) - {"name", "description"})
+    if unknown:
+        raise ConfigError(f"energy model file {path}: unknown key {unknown[0]!r}; the keys are {', '.join(_REQUIRED)}")
+    missing = [k for k in _REQUIRED if k not in data]
+    if missing:
+        raise ConfigError(f"energy model file {path} is missing {missing[0]!r}; give every constant: {', '.join(_REQUIRED)}")
+    values = dict(data)
+    for key in ("sram_bytes", "sram_pj_per_64bit"):
+        if not isinstance(values[key], list):
+            raise ConfigError(f"energy model file {path}: {key} must be a list, for example [8192, 32768, 1048576]")
+        values[key] = tuple(values[key])
+    values.setdefault("name", path.stem)
+    values.setdefault("description", f"user preset {path.name}")
+    for key in ("name", "description", "datapath"):
+        if not isinstance(values[key], str):
+            raise ConfigError(f"energy model file {path}: {key} must be a string")
+    return EnergyModel(**values)
+
+
+# ---------------------------------------------------------------------- the estimate
+@dataclass
+class LayerEnergy:
+    """One layer's counts (per inference, one sample) and energies (pJ)."""
+
+    name: str
+    synaptic_ops: float
+    adds: float
+    mults: float
+    accumulator_bits: int
+    weight_bits_read: float
+    weight_memory: str
+    neuron_updates: float
+    spikes: float
+    membrane_bits_accessed: float
+    membrane_memory: str
+    compute_pj: float
+    weight_memory_pj: float
+    membrane_memory_pj: float
+
+    @property
+    def total_pj(self) -> float:
+        return self.compute_pj + self.weight_memory_pj + self.membrane_memory_pj
+
+
+def layer_energy(
+    model: EnergyModel, spec: LayerSpec, choice: LayerChoice, *, rate: float = 1.0, source_rate: float | None = None
+) -> LayerEnergy:
+    """Energy of one layer at ``choice``. ``rate``: fraction of this layer's input spikes that
+    are non-zero (1 = dense); ``source_rate``: that of the spikes its neuron emits (routing),
+    default ``rate``. The dense value depends only on (spec, choice), so it is a per-layer cost
+    an integer program can budget."""
+    w, s, t = choice.w_bits, choice.s_bits, choice.timesteps
+    ops = spec.synapses * t * rate
+    acc = model.accumulator_width(spec, choice)
+    if s == 1:
+        adds, mults, events = ops, 0.0, ops
+    elif model.datapath == "shift_add":
+        adds, mults, events = ops * s, 0.0, ops * s
+    else:
+        adds, events = ops, ops
+        mults = 0.0 if choice.scheme == "pow2" else ops
+    compute = adds * acc * model.add_pj_per_bit + mults * w * s * model.mult_pj_per_bit2 + events * model.synop_pj
+    weight_read = ops * w
+    w_pj, w_tier = model.memory_pj(spec.n_weights * w / 8)
+    if spec.owns_neuron:
+        updates = spec.n_inputs * t
+        spikes = updates * (rate if source_rate is None else source_rate)
+    else:
+        updates = spikes = 0.0
+    compute += updates * (model.neuron_pj + model.neuron_adds * model.membrane_bits * model.add_pj_per_bit) + spikes * model.spike_pj
+    membrane_bits = 2 * updates * model.membrane_bits
+    m_pj, m_tier = model.memory_pj(spec.n_inputs * model.membrane_bits / 8)
+    return LayerEnergy(
+        name=spec.name,
+        synaptic_ops=float(ops),
+        adds=float(adds),
+        mults=float(mults),
+        accumulator_bits=acc,
+        weight_bits_read=float(weight_read),
+        weight_memory=w_tier,
+        neuron_updates=float(updates),
+        spikes=float(spikes),
+        membrane_bits_accessed=float(membrane_bits),
+        membrane_memory=m_tier if spec.owns_neuron else "-",
+        compute_pj=float(compute),
+        weight_memory_pj=float(weight_read / 64 * w_pj),
+        membrane_memory_pj=float(membrane_bits / 64 * m_pj),
+    )
+
+
+@dataclass
+class EnergyReport:
+    """Energy per inference (one sample), by layer and in total. ``basis`` is always
+    ``"estimate"``; ``activity`` says whether every spike was counted (``"dense"``) or only
+    the measured non-zero ones (``"measured"``)."""
+
+    model: EnergyModel
+    layers: list[LayerEnergy]
+    activity: str = "dense"
+    basis: str = BASIS
+    extra: dict = field(default_factory=dict)
+
+    def _sum(self, attr: str) -> float:
+        return float(sum(getattr(x, attr) for x in self.layers))
+
+    @property
+    def compute_pj(self) -> float:
+        return self._sum("compute_pj")
+
+    @property
+    def weight_memory_pj(self) -> float:
+        return self._sum("weight_memory_pj")
+
+    @property
+    def membrane_memory_pj(self) -> float:
+        return self._sum("membrane_memory_pj")
+
+    @property
+    def total_pj(self) -> float:
+        return self._sum("total_pj")
+
+    def counts(self) -> dict[str, float]:
+        keys = ("synaptic_ops", "adds", "mults", "weight_bits_read", "neuron_updates", "spikes", "membrane_bits_accessed")
+        return {k: self._sum(k) for k in keys}
+
+    def to_dict(self) -> dict:
+        return {
+            "basis": self.basis,
+            "energy_model": self.model.name,
+            "datapath": self.model.datapath,
+            "activity": self.activity,
+            "total_pj": self.total_pj,
+            "breakdown_pj": {
+                "compute": self.compute_pj,
+                "weight_memory": self.weight_memory_pj,
+                "membrane_memory": self.membrane_memory_pj,
+            },
+            "counts": self.counts(),
+            "layers": [{**asdict(x), "total_pj": x.total_pj} for x in self.layers],
+            **self.extra,
+        }
+
+    def format(self) -> str:
+        """A table per layer plus the totals (for ``spikebits evaluate``)."""
+        head = ["layer", "ops", "adds", "mults", "acc", "weights in", "updates", "compute pJ", "weight pJ", "membrane pJ", "total pJ"]
+        rows = [
+            [x.name, _g(x.synaptic_ops), _g(x.adds), _g(x.mults), str(x.accumulator_bits), x.weight_memory, _g(x.neuron_updates),
+             _g(x.compute_pj), _g(x.weight_memory_pj), _g(x.membrane_memory_pj), _g(x.total_pj)]
+            for x in self.layers
+        ]
+        rows.append(["total", _g(self._sum("synaptic_ops")), _g(self._sum("adds")), _g(self._sum("mults")), "", "",
+                     _g(self._sum("neuron_updates")), _g(self.compute_pj), _g(self.weight_memory_pj),
+                     _g(self.membrane_memory_pj), _g(self.total_pj)])
+        widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]
+        lines = [
+            f"energy per inference ({self.basis}, {self.activity} activity): model {self.model.name} ({self.model.datapath} datapath)",
+            "  ".join(h.rjust(w) for h, w in zip(head, widths)),
+            "  ".join("-" * w for w in widths),
+        ]
+        lines += ["  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in rows]
+        return "\n".join(lines)
+
+
+def _g(v: float) -> str:
+    return f"{v:.4g}"
+
+
+def _check(specs: Sequence[LayerSpec], config: Config) -> None:
+    names = [s.name for s in specs]
+    for n in config:
+        if n not in names:
+            raise ConfigError(f"config names unknown layer {n!r}; layers are: {', '.join(names)}")
+    for n in names:
+        if n not in config:
+            raise ConfigError(f"config has no choice for layer {n!r}; give every layer a choice")
+
+
+def energy_report(
+    specs: Sequence[LayerSpec],
+    config: Config,
+    model: EnergyModel | str | None = None,
+    *,
+    rates: Mapping[str, float] | None = None,
+) -> EnergyReport:
+    """The estimate for ``config``: dense, or event-driven with ``rates`` (layer -> measured
+    fraction of non-zero input spikes, as :func:`evaluators.activity.measure_activity` gives).
+    The routing energy of a neuron uses the rate of the spikes it emits (its own layer's)."""
+    model = load_energy_model(model)
+    _check(specs, config)
+    if rates is not None:
+        missing = [s.name for s in specs if s.name not in rates]
+        if missing:
+            raise ConfigError(f"no firing rate for layer {missing[0]!r}; measure the activity of every layer")
+    layers = []
+    for spec in specs:
+        rate = 1.0 if rates is None else float(rates[spec.name])
+        source = None if rates is None else float(rates[spec.spike_source])
+        layers.append(layer_energy(model, spec, config[spec.name], rate=rate, source_rate=source))
+    return EnergyReport(model, layers, activity="dense" if rates is None else "measured")
+
+
+def energy_pj(specs: Sequence[LayerSpec], config: Config, model: EnergyModel | str | None = None) -> float:
+    """Dense energy per inference in pJ (the ``energy_pj`` metric): Σ over layers in network
+    order of :func:`layer_energy`. Data-free, like S-ACE."""
+    return energy_report(specs, config, model).total_pj
+
+
+def choice_energy(model: EnergyModel, spec: LayerSpec, choice: LayerChoice) -> float:
+    """Dense energy of one layer at ``choice`` (the per-layer cost of an integer program)."""
+    return layer_energy(model, spec, choice).total_pj
+
+
+def with_datapath(model: EnergyModel, datapath: str) -> EnergyModel:
+    """``model`` on another datapath (for comparing the multiplier with bit-serial shift-adds)."""
+    return replace(model, datapath=datapath, name=f"{model.name}:{datapath}")
