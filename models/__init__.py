@@ -5,6 +5,7 @@ Imports only :mod:`space`.
 
 from models import digits_cnn as _digits_cnn  # noqa: F401  (registers "digits_cnn")
 from models import resnet as _resnet  # noqa: F401  (registers "resnet20")
+from models.export import load_sbq, pack_bits, save_sbq, unpack_bits, weight_codes
 from models.layers import Activity, SpikingLayer
 from models.network import (
     LayerSpec,
@@ -52,7 +53,9 @@ __all__ = [
     "init_spike_step",
     "init_weight_step",
     "layer_specs",
+    "load_sbq",
     "nearest_option",
+    "pack_bits",
     "quantize_pow2",
     "quantize_signed",
     "quantize_unsigned",
@@ -61,6 +64,9 @@ __all__ = [
     "register",
     "renewal_step",
     "round_bits",
+    "save_sbq",
     "set_full_precision",
     "ste_round",
+    "unpack_bits",
+    "weight_codes",
 ]

@@ -1,4 +1,7 @@
-"""The ``spikebits`` command line: ``search``, ``evaluate``, ``sensitivity``, ``space``.
+"""The ``spikebits`` command line: ``search``, ``evaluate``, ``sensitivity``, ``space``, ``export``.
+
+``evaluate --save-checkpoint CKPT`` keeps the fine-tuned model; ``export`` packs it into a
+pickle-free ``.sbq`` file whose weight payload is exactly ⌈size_bits/8⌉ bytes.
 
 Errors a user can cause print one line and exit with code 2, without a traceback.
 """
@@ -76,6 +79,7 @@ def _evaluator(args: argparse.Namespace, *, progress=None, epochs: int | None = 
         space=_load_space(args.space),
         progress=progress,
         pretrain_epochs=args.pretrain_epochs,
+        energy_model=args.energy_model,
     )
 
 
@@ -237,6 +241,8 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    if args.cost_only and args.save_checkpoint:
+        raise ConfigError("--save-checkpoint needs a fine-tuned model; drop --cost-only")
     _check_names(args)
     config = _load_config(args.config)
     if args.cost_only:
@@ -246,8 +252,73 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         _set_threads(args.threads)
         evaluator = _evaluator(args, progress=_progress_factory(args.quiet))
         evaluator.space.complete(config, strict=False)
-        metrics = evaluator(config)
+        if args.save_checkpoint:  # what evaluator(config) does, keeping the model
+            model = evaluator.finetune(config)
+            metrics = evaluator.cost(config)
+            metrics.update(evaluator.score(model))
+            _save_checkpoint(model, args.save_checkpoint)
+        else:
+            metrics = evaluator(config)
     print(json.dumps(metrics, indent=2))
+    return 0
+
+
+def _save_checkpoint(model, path: str) -> None:
+    """The model's state_dict (CPU tensors), written with torch.save atomically."""
+    import io
+
+    import torch
+
+    from results import atomic_write_bytes
+
+    buffer = io.BytesIO()
+    torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def _load_checkpoint(path: str) -> dict:
+    """A state_dict written by ``evaluate --save-checkpoint`` (tensors only, no pickle code)."""
+    import torch
+
+    hint = "write one with `spikebits evaluate --config F --save-checkpoint CKPT`"
+    if not os.path.isfile(path):
+        raise ConfigError(f"checkpoint file {path} does not exist; {hint}")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001  (torch raises many kinds for a damaged file)
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ConfigError(f"cannot read checkpoint {path} ({reason[:120]}); {hint}") from None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ConfigError(f"{path} is not a model state_dict; {hint}")
+    return state
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    import models
+    from evaluators import datasets
+    from evaluators.cost import size_bits
+
+    _check_names(args)
+    info = datasets.info(args.dataset)
+    model = models.build(args.model, num_classes=info.num_classes, in_channels=info.input_shape[0], image_size=info.input_shape[-1])
+    space = _load_space(args.space) or models.default_space(model)
+    config = space.complete(_load_config(args.config), strict=False)
+    models.apply_config(model, config)
+    state = _load_checkpoint(args.checkpoint)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as err:
+        first = next((line.strip() for line in str(err).splitlines()[1:] if line.strip()), str(err).splitlines()[0])
+        raise ConfigError(
+            f"checkpoint {args.checkpoint} does not fit {args.model} with this config ({first[:160]}); "
+            "export with the --model and --config it was written with"
+        ) from None
+    expected = size_bits(models.layer_specs(model, info.input_shape), config)
+    summary = models.save_sbq(model, args.out)
+    if summary["payload_bits"] != expected:  # pragma: no cover  (a packing bug, not a user error)
+        raise RuntimeError(f"payload holds {summary['payload_bits']} bits but size_bits is {expected}")
+    print(f"wrote {args.out}: {summary['file_bytes']} bytes (header {summary['header_bytes']} + 12, "
+          f"payload {summary['payload_bytes']} = ceil(size_bits {expected} / 8); payload bits equal size_bits)")
     return 0
 
 
@@ -336,6 +407,12 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cache-dir", help="pretraining cache (default $SPIKEBITS_CACHE or ~/.cache/spikebits)")
     p.add_argument("--data-root", help="folder holding data set files on disk")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: the machine's cores, at most 8)")
+    p.add_argument(
+        "--energy-model",
+        default="horowitz45nm",
+        metavar="PRESET|FILE",
+        help="energy_pj estimate: horowitz45nm (default), bitserial45nm, loihi, or a TOML/JSON file of constants",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -398,6 +475,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--config", required=True, help="config JSON file")
     e.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS, help="fine-tuning epochs")
     e.add_argument("--cost-only", action="store_true", help="only the data-free cost metrics; any W, S in 1..16, T >= 1")
+    e.add_argument("--save-checkpoint", metavar="CKPT", help="write the fine-tuned model's state_dict here (for `spikebits export`)")
     e.set_defaults(func=cmd_evaluate)
 
     t = sub.add_parser("sensitivity", help="per-layer Hessian trace, Ω per bit width, output error and kurtosis")
@@ -413,6 +491,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--unpin-first", action="store_true", help="let the search choose the first layer too")
     p.add_argument("--out", help="write to this file instead of printing")
     p.set_defaults(func=cmd_space)
+
+    x = sub.add_parser("export", help="pack a fine-tuned checkpoint into a pickle-free .sbq model file")
+    x.add_argument("--model", default="digits_cnn", help="architecture (digits_cnn, resnet20)")
+    x.add_argument("--dataset", default="digits", help="data set whose input shape the model takes")
+    x.add_argument("--space", help="search space JSON the config was evaluated in (default: the model's default space)")
+    x.add_argument("--config", required=True, help="config JSON file the checkpoint was fine-tuned with")
+    x.add_argument("--checkpoint", required=True, help="state_dict from `spikebits evaluate --save-checkpoint`")
+    x.add_argument("--out", required=True, help="the .sbq file to write (replaced atomically)")
+    x.set_defaults(func=cmd_export)
     return parser
 
 
