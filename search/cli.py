@@ -256,15 +256,20 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             model = evaluator.finetune(config)
             metrics = evaluator.cost(config)
             metrics.update(evaluator.score(model))
-            _save_checkpoint(model, args.save_checkpoint)
+            _save_checkpoint(model, args.save_checkpoint, evaluator.space.complete(config, strict=False))
         else:
             metrics = evaluator(config)
     print(json.dumps(metrics, indent=2))
     return 0
 
 
-def _save_checkpoint(model, path: str) -> None:
-    """The model's state_dict (CPU tensors), written with torch.save atomically."""
+CHECKPOINT_SCHEMA = "spikebits.checkpoint/1"
+
+
+def _save_checkpoint(model, path: str, config: Config) -> None:
+    """``{"schema", "config" (JSON text), "state_dict" (CPU tensors)}``, written with
+    torch.save atomically; the config travels with the weights, so ``export`` cannot pack
+    them at other bit widths than they were fine-tuned at."""
     import io
 
     import torch
@@ -272,25 +277,31 @@ def _save_checkpoint(model, path: str) -> None:
     from results import atomic_write_bytes
 
     buffer = io.BytesIO()
-    torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, buffer)
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    torch.save({"schema": CHECKPOINT_SCHEMA, "config": config.to_json(), "state_dict": state}, buffer)
     atomic_write_bytes(path, buffer.getvalue())
 
 
-def _load_checkpoint(path: str) -> dict:
-    """A state_dict written by ``evaluate --save-checkpoint`` (tensors only, no pickle code)."""
+def _load_checkpoint(path: str) -> tuple[dict, Config | None]:
+    """(state_dict, config) from ``evaluate --save-checkpoint``, or (state_dict, None) from a
+    plain state_dict file; loaded with ``weights_only=True`` (no pickled code runs)."""
     import torch
 
     hint = "write one with `spikebits evaluate --config F --save-checkpoint CKPT`"
     if not os.path.isfile(path):
         raise ConfigError(f"checkpoint file {path} does not exist; {hint}")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001  (torch raises many kinds for a damaged file)
         reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise ConfigError(f"cannot read checkpoint {path} ({reason[:120]}); {hint}") from None
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+    config = None
+    if isinstance(data, dict) and data.get("schema") == CHECKPOINT_SCHEMA:
+        config = Config.from_json(data.get("config", ""))
+        data = data.get("state_dict")
+    if not isinstance(data, dict) or not all(isinstance(v, torch.Tensor) for v in data.values()):
         raise ConfigError(f"{path} is not a model state_dict; {hint}")
-    return state
+    return data, config
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -302,9 +313,15 @@ def cmd_export(args: argparse.Namespace) -> int:
     info = datasets.info(args.dataset)
     model = models.build(args.model, num_classes=info.num_classes, in_channels=info.input_shape[0], image_size=info.input_shape[-1])
     space = _load_space(args.space) or models.default_space(model)
-    config = space.complete(_load_config(args.config), strict=False)
+    state, saved = _load_checkpoint(args.checkpoint)
+    if args.config is None and saved is None:
+        raise ConfigError(f"checkpoint {args.checkpoint} holds no config; give the one it was fine-tuned with (--config FILE)")
+    config = space.complete(_load_config(args.config), strict=False) if args.config else space.complete(saved, strict=False)
+    if saved is not None and space.complete(saved, strict=False) != config:
+        raise ConfigError(
+            f"--config differs from the config checkpoint {args.checkpoint} was fine-tuned with ({saved.short()}); drop --config"
+        )
     models.apply_config(model, config)
-    state = _load_checkpoint(args.checkpoint)
     try:
         model.load_state_dict(state)
     except RuntimeError as err:
@@ -496,7 +513,7 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--model", default="digits_cnn", help="architecture (digits_cnn, resnet20)")
     x.add_argument("--dataset", default="digits", help="data set whose input shape the model takes")
     x.add_argument("--space", help="search space JSON the config was evaluated in (default: the model's default space)")
-    x.add_argument("--config", required=True, help="config JSON file the checkpoint was fine-tuned with")
+    x.add_argument("--config", help="config JSON file (default: the one stored in the checkpoint by `evaluate --save-checkpoint`)")
     x.add_argument("--checkpoint", required=True, help="state_dict from `spikebits evaluate --save-checkpoint`")
     x.add_argument("--out", required=True, help="the .sbq file to write (replaced atomically)")
     x.set_defaults(func=cmd_export)

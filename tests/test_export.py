@@ -293,8 +293,22 @@ def test_cli_evaluate_then_export(digits, tmp_path, capsys):
     other.write_text(MIXED.replace(conv2=LayerChoice(3, 2, 4, "pow2")).to_json())  # T = 4: γ has 4 entries, not 2
     code = main(["export", "--config", str(other), "--checkpoint", str(ckpt), "--out", str(out)])
     _, err = capsys.readouterr()
+    assert code == 2 and err.count("\n") == 1 and "differs from the config checkpoint" in err and "W3pS2T2" in err
+    # A plain state_dict carries no config: a config of another T does not fit its γ.
+    plain = tmp_path / "plain.pt"
+    torch.save(torch.load(ckpt, weights_only=True)["state_dict"], plain)
+    code = main(["export", "--config", str(other), "--checkpoint", str(plain), "--out", str(out)])
+    _, err = capsys.readouterr()
     assert code == 2 and err.count("\n") == 1 and "does not fit" in err
+    code = main(["export", "--checkpoint", str(plain), "--out", str(out)])
+    _, err = capsys.readouterr()
+    assert code == 2 and "holds no config" in err
     assert out.read_bytes() == before
+    # The checkpoint's own config is used when --config is left out: the same file.
+    again = tmp_path / "again.sbq"
+    assert main(["export", "--checkpoint", str(ckpt), "--out", str(again)]) == 0
+    capsys.readouterr()
+    assert again.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
 
 
