@@ -5,6 +5,15 @@ Imports only :mod:`space` and :mod:`models`.
 """
 
 from evaluators import datasets
+from evaluators.activity import (
+    LayerActivity,
+    activity_rates,
+    integer_levels,
+    measure_activity,
+    neurobench_counts,
+    record_layer_activity,
+    s_ace_active,
+)
 from evaluators.cost import bit_averages, bit_budget, cost_metrics, effective_resolution, s_ace, size_bits
 from evaluators.datasets import DataSplit, DatasetInfo
 from evaluators.energy import (
@@ -19,6 +28,7 @@ from evaluators.energy import (
     load_energy_model,
 )
 from evaluators.evaluator import Evaluator, resolve_device
+from evaluators.hardware import HardwareReport, simulate
 from evaluators.sensitivity import (
     LayerSensitivity,
     SensitivityReport,
@@ -41,6 +51,15 @@ __all__ = [
     "energy_report",
     "layer_energy",
     "load_energy_model",
+    "HardwareReport",
+    "LayerActivity",
+    "activity_rates",
+    "integer_levels",
+    "measure_activity",
+    "neurobench_counts",
+    "record_layer_activity",
+    "s_ace_active",
+    "simulate",
     "DataSplit",
     "DatasetInfo",
     "Evaluator",
