@@ -7,7 +7,8 @@ from pathlib import Path
 import torch
 
 from evaluators import datasets
-from evaluators.cost import bit_averages, cost_metrics
+from evaluators.activity import LayerActivity, activity_rates, record_layer_activity
+from evaluators.cost import bit_averages, cost_metrics, s_ace
 from evaluators.energy import EnergyModel, EnergyReport, energy_report, load_energy_model
 from evaluators.training import Progress, TrainSettings, accuracy, calibrate, pretrained_state, train
 from models import (
@@ -15,8 +16,8 @@ from models import (
     apply_config,
     build,
     default_space,
+    current_config,
     layer_specs,
-    record_activity,
     set_full_precision,
 )
 from space import Config, ConfigError, SearchSpace
@@ -40,8 +41,9 @@ class Evaluator:
       ``energy_pj`` (dense estimate under ``energy_model``, :mod:`evaluators.energy`):
       pure functions of architecture, input shape and config; no data, no training.
     * :meth:`__call__` — the cost metrics plus ``accuracy`` (test set, after a short
-      quantization-aware fine-tune of the cached full-precision model) and ``firing_rate``
-      (non-zero fraction of the spikes fed to the unpinned layers, on the test set).
+      quantization-aware fine-tune of the cached full-precision model), ``firing_rate``
+      (non-zero fraction of the spikes fed to the unpinned layers, on the test set) and the
+      event-driven ``s_ace_active`` and ``energy_pj_active`` (:meth:`score`).
 
     Every strategy calls the same instance, so strategies compete on equal terms.
     """
@@ -54,6 +56,8 @@ class Evaluator:
         "size_bits",
         "effective_resolution",
         "firing_rate",
+        "s_ace_active",
+        "energy_pj_active",
     )
 
     def __init__(
@@ -95,6 +99,7 @@ class Evaluator:
         if set(self.space.names) != {s.name for s in self.specs}:
             raise ConfigError(f"the space's layers do not match model {model!r}; write a fresh one with `spikebits space --model {model}`")
         self._data: datasets.DataSplit | None = None
+        self.last_activity: dict[str, LayerActivity] | None = None
         self._pretrained: tuple[dict, float] | None = None
 
     def describe(self) -> dict:
@@ -174,13 +179,25 @@ class Evaluator:
         return model
 
     def score(self, model: SpikingNetwork) -> dict[str, float]:
-        """``accuracy`` and ``firing_rate`` of a trained model on the test set."""
-        with record_activity(model) as stats:
+        """The data-dependent metrics of a trained model, on the test set: ``accuracy``,
+        ``firing_rate`` (non-zero fraction of the spikes fed to the unpinned layers), and the
+        event-driven ``s_ace_active`` and ``energy_pj_active`` (each layer's ops scaled by
+        its measured non-zero input-spike rate). The per-layer activity is kept in
+        :attr:`last_activity`."""
+        with record_layer_activity(model) as stats:
             acc = accuracy(model, self.data.test, device=self.device)
+        self.last_activity = stats
         free = [stats[n] for n in self.space.free_layers]
-        total = sum(a.total for a in free)
-        rate = sum(a.nonzero for a in free) / total if total else 0.0
-        return {"accuracy": acc, "firing_rate": rate}
+        total = sum(sum(a.total) for a in free)
+        rate = sum(sum(a.nonzero) for a in free) / total if total else 0.0
+        config = current_config(model)
+        rates = activity_rates(stats)
+        return {
+            "accuracy": acc,
+            "firing_rate": rate,
+            "s_ace_active": s_ace(self.specs, config, rates=rates),
+            "energy_pj_active": energy_report(self.specs, config, self.energy_model, rates=rates).total_pj,
+        }
 
     def __call__(self, config: Config, *, on_epoch=None) -> dict[str, float]:
         """All metrics of ``config`` (fixed keys of DESIGN.md)."""

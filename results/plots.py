@@ -35,9 +35,11 @@ AXIS_LABELS: dict[str, str] = {
     "size_bits": "model size (bits)",
     "firing_rate": "firing rate (spikes per neuron per step)",
     "effective_resolution": "effective resolution (bits per weight)",
+    "s_ace_active": "S-ACE, event-driven (bit-ops)",
+    "energy_pj_active": "energy, event-driven (pJ, estimate)",
 }
 #: Metrics whose axis turns logarithmic when their values span more than LOG_SPAN.
-LOG_METRICS: frozenset[str] = frozenset({"s_ace", "energy_pj", "size_bits"})
+LOG_METRICS: frozenset[str] = frozenset({"s_ace", "energy_pj", "size_bits", "s_ace_active", "energy_pj_active"})
 LOG_SPAN = 20.0
 
 #: The three per-layer quantities of the bit-allocation figures, in panel order.

@@ -241,25 +241,65 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    """Metrics as JSON on stdout; the energy report (and, after fine-tuning, the event-driven
+    estimate, the NeuroBench counts and the bit-serial simulation) as tables on stderr, and
+    all of it in ``--report FILE``."""
     if args.cost_only and args.save_checkpoint:
         raise ConfigError("--save-checkpoint needs a fine-tuned model; drop --cost-only")
+    if args.lanes < 1:
+        raise ConfigError(f"--lanes {args.lanes} must be at least 1")
     _check_names(args)
     config = _load_config(args.config)
+    if args.report:
+        from search.runner import check_output_dir
+
+        check_output_dir(Path(args.report).parent)
     if args.cost_only:
         evaluator = _evaluator(args, epochs=0)
         metrics = evaluator.cost(config, strict=False)
+        dense = evaluator.energy(config)
+        report = {"metrics": metrics, "energy": dense.to_dict()}
+        tables = [dense.format()]
     else:
+        from evaluators.activity import activity_rates, neurobench_counts
+        from evaluators.hardware import simulate
+
         _set_threads(args.threads)
         evaluator = _evaluator(args, progress=_progress_factory(args.quiet))
         evaluator.space.complete(config, strict=False)
-        if args.save_checkpoint:  # what evaluator(config) does, keeping the model
-            model = evaluator.finetune(config)
-            metrics = evaluator.cost(config)
-            metrics.update(evaluator.score(model))
+        model = evaluator.finetune(config)  # what evaluator(config) does, keeping the model
+        metrics = evaluator.cost(config)
+        metrics.update(evaluator.score(model))
+        if args.save_checkpoint:
             _save_checkpoint(model, args.save_checkpoint, evaluator.space.complete(config, strict=False))
-        else:
-            metrics = evaluator(config)
+        dense = evaluator.energy(config)
+        measured = evaluator.energy(config, rates=activity_rates(evaluator.last_activity))
+        images, labels = evaluator.data.test.tensors
+        hardware = simulate(model, images.to(evaluator.device), energy_model=evaluator.energy_model, lanes=args.lanes,
+                            labels=labels.to(evaluator.device))
+        counts = neurobench_counts(model, evaluator.data.test, device=evaluator.device)
+        report = {
+            "metrics": metrics,
+            "energy": dense.to_dict(),
+            "energy_measured": measured.to_dict(),
+            "activity": {n: a.to_dict() for n, a in evaluator.last_activity.items()},
+            "neurobench": counts,
+            "hardware": hardware.to_dict(),
+        }
+        tables = [
+            dense.format(),
+            measured.format(),
+            "NeuroBench synaptic operations per sample (integer spikes): "
+            + ", ".join(f"{k} {counts[k]:.4g}" for k in ("Effective_ACs", "Effective_MACs", "Dense")),
+            hardware.format(),
+        ]
     print(json.dumps(metrics, indent=2))
+    print("\n\n".join(tables), file=sys.stderr)
+    if args.report:
+        from results import atomic_write_text
+        from results.records import to_jsonable
+
+        atomic_write_text(args.report, json.dumps(to_jsonable({"schema": "spikebits.evaluate/1", "config": config.to_dict(), **report}), indent=2) + "\n")
     return 0
 
 
@@ -493,6 +533,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS, help="fine-tuning epochs")
     e.add_argument("--cost-only", action="store_true", help="only the data-free cost metrics; any W, S in 1..16, T >= 1")
     e.add_argument("--save-checkpoint", metavar="CKPT", help="write the fine-tuned model's state_dict here (for `spikebits export`)")
+    e.add_argument("--report", metavar="FILE", help="write metrics, energy reports, activity, NeuroBench counts and the simulation as JSON")
+    e.add_argument("--lanes", type=int, default=1, help="parallel bit-serial units per layer in the hardware simulation (default 1)")
     e.set_defaults(func=cmd_evaluate)
 
     t = sub.add_parser("sensitivity", help="per-layer Hessian trace, Ω per bit width, output error and kurtosis")

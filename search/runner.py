@@ -65,6 +65,10 @@ def default_reference(evaluator: ConfigEvaluator, objectives: Sequence[str]) -> 
         worst["energy_pj"] = max(worst["energy_pj"], evaluator.cost(dearest)["energy_pj"])
     worst["accuracy"] = 0.0
     worst["firing_rate"] = 1.0
+    # Event-driven costs scale each layer by a rate ≤ 1: the dense value bounds them.
+    for active, dense in (("s_ace_active", "s_ace"), ("energy_pj_active", "energy_pj")):
+        if dense in worst:
+            worst[active] = worst[dense]
     return reference_point(objectives, worst)
 
 

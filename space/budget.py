@@ -18,6 +18,8 @@ METRICS: dict[str, str] = {
     "size_bits": "minimize",
     "firing_rate": "minimize",
     "effective_resolution": "minimize",
+    "s_ace_active": "minimize",
+    "energy_pj_active": "minimize",
 }
 DEFAULT_OBJECTIVES: tuple[str, ...] = ("accuracy", "bit_budget", "s_ace")
 
