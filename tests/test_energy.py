@@ -170,3 +170,14 @@ def test_unknown_preset_and_missing_file(tmp_path):
 def test_model_rejects_unsorted_tiers():
     with pytest.raises(ConfigError, match="increasing"):
         EnergyModel("x", **{**_preset_text(), "sram_bytes": (2, 1), "sram_pj_per_64bit": (1.0, 2.0)})
+
+
+def test_example_preset_in_the_repository_loads():
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "examples" / "my_chip.toml"
+    model = load_energy_model(str(path))
+    assert (model.name, model.datapath, model.sram_bytes, model.accumulator_bits) == ("my_chip", "shift_add", (8192, 65536), 0)
+    # fc1 of the toy (W4 S2 T2, A = 8): 48 shift-adds·8·0.002 = 0.768; 8 updates·2·16·0.002 = 0.512;
+    # 8 spikes·0.5 = 4; weights 96 bits·5/64 = 7.5; membranes 256 bits·5/64 = 20.
+    assert layer_energy(model, SPECS[0], CONFIG["fc1"]).total_pj == pytest.approx(0.768 + 0.512 + 4 + 7.5 + 20)

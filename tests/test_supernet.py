@@ -229,7 +229,7 @@ def test_budget_loss_value_and_gradient_by_hand():
     # W̄ = 4, S̄ = 2, T̄ = 1 with targets 2/1/1: L = 0.04·2 + 0.04·1 + 0.01·0 = 0.12.
     loss, averages = net.budget_loss(BitTargets(2, 1, 1))
     assert averages == pytest.approx((4.0, 2.0, 1.0))
-    assert float(loss) == pytest.approx(0.12)
+    assert float(loss.detach()) == pytest.approx(0.12)
     loss.backward()
     by_name = {s.name: s for s in specs}
     n_w = sum(by_name[n].n_weights for n in space.free_layers)
