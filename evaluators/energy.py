@@ -285,17 +285,11 @@ def layer_energy(
     )
 
 
-@dataclass
-class EnergyReport:
-    """Energy per inference (one sample), by layer and in total. ``basis`` is always
-    ``"estimate"``; ``activity`` says whether every spike was counted (``"dense"``) or only
-    the measured non-zero ones (``"measured"``)."""
+class LayerTotals:
+    """Sums over ``self.layers`` (rows with ``compute_pj``, ``weight_memory_pj``,
+    ``membrane_memory_pj`` and ``total_pj``) shared by the estimate and the simulation."""
 
-    model: EnergyModel
-    layers: list[LayerEnergy]
-    activity: str = "dense"
-    basis: str = BASIS
-    extra: dict = field(default_factory=dict)
+    layers: list
 
     def _sum(self, attr: str) -> float:
         return float(sum(getattr(x, attr) for x in self.layers))
@@ -315,6 +309,19 @@ class EnergyReport:
     @property
     def total_pj(self) -> float:
         return self._sum("total_pj")
+
+
+@dataclass
+class EnergyReport(LayerTotals):
+    """Energy per inference (one sample), by layer and in total. ``basis`` is always
+    ``"estimate"``; ``activity`` says whether every spike was counted (``"dense"``) or only
+    the measured non-zero ones (``"measured"``)."""
+
+    model: EnergyModel
+    layers: list[LayerEnergy]
+    activity: str = "dense"
+    basis: str = BASIS
+    extra: dict = field(default_factory=dict)
 
     def counts(self) -> dict[str, float]:
         keys = ("synaptic_ops", "adds", "mults", "weight_bits_read", "neuron_updates", "spikes", "membrane_bits_accessed")

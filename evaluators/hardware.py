@@ -58,7 +58,7 @@ from evaluators.activity import (
     spike_bits,
     spike_steps,
 )
-from evaluators.energy import BASIS, EnergyModel, load_energy_model
+from evaluators.energy import BASIS, EnergyModel, LayerTotals, load_energy_model
 from models import LayerSpec, SpikingLayer, SpikingNetwork
 from models.quantizers import pow2_max_shift, signed_levels
 from space import ConfigError, LayerChoice
@@ -179,7 +179,7 @@ class LayerHardware:
 
 
 @dataclass
-class HardwareReport:
+class HardwareReport(LayerTotals):
     """Simulated cycles and energy per inference, by layer and in total. ``basis`` is always
     ``"estimate"``; ``activity`` is ``"measured"`` (the spikes the model fired) or ``"max"``
     (every spike forced to its top level). ``logits`` are the simulated outputs (not in
@@ -194,28 +194,13 @@ class HardwareReport:
     basis: str = BASIS
     logits: Tensor | None = field(default=None, repr=False)
 
-    def _sum(self, attr: str) -> float:
-        return float(sum(getattr(x, attr) for x in self.layers))
-
     @property
     def cycles(self) -> float:
         return self._sum("cycles")
 
     @property
-    def compute_pj(self) -> float:
-        return self._sum("compute_pj")
-
-    @property
-    def weight_memory_pj(self) -> float:
-        return self._sum("weight_memory_pj")
-
-    @property
-    def membrane_memory_pj(self) -> float:
-        return self._sum("membrane_memory_pj")
-
-    @property
     def energy_pj(self) -> float:
-        return self._sum("total_pj")
+        return self.total_pj
 
     def counts(self) -> dict[str, float]:
         keys = ("events", "bit_cycles", "adds", "weight_bits_read", "neuron_updates", "spikes", "cycles")

@@ -10,43 +10,11 @@ from evaluators import Evaluator
 from evaluators.activity import integer_levels, neurobench_counts, probe_synapses, source_layer, spike_bits, spike_steps
 from evaluators.energy import energy_report
 from evaluators.hardware import integer_synapse, integer_weights, simulate
-from models import SpikingLayer, SpikingNetwork, apply_config, build, layer_specs
+from models import SpikingLayer, apply_config, build, layer_specs
 from space import Config, ConfigError, LayerChoice
+from toy_snn import X, toy
 
 
-class Toy(SpikingNetwork):
-    """3 inputs → fc1 → 2 → fc2 → 2, no biases; fc1 quantizes the input (encoder)."""
-
-    input_shape = (3,)
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.fc1 = SpikingLayer(nn.Linear(3, 2, bias=False), encoder=True)
-        self.fc2 = SpikingLayer(nn.Linear(2, 2, bias=False))
-
-    def forward(self, x):
-        return self.fc2(self.fc1(x))
-
-
-def toy() -> Toy:
-    """fc1 W3 S2 T1 (γ = 0.5, α = 0.25, w_int [[1, −2, 3], [1, 1, 0]]);
-    fc2 W2 S2 T2 (γ = 0.25, 0.5; α = 0.5, w_int [[1, −1], [0, 1]])."""
-    model = Toy()
-    apply_config(model, Config({"fc1": LayerChoice(3, 2, 1), "fc2": LayerChoice(2, 2, 2)}))
-    with torch.no_grad():
-        model.fc1.neuron.gamma.copy_(torch.tensor([0.5]))
-        model.fc2.neuron.gamma.copy_(torch.tensor([0.25, 0.5]))
-        model.fc1.synapse.weight.copy_(0.25 * torch.tensor([[1.0, -2.0, 3.0], [1.0, 1.0, 0.0]]))
-        model.fc2.synapse.weight.copy_(0.5 * torch.tensor([[1.0, -1.0], [0.0, 1.0]]))
-        model.fc1.weight_quantizer.alpha.fill_(0.25)
-        model.fc2.weight_quantizer.alpha.fill_(0.5)
-    for layer in (model.fc1, model.fc2):
-        layer.neuron.initialized.fill_(True)
-        layer.weight_quantizer.initialized.fill_(True)
-    return model.eval()
-
-
-X = torch.tensor([[0.1, 0.6, 2.0]])
 
 
 def test_hand_counts_on_a_toy():
