@@ -348,25 +348,28 @@ class EnergyReport(LayerTotals):
         """A table per layer plus the totals (for ``spikebits evaluate``)."""
         head = ["layer", "ops", "adds", "mults", "acc", "weights in", "updates", "compute pJ", "weight pJ", "membrane pJ", "total pJ"]
         rows = [
-            [x.name, _g(x.synaptic_ops), _g(x.adds), _g(x.mults), str(x.accumulator_bits), x.weight_memory, _g(x.neuron_updates),
-             _g(x.compute_pj), _g(x.weight_memory_pj), _g(x.membrane_memory_pj), _g(x.total_pj)]
+            [x.name, format_number(x.synaptic_ops), format_number(x.adds), format_number(x.mults), str(x.accumulator_bits), x.weight_memory, format_number(x.neuron_updates),
+             format_number(x.compute_pj), format_number(x.weight_memory_pj), format_number(x.membrane_memory_pj), format_number(x.total_pj)]
             for x in self.layers
         ]
-        rows.append(["total", _g(self._sum("synaptic_ops")), _g(self._sum("adds")), _g(self._sum("mults")), "", "",
-                     _g(self._sum("neuron_updates")), _g(self.compute_pj), _g(self.weight_memory_pj),
-                     _g(self.membrane_memory_pj), _g(self.total_pj)])
-        widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]
-        lines = [
-            f"energy per inference ({self.basis}, {self.activity} activity): model {self.model.name} ({self.model.datapath} datapath)",
-            "  ".join(h.rjust(w) for h, w in zip(head, widths)),
-            "  ".join("-" * w for w in widths),
-        ]
-        lines += ["  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in rows]
-        return "\n".join(lines)
+        rows.append(["total", format_number(self._sum("synaptic_ops")), format_number(self._sum("adds")), format_number(self._sum("mults")), "", "",
+                     format_number(self._sum("neuron_updates")), format_number(self.compute_pj), format_number(self.weight_memory_pj),
+                     format_number(self.membrane_memory_pj), format_number(self.total_pj)])
+        title = f"energy per inference ({self.basis}, {self.activity} activity): model {self.model.name} ({self.model.datapath} datapath)"
+        return format_table(title, head, rows)
 
 
-def _g(v: float) -> str:
+def format_number(v: float) -> str:
+    """Four significant digits, as the report tables print every count and energy."""
     return f"{v:.4g}"
+
+
+def format_table(title: str, head: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """``title``, then ``head`` and ``rows`` right-aligned in columns under a rule."""
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]
+    lines = [title, "  ".join(h.rjust(w) for h, w in zip(head, widths)), "  ".join("-" * w for w in widths)]
+    lines += ["  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in rows]
+    return "\n".join(lines)
 
 
 def _check(specs: Sequence[LayerSpec], config: Config) -> None:

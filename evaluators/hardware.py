@@ -58,7 +58,7 @@ from evaluators.activity import (
     spike_bits,
     spike_steps,
 )
-from evaluators.energy import BASIS, EnergyModel, LayerTotals, load_energy_model
+from evaluators.energy import BASIS, EnergyModel, LayerTotals, format_number, format_table, load_energy_model
 from models import LayerSpec, SpikingLayer, SpikingNetwork
 from models.quantizers import pow2_max_shift, signed_levels
 from space import ConfigError, LayerChoice
@@ -233,28 +233,20 @@ class HardwareReport(LayerTotals):
         head = ["layer", "W", "S", "T", "events", "adds", "bit cycles", "updates", "cycles", "compute pJ", "weight pJ",
                 "membrane pJ", "total pJ"]
         rows = [
-            [x.name, str(x.w_bits), str(x.s_bits), str(x.timesteps), _g(x.events), _g(x.adds), _g(x.bit_cycles),
-             _g(x.neuron_updates), _g(x.cycles), _g(x.compute_pj), _g(x.weight_memory_pj), _g(x.membrane_memory_pj),
-             _g(x.total_pj)]
+            [x.name, str(x.w_bits), str(x.s_bits), str(x.timesteps), format_number(x.events), format_number(x.adds), format_number(x.bit_cycles),
+             format_number(x.neuron_updates), format_number(x.cycles), format_number(x.compute_pj), format_number(x.weight_memory_pj), format_number(x.membrane_memory_pj),
+             format_number(x.total_pj)]
             for x in self.layers
         ]
-        rows.append(["total", "", "", "", _g(self._sum("events")), _g(self._sum("adds")), _g(self._sum("bit_cycles")),
-                     _g(self._sum("neuron_updates")), _g(self.cycles), _g(self.compute_pj), _g(self.weight_memory_pj),
-                     _g(self.membrane_memory_pj), _g(self.energy_pj)])
-        widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]
+        rows.append(["total", "", "", "", format_number(self._sum("events")), format_number(self._sum("adds")), format_number(self._sum("bit_cycles")),
+                     format_number(self._sum("neuron_updates")), format_number(self.cycles), format_number(self.compute_pj), format_number(self.weight_memory_pj),
+                     format_number(self.membrane_memory_pj), format_number(self.energy_pj)])
         acc = "" if self.accuracy is None else f", accuracy {self.accuracy:.4f}"
-        lines = [
+        title = (
             f"bit-serial simulation per inference ({self.basis}, {self.activity} activity, {self.samples} samples, "
-            f"{self.lanes} lane{'s' if self.lanes != 1 else ''}{acc}): constants of {self.model.name}, shift_add datapath",
-            "  ".join(h.rjust(w) for h, w in zip(head, widths)),
-            "  ".join("-" * w for w in widths),
-        ]
-        lines += ["  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in rows]
-        return "\n".join(lines)
-
-
-def _g(v: float) -> str:
-    return f"{v:.4g}"
+            f"{self.lanes} lane{'s' if self.lanes != 1 else ''}{acc}): constants of {self.model.name}, shift_add datapath"
+        )
+        return format_table(title, head, rows)
 
 
 # ---------------------------------------------------------------------- the simulator
