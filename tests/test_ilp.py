@@ -353,3 +353,16 @@ def test_strategy_measures_sensitivity_when_none_is_given(monkeypatch):
     ev = FakeEvaluator(make_space("plain"))
     records = run_search("ilp", ev, objectives=("accuracy", "bit_budget"), n_trials=2).records
     assert seen["evaluator"] is ev and 1 <= len(records) <= 2
+
+
+@pytest.mark.parametrize("variant", ["plain", "tied", "pinned"])
+def test_energy_extreme_configs_match_brute_force(variant):
+    # The cheapest and the dearest config by energy (the latter is the hypervolume reference).
+    from search.ilp import energy_minimal_config
+
+    space = make_space(variant)
+    energies = [m["energy_pj"] for _, m, _ in brute(variant)]
+    low = cost_metrics(SPECS, energy_minimal_config(space, SPECS), space)["energy_pj"]
+    high = cost_metrics(SPECS, energy_minimal_config(space, SPECS, largest=True), space)["energy_pj"]
+    assert low == pytest.approx(min(energies), rel=1e-12)
+    assert high == pytest.approx(max(energies), rel=1e-12)
