@@ -24,10 +24,10 @@ import time
 
 import torch
 
-import models
-from evaluators import Evaluator
-from search.differentiable import SupernetRun, SupernetSettings, train_supernet
-from space import BitTargets, LayerChoice, LayerOptions
+from spikebits import models
+from spikebits.evaluators import Evaluator
+from spikebits.search.differentiable import SupernetRun, SupernetSettings, train_supernet
+from spikebits.space import BitTargets, LayerChoice, LayerOptions
 
 #: Contiguous options: learnable values round to integers that are all allowed.
 OPTIONS = LayerOptions(w_bits=(1, 2, 3, 4, 5, 6, 7, 8), s_bits=(1, 2, 3, 4), timesteps=(1, 2, 3, 4), schemes=("uniform",))

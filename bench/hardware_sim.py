@@ -23,8 +23,8 @@ import time
 
 import torch
 
-from evaluators import Evaluator, activity_rates, energy_report, measure_activity, simulate
-from space import Config, LayerChoice
+from spikebits.evaluators import Evaluator, activity_rates, energy_report, measure_activity, simulate
+from spikebits.space import Config, LayerChoice
 
 CONFIG = Config(
     {

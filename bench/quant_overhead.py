@@ -16,8 +16,8 @@ import time
 import torch
 import torch.nn.functional as F
 
-import models
-from space import Config, LayerChoice
+from spikebits import models
+from spikebits.space import Config, LayerChoice
 
 
 def step_time(model, optimizer, x, y) -> float:

@@ -19,10 +19,10 @@ import time
 
 import torch
 
-from evaluators import Evaluator
-from search import get_strategy
-from search.ray_search import init_ray, run_on_ray
-from space import Budget
+from spikebits.evaluators import Evaluator
+from spikebits.search import get_strategy
+from spikebits.search.ray_search import init_ray, run_on_ray
+from spikebits.space import Budget
 
 
 def timed_run(evaluator: Evaluator, n_trials: int, concurrent: int, seed: int, storage: str) -> tuple[float, list]:

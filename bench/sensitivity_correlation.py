@@ -21,11 +21,11 @@ import time
 import torch
 from scipy import stats
 
-from evaluators import Evaluator
-from evaluators.sensitivity import measure_sensitivity
-from evaluators.training import accuracy, calibrate
-from models import default_space
-from space import LayerChoice
+from spikebits.evaluators import Evaluator
+from spikebits.evaluators.sensitivity import measure_sensitivity
+from spikebits.evaluators.training import accuracy, calibrate
+from spikebits.models import default_space
+from spikebits.space import LayerChoice
 
 CHOICE = LayerChoice(2, 2, 1, "uniform")
 

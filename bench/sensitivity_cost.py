@@ -23,10 +23,10 @@ import time
 import torch
 import torch.nn.functional as F
 
-from evaluators import Evaluator, TrainSettings, train
-from evaluators.sensitivity import hutchinson_traces
-from evaluators.training import make_loader
-from models import set_full_precision
+from spikebits.evaluators import Evaluator, TrainSettings, train
+from spikebits.evaluators.sensitivity import hutchinson_traces
+from spikebits.evaluators.training import make_loader
+from spikebits.models import set_full_precision
 
 
 def trace_time(model, batch, probes: int, joint: bool) -> float:

@@ -26,10 +26,10 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import TensorDataset
 
-import models
-from evaluators.training import calibrate
-from search.differentiable import SupernetSettings
-from space import BitTargets, LayerChoice
+from spikebits import models
+from spikebits.evaluators.training import calibrate
+from spikebits.search.differentiable import SupernetSettings
+from spikebits.space import BitTargets, LayerChoice
 
 
 def step_time(model, optimizer, x, y, net=None, target=None) -> float:

@@ -4,8 +4,8 @@ hardware simulation, layer sensitivity.
 Imports only :mod:`space` and :mod:`models`.
 """
 
-from evaluators import datasets
-from evaluators.activity import (
+from spikebits.evaluators import datasets
+from spikebits.evaluators.activity import (
     LayerActivity,
     activity_rates,
     integer_levels,
@@ -14,9 +14,9 @@ from evaluators.activity import (
     record_layer_activity,
     s_ace_active,
 )
-from evaluators.cost import bit_averages, bit_budget, cost_metrics, effective_resolution, s_ace, size_bits
-from evaluators.datasets import DataSplit, DatasetInfo
-from evaluators.energy import (
+from spikebits.evaluators.cost import bit_averages, bit_budget, cost_metrics, effective_resolution, s_ace, size_bits
+from spikebits.evaluators.datasets import DataSplit, DatasetInfo
+from spikebits.evaluators.energy import (
     DEFAULT_ENERGY_MODEL,
     PRESETS,
     EnergyModel,
@@ -27,9 +27,9 @@ from evaluators.energy import (
     layer_energy,
     load_energy_model,
 )
-from evaluators.evaluator import Evaluator, resolve_device
-from evaluators.hardware import HardwareReport, simulate
-from evaluators.sensitivity import (
+from spikebits.evaluators.evaluator import Evaluator, resolve_device
+from spikebits.evaluators.hardware import HardwareReport, simulate
+from spikebits.evaluators.sensitivity import (
     LayerSensitivity,
     SensitivityReport,
     activation_omega,
@@ -39,7 +39,7 @@ from evaluators.sensitivity import (
     output_error,
     pearson_kurtosis,
 )
-from evaluators.training import TrainSettings, accuracy, calibrate, default_cache_dir, pretrained_state, train
+from spikebits.evaluators.training import TrainSettings, accuracy, calibrate, default_cache_dir, pretrained_state, train
 
 __all__ = [
     "DEFAULT_ENERGY_MODEL",

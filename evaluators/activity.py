@@ -26,9 +26,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from evaluators.cost import s_ace
-from models import LayerSpec, SpikingLayer, SpikingNetwork
-from space import Config, ConfigError
+from spikebits.evaluators.cost import s_ace
+from spikebits.models import LayerSpec, SpikingLayer, SpikingNetwork
+from spikebits.space import Config, ConfigError
 
 #: ``fn(name, layer, spikes)`` of :func:`probe_synapses`; a non-None return replaces the output.
 SynapseProbe = Callable[[str, SpikingLayer, Tensor], "Tensor | None"]

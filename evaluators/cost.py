@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
-from models import LayerSpec
-from space import Config, ConfigError, SearchSpace
+from spikebits.models import LayerSpec
+from spikebits.space import Config, ConfigError, SearchSpace
 
 
 def _check(specs: Sequence[LayerSpec], config: Config) -> None:
@@ -81,7 +81,7 @@ def cost_metrics(specs: Sequence[LayerSpec], config: Config, space: SearchSpace,
     """The data-free metric keys: ``bit_budget`` (unpinned layers), ``s_ace``, ``size_bits``,
     ``effective_resolution`` and ``energy_pj`` (dense estimate, :mod:`evaluators.energy`;
     ``energy_model`` is a preset name, a file or an ``EnergyModel``, default horowitz45nm)."""
-    from evaluators.energy import energy_pj
+    from spikebits.evaluators.energy import energy_pj
 
     return {
         "bit_budget": bit_budget(specs, config, space.free_layers),

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import TensorDataset
 
-from space import DataError, unknown_name_error
+from spikebits.space import DataError, unknown_name_error
 
 
 @dataclass(frozen=True)

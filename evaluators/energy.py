@@ -48,8 +48,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
-from models import LayerSpec
-from space import Config, ConfigError, LayerChoice
+from spikebits.models import LayerSpec
+from spikebits.space import Config, ConfigError, LayerChoice
 
 DATAPATHS = ("multiply", "shift_add")
 BASIS = "estimate"

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import torch
 
-from evaluators import datasets
-from evaluators.activity import LayerActivity, activity_rates, record_layer_activity
-from evaluators.cost import bit_averages, cost_metrics, s_ace
-from evaluators.energy import EnergyModel, EnergyReport, energy_report, load_energy_model
-from evaluators.training import Progress, TrainSettings, accuracy, calibrate, pretrained_state, train
-from models import (
+from spikebits.evaluators import datasets
+from spikebits.evaluators.activity import LayerActivity, activity_rates, record_layer_activity
+from spikebits.evaluators.cost import bit_averages, cost_metrics, s_ace
+from spikebits.evaluators.energy import EnergyModel, EnergyReport, energy_report, load_energy_model
+from spikebits.evaluators.training import Progress, TrainSettings, accuracy, calibrate, pretrained_state, train
+from spikebits.models import (
     SpikingNetwork,
     apply_config,
     build,
@@ -20,7 +20,7 @@ from models import (
     layer_specs,
     set_full_precision,
 )
-from space import Config, ConfigError, SearchSpace
+from spikebits.space import Config, ConfigError, SearchSpace
 
 
 def resolve_device(device: str | None) -> torch.device:

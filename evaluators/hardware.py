@@ -49,7 +49,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from evaluators.activity import (
+from spikebits.evaluators.activity import (
     evaluation_mode,
     integer_levels,
     popcount,
@@ -58,10 +58,10 @@ from evaluators.activity import (
     spike_bits,
     spike_steps,
 )
-from evaluators.energy import BASIS, EnergyModel, LayerTotals, format_number, format_table, load_energy_model
-from models import LayerSpec, SpikingLayer, SpikingNetwork
-from models.quantizers import pow2_max_shift, signed_levels
-from space import ConfigError, LayerChoice
+from spikebits.evaluators.energy import BASIS, EnergyModel, LayerTotals, format_number, format_table, load_energy_model
+from spikebits.models import LayerSpec, SpikingLayer, SpikingNetwork
+from spikebits.models.quantizers import pow2_max_shift, signed_levels
+from spikebits.space import ConfigError, LayerChoice
 
 FORCE_LEVELS = ("max",)
 

@@ -32,12 +32,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from evaluators.training import Progress, _cache_key, _quiet, default_cache_dir, make_loader
-from models import RefinedNeuron, SpikingNetwork, quantize_weight, renewal_step, set_full_precision
-from space import ConfigError, LayerChoice, OutputError
+from spikebits.evaluators.training import Progress, _cache_key, _quiet, default_cache_dir, make_loader
+from spikebits.models import RefinedNeuron, SpikingNetwork, quantize_weight, renewal_step, set_full_precision
+from spikebits.space import ConfigError, LayerChoice, OutputError
 
 if TYPE_CHECKING:
-    from evaluators.evaluator import Evaluator
+    from spikebits.evaluators.evaluator import Evaluator
 
 SENSITIVITY_SCHEMA = "spikebits.sensitivity/1"
 #: Bump when the measurement changes in a way that invalidates cached reports.

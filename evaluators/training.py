@@ -15,8 +15,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from models import SpikingNetwork, set_full_precision
-from space import OutputError
+from spikebits.models import SpikingNetwork, set_full_precision
+from spikebits.space import OutputError
 
 #: ``progress(iterable, description, total) -> iterable``: the CLI passes a tqdm wrapper.
 Progress = Callable[[Iterable, str, int], Iterable]

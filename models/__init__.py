@@ -3,11 +3,11 @@
 Imports only :mod:`space`.
 """
 
-from models import digits_cnn as _digits_cnn  # noqa: F401  (registers "digits_cnn")
-from models import resnet as _resnet  # noqa: F401  (registers "resnet20")
-from models.export import load_sbq, pack_bits, save_sbq, unpack_bits, weight_codes
-from models.layers import Activity, SpikingLayer
-from models.network import (
+from spikebits.models import digits_cnn as _digits_cnn  # noqa: F401  (registers "digits_cnn")
+from spikebits.models import resnet as _resnet  # noqa: F401  (registers "resnet20")
+from spikebits.models.export import load_sbq, pack_bits, save_sbq, unpack_bits, weight_codes
+from spikebits.models.layers import Activity, SpikingLayer
+from spikebits.models.network import (
     LayerSpec,
     SpikingNetwork,
     apply_config,
@@ -17,8 +17,8 @@ from models.network import (
     record_activity,
     set_full_precision,
 )
-from models.neurons import LIFNeuron, RefinedNeuron
-from models.quantizers import (
+from spikebits.models.neurons import LIFNeuron, RefinedNeuron
+from spikebits.models.quantizers import (
     WeightQuantizer,
     grid_search_step,
     init_spike_step,
@@ -30,8 +30,8 @@ from models.quantizers import (
     renewal_step,
     round_bits,
 )
-from models.registry import available, build, register
-from models.supernet import DEFAULT_LAMBDAS, MixedWeightQuantizer, Supernet, nearest_option, ste_round
+from spikebits.models.registry import available, build, register
+from spikebits.models.supernet import DEFAULT_LAMBDAS, MixedWeightQuantizer, Supernet, nearest_option, ste_round
 
 __all__ = [
     "DEFAULT_LAMBDAS",

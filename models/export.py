@@ -35,11 +35,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from models.layers import SpikingLayer
-from models.network import SpikingNetwork, apply_config, current_config
-from models.quantizers import pow2_max_shift, signed_levels
-from models.registry import build
-from space import Config, ConfigError, OutputError, SpikebitsError
+from spikebits.models.layers import SpikingLayer
+from spikebits.models.network import SpikingNetwork, apply_config, current_config
+from spikebits.models.quantizers import pow2_max_shift, signed_levels
+from spikebits.models.registry import build
+from spikebits.space import Config, ConfigError, OutputError, SpikebitsError
 
 MAGIC = b"SBQ1"
 SCHEMA = "spikebits.sbq/1"

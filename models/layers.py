@@ -22,9 +22,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from models.neurons import NEURONS, RefinedNeuron
-from models.quantizers import WeightQuantizer
-from space import LayerChoice
+from spikebits.models.neurons import NEURONS, RefinedNeuron
+from spikebits.models.quantizers import WeightQuantizer
+from spikebits.space import LayerChoice
 
 
 @dataclass

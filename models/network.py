@@ -9,8 +9,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from models.layers import Activity, SpikingLayer
-from space import Config, ConfigError, LayerOptions, SearchSpace
+from spikebits.models.layers import Activity, SpikingLayer
+from spikebits.space import Config, ConfigError, LayerOptions, SearchSpace
 
 
 class SpikingNetwork(nn.Module):
@@ -147,7 +147,7 @@ def layer_specs(model: SpikingNetwork, input_shape: Sequence[int] | None = None)
     Runs a structural copy of the model on PyTorch's meta device: no data, no arithmetic,
     and the model itself is left untouched.
     """
-    from models.registry import build  # registry imports this module
+    from spikebits.models.registry import build  # registry imports this module
 
     shape = tuple(input_shape or model.input_shape)
     name, kwargs = model.arch

@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from models.quantizers import init_spike_step, quantize_unsigned, renewal_step, round_bits
+from spikebits.models.quantizers import init_spike_step, quantize_unsigned, renewal_step, round_bits
 
 
 def _shared_or_new(init: float | nn.Parameter, shape: tuple[int, ...]) -> nn.Parameter:

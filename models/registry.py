@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from models.network import SpikingNetwork
-from space import unknown_name_error
+from spikebits.models.network import SpikingNetwork
+from spikebits.space import unknown_name_error
 
 _REGISTRY: dict[str, Callable[..., SpikingNetwork]] = {}
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from models.layers import SpikingLayer
-from models.network import SpikingNetwork
-from models.registry import register
+from spikebits.models.layers import SpikingLayer
+from spikebits.models.network import SpikingNetwork
+from spikebits.models.registry import register
 
 
 class BasicBlock(nn.Module):

@@ -22,11 +22,11 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from models.layers import SpikingLayer
-from models.network import LayerSpec, SpikingNetwork
-from models.neurons import RefinedNeuron
-from models.quantizers import init_weight_step, quantize_weight, round_bits
-from space import BitTargets, Config, LayerChoice, SearchSpace
+from spikebits.models.layers import SpikingLayer
+from spikebits.models.network import LayerSpec, SpikingNetwork
+from spikebits.models.neurons import RefinedNeuron
+from spikebits.models.quantizers import init_weight_step, quantize_weight, round_bits
+from spikebits.space import BitTargets, Config, LayerChoice, SearchSpace
 
 #: Seed-paper coefficients of the budget loss: (λ_w, λ_s, λ_T).
 DEFAULT_LAMBDAS: tuple[float, float, float] = (0.04, 0.04, 0.01)

@@ -4,11 +4,11 @@ The rightmost package: it imports only ``space`` (for Config, Budget and the met
 so any strategy's records are turned into fronts and files by the same code.
 """
 
-from results.pareto import check_objectives, eligible, hypervolume, pareto_front, reference_point
-from results.plots import plot_allocation, plot_bit_trajectories, plot_front, plot_sensitivity
-from results.records import STATES, TrialRecord, to_jsonable
-from results.report import format_front_table, format_metric
-from results.storage import (
+from spikebits.results.pareto import check_objectives, eligible, hypervolume, pareto_front, reference_point
+from spikebits.results.plots import plot_allocation, plot_bit_trajectories, plot_front, plot_sensitivity
+from spikebits.results.records import STATES, TrialRecord, to_jsonable
+from spikebits.results.report import format_front_table, format_metric
+from spikebits.results.storage import (
     PARETO_SCHEMA,
     atomic_write_bytes,
     atomic_write_text,

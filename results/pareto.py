@@ -13,9 +13,9 @@ from collections.abc import Iterable, Mapping, Sequence
 import moocore
 import numpy as np
 
-from space import BudgetError, Config, direction
+from spikebits.space import BudgetError, Config, direction
 
-from results.records import TrialRecord
+from spikebits.results.records import TrialRecord
 
 
 def check_objectives(objectives: Sequence[str]) -> tuple[str, ...]:

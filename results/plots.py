@@ -20,11 +20,11 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator, PercentFormatter
 
-from space import Budget, BudgetError, ConfigError, direction
+from spikebits.space import Budget, BudgetError, ConfigError, direction
 
-from results.pareto import pareto_front
-from results.records import TrialRecord
-from results.storage import atomic_write_bytes
+from spikebits.results.pareto import pareto_front
+from spikebits.results.records import TrialRecord
+from spikebits.results.storage import atomic_write_bytes
 
 #: Axis labels, with units.
 AXIS_LABELS: dict[str, str] = {

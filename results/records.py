@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from space import Budget, Config, DataError, METRICS
+from spikebits.space import Budget, Config, DataError, METRICS
 
 #: Trial states, named as Optuna names them.
 STATES: tuple[str, ...] = ("COMPLETE", "FAIL", "PRUNED", "RUNNING")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from results.records import TrialRecord
+from spikebits.results.records import TrialRecord
 
 #: Metrics shown in scientific notation (they run to 1e6–1e12).
 LARGE_METRICS: frozenset[str] = frozenset({"s_ace", "energy_pj", "size_bits", "s_ace_active", "energy_pj_active"})

@@ -20,9 +20,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from space import Budget, Config, DataError, METRICS, OutputError, direction
+from spikebits.space import Budget, Config, DataError, METRICS, OutputError, direction
 
-from results.records import TrialRecord, to_jsonable
+from spikebits.results.records import TrialRecord, to_jsonable
 
 PARETO_SCHEMA = "spikebits.pareto/1"
 #: Columns of ``trials.csv`` before the metric columns.

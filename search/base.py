@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
-from results import TrialRecord
-from space import Budget, Config, SearchSpace, SpikebitsError, unknown_name_error
+from spikebits.results import TrialRecord
+from spikebits.space import Budget, Config, SearchSpace, SpikebitsError, unknown_name_error
 
 
 class ConfigEvaluator(Protocol):

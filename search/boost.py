@@ -24,9 +24,9 @@ import math
 
 import numpy as np
 
-from results import TrialRecord
-from search.base import Proposal, Strategy, register_strategy
-from space import Config, ConfigError, LayerChoice, SearchSpace
+from spikebits.results import TrialRecord
+from spikebits.search.base import Proposal, Strategy, register_strategy
+from spikebits.space import Config, ConfigError, LayerChoice, SearchSpace
 
 BOOST_METRICS = ("output", "kurtosis", "hessian")
 #: Jump kind per metric: ratio of consecutive layers or difference.
@@ -154,7 +154,7 @@ class BoostStrategy(Strategy):
 
     def start(self) -> None:
         if self.report is None:
-            from evaluators.sensitivity import measure_sensitivity
+            from spikebits.evaluators.sensitivity import measure_sensitivity
 
             self.report = measure_sensitivity(self.evaluator, progress=self.options.get("progress"))
         seen: set[Config] = set()

@@ -28,11 +28,11 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from evaluators.training import Progress, accuracy, calibrate, make_loader
-from models import DEFAULT_LAMBDAS, Supernet, apply_config
-from results import TrialRecord, plot_allocation, plot_bit_trajectories
-from search.base import Proposal, Strategy, register_strategy
-from space import SCHEMES, BitTargets, Budget, BudgetError, Config, ConfigError, LayerChoice, SearchSpace, direction
+from spikebits.evaluators.training import Progress, accuracy, calibrate, make_loader
+from spikebits.models import DEFAULT_LAMBDAS, Supernet, apply_config
+from spikebits.results import TrialRecord, plot_allocation, plot_bit_trajectories
+from spikebits.search.base import Proposal, Strategy, register_strategy
+from spikebits.space import SCHEMES, BitTargets, Budget, BudgetError, Config, ConfigError, LayerChoice, SearchSpace, direction
 
 RENEWAL_MODES = ("none", "spikes", "weights", "both")
 #: ``init`` values that start the supernet from a sensitivity-guided config (search.warm).
@@ -422,7 +422,7 @@ class DifferentiableStrategy(Strategy):
         if over:
             raise BudgetError(f"budget {self.budget} cannot be met: the smallest config of the space has {', '.join(over)}; loosen the budget")
         if self.init_metric is not None and self.initial_configs is None:
-            from search.warm import initial_configs
+            from spikebits.search.warm import initial_configs
 
             self.initial_configs = initial_configs(
                 self.evaluator, self.init_metric, self.targets, self.budget, report=self.options.get("sensitivity"), progress=self.progress

@@ -34,12 +34,12 @@ import numpy as np
 from scipy.optimize import Bounds, LinearConstraint, milp
 from scipy.sparse import csr_matrix
 
-from evaluators.cost import bit_budget, effective_resolution, s_ace, size_bits
-from evaluators.energy import EnergyModel, energy_pj, layer_energy, load_energy_model
-from models import LayerSpec
-from results import TrialRecord
-from search.base import Proposal, Strategy, register_strategy
-from space import Budget, BudgetError, Config, ConfigError, LayerChoice, SearchSpace
+from spikebits.evaluators.cost import bit_budget, effective_resolution, s_ace, size_bits
+from spikebits.evaluators.energy import EnergyModel, energy_pj, layer_energy, load_energy_model
+from spikebits.models import LayerSpec
+from spikebits.results import TrialRecord
+from spikebits.search.base import Proposal, Strategy, register_strategy
+from spikebits.space import Budget, BudgetError, Config, ConfigError, LayerChoice, SearchSpace
 
 #: Metrics the integer program can budget (all data-free and computed by ``evaluators.cost``).
 BUDGETABLE_METRICS: tuple[str, ...] = ("bit_budget", "s_ace", "size_bits", "effective_resolution", "energy_pj")
@@ -808,7 +808,7 @@ class IlpStrategy(Strategy):
         check_limits(self.space, self.evaluator.specs, self.budget, energy_model)  # before the (slow) sensitivities
         report = self.options.get("sensitivity")
         if report is None:
-            from evaluators.sensitivity import measure_sensitivity  # heavy: only when needed
+            from spikebits.evaluators.sensitivity import measure_sensitivity  # heavy: only when needed
 
             report = measure_sensitivity(self.evaluator, progress=self.progress)
         self.ladder = solve_ladder(

@@ -22,9 +22,9 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from results import TrialRecord
-from search.base import Proposal, Strategy
-from space import Config, ConfigError, direction
+from spikebits.results import TrialRecord
+from spikebits.search.base import Proposal, Strategy
+from spikebits.space import Config, ConfigError, direction
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

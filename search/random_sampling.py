@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import optuna
 
-from search.base import register_strategy
-from search.optuna_base import OptunaStrategy
+from spikebits.search.base import register_strategy
+from spikebits.search.optuna_base import OptunaStrategy
 
 
 @register_strategy

@@ -31,9 +31,9 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from results import TrialRecord
-from search.optuna_base import OptunaStrategy
-from space import Config, ConfigError, SpikebitsError
+from spikebits.results import TrialRecord
+from spikebits.search.optuna_base import OptunaStrategy
+from spikebits.space import Config, ConfigError, SpikebitsError
 
 #: Settings the project itself applies before starting or joining Ray (loopback-safe).
 RAY_ENV = {
@@ -136,13 +136,13 @@ def _searcher_class():
 
 
 def _direction(metric: str) -> str:
-    from space import direction
+    from spikebits.space import direction
 
     return direction(metric)
 
 
 def _metric_names() -> tuple[str, ...]:
-    from space import METRICS
+    from spikebits.space import METRICS
 
     return tuple(METRICS)
 
@@ -316,8 +316,8 @@ def run_targets_on_ray(
 ) -> list[TrialRecord]:
     """One Ray trial per target of a started :class:`search.differentiable.DifferentiableStrategy`;
     the strategy's runs and records are filled in target order, as a local run fills them."""
-    from search.differentiable import SupernetRun
-    from space import BitTargets
+    from spikebits.search.differentiable import SupernetRun
+    from spikebits.space import BitTargets
 
     init_ray(address, num_cpus=num_cpus)
     from ray import tune

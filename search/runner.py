@@ -13,7 +13,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from results import (
+from spikebits.results import (
     TrialRecord,
     hypervolume,
     pareto_front,
@@ -23,8 +23,8 @@ from results import (
     write_run_json,
     write_trials_csv,
 )
-from search.base import ConfigEvaluator, Strategy, TrialCallback, get_strategy
-from space import Budget, BudgetError, Config, OutputError, SearchSpace
+from spikebits.search.base import ConfigEvaluator, Strategy, TrialCallback, get_strategy
+from spikebits.space import Budget, BudgetError, Config, OutputError, SearchSpace
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ def default_reference(evaluator: ConfigEvaluator, objectives: Sequence[str]) -> 
     worst = dict(evaluator.cost(evaluator.space.largest_config()))
     if "energy_pj" in objectives and hasattr(evaluator, "energy_model"):
         # The scheme enters energy: the dearest config takes each layer's dearest choice.
-        from search.ilp import energy_minimal_config
+        from spikebits.search.ilp import energy_minimal_config
 
         dearest = energy_minimal_config(evaluator.space, evaluator.specs, evaluator.energy_model, largest=True)
         worst["energy_pj"] = max(worst["energy_pj"], evaluator.cost(dearest)["energy_pj"])

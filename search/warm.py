@@ -14,9 +14,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from search.boost import boosted, uniform_bases
-from search.ilp import BUDGETABLE_METRICS, solve_allocation, solve_ladder
-from space import BitTargets, Budget, Config, ConfigError, LayerChoice, SearchSpace
+from spikebits.search.boost import boosted, uniform_bases
+from spikebits.search.ilp import BUDGETABLE_METRICS, solve_allocation, solve_ladder
+from spikebits.space import BitTargets, Budget, Config, ConfigError, LayerChoice, SearchSpace
 
 INIT_METRICS = ("hessian", "output", "kurtosis")
 
@@ -34,7 +34,7 @@ def _limits(budget: Budget) -> dict[str, float]:
 def _report(evaluator: Any, report: Any, progress: Any) -> Any:
     if report is not None:
         return report
-    from evaluators.sensitivity import measure_sensitivity
+    from spikebits.evaluators.sensitivity import measure_sensitivity
 
     return measure_sensitivity(evaluator, progress=progress)
 

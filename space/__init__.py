@@ -3,9 +3,9 @@
 The leftmost package: it imports no other spikebits package.
 """
 
-from space.budget import DEFAULT_OBJECTIVES, METRICS, BitTargets, Budget, Constraint, direction, parse_objectives
-from space.config import MAX_BITS, SCHEMES, Config, LayerChoice, LayerOptions
-from space.errors import (
+from spikebits.space.budget import DEFAULT_OBJECTIVES, METRICS, BitTargets, Budget, Constraint, direction, parse_objectives
+from spikebits.space.config import MAX_BITS, SCHEMES, Config, LayerChoice, LayerOptions
+from spikebits.space.errors import (
     BudgetError,
     ConfigError,
     DataError,
@@ -14,7 +14,7 @@ from space.errors import (
     UnknownNameError,
     unknown_name_error,
 )
-from space.search_space import FIRST_LAYER_PIN, SearchSpace
+from spikebits.space.search_space import FIRST_LAYER_PIN, SearchSpace
 
 __all__ = [
     "DEFAULT_OBJECTIVES",

@@ -7,7 +7,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from space.errors import BudgetError
+from spikebits.space.errors import BudgetError
 
 #: The fixed metric keys (DESIGN.md) and the direction in which each one is better.
 METRICS: dict[str, str] = {

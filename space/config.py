@@ -7,7 +7,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from space.errors import ConfigError
+from spikebits.space.errors import ConfigError
 
 SCHEMES: tuple[str, ...] = ("uniform", "pow2")
 #: Widest weight or spike bit width any evaluator accepts.

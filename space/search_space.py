@@ -7,8 +7,8 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from space.config import FIELDS, Config, LayerChoice, LayerOptions
-from space.errors import ConfigError
+from spikebits.space.config import FIELDS, Config, LayerChoice, LayerOptions
+from spikebits.space.errors import ConfigError
 
 SPACE_SCHEMA = "spikebits.space/1"
 #: The seed paper keeps the first layer at 8-bit weights and 8-bit (image) input, one step.

@@ -22,6 +22,6 @@ def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def digits_evaluator(cache_dir: Path):
     """digits_cnn on digits with the default pretraining (30 epochs, cached)."""
-    from evaluators import Evaluator
+    from spikebits.evaluators import Evaluator
 
     return Evaluator("digits_cnn", "digits", seed=0, epochs=1, cache_dir=cache_dir)

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch.utils.data import TensorDataset
 
-from evaluators.activity import (
+from spikebits.evaluators.activity import (
     activity_rates,
     integer_levels,
     measure_activity,
@@ -15,9 +15,9 @@ from evaluators.activity import (
     record_layer_activity,
     s_ace_active,
 )
-from evaluators.cost import s_ace
-from models import LayerSpec, apply_config, build, record_activity
-from space import Config, ConfigError, LayerChoice
+from spikebits.evaluators.cost import s_ace
+from spikebits.models import LayerSpec, apply_config, build, record_activity
+from spikebits.space import Config, ConfigError, LayerChoice
 from toy_snn import X, toy
 
 

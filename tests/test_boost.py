@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pytest
 
-from search.boost import boost_config, boosted, layer_jumps, outlier_layers, trimmed_zscores, uniform_bases
-from space import LayerChoice, LayerOptions, SearchSpace
+from spikebits.search.boost import boost_config, boosted, layer_jumps, outlier_layers, trimmed_zscores, uniform_bases
+from spikebits.space import LayerChoice, LayerOptions, SearchSpace
 
 
 def test_jumps_are_ratios_or_differences():

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from results import read_pareto_json, read_trials_csv
-from search.cli import main
-from space import METRICS, Config, direction
+from spikebits.results import read_pareto_json, read_trials_csv
+from spikebits.search.cli import main
+from spikebits.space import METRICS, Config, direction
 
 
 def run_main(capsys, *argv: str) -> tuple[int, str, str]:

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from results import read_pareto_json, read_trials_csv
-from search.cli import main
-from space import BitTargets, Config, SearchSpace
+from spikebits.results import read_pareto_json, read_trials_csv
+from spikebits.search.cli import main
+from spikebits.space import BitTargets, Config, SearchSpace
 
 
 def run_main(capsys, *argv: str) -> tuple[int, str, str]:

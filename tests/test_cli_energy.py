@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from evaluators import Evaluator, energy_report
-from results import read_pareto_json, read_trials_csv
-from search.base import available
-from search.cli import main
-from space import Config, LayerChoice
+from spikebits.evaluators import Evaluator, energy_report
+from spikebits.results import read_pareto_json, read_trials_csv
+from spikebits.search.base import available
+from spikebits.search.cli import main
+from spikebits.space import Config, LayerChoice
 
 CONFIG = Config(
     {

@@ -7,9 +7,9 @@ import json
 import pytest
 from scipy import stats
 
-from results import read_pareto_json, read_trials_csv
-from search.cli import main
-from space import Config, LayerChoice
+from spikebits.results import read_pareto_json, read_trials_csv
+from spikebits.search.cli import main
+from spikebits.space import Config, LayerChoice
 
 
 def run_main(capsys, *argv: str) -> tuple[int, str, str]:

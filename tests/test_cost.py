@@ -8,9 +8,9 @@ import pytest
 import torch
 from torch import nn
 
-from evaluators.cost import bit_averages, bit_budget, cost_metrics, effective_resolution, s_ace, size_bits
-from models import SpikingLayer, SpikingNetwork, build, default_space, layer_specs, register
-from space import Config, ConfigError, LayerChoice
+from spikebits.evaluators.cost import bit_averages, bit_budget, cost_metrics, effective_resolution, s_ace, size_bits
+from spikebits.models import SpikingLayer, SpikingNetwork, build, default_space, layer_specs, register
+from spikebits.space import Config, ConfigError, LayerChoice
 
 torch.set_num_threads(1)
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from evaluators import Evaluator, energy_report, measure_activity, neurobench_counts, simulate
-from evaluators.sensitivity import measure_sensitivity
-from models import load_sbq, save_sbq
-from search.differentiable import SupernetSettings, train_supernet
-from space import BitTargets, Config, LayerChoice
+from spikebits.evaluators import Evaluator, energy_report, measure_activity, neurobench_counts, simulate
+from spikebits.evaluators.sensitivity import measure_sensitivity
+from spikebits.models import load_sbq, save_sbq
+from spikebits.search.differentiable import SupernetSettings, train_supernet
+from spikebits.space import BitTargets, Config, LayerChoice
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from evaluators.energy import PRESETS, EnergyModel, energy_pj, energy_report, layer_energy, load_energy_model, with_datapath
-from models import LayerSpec
-from space import Config, ConfigError, LayerChoice
+from spikebits.evaluators.energy import PRESETS, EnergyModel, energy_pj, energy_report, layer_energy, load_energy_model, with_datapath
+from spikebits.models import LayerSpec
+from spikebits.space import Config, ConfigError, LayerChoice
 
 # fc1: 4 → 3 (12 weights, 4 input neurons), fc2: 3 → 2 (6 weights, 3 input neurons).
 SPECS = [

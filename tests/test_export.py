@@ -11,12 +11,12 @@ import pytest
 import torch
 from torch import nn
 
-import models
-from evaluators import Evaluator
-from evaluators.cost import size_bits
-from models import SpikingLayer, apply_config, build, layer_specs, load_sbq, pack_bits, save_sbq, unpack_bits, weight_codes
-from search.cli import main
-from space import Config, ConfigError, LayerChoice, OutputError
+from spikebits import models
+from spikebits.evaluators import Evaluator
+from spikebits.evaluators.cost import size_bits
+from spikebits.models import SpikingLayer, apply_config, build, layer_specs, load_sbq, pack_bits, save_sbq, unpack_bits, weight_codes
+from spikebits.search.cli import main
+from spikebits.space import Config, ConfigError, LayerChoice, OutputError
 
 # digits_cnn: conv1 (pinned W8/S8/T1) 288 weights, conv2 18432, conv3 73728, fc 1280.
 MIXED = Config(
@@ -320,7 +320,7 @@ def test_failure_while_writing_keeps_the_old_file(tmp_path, monkeypatch):
     def broken_fsync(fd):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("models.export.os.fsync", broken_fsync)
+    monkeypatch.setattr("spikebits.models.export.os.fsync", broken_fsync)
     with pytest.raises(OutputError, match="No space left"):
         save_sbq(model, path)
     assert path.read_bytes() == b"old model bytes"

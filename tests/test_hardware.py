@@ -6,12 +6,12 @@ import pytest
 import torch
 from torch import nn
 
-from evaluators import Evaluator
-from evaluators.activity import integer_levels, neurobench_counts, probe_synapses, source_layer, spike_bits, spike_steps
-from evaluators.energy import energy_report
-from evaluators.hardware import integer_synapse, integer_weights, simulate
-from models import SpikingLayer, apply_config, build, layer_specs
-from space import Config, ConfigError, LayerChoice
+from spikebits.evaluators import Evaluator
+from spikebits.evaluators.activity import integer_levels, neurobench_counts, probe_synapses, source_layer, spike_bits, spike_steps
+from spikebits.evaluators.energy import energy_report
+from spikebits.evaluators.hardware import integer_synapse, integer_weights, simulate
+from spikebits.models import SpikingLayer, apply_config, build, layer_specs
+from spikebits.space import Config, ConfigError, LayerChoice
 from toy_snn import X, toy
 
 

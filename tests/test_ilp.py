@@ -10,12 +10,12 @@ from functools import lru_cache
 
 import pytest
 
-import search.ilp  # noqa: F401  (registers "ilp" until search/__init__ imports it)
-from evaluators.cost import bit_budget, cost_metrics
-from models import LayerSpec
-from search.ilp import AllocationProblem, IlpStrategy, budget_ladder, smallest_reachable, solve_allocation
-from search.runner import run_search
-from space import Budget, BudgetError, Config, ConfigError, LayerChoice, LayerOptions, SearchSpace
+import spikebits.search.ilp  # noqa: F401  (registers "ilp" until search/__init__ imports it)
+from spikebits.evaluators.cost import bit_budget, cost_metrics
+from spikebits.models import LayerSpec
+from spikebits.search.ilp import AllocationProblem, IlpStrategy, budget_ladder, smallest_reachable, solve_allocation
+from spikebits.search.runner import run_search
+from spikebits.space import Budget, BudgetError, Config, ConfigError, LayerChoice, LayerOptions, SearchSpace
 
 OPTIONS = LayerOptions(w_bits=(1, 2, 4), s_bits=(1, 2), timesteps=(1, 2), schemes=("uniform", "pow2"))
 NAMES = ("first", "a", "b", "c")
@@ -342,7 +342,7 @@ def test_strategy_rejects_unknown_sensitivity_metric():
 
 
 def test_strategy_measures_sensitivity_when_none_is_given(monkeypatch):
-    sensitivity = pytest.importorskip("evaluators.sensitivity")
+    sensitivity = pytest.importorskip("spikebits.evaluators.sensitivity")
     seen = {}
 
     def fake_measure(evaluator, progress=None, **kwargs):
@@ -358,7 +358,7 @@ def test_strategy_measures_sensitivity_when_none_is_given(monkeypatch):
 @pytest.mark.parametrize("variant", ["plain", "tied", "pinned"])
 def test_energy_extreme_configs_match_brute_force(variant):
     # The cheapest and the dearest config by energy (the latter is the hypervolume reference).
-    from search.ilp import energy_minimal_config
+    from spikebits.search.ilp import energy_minimal_config
 
     space = make_space(variant)
     energies = [m["energy_pj"] for _, m, _ in brute(variant)]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from models import (
+from spikebits.models import (
     apply_config,
     available,
     build,
@@ -16,7 +16,7 @@ from models import (
     record_activity,
     set_full_precision,
 )
-from space import Config, ConfigError, LayerChoice, LayerOptions, UnknownNameError
+from spikebits.space import Config, ConfigError, LayerChoice, LayerOptions, UnknownNameError
 
 torch.set_num_threads(1)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from models.neurons import LIFNeuron, RefinedNeuron
+from spikebits.models.neurons import LIFNeuron, RefinedNeuron
 
 torch.set_num_threads(1)
 

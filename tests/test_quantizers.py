@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from models.quantizers import (
+from spikebits.models.quantizers import (
     WeightQuantizer,
     init_spike_step,
     init_weight_step,

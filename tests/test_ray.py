@@ -16,8 +16,8 @@ from pathlib import Path
 import optuna
 import pytest
 
-from results import read_pareto_json, read_trials_csv
-from search.ray_search import RAY_ENV
+from spikebits.results import read_pareto_json, read_trials_csv
+from spikebits.search.ray_search import RAY_ENV
 
 EXE = str(Path(sys.executable).with_name("spikebits"))
 RAY = str(Path(sys.executable).with_name("ray"))
@@ -95,7 +95,7 @@ def test_search_on_a_ray_head_started_here(tmp_path, cache_dir, digits_evaluator
 
 
 def test_unreachable_cluster_is_a_one_line_error(capsys, tmp_path):
-    from search.cli import main
+    from spikebits.search.cli import main
 
     code = main(["search", "--strategy", "random", "--ray", "127.0.0.1:9", "--trials", "1", "--out", str(tmp_path / "x")])
     err = capsys.readouterr().err
@@ -103,7 +103,7 @@ def test_unreachable_cluster_is_a_one_line_error(capsys, tmp_path):
 
 
 def test_ray_only_options_need_ray(capsys, tmp_path):
-    from search.cli import main
+    from spikebits.search.cli import main
 
     code = main(["search", "--strategy", "random", "--max-failures", "2", "--out", str(tmp_path / "x")])
     assert code == 2 and "need --ray" in capsys.readouterr().err
@@ -116,7 +116,7 @@ class CrashingEvaluator:
     metric_names = ("accuracy", "bit_budget")
 
     def __init__(self, folder: str) -> None:
-        from space import LayerOptions, SearchSpace
+        from spikebits.space import LayerOptions, SearchSpace
 
         self.space = SearchSpace.default(["first", "a", "b"], options=LayerOptions(w_bits=(1, 2, 4), s_bits=(1,), timesteps=(1,), schemes=("uniform",)))
         self.folder = folder
@@ -148,9 +148,9 @@ def test_a_failing_trial_is_retried_then_recorded_as_failed(tmp_path):
     import ray
     from ray import cloudpickle  # Ray's own copy serialises the trainable's parameters
 
-    from search import get_strategy
-    from search.ray_search import init_ray, run_on_ray
-    from space import Budget, LayerChoice
+    from spikebits.search import get_strategy
+    from spikebits.search.ray_search import init_ray, run_on_ray
+    from spikebits.space import Budget, LayerChoice
 
     cloudpickle.register_pickle_by_value(sys.modules[__name__])
     calls = tmp_path / "calls"

@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from results import (
+from spikebits.results import (
     TrialRecord,
     format_front_table,
     format_metric,
@@ -16,7 +16,7 @@ from results import (
     reference_point,
     to_jsonable,
 )
-from space import Budget, BudgetError, Config, DataError, LayerChoice
+from spikebits.space import Budget, BudgetError, Config, DataError, LayerChoice
 
 
 def cfg(w: int, s: int = 2, t: int = 1, scheme: str = "uniform") -> Config:

@@ -11,9 +11,9 @@ import matplotlib.image
 import pytest
 from matplotlib.figure import Figure
 
-import results.plots as plots
-from results import TrialRecord, pareto_front, plot_allocation, plot_bit_trajectories, plot_front
-from space import Budget, BudgetError, Config, ConfigError, LayerChoice
+import spikebits.results.plots as plots
+from spikebits.results import TrialRecord, pareto_front, plot_allocation, plot_bit_trajectories, plot_front
+from spikebits.space import Budget, BudgetError, Config, ConfigError, LayerChoice
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import results.storage as storage
-from results import (
+import spikebits.results.storage as storage
+from spikebits.results import (
     TrialRecord,
     atomic_write_bytes,
     atomic_write_text,
@@ -25,7 +25,7 @@ from results import (
     write_run_json,
     write_trials_csv,
 )
-from space import METRICS, Budget, Config, DataError, LayerChoice, OutputError
+from spikebits.space import METRICS, Budget, Config, DataError, LayerChoice, OutputError
 
 CONFIG_A = Config({"conv1": LayerChoice(8, 8, 1), "fc": LayerChoice(2, 1, 2, "pow2")})
 CONFIG_B = Config({"conv1": LayerChoice(8, 8, 1), "fc": LayerChoice(4, 2, 1)})

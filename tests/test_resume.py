@@ -13,7 +13,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from results import read_trials_csv
+from spikebits.results import read_trials_csv
 
 
 def _complete(storage_path: Path, study: str) -> list[optuna.trial.FrozenTrial]:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import optuna
 import pytest
 
-from results import pareto_front
-from search import get_strategy, run_search
-from search.base import Proposal, Strategy
-from space import Budget, Config, LayerChoice, LayerOptions, SearchSpace
+from spikebits.results import pareto_front
+from spikebits.search import get_strategy, run_search
+from spikebits.search.base import Proposal, Strategy
+from spikebits.space import Budget, Config, LayerChoice, LayerOptions, SearchSpace
 
 OPTIONS = LayerOptions(w_bits=(1, 2, 4), s_bits=(1, 2), timesteps=(1,), schemes=("uniform",))
 
@@ -118,7 +118,7 @@ def test_strategy_base_drives_ask_evaluate_tell():
 
 
 def test_unknown_strategy_is_a_one_line_error():
-    from space import UnknownNameError
+    from spikebits.space import UnknownNameError
 
     with pytest.raises(UnknownNameError, match="unknown strategy 'annealing'; choose one of: boost, differentiable, gumbel, ilp, nsga2, random, tpe"):
         get_strategy("annealing")

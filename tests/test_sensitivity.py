@@ -14,8 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from evaluators import Evaluator, sensitivity
-from evaluators.sensitivity import (
+from spikebits.evaluators import Evaluator, sensitivity
+from spikebits.evaluators.sensitivity import (
     LayerSensitivity,
     SensitivityReport,
     activation_omega,
@@ -25,8 +25,8 @@ from evaluators.sensitivity import (
     output_error,
     pearson_kurtosis,
 )
-from models import SpikingLayer, SpikingNetwork, default_space, set_full_precision
-from space import ConfigError, LayerChoice, LayerOptions
+from spikebits.models import SpikingLayer, SpikingNetwork, default_space, set_full_precision
+from spikebits.space import ConfigError, LayerChoice, LayerOptions
 
 
 class Tiny(SpikingNetwork):

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from space import (
+from spikebits.space import (
     FIRST_LAYER_PIN,
     Budget,
     BudgetError,

@@ -12,7 +12,7 @@ import torch
 from scipy import integrate, optimize
 from torch import nn
 
-from models import (
+from spikebits.models import (
     SpikingLayer,
     Supernet,
     WeightQuantizer,
@@ -25,8 +25,8 @@ from models import (
     renewal_step,
     ste_round,
 )
-from models.neurons import RefinedNeuron
-from space import BitTargets, Budget, BudgetError, Config, LayerChoice, LayerOptions, SearchSpace
+from spikebits.models.neurons import RefinedNeuron
+from spikebits.space import BitTargets, Budget, BudgetError, Config, LayerChoice, LayerOptions, SearchSpace
 
 LN2 = math.log(2.0)
 
@@ -253,7 +253,7 @@ def test_gumbel_mixture_is_the_weighted_sum_of_candidates():
     out = q(w)
     torch.manual_seed(1)
     m = q.mixture()
-    from models import quantize_weight
+    from spikebits.models import quantize_weight
 
     expected = sum(m[i] * quantize_weight(w, q.alphas[i], b, s) for i, (s, b) in enumerate(q.candidates))
     assert torch.allclose(out, expected, atol=1e-6)
@@ -266,7 +266,7 @@ def test_gumbel_mixture_is_the_weighted_sum_of_candidates():
 
 @pytest.mark.slow
 def test_short_digits_run_moves_the_averages_to_the_target(digits_evaluator):
-    from search.differentiable import SupernetSettings, train_supernet
+    from spikebits.search.differentiable import SupernetSettings, train_supernet
 
     run = train_supernet(digits_evaluator, BitTargets(2, 2, 1), SupernetSettings(epochs=4, init="4/4/2"))
     first = run.history[0]
@@ -294,7 +294,7 @@ def _measure(config: Config) -> dict[str, float]:
 
 
 def test_fit_lowers_the_layer_whose_learned_value_is_closest_to_the_lower_option():
-    from search.differentiable import fit_config
+    from spikebits.search.differentiable import fit_config
 
     start = SPACE.expand({"a": LayerChoice(4, 2, 1), "b": LayerChoice(4, 2, 1)})  # BB = 4·2·1 = 8
     learned = {"a": {"w_bits": 3.9, "s_bits": [1.6], "timesteps": 1.0}, "b": {"w_bits": 2.7, "s_bits": [2.0], "timesteps": 1.0}}
@@ -308,7 +308,7 @@ def test_fit_lowers_the_layer_whose_learned_value_is_closest_to_the_lower_option
 
 
 def test_fit_raises_towards_the_target_without_breaking_the_budget():
-    from search.differentiable import fit_config
+    from spikebits.search.differentiable import fit_config
 
     start = SPACE.uniform(LayerChoice(1, 1, 1))
     # Target W̄ = 4: deviation 3 − 0.25. Raising W costs BB; with BB ≤ 2 only W̄ ≤ 2 is allowed.
@@ -319,7 +319,7 @@ def test_fit_raises_towards_the_target_without_breaking_the_budget():
 
 
 def test_fit_reports_an_unreachable_budget_in_one_line():
-    from search.differentiable import fit_config
+    from spikebits.search.differentiable import fit_config
 
     start = SPACE.uniform(LayerChoice(1, 1, 1))
     with pytest.raises(BudgetError, match=r"bit_budget 1 > 0.5.*loosen the budget") as err:
@@ -328,7 +328,7 @@ def test_fit_reports_an_unreachable_budget_in_one_line():
 
 
 def test_a_lone_bit_budget_is_split_into_targets():
-    from search.differentiable import resolve_targets, split_bit_budget
+    from spikebits.search.differentiable import resolve_targets, split_bit_budget
 
     space = SearchSpace.default(["first", "a", "b"])  # W (1,2,3,4,8), S (1,2,4), T (1,2,4)
     t = split_bit_budget(3.0, space)
@@ -356,7 +356,7 @@ def test_half_normal_theorem_numbers_by_numpy():
 
 
 def test_learned_value_of_a_gumbel_choice_is_the_expected_bits():
-    from search.differentiable import _learned_value
+    from spikebits.search.differentiable import _learned_value
 
     # pow2 candidates: "pow23" is 3 bits of the pow2 scheme, not 23 bits.
     learned = {"w_candidates": {"uniform1": 0.25, "uniform8": 0.25, "pow23": 0.5}, "s_bits": [1.0, 3.0], "timesteps": 1.4}

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from evaluators import cost_metrics
-from space import LayerChoice
+from spikebits.evaluators import cost_metrics
+from spikebits.space import LayerChoice
 
 
 @pytest.mark.slow

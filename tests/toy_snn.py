@@ -6,8 +6,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from models import SpikingLayer, SpikingNetwork, apply_config
-from space import Config, LayerChoice
+from spikebits.models import SpikingLayer, SpikingNetwork, apply_config
+from spikebits.space import Config, LayerChoice
 
 
 class Toy(SpikingNetwork):

@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from space import DEFAULT_OBJECTIVES, BitTargets, Budget, Config, ConfigError, SearchSpace, SpikebitsError, parse_objectives
+from spikebits.space import DEFAULT_OBJECTIVES, BitTargets, Budget, Config, ConfigError, SearchSpace, SpikebitsError, parse_objectives
 
 DEFAULT_TRIALS = 24
 DEFAULT_EPOCHS = 2
@@ -65,7 +65,7 @@ def _progress_factory(quiet: bool):
 
 
 def _evaluator(args: argparse.Namespace, *, progress=None, epochs: int | None = None):
-    from evaluators import Evaluator
+    from spikebits.evaluators import Evaluator
 
     return Evaluator(
         args.model,
@@ -85,11 +85,11 @@ def _evaluator(args: argparse.Namespace, *, progress=None, epochs: int | None = 
 
 def _check_names(args: argparse.Namespace) -> None:
     """Unknown model / data set / strategy names fail before any work."""
-    import models
-    from evaluators import datasets
+    from spikebits import models
+    from spikebits.evaluators import datasets
 
     if args.model not in models.available():
-        from space import unknown_name_error
+        from spikebits.space import unknown_name_error
 
         raise unknown_name_error("model", args.model, models.available())
     datasets.check_dataset(args.dataset)
@@ -97,8 +97,8 @@ def _check_names(args: argparse.Namespace) -> None:
 
 # --------------------------------------------------------------------------- commands
 def cmd_search(args: argparse.Namespace) -> int:
-    from results import format_front_table
-    from search import get_strategy, run_search
+    from spikebits.results import format_front_table
+    from spikebits.search import get_strategy, run_search
 
     objectives = parse_objectives(args.objectives)
     budget = Budget.parse(args.budget)
@@ -112,12 +112,12 @@ def cmd_search(args: argparse.Namespace) -> int:
     if args.epochs < 0:
         raise ConfigError("--epochs must be 0 or more")
     if args.ray is not None:
-        from search.ray_search import check_address
+        from spikebits.search.ray_search import check_address
 
         check_address(None if args.ray == "local" else args.ray)
     warm = [_load_config(p) for p in args.warm_start or ()]
     out = args.out or os.path.join("runs", time.strftime("search-%Y%m%d-%H%M%S"))
-    from search.runner import check_output_dir
+    from spikebits.search.runner import check_output_dir
 
     check_output_dir(out)
     _set_threads(args.threads)
@@ -125,25 +125,25 @@ def cmd_search(args: argparse.Namespace) -> int:
     evaluator = _evaluator(args, progress=progress)
     if warm:
         warm = [evaluator.space.complete(c) for c in warm]
-    from search.differentiable import DifferentiableStrategy
+    from spikebits.search.differentiable import DifferentiableStrategy
 
     if args.init not in ("largest", "hessian", "output", "kurtosis") and not issubclass(strategy_cls, DifferentiableStrategy):
         raise ConfigError(f"--init {args.init} applies to differentiable and gumbel; the {args.strategy} strategy takes --init hessian, output or kurtosis")
     if args.init != "largest" and strategy_cls.name in ("ilp", "boost"):
         raise ConfigError(f"the {args.strategy} strategy needs no --init; choose its sensitivity with --metric")
     if strategy_cls.name == "ilp":
-        from search.ilp import check_limits
+        from spikebits.search.ilp import check_limits
 
         check_limits(evaluator.space, evaluator.specs, budget)  # an unreachable budget fails before any measuring
     if args.probes < 1:
         raise ConfigError("--probes must be at least 1")
     report = None
     if args.init in ("hessian", "output", "kurtosis") or strategy_cls.name in ("ilp", "boost"):
-        from evaluators.sensitivity import measure_sensitivity
+        from spikebits.evaluators.sensitivity import measure_sensitivity
 
         report = measure_sensitivity(evaluator, probes=args.probes, progress=progress)
     if args.init in ("hessian", "output", "kurtosis") and not issubclass(strategy_cls, DifferentiableStrategy):
-        from search.warm import warm_start_configs
+        from spikebits.search.warm import warm_start_configs
 
         warm = [*warm, *warm_start_configs(evaluator, args.init, budget, count=4, report=report, progress=progress)]
     if issubclass(strategy_cls, DifferentiableStrategy):
@@ -182,7 +182,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 
     execute = None
     if args.ray is not None:
-        from search.optuna_base import OptunaStrategy
+        from spikebits.search.optuna_base import OptunaStrategy
 
         if not isinstance(strategy, (OptunaStrategy, DifferentiableStrategy)):
             raise ConfigError(f"--ray runs nsga2, tpe, random, differentiable and gumbel; the {args.strategy} strategy runs locally (drop --ray)")
@@ -190,7 +190,7 @@ def cmd_search(args: argparse.Namespace) -> int:
             raise ConfigError("--resume and --early-stop apply to nsga2, tpe and random on Ray; drop them for a target sweep")
         if args.resume and not args.storage:
             raise ConfigError("--resume on Ray needs the study's --storage (sqlite:///FILE.db or a journal file) of the first run")
-        from search.ray_search import run_on_ray, run_targets_on_ray
+        from spikebits.search.ray_search import run_on_ray, run_targets_on_ray
 
         def execute(strategy, n, callback):  # noqa: ANN001
             strategy.start()
@@ -251,7 +251,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     _check_names(args)
     config = _load_config(args.config)
     if args.report:
-        from search.runner import check_output_dir
+        from spikebits.search.runner import check_output_dir
 
         check_output_dir(Path(args.report).parent)
     if args.cost_only:
@@ -261,8 +261,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         report = {"metrics": metrics, "energy": dense.to_dict()}
         tables = [dense.format()]
     else:
-        from evaluators.activity import activity_rates, neurobench_counts
-        from evaluators.hardware import simulate
+        from spikebits.evaluators.activity import activity_rates, neurobench_counts
+        from spikebits.evaluators.hardware import simulate
 
         _set_threads(args.threads)
         evaluator = _evaluator(args, progress=_progress_factory(args.quiet))
@@ -296,8 +296,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     print(json.dumps(metrics, indent=2))
     print("\n\n".join(tables), file=sys.stderr)
     if args.report:
-        from results import atomic_write_text
-        from results.records import to_jsonable
+        from spikebits.results import atomic_write_text
+        from spikebits.results.records import to_jsonable
 
         atomic_write_text(args.report, json.dumps(to_jsonable({"schema": "spikebits.evaluate/1", "config": config.to_dict(), **report}), indent=2) + "\n")
     return 0
@@ -314,7 +314,7 @@ def _save_checkpoint(model, path: str, config: Config) -> None:
 
     import torch
 
-    from results import atomic_write_bytes
+    from spikebits.results import atomic_write_bytes
 
     buffer = io.BytesIO()
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
@@ -345,9 +345,9 @@ def _load_checkpoint(path: str) -> tuple[dict, Config | None]:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    import models
-    from evaluators import datasets
-    from evaluators.cost import size_bits
+    from spikebits import models
+    from spikebits.evaluators import datasets
+    from spikebits.evaluators.cost import size_bits
 
     _check_names(args)
     info = datasets.info(args.dataset)
@@ -414,9 +414,9 @@ def format_sensitivity_table(rows: list[dict]) -> str:
 
 
 def cmd_sensitivity(args: argparse.Namespace) -> int:
-    from evaluators.sensitivity import measure_sensitivity
-    from results import atomic_write_text, plot_sensitivity
-    from search.runner import check_output_dir
+    from spikebits.evaluators.sensitivity import measure_sensitivity
+    from spikebits.results import atomic_write_text, plot_sensitivity
+    from spikebits.search.runner import check_output_dir
 
     _check_names(args)
     if args.probes < 1 or args.batches < 1:
@@ -436,15 +436,15 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
 
 
 def cmd_space(args: argparse.Namespace) -> int:
-    import models
-    from evaluators import datasets
+    from spikebits import models
+    from spikebits.evaluators import datasets
 
     _check_names(args)
     info = datasets.info(args.dataset)
     model = models.build(args.model, num_classes=info.num_classes, in_channels=info.input_shape[0], image_size=info.input_shape[-1])
     text = models.default_space(model, pin_first=not args.unpin_first).to_json()
     if args.out:
-        from results import atomic_write_text
+        from spikebits.results import atomic_write_text
 
         atomic_write_text(args.out, text + "\n")
     else:
