@@ -12,16 +12,6 @@ from spikebits.models import LayerSpec
 from spikebits.space import Config, ConfigError, SearchSpace
 
 
-def _check(specs: Sequence[LayerSpec], config: Config) -> None:
-    names = {s.name for s in specs}
-    for n in config:
-        if n not in names:
-            raise ConfigError(f"config names unknown layer {n!r}; layers are: {', '.join(s.name for s in specs)}")
-    for s in specs:
-        if s.name not in config:
-            raise ConfigError(f"config has no choice for layer {s.name!r}; give every layer a choice")
-
-
 def bit_budget(specs: Sequence[LayerSpec], config: Config, layers: Iterable[str] | None = None) -> float:
     """Bit budget BB = W̄·S̄·T̄ (Shen et al. 2024) over ``layers`` (default: all).
 
@@ -39,7 +29,7 @@ def bit_averages(
     specs: Sequence[LayerSpec], config: Config, layers: Iterable[str] | None = None
 ) -> tuple[float, float, float]:
     """(W̄, S̄, T̄) as weighted by N_w (weights) and N_a (input activations)."""
-    _check(specs, config)
+    config.check_layers(s.name for s in specs)
     keep = set(layers) if layers is not None else {s.name for s in specs}
     chosen = [s for s in specs if s.name in keep]
     if not chosen:
@@ -57,7 +47,7 @@ def s_ace(specs: Sequence[LayerSpec], config: Config, rates: Mapping[str, float]
     at their own bits). Dense: every input counts. With ``rates`` (layer -> measured fraction
     of non-zero input spikes) each layer is multiplied by its rate: the activity-aware variant.
     """
-    _check(specs, config)
+    config.check_layers(s.name for s in specs)
     total = 0.0
     for s in specs:
         c = config[s.name]
@@ -68,7 +58,7 @@ def s_ace(specs: Sequence[LayerSpec], config: Config, rates: Mapping[str, float]
 
 def size_bits(specs: Sequence[LayerSpec], config: Config) -> int:
     """Stored synaptic weight bits: Σ_l N_w,l · B_w,l (biases and BatchNorm not counted)."""
-    _check(specs, config)
+    config.check_layers(s.name for s in specs)
     return int(sum(s.n_weights * config[s.name].w_bits for s in specs))
 
 

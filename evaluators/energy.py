@@ -372,16 +372,6 @@ def format_table(title: str, head: Sequence[str], rows: Sequence[Sequence[str]])
     return "\n".join(lines)
 
 
-def _check(specs: Sequence[LayerSpec], config: Config) -> None:
-    names = [s.name for s in specs]
-    for n in config:
-        if n not in names:
-            raise ConfigError(f"config names unknown layer {n!r}; layers are: {', '.join(names)}")
-    for n in names:
-        if n not in config:
-            raise ConfigError(f"config has no choice for layer {n!r}; give every layer a choice")
-
-
 def energy_report(
     specs: Sequence[LayerSpec],
     config: Config,
@@ -393,7 +383,7 @@ def energy_report(
     fraction of non-zero input spikes, as :func:`evaluators.activity.measure_activity` gives).
     The routing energy of a neuron uses the rate of the spikes it emits (its own layer's)."""
     model = load_energy_model(model)
-    _check(specs, config)
+    config.check_layers(s.name for s in specs)
     if rates is not None:
         missing = [s.name for s in specs if s.name not in rates]
         if missing:

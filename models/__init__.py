@@ -31,7 +31,7 @@ from spikebits.models.quantizers import (
     round_bits,
 )
 from spikebits.models.registry import available, build, register
-from spikebits.models.supernet import DEFAULT_LAMBDAS, MixedWeightQuantizer, Supernet, nearest_option, ste_round
+from spikebits.models.supernet import DEFAULT_LAMBDAS, MixedWeightQuantizer, Supernet, ste_round
 
 __all__ = [
     "DEFAULT_LAMBDAS",
@@ -54,7 +54,6 @@ __all__ = [
     "init_weight_step",
     "layer_specs",
     "load_sbq",
-    "nearest_option",
     "pack_bits",
     "quantize_pow2",
     "quantize_signed",

@@ -50,12 +50,7 @@ def apply_config(model: SpikingNetwork, config: Config) -> SpikingNetwork:
 
     ``config`` must name every layer of the model and no other."""
     layers = model.spiking_layers()
-    unknown = [n for n in config if n not in layers]
-    if unknown:
-        raise ConfigError(f"config names unknown layer {unknown[0]!r}; layers are: {', '.join(layers)}")
-    missing = [n for n in layers if n not in config]
-    if missing:
-        raise ConfigError(f"config has no choice for layer {missing[0]!r}; give every layer a choice")
+    config.check_layers(layers)
     for name, layer in layers.items():
         layer.configure(config[name])
     return model

@@ -26,7 +26,7 @@ from spikebits.models.layers import SpikingLayer
 from spikebits.models.network import LayerSpec, SpikingNetwork
 from spikebits.models.neurons import RefinedNeuron
 from spikebits.models.quantizers import init_weight_step, quantize_weight, round_bits
-from spikebits.space import BitTargets, Config, LayerChoice, SearchSpace
+from spikebits.space import BitTargets, Config, LayerChoice, SearchSpace, nearest_option
 
 #: Seed-paper coefficients of the budget loss: (λ_w, λ_s, λ_T).
 DEFAULT_LAMBDAS: tuple[float, float, float] = (0.04, 0.04, 0.01)
@@ -35,11 +35,6 @@ DEFAULT_LAMBDAS: tuple[float, float, float] = (0.04, 0.04, 0.01)
 def ste_round(x: Tensor, low: float, high: float) -> Tensor:
     """round(clip(x, low, high)) forward, identity gradient (straight through)."""
     return x + (torch.round(x.detach().clamp(low, high)) - x.detach())
-
-
-def nearest_option(value: float, options: Sequence[int]) -> int:
-    """The allowed option nearest to ``value``; a tie goes to the smaller (cheaper) one."""
-    return min(options, key=lambda o: (abs(o - value), o))
 
 
 class MixedWeightQuantizer(nn.Module):

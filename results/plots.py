@@ -2,7 +2,7 @@
 the bit widths of differentiable-search runs during training, and per-layer allocations.
 
 Drawn on a bare :class:`matplotlib.figure.Figure` with the Agg canvas (no pyplot, no global
-backend switch), saved into memory and written with :func:`results.storage.atomic_write_bytes`.
+backend switch), saved into memory and written with :func:`space.atomic_write_bytes`.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from spikebits.space import Budget, BudgetError, ConfigError, direction
 
 from spikebits.results.pareto import pareto_front
 from spikebits.results.records import TrialRecord
-from spikebits.results.storage import atomic_write_bytes
+from spikebits.space import atomic_write_bytes
 
 #: Axis labels, with units.
 AXIS_LABELS: dict[str, str] = {

@@ -1,10 +1,9 @@
 """Output files of a run: ``pareto.json``, ``trials.csv``, ``run.json`` (and the atomic writer
 that ``pareto.png`` goes through too).
 
-Every file is written atomically: the bytes go to a temporary file in the same folder, are
-flushed to disk (fsync), and the temporary file is renamed over the target (``os.replace``).
-A reader sees either the old file or the new one, never half of one; when writing fails the
-temporary file is removed and an existing file at the target is left untouched.
+Every file is written atomically with :func:`space.atomic_write_bytes` (temporary file in the
+same folder, fsync, ``os.replace``): a reader sees either the old file or the new one, and a
+failed write leaves an existing file untouched.
 """
 
 from __future__ import annotations
@@ -14,13 +13,11 @@ import io
 import json
 import math
 import os
-import stat
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from spikebits.space import Budget, Config, DataError, METRICS, OutputError, direction
+from spikebits.space import METRICS, Budget, Config, DataError, atomic_write_bytes, atomic_write_text, direction
 
 from spikebits.results.records import TrialRecord, to_jsonable
 
@@ -28,66 +25,6 @@ PARETO_SCHEMA = "spikebits.pareto/1"
 #: Columns of ``trials.csv`` before the metric columns.
 TRIAL_COLUMNS: tuple[str, ...] = ("number", "state", "feasible", "strategy", "wall_time_s")
 VIOLATION_PREFIX = "violation."
-_NEW_FILE_MODE = 0o644
-
-
-def _output_error(path: Path, err: OSError) -> OutputError:
-    reason = err.strerror or type(err).__name__
-    return OutputError(f"cannot write {path} ({reason}); choose an output folder you can write to")
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Best effort: make the rename itself durable (not possible on every file system)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (temp file in the same folder, fsync, os.replace).
-
-    The folder is created when missing. On any failure the temporary file is removed, an
-    existing file at ``path`` keeps its old content, and an ``OSError`` becomes
-    :class:`space.OutputError`.
-    """
-    path = Path(path)
-    folder = path.parent
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        mode = stat.S_IMODE(path.stat().st_mode) if path.is_file() else _NEW_FILE_MODE
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    except OSError as err:
-        raise _output_error(path, err) from None
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            os.fchmod(fh.fileno(), mode)
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp_name, path)
-    except BaseException as err:
-        try:
-            os.unlink(tmp_name)
-        except FileNotFoundError:
-            pass
-        if isinstance(err, OSError):
-            raise _output_error(path, err) from None
-        raise
-    _fsync_dir(folder)
-
-
-def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
-    """:func:`atomic_write_bytes` of ``text`` encoded as UTF-8."""
-    atomic_write_bytes(path, text.encode("utf-8"))
-
-
 def _read_text(path: str | os.PathLike[str], what: str) -> str:
     try:
         return Path(path).read_text(encoding="utf-8")

@@ -1,10 +1,11 @@
 """spikebits.space: what a search can choose.
 
-The leftmost package: it imports no other spikebits package.
+The leftmost package: it imports no other spikebits package. It also holds the helpers every
+other package shares (the metric vocabulary, atomic file writes).
 """
 
-from spikebits.space.budget import DEFAULT_OBJECTIVES, METRICS, BitTargets, Budget, Constraint, direction, parse_objectives
-from spikebits.space.config import MAX_BITS, SCHEMES, Config, LayerChoice, LayerOptions
+from spikebits.space.budget import BitTargets, Budget, Constraint, parse_objectives
+from spikebits.space.config import MAX_BITS, SCHEMES, Config, LayerChoice, LayerOptions, nearest_option
 from spikebits.space.errors import (
     BudgetError,
     ConfigError,
@@ -14,9 +15,38 @@ from spikebits.space.errors import (
     UnknownNameError,
     unknown_name_error,
 )
+from spikebits.space.files import atomic_write_bytes, atomic_write_text
+from spikebits.space.metrics import (
+    ALLOCATION_METRICS,
+    COST_METRICS,
+    DATA_METRICS,
+    DEFAULT_OBJECTIVES,
+    JUMP_KIND,
+    METRIC_TABLE,
+    METRICS,
+    SENSITIVITY_METRICS,
+    SENSITIVITY_TABLE,
+    Metric,
+    SensitivityMetric,
+    check_sensitivity_metric,
+    direction,
+)
 from spikebits.space.search_space import FIRST_LAYER_PIN, SearchSpace
 
 __all__ = [
+    "ALLOCATION_METRICS",
+    "COST_METRICS",
+    "DATA_METRICS",
+    "JUMP_KIND",
+    "METRIC_TABLE",
+    "SENSITIVITY_METRICS",
+    "SENSITIVITY_TABLE",
+    "Metric",
+    "SensitivityMetric",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "check_sensitivity_metric",
+    "nearest_option",
     "DEFAULT_OBJECTIVES",
     "FIRST_LAYER_PIN",
     "MAX_BITS",

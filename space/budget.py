@@ -8,28 +8,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from spikebits.space.errors import BudgetError
-
-#: The fixed metric keys (DESIGN.md) and the direction in which each one is better.
-METRICS: dict[str, str] = {
-    "accuracy": "maximize",
-    "bit_budget": "minimize",
-    "s_ace": "minimize",
-    "energy_pj": "minimize",
-    "size_bits": "minimize",
-    "firing_rate": "minimize",
-    "effective_resolution": "minimize",
-    "s_ace_active": "minimize",
-    "energy_pj_active": "minimize",
-}
-DEFAULT_OBJECTIVES: tuple[str, ...] = ("accuracy", "bit_budget", "s_ace")
+from spikebits.space.metrics import METRICS, direction
 
 _BUDGET_RE = re.compile(r"^\s*([a-z_]+)\s*<=\s*([-+0-9.eE]+)\s*$")
-
-
-def direction(metric: str) -> str:
-    if metric not in METRICS:
-        raise BudgetError(f"unknown metric {metric!r}; use one of {', '.join(METRICS)}")
-    return METRICS[metric]
 
 
 def parse_objectives(text: str | Iterable[str]) -> tuple[str, ...]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -73,6 +73,11 @@ class LayerChoice:
         """Compact label such as ``W4S2T1`` or ``W4pS2T1`` (p marks power-of-two weights)."""
         p = "p" if self.scheme == "pow2" else ""
         return f"W{self.w_bits}{p}S{self.s_bits}T{self.timesteps}"
+
+
+def nearest_option(value: float, options: Iterable[int]) -> int:
+    """The allowed option nearest to ``value``; a tie goes to the smaller (cheaper) one."""
+    return min(options, key=lambda o: (abs(o - value), o))
 
 
 @dataclass(frozen=True)
@@ -215,3 +220,14 @@ class Config(Mapping[str, LayerChoice]):
 
     def short(self) -> str:
         return " ".join(f"{n}:{c.short()}" for n, c in self.layers.items())
+
+    def check_layers(self, names: Iterable[str]) -> None:
+        """The config must name exactly the layers ``names`` (in any order): an unknown or a
+        missing layer is a one-line :class:`ConfigError`."""
+        names = list(names)
+        for n in self.layers:
+            if n not in names:
+                raise ConfigError(f"config names unknown layer {n!r}; layers are: {', '.join(names)}")
+        for n in names:
+            if n not in self.layers:
+                raise ConfigError(f"config has no choice for layer {n!r}; give every layer a choice")

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import spikebits.results.storage as storage
+import spikebits.space.files as files
 from spikebits.results import (
     TrialRecord,
     atomic_write_bytes,
@@ -63,7 +64,7 @@ def test_atomic_write_failure_keeps_old_file_and_removes_temp(tmp_path: Path, mo
     def broken_replace(src: str, dst: str) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(storage.os, "replace", broken_replace)
+    monkeypatch.setattr(files.os, "replace", broken_replace)
     with pytest.raises(OutputError, match="No space left on device") as info:
         atomic_write_text(target, "new")
     assert "\n" not in str(info.value)
@@ -78,7 +79,7 @@ def test_atomic_write_interrupt_removes_temp(tmp_path: Path, monkeypatch: pytest
     def interrupted(fd: int) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(storage.os, "fsync", interrupted)
+    monkeypatch.setattr(files.os, "fsync", interrupted)
     with pytest.raises(KeyboardInterrupt):
         atomic_write_text(target, "new")
     assert target.read_text() == "old"
@@ -116,7 +117,7 @@ def test_permission_error_becomes_output_error(tmp_path: Path, monkeypatch: pyte
     def denied(**kwargs: object) -> None:
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(storage.tempfile, "mkstemp", denied)
+    monkeypatch.setattr(files.tempfile, "mkstemp", denied)
     with pytest.raises(OutputError, match=r"cannot write .*run\.json \(Permission denied\)"):
         write_run_json(tmp_path / "run.json", {})
 

@@ -20,13 +20,12 @@ from spikebits.models import (
     build,
     default_space,
     layer_specs,
-    nearest_option,
     quantize_unsigned,
     renewal_step,
     ste_round,
 )
 from spikebits.models.neurons import RefinedNeuron
-from spikebits.space import BitTargets, Budget, BudgetError, Config, LayerChoice, LayerOptions, SearchSpace
+from spikebits.space import BitTargets, Budget, BudgetError, Config, LayerChoice, LayerOptions, SearchSpace, nearest_option
 
 LN2 = math.log(2.0)
 
