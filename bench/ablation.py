@@ -26,7 +26,7 @@ import torch
 
 from spikebits import models
 from spikebits.evaluators import Evaluator
-from spikebits.search.differentiable import SupernetRun, SupernetSettings, train_supernet
+from spikebits.search.differentiable import DifferentiableOptions, SupernetRun, train_supernet
 from spikebits.space import BitTargets, LayerChoice, LayerOptions
 
 #: Contiguous options: learnable values round to integers that are all allowed.
@@ -66,8 +66,8 @@ def main() -> None:
         qat = evaluator.score(evaluator.finetune(space.uniform(choice), epochs=args.epochs))["accuracy"]
         runs = {}
         for renewal in ("none", "spikes"):
-            settings = SupernetSettings(epochs=args.epochs, renewal=renewal, init=args.init, seed=args.seed)
-            runs[renewal] = train_supernet(evaluator, target, settings)
+            settings = DifferentiableOptions(supernet_epochs=args.epochs, renewal=renewal, init_bits=args.init)
+            runs[renewal] = train_supernet(evaluator, target, settings, seed=args.seed)
         rows.append((target, choice, qat, runs["none"], runs["spikes"]))
         print(f"  target {target} done ({time.perf_counter() - start:.0f} s)", flush=True)
 

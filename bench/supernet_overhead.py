@@ -28,7 +28,7 @@ from torch.utils.data import TensorDataset
 
 from spikebits import models
 from spikebits.evaluators.training import calibrate
-from spikebits.search.differentiable import SupernetSettings
+from spikebits.search.differentiable import DifferentiableOptions
 from spikebits.space import BitTargets, LayerChoice
 
 
@@ -80,12 +80,12 @@ def main() -> None:
     supermodel = configured()
     net = models.Supernet(supermodel, space, models.layer_specs(supermodel))
     net.set_renewal(weights=False, spikes=True)
-    settings = SupernetSettings()  # lr and bits_lr of train_supernet
+    settings = DifferentiableOptions()  # supernet_lr and bits_lr of train_supernet
     with torch.no_grad():
         target = BitTargets(*(float(v) for v in net.averages()))
-    opt_quant = torch.optim.Adam(quant.parameters(), settings.lr)
+    opt_quant = torch.optim.Adam(quant.parameters(), settings.supernet_lr)
     opt_super = torch.optim.Adam(
-        [{"params": net.model_parameters(), "lr": settings.lr}, {"params": net.arch_params, "lr": settings.bits_lr}]
+        [{"params": net.model_parameters(), "lr": settings.supernet_lr}, {"params": net.arch_params, "lr": settings.bits_lr}]
     )
     start_config = net.snap()
     start_bits = [p.detach().clone() for p in net.arch_params]

@@ -14,7 +14,21 @@ from spikebits.evaluators.activity import (
     record_layer_activity,
     s_ace_active,
 )
-from spikebits.evaluators.cost import bit_averages, bit_budget, cost_metrics, effective_resolution, s_ace, size_bits
+from spikebits.evaluators.cost import (
+    bit_averages,
+    bit_budget,
+    bit_sums,
+    check_limits,
+    check_specs,
+    cost_metrics,
+    effective_resolution,
+    energy_minimal_config,
+    layer_cost,
+    metric_value,
+    s_ace,
+    size_bits,
+    smallest_reachable,
+)
 from spikebits.evaluators.datasets import DataSplit, DatasetInfo
 from spikebits.evaluators.energy import (
     DEFAULT_ENERGY_MODEL,
@@ -30,8 +44,6 @@ from spikebits.evaluators.energy import (
 from spikebits.evaluators.evaluator import Evaluator, resolve_device
 from spikebits.evaluators.hardware import HardwareReport, simulate
 from spikebits.evaluators.sensitivity import (
-    LayerSensitivity,
-    SensitivityReport,
     activation_omega,
     hawq_omega,
     hutchinson_traces,
@@ -39,6 +51,7 @@ from spikebits.evaluators.sensitivity import (
     output_error,
     pearson_kurtosis,
 )
+from spikebits.evaluators.sensitivity_report import LayerSensitivity, SensitivityReport
 from spikebits.evaluators.training import TrainSettings, accuracy, calibrate, default_cache_dir, pretrained_state, train
 
 __all__ = [
@@ -70,19 +83,26 @@ __all__ = [
     "activation_omega",
     "bit_averages",
     "bit_budget",
+    "bit_sums",
     "calibrate",
+    "check_limits",
+    "check_specs",
     "cost_metrics",
     "datasets",
     "default_cache_dir",
     "effective_resolution",
+    "energy_minimal_config",
     "hawq_omega",
     "hutchinson_traces",
+    "layer_cost",
     "measure_sensitivity",
+    "metric_value",
     "output_error",
     "pearson_kurtosis",
     "pretrained_state",
     "resolve_device",
     "s_ace",
     "size_bits",
+    "smallest_reachable",
     "train",
 ]

@@ -49,7 +49,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 from spikebits.models import LayerSpec
-from spikebits.space import Config, ConfigError, LayerChoice
+from spikebits.space import Config, ConfigError, LayerChoice, format_number, format_table
 
 DATAPATHS = ("multiply", "shift_add")
 BASIS = "estimate"
@@ -356,20 +356,7 @@ class EnergyReport(LayerTotals):
                      format_number(self._sum("neuron_updates")), format_number(self.compute_pj), format_number(self.weight_memory_pj),
                      format_number(self.membrane_memory_pj), format_number(self.total_pj)])
         title = f"energy per inference ({self.basis}, {self.activity} activity): model {self.model.name} ({self.model.datapath} datapath)"
-        return format_table(title, head, rows)
-
-
-def format_number(v: float) -> str:
-    """Four significant digits, as the report tables print every count and energy."""
-    return f"{v:.4g}"
-
-
-def format_table(title: str, head: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """``title``, then ``head`` and ``rows`` right-aligned in columns under a rule."""
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]
-    lines = [title, "  ".join(h.rjust(w) for h, w in zip(head, widths)), "  ".join("-" * w for w in widths)]
-    lines += ["  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in rows]
-    return "\n".join(lines)
+        return format_table(head, rows, title=title)
 
 
 def energy_report(

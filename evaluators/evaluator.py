@@ -10,6 +10,8 @@ from spikebits.evaluators import datasets
 from spikebits.evaluators.activity import LayerActivity, activity_rates, record_layer_activity
 from spikebits.evaluators.cost import bit_averages, cost_metrics, s_ace
 from spikebits.evaluators.energy import EnergyModel, EnergyReport, energy_report, load_energy_model
+from spikebits.evaluators.sensitivity import measure_sensitivity
+from spikebits.evaluators.sensitivity_report import SensitivityReport
 from spikebits.evaluators.training import Progress, TrainSettings, accuracy, calibrate, pretrained_state, train
 from spikebits.models import (
     SpikingNetwork,
@@ -44,6 +46,8 @@ class Evaluator:
       quantization-aware fine-tune of the cached full-precision model), ``firing_rate``
       (non-zero fraction of the spikes fed to the unpinned layers, on the test set) and the
       event-driven ``s_ace_active`` and ``energy_pj_active`` (:meth:`score`).
+    * :meth:`sensitivity` — the per-layer sensitivity report of the pretrained network
+      (Hessian Ω, output error, kurtosis), measured once and cached.
 
     Every strategy calls the same instance, so strategies compete on equal terms.
     """
@@ -101,6 +105,7 @@ class Evaluator:
         self._data: datasets.DataSplit | None = None
         self.last_activity: dict[str, LayerActivity] | None = None
         self._pretrained: tuple[dict, float] | None = None
+        self._sensitivity: dict[tuple[int, int], SensitivityReport] = {}
 
     def describe(self) -> dict:
         """JSON-able settings for ``run.json``."""
@@ -163,6 +168,21 @@ class Evaluator:
         model = set_full_precision(self.new_model())
         model.load_state_dict(state)
         return model.to(self.device)
+
+    def sensitivity(self, *, probes: int = 200, batches: int = 4, progress: Progress | None = None) -> SensitivityReport:
+        """The per-layer sensitivity report of the pretrained full-precision network: the one
+        entry point every strategy and the CLI use.
+
+        Measured by :func:`evaluators.sensitivity.measure_sensitivity` with at most ``probes``
+        Hutchinson probes on the first ``batches`` training batches (its other settings at
+        their defaults), cached on disk next to the pretraining checkpoint, and memoised in
+        this evaluator per (probes, batches), so a second call returns the same object.
+        ``progress`` (default: the evaluator's) shows the probes while measuring.
+        """
+        key = (probes, batches)
+        if key not in self._sensitivity:
+            self._sensitivity[key] = measure_sensitivity(self, probes=probes, batches=batches, progress=progress)
+        return self._sensitivity[key]
 
     def finetune(self, config: Config, *, epochs: int | None = None, on_epoch=None) -> SpikingNetwork:
         """The pretrained model set to ``config``, step sizes calibrated, fine-tuned ``epochs``

@@ -58,10 +58,10 @@ from spikebits.evaluators.activity import (
     spike_bits,
     spike_steps,
 )
-from spikebits.evaluators.energy import BASIS, EnergyModel, LayerTotals, format_number, format_table, load_energy_model
+from spikebits.evaluators.energy import BASIS, EnergyModel, LayerTotals, load_energy_model
 from spikebits.models import LayerSpec, SpikingLayer, SpikingNetwork
 from spikebits.models.quantizers import pow2_max_shift, signed_levels
-from spikebits.space import ConfigError, LayerChoice
+from spikebits.space import ConfigError, LayerChoice, format_number, format_table
 
 FORCE_LEVELS = ("max",)
 
@@ -246,7 +246,7 @@ class HardwareReport(LayerTotals):
             f"bit-serial simulation per inference ({self.basis}, {self.activity} activity, {self.samples} samples, "
             f"{self.lanes} lane{'s' if self.lanes != 1 else ''}{acc}): constants of {self.model.name}, shift_add datapath"
         )
-        return format_table(title, head, rows)
+        return format_table(head, rows, title=title)
 
 
 # ---------------------------------------------------------------------- the simulator

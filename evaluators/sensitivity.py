@@ -1,8 +1,7 @@
-"""Per-layer sensitivity of a trained full-precision network.
+"""Per-layer sensitivity of a trained full-precision network: the formulas.
 
 Three families of numbers, each a pure function with its equation on top (symbols of
-``DESIGN.md``), collected per layer by :func:`measure_sensitivity` into a cached
-:class:`SensitivityReport`:
+``DESIGN.md``):
 
 * **Hessian (HAWQ)**: Tr(H_l) by Hutchinson's estimator (:func:`hutchinson_traces`) for the
   synapse weights and for each layer's input current, turned into
@@ -12,19 +11,19 @@ Three families of numbers, each a pure function with its equation on top (symbol
   quantized (:func:`output_error`).
 * **Kurtosis (KurtBoost)**: the Pearson kurtosis of a layer's weights (:func:`pearson_kurtosis`).
 
-Search strategies read a report through :meth:`SensitivityReport.cost`.
+:func:`measure_sensitivity` composes them on an evaluator's pretrained network into a
+:class:`evaluators.sensitivity_report.SensitivityReport`, cached on disk. Search code does not
+call it: it calls :meth:`Evaluator.sensitivity`, which memoises the report per evaluator, and
+reads it through :meth:`SensitivityReport.cost`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import scipy.stats
@@ -32,18 +31,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from spikebits.evaluators.training import Progress, _cache_key, _quiet, default_cache_dir, make_loader
+from spikebits.evaluators.sensitivity_report import LayerSensitivity, SensitivityReport, spike_key, weight_key
+from spikebits.evaluators.training import Progress, default_cache_dir, make_loader, pretrain_cache_key, quiet
 from spikebits.models import RefinedNeuron, SpikingNetwork, quantize_weight, renewal_step, set_full_precision
-from spikebits.space import ConfigError, LayerChoice, OutputError
+from spikebits.space import ConfigError, LayerChoice, atomic_write_text
 
-if TYPE_CHECKING:
-    from spikebits.evaluators.evaluator import Evaluator
-
-SENSITIVITY_SCHEMA = "spikebits.sensitivity/1"
 #: Bump when the measurement changes in a way that invalidates cached reports.
 SENSITIVITY_VERSION = 1
-#: Metric names :meth:`SensitivityReport.cost` understands.
-COST_METRICS = ("hessian", "output")
 
 LossFn = Callable[[Tensor, Tensor], Tensor]
 
@@ -164,7 +158,7 @@ def hutchinson_traces(
     """
     if max_probes < 1:
         raise ValueError("max_probes must be >= 1")
-    progress = progress or _quiet
+    progress = progress or quiet
     names = list(tensors)
     fixed = [n for n in names if not isinstance(tensors[n], nn.Module)]
     per_batch = [n for n in names if isinstance(tensors[n], nn.Module)]
@@ -281,7 +275,7 @@ def output_error(model: SpikingNetwork, layer_name: str, choice: LayerChoice, x:
         for name, param in params.items():  # configure may have swapped γ for a resized Parameter
             owner, _, attr = name.rpartition(".")
             module = layer.get_submodule(owner) if owner else layer
-            if module._parameters.get(attr) is not param:
+            if dict(module.named_parameters(recurse=False)).get(attr) is not param:
                 setattr(module, attr, param)
         layer.load_state_dict(state)
         model.train(was_training)
@@ -296,113 +290,11 @@ def pearson_kurtosis(w: Tensor | np.ndarray | Sequence[float]) -> float:
     return float(scipy.stats.kurtosis(values.reshape(-1), fisher=False, bias=True))
 
 
-# ------------------------------------------------------------------------------- report
-def weight_key(scheme: str, w_bits: int) -> str:
-    """Key of :attr:`LayerSensitivity.omega`: ``"uniform4"``, ``"pow23"``."""
-    return f"{scheme}{w_bits}"
-
-
-def spike_key(s_bits: int, timesteps: int) -> str:
-    """Key of :attr:`LayerSensitivity.activation_omega`: ``"S2T1"``."""
-    return f"S{s_bits}T{timesteps}"
-
-
-@dataclass(frozen=True)
-class LayerSensitivity:
-    """Sensitivity numbers of one layer.
-
-    ``trace`` = Tr(H_l) of the synapse weights; ``activation_trace`` = Tr(H_a,l) of the input
-    current; ``omega[weight_key(scheme, W)]`` = Ω_w; ``activation_omega[spike_key(S, T)]`` = Ω_a;
-    ``output_error[choice.short()]`` = output MSE (empty when not measured).
-    """
-
-    name: str
-    n_weights: int
-    n_inputs: int
-    trace: float
-    activation_trace: float
-    kurtosis: float
-    omega: dict[str, float] = field(default_factory=dict)
-    activation_omega: dict[str, float] = field(default_factory=dict)
-    output_error: dict[str, float] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> LayerSensitivity:
-        return cls(
-            name=str(data["name"]),
-            n_weights=int(data["n_weights"]),
-            n_inputs=int(data["n_inputs"]),
-            trace=float(data["trace"]),
-            activation_trace=float(data["activation_trace"]),
-            kurtosis=float(data["kurtosis"]),
-            omega={str(k): float(v) for k, v in data.get("omega", {}).items()},
-            activation_omega={str(k): float(v) for k, v in data.get("activation_omega", {}).items()},
-            output_error={str(k): float(v) for k, v in data.get("output_error", {}).items()},
-        )
-
-
-@dataclass(frozen=True)
-class SensitivityReport:
-    """Per-layer sensitivities in network order, with the settings they were measured under.
-
-    ``probes``: Hutchinson probes used for the weight traces; ``activation_probes``: for the
-    activation traces.
-    """
-
-    layers: dict[str, LayerSensitivity]
-    probes: int
-    settings: dict[str, Any] = field(default_factory=dict)
-    activation_probes: int = 0
-
-    def cost(self, metric: str, layer: str, choice: LayerChoice) -> float:
-        """Sensitivity cost of giving ``layer`` the ``choice``.
-
-        ``"hessian"``: Ω_w(scheme, W) + Ω_a(S, T); ``"output"``: the output MSE of the choice."""
-        if metric not in COST_METRICS:
-            raise ConfigError(f"unknown sensitivity metric {metric!r}; use one of: {', '.join(COST_METRICS)}")
-        if layer not in self.layers:
-            raise ConfigError(f"the sensitivity report has no layer {layer!r}; layers are: {', '.join(self.layers)}")
-        entry = self.layers[layer]
-        try:
-            if metric == "hessian":
-                return entry.omega[weight_key(choice.scheme, choice.w_bits)] + entry.activation_omega[spike_key(choice.s_bits, choice.timesteps)]
-            return entry.output_error[choice.short()]
-        except KeyError:
-            what = "output errors" if metric == "output" else "Hessian sensitivities"
-            raise ConfigError(
-                f"layer {layer!r} has no {what} for {choice.short()}; measure the sensitivity again with that choice in the layer's options"
-                + (" and output_error=True" if metric == "output" else "")
-            ) from None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "schema": SENSITIVITY_SCHEMA,
-            "probes": self.probes,
-            "activation_probes": self.activation_probes,
-            "settings": self.settings,
-            "layers": {n: s.to_dict() for n, s in self.layers.items()},
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> SensitivityReport:
-        if not isinstance(data, Mapping) or data.get("schema", SENSITIVITY_SCHEMA) != SENSITIVITY_SCHEMA:
-            raise ConfigError(f"not a sensitivity report; expected schema {SENSITIVITY_SCHEMA!r}")
-        return cls(
-            layers={str(n): LayerSensitivity.from_dict(s) for n, s in data["layers"].items()},
-            probes=int(data["probes"]),
-            settings=dict(data.get("settings", {})),
-            activation_probes=int(data.get("activation_probes", 0)),
-        )
-
-
-# -------------------------------------------------------------------------- measurement
-def _cache_path(evaluator: Evaluator, model: SpikingNetwork, settings: dict[str, Any]) -> Path:
+# ------------------------------------------------------------- measurement (disk cache)
+def _cache_path(evaluator: Any, model: SpikingNetwork, settings: dict[str, Any]) -> Path:
     cache_dir = Path(evaluator.cache_dir) if evaluator.cache_dir else default_cache_dir()
     blob = json.dumps({"settings": settings, "space": evaluator.space.to_dict(), "v": SENSITIVITY_VERSION}, sort_keys=True, default=str)
-    key = _cache_key(model, evaluator.dataset, evaluator.seed, evaluator.pretrain_settings)
+    key = pretrain_cache_key(model, evaluator.dataset, evaluator.seed, evaluator.pretrain_settings)
     return cache_dir / f"{key}-sensitivity-{hashlib.sha256(blob.encode()).hexdigest()[:10]}.json"
 
 
@@ -416,18 +308,8 @@ def _read_cache(path: Path) -> SensitivityReport | None:
 
 
 def _write_cache(path: Path, report: SensitivityReport) -> None:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w") as handle:
-                json.dump(report.to_dict(), handle, indent=1)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-    except OSError as err:
-        raise OutputError(f"cannot write the sensitivity cache in {path.parent} ({err.strerror}); set SPIKEBITS_CACHE to a writable folder") from None
+    text = json.dumps(report.to_dict(), indent=1)
+    atomic_write_text(path, text, what=f"the sensitivity cache in {path.parent}", hint="set SPIKEBITS_CACHE to a writable folder")
 
 
 @torch.no_grad()
@@ -454,7 +336,7 @@ def _input_currents(model: SpikingNetwork, batches: Sequence[tuple[Tensor, Tenso
 
 
 def measure_sensitivity(
-    evaluator: Evaluator,
+    evaluator: Any,
     *,
     probes: int = 200,
     tol: float = 1e-3,
@@ -466,6 +348,9 @@ def measure_sensitivity(
     output_error: bool = True,
 ) -> SensitivityReport:
     """Sensitivities of every layer of ``evaluator.space`` (pinned ones too), cached on disk.
+
+    ``evaluator`` is an :class:`evaluators.Evaluator` (typed ``Any``: the evaluator module
+    imports this one, so this one does not import it back).
 
     The model is the evaluator's pretrained full-precision network at ``timesteps`` steps
     (:func:`models.set_full_precision`; the image layer stays at T = 1), in eval mode. Probe and
@@ -486,8 +371,11 @@ def measure_sensitivity(
     :func:`evaluators.training.default_cache_dir`), named by the pretraining cache key and a
     hash of these settings and the space; a second call returns it without computing. An
     unreadable cache file is measured again and overwritten.
+
+    Search code calls :meth:`Evaluator.sensitivity` (which calls this with its defaults and
+    memoises the report) rather than this function.
     """
-    progress = progress or evaluator.progress or _quiet
+    progress = progress or evaluator.progress or quiet
     settings = {
         "probes": probes,
         "tol": tol,

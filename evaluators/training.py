@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
-import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +16,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from spikebits.models import SpikingNetwork, set_full_precision
-from spikebits.space import OutputError
+from spikebits.space import atomic_write_bytes
 
 #: ``progress(iterable, description, total) -> iterable``: the CLI passes a tqdm wrapper.
 Progress = Callable[[Iterable, str, int], Iterable]
@@ -24,7 +24,8 @@ Progress = Callable[[Iterable, str, int], Iterable]
 PRETRAIN_VERSION = 1
 
 
-def _quiet(iterable: Iterable, description: str, total: int) -> Iterable:
+def quiet(iterable: Iterable, description: str, total: int) -> Iterable:
+    """The :data:`Progress` that shows nothing: ``iterable`` unchanged (library code and tests)."""
     return iterable
 
 
@@ -64,7 +65,7 @@ def train(
 
     ``on_epoch(epoch, model)`` is called after each epoch (1-based), e.g. to report an
     intermediate accuracy; the model is put back in training mode afterwards."""
-    progress = progress or _quiet
+    progress = progress or quiet
     if settings.epochs <= 0:
         return []
     torch.manual_seed(settings.seed)
@@ -110,7 +111,10 @@ def calibrate(model: nn.Module, data: TensorDataset, *, device: str | torch.devi
     model(x.to(device))
 
 
-def _cache_key(model: SpikingNetwork, dataset: str, seed: int, settings: TrainSettings) -> str:
+def pretrain_cache_key(model: SpikingNetwork, dataset: str, seed: int, settings: TrainSettings) -> str:
+    """File stem of the pretraining checkpoint of (architecture, data set, seed, settings):
+    ``"{model}-{dataset}-seed{seed}-{hash}"``; other caches next to it (sensitivity reports)
+    start with it too."""
     name, kwargs = model.arch
     blob = json.dumps(
         {"model": name, "kwargs": kwargs, "dataset": dataset, "seed": seed, "settings": settings.__dict__, "v": PRETRAIN_VERSION},
@@ -138,7 +142,7 @@ def pretrained_state(
     the architecture, data set, seed and settings; it is written atomically.
     """
     cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
-    path = cache_dir / f"{_cache_key(model, dataset, settings.seed, settings)}.pt"
+    path = cache_dir / f"{pretrain_cache_key(model, dataset, settings.seed, settings)}.pt"
     if path.exists():
         try:
             blob = torch.load(path, map_location="cpu", weights_only=True)
@@ -150,16 +154,7 @@ def pretrained_state(
     train(model, train_data, settings, device=device, progress=progress, description="pretrain")
     acc = accuracy(model, test_data, device=device)
     state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-    try:
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=cache_dir, suffix=".tmp")
-        os.close(fd)
-        try:
-            torch.save({"state": state, "accuracy": acc}, tmp)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-    except OSError as err:
-        raise OutputError(f"cannot write the pretraining cache in {cache_dir} ({err.strerror}); set SPIKEBITS_CACHE to a writable folder") from None
+    buffer = io.BytesIO()
+    torch.save({"state": state, "accuracy": acc}, buffer)
+    atomic_write_bytes(path, buffer.getvalue(), what=f"the pretraining cache in {cache_dir}", hint="set SPIKEBITS_CACHE to a writable folder")
     return state, acc

@@ -28,7 +28,6 @@ import json
 import math
 import os
 import struct
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +38,7 @@ from spikebits.models.layers import SpikingLayer
 from spikebits.models.network import SpikingNetwork, apply_config, current_config
 from spikebits.models.quantizers import pow2_max_shift, signed_levels
 from spikebits.models.registry import build
-from spikebits.space import Config, ConfigError, OutputError, SpikebitsError
+from spikebits.space import Config, ConfigError, SpikebitsError, atomic_write_bytes
 
 MAGIC = b"SBQ1"
 SCHEMA = "spikebits.sbq/1"
@@ -182,32 +181,6 @@ def _weight_keys(model: SpikingNetwork) -> dict[str, str]:
 
 
 # --------------------------------------------------------------------------- save / load
-def _atomic_write(path: Path, chunks: list[bytes]) -> None:
-    """Write to a temporary file in the same folder, fsync, then os.replace over ``path``."""
-    folder = path.parent
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    except OSError as err:
-        raise OutputError(f"cannot write {path} ({err.strerror}); choose a folder you can write to") from None
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            os.fchmod(fh.fileno(), 0o644)
-            for chunk in chunks:
-                fh.write(chunk)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp_name, path)
-    except BaseException as err:
-        try:
-            os.unlink(tmp_name)
-        except FileNotFoundError:
-            pass
-        if isinstance(err, OSError):
-            raise OutputError(f"cannot write {path} ({err.strerror}); choose a folder you can write to") from None
-        raise
-
-
 def save_sbq(model: SpikingNetwork, path: str | os.PathLike[str]) -> dict[str, int]:
     """Write ``model`` (every layer configured, every step size calibrated) to ``path`` as an
     ``.sbq`` file, atomically. Returns ``header_bytes`` (JSON), ``payload_bytes``,
@@ -254,7 +227,8 @@ def save_sbq(model: SpikingNetwork, path: str | os.PathLike[str]) -> dict[str, i
     }
     assert len(payload) == -(-offset // 8)
     header_bytes = json.dumps(header, separators=(",", ":")).encode("utf-8")
-    _atomic_write(Path(path), [MAGIC, struct.pack("<Q", len(header_bytes)), header_bytes, payload])
+    data = b"".join([MAGIC, struct.pack("<Q", len(header_bytes)), header_bytes, payload])
+    atomic_write_bytes(Path(path), data, hint="choose a folder you can write to")
     return {
         "header_bytes": len(header_bytes),
         "payload_bytes": len(payload),

@@ -24,7 +24,7 @@ from torch import Tensor, nn
 
 from spikebits.models.neurons import NEURONS, RefinedNeuron
 from spikebits.models.quantizers import WeightQuantizer
-from spikebits.space import LayerChoice
+from spikebits.space import ConfigError, LayerChoice
 
 
 @dataclass
@@ -52,6 +52,8 @@ class SpikingLayer(nn.Module):
         super().__init__()
         if neuron not in NEURONS:
             raise ValueError(f"unknown neuron {neuron!r}")
+        if isinstance(synapse, nn.Conv2d) and synapse.padding_mode != "zeros":
+            raise ConfigError(f"convolutions with padding_mode {synapse.padding_mode!r} are not supported; use zero padding")
         self.synapse = synapse
         self.neuron = RefinedNeuron() if encoder else NEURONS[neuron]()
         self.weight_quantizer = WeightQuantizer()
@@ -105,7 +107,8 @@ class SpikingLayer(nn.Module):
             x = spikes.sum(dim=0) / (spikes.shape[0] + (t_hat - t_hat.detach()))
         w = self.quantized_weight()
         if isinstance(self.synapse, nn.Conv2d):
-            return self.synapse._conv_forward(x, w, self.synapse.bias)
+            conv = self.synapse
+            return F.conv2d(x, w, conv.bias, conv.stride, conv.padding, conv.dilation, conv.groups)
         return F.linear(x, w, self.synapse.bias)
 
     def forward(self, current: Tensor) -> Tensor:

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from spikebits.models.layers import Activity, SpikingLayer
+from spikebits.models.registry import build
 from spikebits.space import Config, ConfigError, LayerOptions, SearchSpace
 
 
@@ -142,8 +143,6 @@ def layer_specs(model: SpikingNetwork, input_shape: Sequence[int] | None = None)
     Runs a structural copy of the model on PyTorch's meta device: no data, no arithmetic,
     and the model itself is left untouched.
     """
-    from spikebits.models.registry import build  # registry imports this module
-
     shape = tuple(input_shape or model.input_shape)
     name, kwargs = model.arch
     with torch.device("meta"):

@@ -147,6 +147,31 @@ class TrialRecord:
             info={**extra, **(info or {})},
         )
 
+    @classmethod
+    def failed(
+        cls,
+        number: int,
+        config: Config | None,
+        reason: str,
+        *,
+        strategy: str,
+        wall_time_s: float = 0.0,
+        state: str = "FAIL",
+        info: Mapping[str, Any] | None = None,
+    ) -> TrialRecord:
+        """A trial that produced no metrics (``state`` FAIL or PRUNED), with its one-line ``reason``."""
+        return cls(
+            number=number,
+            config=config,
+            metrics={},
+            strategy=strategy,
+            wall_time_s=wall_time_s,
+            feasible=False,
+            state=state,
+            error=reason,
+            info=info or {},
+        )
+
     # ----------------------------------------------------------------- queries
     def has(self, metric: str) -> bool:
         """Whether ``metric`` is present with a finite value."""

@@ -6,6 +6,7 @@ import math
 from collections.abc import Sequence
 
 from spikebits.results.records import TrialRecord
+from spikebits.space import format_table
 
 #: Metrics shown in scientific notation (they run to 1e6–1e12).
 LARGE_METRICS: frozenset[str] = frozenset({"s_ace", "energy_pj", "size_bits", "s_ace_active", "energy_pj_active"})
@@ -42,13 +43,5 @@ def format_front_table(front: Sequence[TrialRecord], objectives: Sequence[str]) 
         ]
         for r in front
     ]
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
     numeric = len(objectives) + 1  # '#' and the objectives are right-aligned
-
-    def line(cells: Sequence[str]) -> str:
-        parts = [c.rjust(w) if i < numeric else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths))]
-        return "  ".join(parts).rstrip()
-
-    lines = [line(header), "  ".join("-" * w for w in widths)]
-    lines += [line(row) for row in rows] or ["(no feasible points)"]
-    return "\n".join(lines)
+    return format_table(header, rows, align="r" * numeric + "l" * 2, empty="(no feasible points)")

@@ -1,26 +1,53 @@
-"""spikebits.search: strategies, their registry, the search runner and the CLI.
+"""spikebits.search: strategies, their options and registry, executors, the runner and the CLI.
 
-Imports space, models, evaluators and results (which imports only space).
+Imports space, models, evaluators and results (which imports only space). Each strategy is
+one module that registers itself; ``spikebits strategies`` lists them with their options.
 """
 
-from spikebits.search import boost as _boost  # noqa: F401  (registers "boost")
-from spikebits.search import differentiable as _differentiable  # noqa: F401  (registers "differentiable", "gumbel")
-from spikebits.search import ilp as _ilp  # noqa: F401  (registers "ilp")
-from spikebits.search import nsga2 as _nsga2  # noqa: F401  (registers "nsga2")
-from spikebits.search import random_sampling as _random  # noqa: F401  (registers "random")
-from spikebits.search import tpe as _tpe  # noqa: F401  (registers "tpe")
-from spikebits.search.base import Proposal, Strategy, available, get_strategy, register_strategy
-from spikebits.search.optuna_base import OptunaStrategy
+from spikebits.search import boost as boost  # noqa: F401  (registers "boost")
+from spikebits.search import differentiable as differentiable  # noqa: F401  (registers "differentiable", "gumbel")
+from spikebits.search import ilp as ilp  # noqa: F401  (registers "ilp")
+from spikebits.search import nsga2 as nsga2  # noqa: F401  (registers "nsga2")
+from spikebits.search import random_sampling as random_sampling  # noqa: F401  (registers "random")
+from spikebits.search import tpe as tpe  # noqa: F401  (registers "tpe")
+from spikebits.search.base import (
+    DEFAULT_TRIALS,
+    Proposal,
+    Strategy,
+    available,
+    evaluate_trial,
+    failure_reason,
+    get_strategy,
+    options_by_strategy,
+    register_strategy,
+    strategy_summary,
+)
+from spikebits.search.executors import Executor, LocalExecutor
+from spikebits.search.optuna_base import OptunaOptions, OptunaStrategy
+from spikebits.search.options import OptionInfo, StrategyOptions, option
+from spikebits.search.ray_search import RayExecutor
 from spikebits.search.runner import SearchResult, check_output_dir, run_search
 
 __all__ = [
+    "DEFAULT_TRIALS",
+    "Executor",
+    "LocalExecutor",
+    "OptionInfo",
+    "OptunaOptions",
     "OptunaStrategy",
     "Proposal",
+    "RayExecutor",
     "SearchResult",
     "Strategy",
+    "StrategyOptions",
     "available",
     "check_output_dir",
+    "evaluate_trial",
+    "failure_reason",
     "get_strategy",
+    "option",
+    "options_by_strategy",
     "register_strategy",
     "run_search",
+    "strategy_summary",
 ]

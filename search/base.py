@@ -1,17 +1,22 @@
-"""The :class:`Strategy` base class and the strategy registry."""
+"""The :class:`Strategy` base class, its options, and the strategy registry."""
 
 from __future__ import annotations
 
 import abc
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
 from spikebits.results import TrialRecord
+from spikebits.search.options import StrategyOptions
 from spikebits.space import Budget, Config, SearchSpace, SpikebitsError, unknown_name_error
+
+#: Trials a search runs when nobody says otherwise (strategies with a plan of their own, such
+#: as one supernet per target, may run fewer).
+DEFAULT_TRIALS = 24
 
 
 class ConfigEvaluator(Protocol):
@@ -35,27 +40,83 @@ class Proposal:
 
 #: ``callback(record)`` after every evaluated trial (the CLI advances its progress bar).
 TrialCallback = Callable[[TrialRecord], None]
+#: ``progress(iterable, description, total)`` wraps a long loop (a tqdm bar in the CLI).
+Progress = Callable[..., Any]
+
+
+def failure_reason(err: BaseException) -> str:
+    """The one-line reason a failed trial records: a :class:`space.SpikebitsError`'s own
+    message, else ``"TypeName: first line"``."""
+    reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+    return reason if isinstance(err, SpikebitsError) else f"{type(err).__name__}: {reason}"
+
+
+def evaluate_trial(
+    evaluator: ConfigEvaluator,
+    config: Config,
+    number: int,
+    *,
+    strategy: str,
+    budget: Budget,
+    info: Mapping[str, Any] | None = None,
+    on_epoch: Callable[..., None] | None = None,
+) -> TrialRecord:
+    """Score ``config`` with ``evaluator`` as trial ``number``, timed and budget-checked. An
+    exception inside the evaluator becomes a FAIL record with its one-line reason (and a short
+    traceback in ``info``), so a failed trial never ends a search. ``on_epoch(epoch, model)``
+    is passed to the evaluator (Ray's early stopping reports through it)."""
+    start = time.perf_counter()
+    try:
+        metrics = evaluator(config) if on_epoch is None else evaluator(config, on_epoch=on_epoch)
+    except KeyboardInterrupt:
+        raise
+    except Exception as err:  # a failed trial must not end the search
+        return TrialRecord.failed(
+            number,
+            config,
+            failure_reason(err),
+            strategy=strategy,
+            wall_time_s=time.perf_counter() - start,
+            info={"traceback": traceback.format_exc(limit=3)},
+        )
+    return TrialRecord.evaluated(
+        number, config, metrics, strategy=strategy, wall_time_s=time.perf_counter() - start, budget=budget, info=info
+    )
 
 
 class Strategy(abc.ABC):
-    """A search strategy. Every strategy sees the same space, evaluator, budget and objectives.
+    """A search strategy. Every strategy sees the same space, evaluator, budget, objectives and
+    number of trials; what sets one apart is its :attr:`Options`.
 
-    Lifecycle, driven by :meth:`run`:
+    Lifecycle, driven by an executor (:class:`search.LocalExecutor` calls :meth:`run`):
 
-    1. ``__init__(space, evaluator, budget, objectives, seed, **options)`` stores settings and
-       does no work.
+    1. ``__init__(space, evaluator, budget, objectives, *, seed, n_trials, options, ...)``
+       stores settings and does no work. ``options`` is an instance of the strategy's
+       :attr:`Options` dataclass (or give its fields as keywords).
     2. :meth:`start` (hook) opens resources: an Optuna study, previous trials of a resumed
-       search, warm starts.
+       search, warm starts, sensitivities.
     3. Until :meth:`remaining` is 0 or :meth:`ask` returns ``None``:
-       ``proposal = ask()`` → the base class evaluates ``proposal.config`` with the shared
-       evaluator (timed, budget checked, failures recorded) → ``tell(proposal, record)``.
+       ``proposal = ask()`` → the executor evaluates ``proposal.config`` with the shared
+       evaluator (:func:`evaluate_trial`: timed, budget checked, failures recorded) →
+       ``tell(proposal, record)``. Several proposals may be out at once (on Ray).
     4. :meth:`finish` (hook) closes resources; :meth:`records` returns every
        :class:`results.TrialRecord` of the run, resumed ones included.
 
-    Subclasses implement :meth:`ask`, :meth:`tell` and :meth:`records`.
+    A strategy whose trials are independent whole runs (one supernet per target) can also be
+    run in parallel parts: :meth:`split` returns them, each part runs its own lifecycle
+    anywhere, and :meth:`merge` takes back what each one's :meth:`outcome` said.
+
+    Subclasses implement :meth:`ask` and :meth:`tell` (or use the default :meth:`tell`, which
+    keeps the records in order) and declare ``name`` and ``Options``.
     """
 
     name: ClassVar[str] = ""
+    #: The strategy's options dataclass: the only place its defaults are written.
+    Options: ClassVar[type[StrategyOptions]] = StrategyOptions
+    #: One line for ``spikebits strategies`` (default: the docstring's first line).
+    summary: ClassVar[str] = ""
+    #: Whether :meth:`split` gives parts (whole runs that are one trial each).
+    splits: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -65,28 +126,45 @@ class Strategy(abc.ABC):
         objectives: Sequence[str],
         *,
         seed: int = 0,
-        **options: Any,
+        n_trials: int = DEFAULT_TRIALS,
+        options: StrategyOptions | None = None,
+        progress: Progress | None = None,
+        sensitivity: Any = None,
+        **option_values: Any,
     ) -> None:
+        """``progress`` wraps long loops (the CLI's bars); ``sensitivity`` is a report measured
+        beforehand (default: the evaluator measures it when the strategy needs one);
+        ``option_values`` are fields of :attr:`Options`, given instead of ``options``."""
+        if options is None:
+            options = self.Options.from_mapping(option_values)
+        elif option_values:
+            options = options.replace(**option_values)
+        if not isinstance(options, self.Options):
+            raise TypeError(f"the {self.name} strategy takes {self.Options.__name__}, not {type(options).__name__}")
         self.space = space
         self.evaluator = evaluator
         self.budget = budget
         self.objectives = tuple(objectives)
         self.seed = seed
+        self.n_trials = n_trials
         self.options = options
-        self._told = 0
+        self.progress = progress
+        self.sensitivity_report = sensitivity
+        self.n_told = 0
+        self.trial_records: list[TrialRecord] = []
 
-    # ------------------------------------------------------------------ the three to implement
+    # ------------------------------------------------------------------ to implement
     @abc.abstractmethod
     def ask(self) -> Proposal | None:
         """The next config to evaluate, or ``None`` when the strategy has nothing more to try."""
 
-    @abc.abstractmethod
     def tell(self, proposal: Proposal, record: TrialRecord) -> None:
-        """Feed the evaluated record back."""
+        """Feed the evaluated record back (default: keep it, in order)."""
+        self.trial_records.append(record)
 
-    @abc.abstractmethod
     def records(self) -> list[TrialRecord]:
         """Every trial of this run (and of the run it resumed), in trial order."""
+        return list(self.trial_records)
 
     # ------------------------------------------------------------------ hooks
     def start(self) -> None:
@@ -95,84 +173,90 @@ class Strategy(abc.ABC):
     def finish(self) -> None:
         """Close resources after the last :meth:`tell`."""
 
-    def remaining(self, n_trials: int) -> int:
-        """How many trials are still to run to reach ``n_trials`` (resumable strategies count
-        the finished trials of the resumed run too)."""
-        return n_trials - self._told
+    def remaining(self, n_trials: int | None = None) -> int:
+        """How many trials are still to run to reach ``n_trials`` (default: the strategy's own;
+        resumable strategies count the finished trials of the resumed run too)."""
+        return (self.n_trials if n_trials is None else n_trials) - self.n_told
 
     def write_artifacts(self, out_dir: Path) -> list[Path]:
         """Write strategy-specific files beside ``pareto.png`` (after the run); returns them."""
         return []
 
     def describe(self) -> dict[str, Any]:
-        """JSON-able settings for ``run.json``."""
-        return {"name": self.name, "seed": self.seed, **{k: v for k, v in self.options.items() if _jsonable(v)}}
+        """JSON-able settings for ``run.json``: the name, the seed and the options."""
+        return {"name": self.name, "seed": self.seed, **self.options.to_dict()}
+
+    def sensitivity(self, probes: int) -> Any:
+        """The layer sensitivities this strategy decides with: the report it was given, or
+        the evaluator's (measured once and cached by the evaluator)."""
+        if self.sensitivity_report is None:
+            self.sensitivity_report = self.evaluator.sensitivity(probes=probes, progress=self.progress)
+        return self.sensitivity_report
+
+    # ------------------------------------------------------------------ parallel parts
+    def split(self) -> list[Strategy]:
+        """Independent parts of a started strategy, each a whole strategy whose run is one
+        trial of this one, in trial order; ``[]`` when the strategy cannot be split (its
+        trials are asked and told one by one)."""
+        return []
+
+    def outcome(self) -> dict[str, Any]:
+        """What a finished part sends back to :meth:`merge` (JSON-able): its records and
+        whatever the strategy needs for its files."""
+        return {"records": [r.to_dict() for r in self.records()]}
+
+    def merge(self, outcomes: Sequence[Mapping[str, Any] | str]) -> None:
+        """Take back the parts of :meth:`split`, in order: each an :meth:`outcome`, or the
+        one-line reason the part failed."""
+        raise NotImplementedError(f"the {self.name} strategy is not split into parts")
 
     # ------------------------------------------------------------------ driver
     def evaluate(self, proposal: Proposal, number: int) -> TrialRecord:
-        """Score ``proposal.config`` with the shared evaluator. An exception inside the
-        evaluator becomes a FAIL record with its one-line reason; the search goes on."""
-        start = time.perf_counter()
-        try:
-            metrics = self.evaluator(proposal.config)
-        except KeyboardInterrupt:
-            raise
-        except Exception as err:  # a failed trial must not end the search
-            reason = str(err).splitlines()[0] if str(err) else type(err).__name__
-            if not isinstance(err, SpikebitsError):
-                reason = f"{type(err).__name__}: {reason}"
-            return TrialRecord(
-                number=number,
-                config=proposal.config,
-                metrics={},
-                strategy=self.name,
-                wall_time_s=time.perf_counter() - start,
-                feasible=False,
-                state="FAIL",
-                error=reason,
-                info={"traceback": traceback.format_exc(limit=3)},
-            )
-        return TrialRecord.evaluated(
-            number,
-            proposal.config,
-            metrics,
-            strategy=self.name,
-            wall_time_s=time.perf_counter() - start,
-            budget=self.budget,
-            info=proposal.info,
-        )
+        """Score ``proposal.config`` with the shared evaluator (:func:`evaluate_trial`)."""
+        return evaluate_trial(self.evaluator, proposal.config, number, strategy=self.name, budget=self.budget, info=proposal.info)
 
-    def run(self, n_trials: int, callback: TrialCallback | None = None) -> list[TrialRecord]:
-        """Run the lifecycle until ``n_trials`` trials are done; returns :meth:`records`."""
+    def step(self, callback: TrialCallback | None = None) -> bool:
+        """Ask one proposal, evaluate it and tell the record; ``False`` when nothing was asked."""
+        proposal = self.ask()
+        if proposal is None:
+            return False
+        record = self.evaluate(proposal, self.next_number(proposal))
+        self.tell(proposal, record)
+        self.n_told += 1
+        if callback is not None:
+            callback(record)
+        return True
+
+    def run(self, n_trials: int | None = None, callback: TrialCallback | None = None) -> list[TrialRecord]:
+        """The whole lifecycle in this process until ``n_trials`` (default: the strategy's
+        own) trials are done; returns :meth:`records`."""
         self.start()
         try:
-            while self.remaining(n_trials) > 0:
-                proposal = self.ask()
-                if proposal is None:
-                    break
-                record = self.evaluate(proposal, self.next_number(proposal))
-                self.tell(proposal, record)
-                self._told += 1
-                if callback is not None:
-                    callback(record)
+            while self.remaining(n_trials) > 0 and self.step(callback):
+                pass
         finally:
             self.finish()
         return self.records()
 
     def next_number(self, proposal: Proposal) -> int:
         """Trial number of ``proposal`` (Optuna strategies use the trial's own number)."""
-        return self._told
+        return self.n_told
 
-
-def _jsonable(value: Any) -> bool:
-    return isinstance(value, (str, int, float, bool, type(None), list, tuple, dict))
+    def note_told(self) -> None:
+        """Count a trial that an executor evaluated and told outside :meth:`step`."""
+        self.n_told += 1
 
 
 _STRATEGIES: dict[str, type[Strategy]] = {}
 
 
 def register_strategy(cls: type[Strategy]) -> type[Strategy]:
-    """Class decorator: make ``cls`` available under ``cls.name``."""
+    """Class decorator: make ``cls`` available under ``cls.name``. Each registered strategy
+    declares its own ``Options`` class (a subclass, maybe with no new field, when it shares
+    another's), which learns the strategy's name for its messages."""
+    if "Options" not in cls.__dict__:
+        raise TypeError(f"strategy {cls.name!r} must declare its own Options dataclass")
+    cls.Options.strategy_name = cls.name
     _STRATEGIES[cls.name] = cls
     return cls
 
@@ -185,3 +269,31 @@ def get_strategy(name: str) -> type[Strategy]:
     if name not in _STRATEGIES:
         raise unknown_name_error("strategy", name, available())
     return _STRATEGIES[name]
+
+
+def strategy_summary(cls: type[Strategy]) -> str:
+    """One line that says what ``cls`` does (``summary``, else its docstring's first line)."""
+    return cls.summary or (cls.__doc__ or "").strip().splitlines()[0].strip()
+
+
+def options_by_strategy() -> dict[str, list[Any]]:
+    """Every registered strategy's options (:class:`search.options.OptionInfo`), by name."""
+    return {name: _STRATEGIES[name].Options.fields_info() for name in available()}
+
+
+__all__ = [
+    "DEFAULT_TRIALS",
+    "ConfigEvaluator",
+    "Progress",
+    "Proposal",
+    "Strategy",
+    "StrategyOptions",
+    "TrialCallback",
+    "available",
+    "evaluate_trial",
+    "failure_reason",
+    "get_strategy",
+    "options_by_strategy",
+    "register_strategy",
+    "strategy_summary",
+]

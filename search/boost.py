@@ -17,20 +17,16 @@ rarely exceed 3: then the proposals are the base configs themselves (``describe`
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
-
 import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from spikebits.results import TrialRecord
 from spikebits.search.base import Proposal, Strategy, register_strategy
-from spikebits.space import Config, ConfigError, LayerChoice, SearchSpace
-
-BOOST_METRICS = ("output", "kurtosis", "hessian")
-#: Jump kind per metric: ratio of consecutive layers or difference.
-JUMP_KIND = {"output": "ratio", "hessian": "ratio", "kurtosis": "difference"}
+from spikebits.search.options import StrategyOptions, option
+from spikebits.space import JUMP_KIND, SENSITIVITY_METRICS, Config, ConfigError, LayerChoice, SearchSpace, check_sensitivity_metric
 
 
 def layer_jumps(values: Sequence[float], kind: str) -> np.ndarray:
@@ -105,7 +101,8 @@ def layer_metric(report: Any, metric: str, name: str, choice: LayerChoice) -> fl
         if key not in layer.output_error:
             raise ConfigError(f"layer {name!r} has no output error for {key}; the base choice must be among the layer's options")
         return float(layer.output_error[key])
-    raise ConfigError(f"unknown boost metric {metric!r}; use one of {', '.join(BOOST_METRICS)}")
+    check_sensitivity_metric(metric, what="boost metric")
+    raise AssertionError(metric)  # pragma: no cover  (every sensitivity metric is handled above)
 
 
 def uniform_bases(space: SearchSpace, cost: Any) -> list[Config]:
@@ -129,63 +126,60 @@ def boosted(space: SearchSpace, base: Config, report: Any, metric: str, *, thres
     return boost_config(space, base, [n for n, _ in outliers], steps), outliers
 
 
+@dataclass(frozen=True)
+class BoostOptions(StrategyOptions):
+    metric: str = option("output", "per-layer metric whose jumps are looked at", choices=SENSITIVITY_METRICS)
+    threshold: float = option(3.0, "trimmed z-score above which a jump is an outlier")
+    top: int = option(3, "most layers boosted per config (largest z first)")
+    boost_steps: int = option(1, "options by which a boosted layer's W and S move up")
+    probes: int = option(200, "most Hutchinson probes when the sensitivity is measured")
+
+    def validate(self) -> None:
+        self.require(self.top >= 1, "top", "at least 1")
+        self.require(self.boost_steps >= 1, "boost_steps", "at least 1")
+        self.require(self.probes >= 1, "probes", "at least 1")
+
+
 @register_strategy
 class BoostStrategy(Strategy):
-    """SensiBoost / KurtBoost over a ladder of uniform bases (see the module docstring).
+    """SensiBoost / KurtBoost: extra bits after outlier jumps of a layer metric, over uniform bases.
 
-    Options: ``metric`` (``output`` default, ``kurtosis``, ``hessian``), ``threshold`` (3),
-    ``top`` (at most this many boosted layers, default 3), ``boost_steps`` (1), ``sensitivity``
-    (a precomputed :class:`evaluators.sensitivity.SensitivityReport`), ``progress``.
+    See the module docstring; the sensitivity report is the evaluator's (or the one given as
+    ``sensitivity``).
     """
 
     name = "boost"
+    Options = BoostOptions
+    options: BoostOptions
 
-    def __init__(self, space, evaluator, budget, objectives, *, seed: int = 0, **options: Any) -> None:
-        super().__init__(space, evaluator, budget, objectives, seed=seed, **options)
-        self.metric = options.get("metric") or "output"
-        if self.metric not in BOOST_METRICS:
-            raise ConfigError(f"unknown boost metric {self.metric!r}; use one of {', '.join(BOOST_METRICS)}")
-        self.threshold = float(options.get("threshold") or 3.0)
-        self.top = int(options.get("top") or 3)
-        self.steps = int(options.get("boost_steps") or 1)
-        self.report = options.get("sensitivity")
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         self.plan: list[tuple[Config, Config, list[tuple[str, float]]]] = []
-        self._records: list[TrialRecord] = []
 
     def start(self) -> None:
-        if self.report is None:
-            from spikebits.evaluators.sensitivity import measure_sensitivity
-
-            self.report = measure_sensitivity(self.evaluator, progress=self.options.get("progress"))
+        report = self.sensitivity(self.options.probes)
+        o = self.options
         seen: set[Config] = set()
         for base in uniform_bases(self.space, self.evaluator.cost):
-            config, outliers = boosted(self.space, base, self.report, self.metric, threshold=self.threshold, top=self.top, steps=self.steps)
+            config, outliers = boosted(self.space, base, report, o.metric, threshold=o.threshold, top=o.top, steps=o.boost_steps)
             if config in seen or not self.budget.feasible(self.evaluator.cost(config)):
                 continue
             seen.add(config)
             self.plan.append((base, config, outliers))
 
-    def remaining(self, n_trials: int) -> int:
-        return min(n_trials, len(self.plan)) - self._told
+    def remaining(self, n_trials: int | None = None) -> int:
+        return min(self.n_trials if n_trials is None else n_trials, len(self.plan)) - self.n_told
 
     def ask(self) -> Proposal | None:
-        i = len(self._records)
+        i = len(self.trial_records)
         if i >= len(self.plan):
             return None
         base, config, outliers = self.plan[i]
         return Proposal(config, info={"base": base.short(), "boosted": ";".join(f"{n}(z={z:.2f})" for n, z in outliers)})
 
-    def tell(self, proposal: Proposal, record: TrialRecord) -> None:
-        self._records.append(record)
-
-    def records(self) -> list[TrialRecord]:
-        return list(self._records)
-
     def describe(self) -> dict[str, Any]:
-        info = super().describe()  # the report and progress wrapper are not JSON: left out by the base
-        info.update(metric=self.metric, threshold=self.threshold, top=self.top, boost_steps=self.steps)
+        info = super().describe()
         info["plan"] = [{"base": b.short(), "config": c.short(), "outliers": dict(o)} for b, c, o in self.plan]
         if self.plan and not any(o for _, _, o in self.plan):
             info["note"] = "no jump had a trimmed z-score above the threshold: every proposal is its uniform base"
         return info
-

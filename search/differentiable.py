@@ -18,6 +18,7 @@ One supernet run per target W̄/S̄/T̄; several targets trace a front. A run:
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -32,60 +33,94 @@ from spikebits.evaluators.training import Progress, accuracy, calibrate, make_lo
 from spikebits.models import DEFAULT_LAMBDAS, Supernet, apply_config
 from spikebits.results import TrialRecord, plot_allocation, plot_bit_trajectories
 from spikebits.search.base import Proposal, Strategy, register_strategy
-from spikebits.space import SCHEMES, BitTargets, Budget, BudgetError, Config, ConfigError, LayerChoice, SearchSpace, direction
+from spikebits.search.options import StrategyOptions, option
+from spikebits.space import (
+    COST_METRICS,
+    SCHEMES,
+    SENSITIVITY_METRICS,
+    BitTargets,
+    Budget,
+    BudgetError,
+    Config,
+    ConfigError,
+    LayerChoice,
+    SearchSpace,
+    direction,
+)
 
 RENEWAL_MODES = ("none", "spikes", "weights", "both")
-#: ``init`` values that start the supernet from a sensitivity-guided config (search.warm).
-INIT_METRICS = ("hessian", "output", "kurtosis")
 #: Targets used when neither --targets nor a bit_budget budget is given.
 DEFAULT_TARGETS = "1/1/1,2/2/1,4/4/1"
-#: Cost metrics the lowering rule can act on (data-free, computed by ``Evaluator.cost``).
-COST_METRICS = ("bit_budget", "s_ace", "size_bits", "effective_resolution", "energy_pj")
 
 
 @dataclass(frozen=True)
-class SupernetSettings:
-    """Settings of one supernet run (documented defaults).
+class DifferentiableOptions(StrategyOptions):
+    """Options of the supernet strategies, and the settings of one supernet run.
 
-    ``lr`` trains weights and step sizes, ``bits_lr`` the bit parameters (B̂, T̂, θ); both
-    with Adam and one cosine decay over all steps. ``lambdas`` = (λ_w, λ_s, λ_T) of the
-    budget loss (seed paper: 0.04, 0.04, 0.01). ``renewal``: which step sizes are renewed
-    when a rounded bit width changes (seed paper's best: spikes). Renewal of a kind switches
-    off for good at the end of an epoch ≥ ``renewal_min_epochs`` once its average is within
-    ``switch_off`` (24%) of the initial gap from the target. ``init``: starting W/S/T of every
-    unpinned layer, clipped to its options, or ``"largest"``. ``temperature``: Gumbel τ,
-    annealed exponentially from the first to the second value over the epochs.
+    ``supernet_lr`` trains weights and step sizes, ``bits_lr`` the bit parameters (B̂, T̂, θ);
+    both with Adam, the first on one cosine decay over all steps. ``lambdas`` = (λ_w, λ_s, λ_T)
+    of the budget loss (seed paper: 0.04, 0.04, 0.01). ``renewal``: which step sizes are
+    renewed when a rounded bit width changes (seed paper's best: spikes). Renewal of a kind
+    switches off for good at the end of an epoch ≥ ``renewal_min_epochs`` once its average is
+    within ``switch_off`` (24%) of the initial gap from the target.
     """
 
-    epochs: int = 10
-    lr: float = 1e-3
-    bits_lr: float = 0.05
-    batch_size: int = 64
-    lambdas: tuple[float, float, float] = DEFAULT_LAMBDAS
-    renewal: str = "spikes"
-    renewal_grid: int = 50
-    renewal_min_epochs: int = 2
-    switch_off: float = 0.24
-    init: str = "largest"
-    temperature: tuple[float, float] = (5.0, 0.5)
-    seed: int = 0
+    targets: str | None = option(
+        None, "targets W/S/T of the budget loss, one supernet run each (default: split from a bit_budget budget, else 1/1/1,2/2/1,4/4/1)",
+        metavar="W/S/T,...",
+    )
+    target_tolerance: float = option(0.25, "bits a final average may miss its target by before a layer is moved")
+    supernet_epochs: int = option(10, "supernet training epochs per target")
+    supernet_lr: float = option(1e-3, "learning rate of the weights and step sizes during supernet training (Adam, cosine)")
+    bits_lr: float = option(0.05, "learning rate of the bit parameters B̂, T̂, θ (Adam, constant)")
+    batch_size: int = option(64, "supernet training batch size")
+    lambdas: tuple[float, float, float] = option(DEFAULT_LAMBDAS, "budget-loss coefficients λ_w/λ_s/λ_T (seed paper)", metavar="LW/LS/LT")
+    renewal: str = option("spikes", "step-size renewal when a rounded bit width changes", choices=RENEWAL_MODES)
+    renewal_grid: int = option(50, "clipping ranges tried by a renewal (the seed paper uses 50 to 100)", metavar="K")
+    renewal_min_epochs: int = option(2, "epochs before the renewal switch-off rule may act")
+    switch_off: float = option(0.24, "renewal stops once the average is within this share of the initial gap from the target")
+    init_bits: str = option("largest", "supernet start: W/S/T for every unpinned layer (snapped to its options), or largest", metavar="W/S/T")
+    init_sensitivity: str | None = option(
+        None, "start each target's supernet from a sensitivity-guided config: hessian, output (integer program) or kurtosis (KurtBoost)",
+        choices=SENSITIVITY_METRICS,
+    )
+    probes: int = option(200, "most Hutchinson probes when a sensitivity is measured")
+    initial_configs: tuple[Config, ...] = option((), "one starting config per target (replaces init_bits)", cli=False)
 
-    def __post_init__(self) -> None:
-        if self.renewal not in RENEWAL_MODES:
-            raise ConfigError(f"renewal {self.renewal!r} is unknown; use one of {', '.join(RENEWAL_MODES)}")
-        if self.epochs < 1:
-            raise ConfigError("supernet epochs must be at least 1")
-        if self.renewal_grid < 1:
-            raise ConfigError("renewal grid must be at least 1 (the seed paper uses 50 to 100)")
-        if len(self.lambdas) != 3 or any(not math.isfinite(x) or x < 0 for x in self.lambdas):
-            raise ConfigError("lambdas must be three numbers >= 0, λ_w/λ_s/λ_T, for example 0.04/0.04/0.01")
-        if self.init != "largest":
+    def validate(self) -> None:
+        self.require(self.supernet_epochs >= 1, "supernet_epochs", "at least 1")
+        self.require(self.renewal_grid >= 1, "renewal_grid", "at least 1 (the seed paper uses 50 to 100)")
+        self.require(self.renewal_min_epochs >= 0, "renewal_min_epochs", "0 or more")
+        self.require(self.batch_size >= 1, "batch_size", "at least 1")
+        self.require(self.probes >= 1, "probes", "at least 1")
+        self.require(self.target_tolerance >= 0, "target_tolerance", "0 or more")
+        self.require(0 <= self.switch_off <= 1, "switch_off", "between 0 and 1")
+        self.require(all(x >= 0 for x in self.lambdas), "lambdas", "three numbers >= 0, λ_w/λ_s/λ_T, for example 0.04/0.04/0.01")
+        if self.targets is not None:
+            BitTargets.parse_list(self.targets)
+        if self.init_bits != "largest":
             try:
-                BitTargets.parse(self.init)
+                BitTargets.parse(self.init_bits)
             except BudgetError:
-                raise ConfigError(
-                    f"init {self.init!r} is unknown; use largest, W/S/T (for example 4/4/2) or hessian, output, kurtosis"
-                ) from None
+                raise ConfigError(f"init_bits {self.init_bits!r} is unknown; use largest or W/S/T, for example 4/4/2") from None
+            if self.init_sensitivity is not None:
+                raise ConfigError("give init_bits or init_sensitivity, not both: both say where the supernet starts")
+
+
+#: The options that set how one supernet is trained (``run.json`` groups them under ``settings``).
+SUPERNET_SETTINGS = (
+    "supernet_epochs", "supernet_lr", "bits_lr", "batch_size", "lambdas", "renewal", "renewal_grid",
+    "renewal_min_epochs", "switch_off", "init_bits", "temperature",
+)
+
+
+@dataclass(frozen=True)
+class GumbelOptions(DifferentiableOptions):
+    temperature: tuple[float, float] = option((5.0, 0.5), "Gumbel-softmax τ, annealed exponentially from the first to the second", metavar="T0/T1")
+
+    def validate(self) -> None:
+        super().validate()
+        self.require(all(t > 0 for t in self.temperature), "temperature", "two numbers > 0")
 
 
 @dataclass
@@ -103,6 +138,21 @@ class SupernetRun:
     supernet_accuracy: float = float("nan")
     wall_time_s: float = 0.0
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SupernetRun:
+        """Inverse of :meth:`to_dict`."""
+        return cls(
+            target=BitTargets(**data["target"]),
+            config=Config.from_dict({"layers": data["snapped"]}),
+            learned=data["learned"],
+            history=data["history"],
+            layer_history=data["layer_history"],
+            renewals=data["renewals"],
+            renewal_off_epoch=data["renewal_off_epoch"],
+            supernet_accuracy=data["supernet_accuracy"],
+            wall_time_s=data["wall_time_s"],
+        )
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "target": self.target.to_dict(),
@@ -118,49 +168,44 @@ class SupernetRun:
 
 
 def initial_config(space: SearchSpace, init: str) -> Config:
-    """The supernet's starting config: every decision at its largest options, or at
-    ``init`` = W/S/T snapped to the options. Scheme: uniform where allowed."""
-    choices = {}
-    start = None if init == "largest" else BitTargets.parse(init)
-    for rep in space.decisions:
-        o = space.layers[rep]
-        scheme = "uniform" if "uniform" in o.schemes else o.schemes[0]
-        if start is None:
-            w, s, t = max(o.w_bits), max(o.s_bits), max(o.timesteps)
-        else:
-            w, s, t = (min(opts, key=lambda v, x=x: (abs(v - x), v)) for opts, x in ((o.w_bits, start.w_bits), (o.s_bits, start.s_bits), (o.timesteps, start.timesteps)))
-        choices[rep] = LayerChoice(w, s, t, scheme)
-    return space.expand(choices)
+    """The supernet's starting config: every decision at its largest options (``"largest"``),
+    or at ``init`` = W/S/T snapped to the options; uniform scheme where allowed."""
+    if init == "largest":
+        return space.nearest_config()
+    start = BitTargets.parse(init)
+    return space.nearest_config(start.w_bits, start.s_bits, start.timesteps)
 
 
 def train_supernet(
     evaluator: Any,
     target: BitTargets,
-    settings: SupernetSettings,
+    settings: DifferentiableOptions,
     *,
+    seed: int = 0,
     gumbel: bool = False,
     progress: Progress | None = None,
     init_config: Config | None = None,
 ) -> SupernetRun:
-    """One supernet run towards ``target`` on the evaluator's model, data and device;
-    ``init_config`` (e.g. a sensitivity-guided allocation) replaces ``settings.init``."""
+    """One supernet run towards ``target`` on the evaluator's model, data and device, with the
+    supernet settings of ``settings`` (a :class:`GumbelOptions` for ``gumbel``);
+    ``init_config`` (e.g. a sensitivity-guided allocation) replaces ``settings.init_bits``."""
     start = time.perf_counter()
     device = evaluator.device
     data = evaluator.data
     model = evaluator.full_precision_model()
-    start_config = init_config if init_config is not None else initial_config(evaluator.space, settings.init)
+    start_config = init_config if init_config is not None else initial_config(evaluator.space, settings.init_bits)
     apply_config(model, evaluator.space.complete(start_config, strict=True))
     model.to(device)
     calibrate(model, data.train, device=device)
-    torch.manual_seed(settings.seed)
+    torch.manual_seed(seed)
     net = Supernet(model, evaluator.space, evaluator.specs, gumbel=gumbel, renewal_grid=settings.renewal_grid)
     renew = {"weights": settings.renewal in ("weights", "both"), "spikes": settings.renewal in ("spikes", "both")}
     net.set_renewal(**renew)
-    loader = make_loader(data.train, settings.batch_size, shuffle=True, seed=settings.seed)
+    loader = make_loader(data.train, settings.batch_size, shuffle=True, seed=seed)
     optimizer = torch.optim.Adam(
-        [{"params": net.model_parameters(), "lr": settings.lr}, {"params": net.arch_params, "lr": settings.bits_lr}]
+        [{"params": net.model_parameters(), "lr": settings.supernet_lr}, {"params": net.arch_params, "lr": settings.bits_lr}]
     )
-    total_steps = settings.epochs * len(loader)
+    total_steps = settings.supernet_epochs * len(loader)
     # Cosine decay for weights and step sizes; the bit parameters keep a constant rate.
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, [lambda k: 0.5 * (1.0 + math.cos(math.pi * min(k, total_steps) / total_steps)), lambda k: 1.0]
@@ -172,15 +217,15 @@ def train_supernet(
     run = SupernetRun(target, net.snap(), {})
     run.renewal_off_epoch = {k: (None if on else 0) for k, on in renew.items()}
     run.history.append({"step": 0, "epoch": 0.0, "w_bits": initial[0], "s_bits": initial[1], "timesteps": initial[2]})
-    tau0, tau1 = settings.temperature
-    epochs = range(settings.epochs)
+    tau0, tau1 = settings.temperature if gumbel else (1.0, 1.0)
+    epochs = range(settings.supernet_epochs)
     if progress is not None:
-        epochs = progress(epochs, f"supernet {target}", settings.epochs)
+        epochs = progress(epochs, f"supernet {target}", settings.supernet_epochs)
     step = 0
     last_epoch: list[dict[str, dict]] = []
     for epoch in epochs:
         if gumbel:
-            frac = epoch / max(settings.epochs - 1, 1)
+            frac = epoch / max(settings.supernet_epochs - 1, 1)
             net.set_temperature(tau0 * (tau1 / tau0) ** frac)
         model.train()
         for x, y in loader:
@@ -194,7 +239,7 @@ def train_supernet(
             scheduler.step()
             net.clamp_()
             step += 1
-            if epoch == settings.epochs - 1:
+            if epoch == settings.supernet_epochs - 1:
                 last_epoch.append(net.rounded())
             run.history.append(
                 {"step": step, "epoch": step / len(loader), "w_bits": avg[0], "s_bits": avg[1], "timesteps": avg[2], "loss": float(ce.detach())}
@@ -361,48 +406,34 @@ def fit_config(
 
 
 # ---------------------------------------------------------------------------- strategy
+def exact_targets(targets: Sequence[BitTargets]) -> str:
+    """``targets`` as ``--targets`` text that parses back to the same floats (``repr``)."""
+    return ",".join(f"{t.w_bits!r}/{t.s_bits!r}/{t.timesteps!r}" for t in targets)
+
+
 @register_strategy
 class DifferentiableStrategy(Strategy):
-    """Learnable W, S, T per layer (Yao et al.): one supernet run per target.
+    """Learnable W, S and T per layer (Yao et al.): one supernet run per target, then snap and fit.
 
-    Options: ``targets`` (``"1/1/1,2/2/1"`` or :class:`space.BitTargets`; default: the split
-    of a ``bit_budget`` budget, else ``1/1/1,2/2/1,4/4/1``), ``target_tolerance`` (0.25 bits:
-    how far a snapped average may miss its target before a layer is moved), the
-    :class:`SupernetSettings` fields (``supernet_epochs``, ``bits_lr``, ``lambdas``,
-    ``renewal``, ``renewal_grid``, ``renewal_min_epochs``, ``init``, ``lr``), and
-    ``progress`` (a tqdm-like wrapper). ``n_trials`` is ignored: there is one trial per target.
+    Options: :class:`DifferentiableOptions`. ``n_trials`` is ignored: there is one trial per
+    target. The runs are independent, so :meth:`split` gives one part per target (a Ray
+    executor runs them in parallel).
     """
 
     name = "differentiable"
+    Options = DifferentiableOptions
+    options: DifferentiableOptions
     gumbel = False
+    splits = True
 
-    def __init__(self, space, evaluator, budget, objectives, *, seed: int = 0, **options: Any) -> None:
-        super().__init__(space, evaluator, budget, objectives, seed=seed, **options)
-        lambdas = options.get("lambdas") or DEFAULT_LAMBDAS
-        if isinstance(lambdas, str):
-            try:
-                lambdas = tuple(float(x) for x in lambdas.split("/"))
-            except ValueError:
-                raise ConfigError(f"lambdas {lambdas!r} is malformed; write λ_w/λ_s/λ_T, for example 0.04/0.04/0.01") from None
-        self.settings = SupernetSettings(
-            epochs=int(options.get("supernet_epochs") or 10),
-            lr=float(options.get("supernet_lr") or 1e-3),
-            bits_lr=float(options.get("bits_lr") or 0.05),
-            lambdas=tuple(lambdas),  # type: ignore[arg-type]
-            renewal=options.get("renewal") or "spikes",
-            renewal_grid=int(options.get("renewal_grid") or 50),
-            renewal_min_epochs=int(options.get("renewal_min_epochs") or 2),
-            init=(options.get("init") or "largest") if options.get("init") not in INIT_METRICS else "largest",
-            seed=seed,
-        )
-        self.init_metric = options.get("init") if options.get("init") in INIT_METRICS else None
-        self.initial_configs: list[Config] | None = options.get("initial_configs")
-        self.tolerance = float(options.get("target_tolerance", 0.25))
-        self.targets = resolve_targets(options.get("targets"), budget, space)
-        self.progress = options.get("progress")
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.targets = resolve_targets(self.options.targets, self.budget, self.space)
+        if self.options.initial_configs and len(self.options.initial_configs) != len(self.targets):
+            raise ConfigError(f"{len(self.options.initial_configs)} initial configs for {len(self.targets)} targets; give one per target")
+        self.initial_configs: list[Config] = list(self.options.initial_configs)
         self.runs: list[SupernetRun] = []
         self.moves: list[list[str]] = []
-        self._records: list[TrialRecord] = []
 
     # ------------------------------------------------------------------ lifecycle
     def _limits(self) -> dict[str, float]:
@@ -421,15 +452,16 @@ class DifferentiableStrategy(Strategy):
         over = [f"{m} {values[m]:.4g}" for m, lim in self._limits().items() if values[m] > lim]
         if over:
             raise BudgetError(f"budget {self.budget} cannot be met: the smallest config of the space has {', '.join(over)}; loosen the budget")
-        if self.init_metric is not None and self.initial_configs is None:
+        if self.options.init_sensitivity is not None and not self.initial_configs:
             from spikebits.search.warm import initial_configs
 
             self.initial_configs = initial_configs(
-                self.evaluator, self.init_metric, self.targets, self.budget, report=self.options.get("sensitivity"), progress=self.progress
+                self.evaluator, self.options.init_sensitivity, self.targets, self.budget,
+                report=self.sensitivity(self.options.probes), progress=self.progress,
             )
 
-    def remaining(self, n_trials: int) -> int:
-        return len(self.targets) - self._told
+    def remaining(self, n_trials: int | None = None) -> int:
+        return len(self.targets) - self.n_told
 
     def ask(self) -> Proposal | None:
         i = len(self.runs)
@@ -437,9 +469,12 @@ class DifferentiableStrategy(Strategy):
             return None
         target = self.targets[i]
         init = self.initial_configs[i] if self.initial_configs else None
-        run = train_supernet(self.evaluator, target, self.settings, gumbel=self.gumbel, progress=self.progress, init_config=init)
+        run = train_supernet(
+            self.evaluator, target, self.options, seed=self.seed, gumbel=self.gumbel, progress=self.progress, init_config=init
+        )
         config, moves = fit_config(
-            run.config, self.space, self._measure, self._limits(), target=target, tolerance=self.tolerance, learned=run.learned
+            run.config, self.space, self._measure, self._limits(), target=target, tolerance=self.options.target_tolerance,
+            learned=run.learned,
         )
         self.runs.append(run)
         self.moves.append(moves)
@@ -456,21 +491,46 @@ class DifferentiableStrategy(Strategy):
             },
         )
 
-    def tell(self, proposal: Proposal, record: TrialRecord) -> None:
-        self._records.append(record)
+    # ------------------------------------------------------------------ parts
+    def split(self) -> list[Strategy]:
+        """One part per target (call after :meth:`start`): the same strategy with that one
+        target and its starting config."""
+        parts: list[Strategy] = []
+        for i, target in enumerate(self.targets):
+            options = self.options.replace(
+                targets=exact_targets([target]), initial_configs=(self.initial_configs[i],) if self.initial_configs else ()
+            )
+            parts.append(
+                type(self)(self.space, self.evaluator, self.budget, self.objectives, seed=self.seed, n_trials=1,
+                           options=options, sensitivity=self.sensitivity_report)
+            )
+        return parts
 
-    def records(self) -> list[TrialRecord]:
-        return list(self._records)
+    def outcome(self) -> dict[str, Any]:
+        return {
+            **super().outcome(),
+            "runs": [{**run.to_dict(), "moves": moves} for run, moves in zip(self.runs, self.moves)],
+        }
 
+    def merge(self, outcomes: Sequence[Mapping[str, Any] | str]) -> None:
+        for index, (target, outcome) in enumerate(zip(self.targets, outcomes)):
+            if isinstance(outcome, str):
+                record = TrialRecord.failed(index, None, outcome, strategy=self.name, info={"target": str(target)})
+            else:
+                record = dataclasses.replace(TrialRecord.from_dict(outcome["records"][0]), number=index)
+                run = dict(outcome["runs"][0])
+                self.moves.append(run.pop("moves"))
+                self.runs.append(SupernetRun.from_dict(run))
+            self.trial_records.append(record)
+            self.note_told()
+
+    # ------------------------------------------------------------------ output
     def describe(self) -> dict[str, Any]:
+        """The base description with the supernet training options grouped under ``settings``."""
         info = super().describe()
-        for key in ("progress", "sensitivity", "initial_configs"):
-            info.pop(key, None)
-        if self.initial_configs:
-            info["initial_configs"] = [c.short() for c in self.initial_configs]
+        info["settings"] = {k: info.pop(k) for k in SUPERNET_SETTINGS if k in info}
+        info["initial_configs"] = [c.short() for c in self.initial_configs] if self.initial_configs else []
         info["targets"] = [t.to_dict() for t in self.targets]
-        info["target_tolerance"] = self.tolerance
-        info["settings"] = {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.settings.__dict__.items()}
         info["runs"] = [{**run.to_dict(), "moves": moves} for run, moves in zip(self.runs, self.moves)]
         return info
 
@@ -482,7 +542,8 @@ class DifferentiableStrategy(Strategy):
         runs = [{"label": f"target {run.target}", "targets": run.target.to_dict(), "history": run.history} for run in self.runs]
         allocations = [
             {"label": f"target {run.target}", "layers": {n: c.to_dict() for n, c in rec.config.layers.items()}}
-            for run, rec in zip(self.runs, self._records)
+            for run, rec in zip(self.runs, self.trial_records)
+            if rec.config is not None
         ]
         paths = [out_dir / "bit_trajectories.png", out_dir / "allocation.png"]
         plot_bit_trajectories(paths[0], runs, title=f"{self.name}: average bits during supernet training")
@@ -492,14 +553,16 @@ class DifferentiableStrategy(Strategy):
 
 @register_strategy
 class GumbelStrategy(DifferentiableStrategy):
-    """Gumbel-softmax choice of (scheme, W) per layer (SpikeHQ, EdMIPS style), with learnable
-    S and T as in ``differentiable``.
+    """Gumbel-softmax choice of (scheme, W) per layer (SpikeHQ), with learnable S and T.
 
     Per layer, logits θ over the (scheme × w_bits) options; the weights are the mixture
-    Σ_c m_c·Q_c(W), m = softmax((θ + g)/τ), τ annealed from 5 to 0.5; the expected-cost
-    penalty is λ_w·|Σ_l Σ_c m_lc·bits_c·N_w,l/ΣN_w − W_t| (the expected W̄ against its target,
-    in the same form as the budget loss); at the end each layer takes argmax θ.
+    Σ_c m_c·Q_c(W), m = softmax((θ + g)/τ), τ annealed (``temperature``, default 5 to 0.5);
+    the expected-cost penalty is λ_w·|Σ_l Σ_c m_lc·bits_c·N_w,l/ΣN_w − W_t| (the expected W̄
+    against its target, in the same form as the budget loss); at the end each layer takes
+    argmax θ.
     """
 
     name = "gumbel"
+    Options = GumbelOptions
+    options: GumbelOptions
     gumbel = True

@@ -6,9 +6,10 @@ decision (tied groups decided by their first layer, pinned layers left out). Bud
 Optuna 5 constraints: ``trial.set_constraint(metric, value - limit)``, ≤ 0 feasible.
 
 Resume: with ``storage`` (an sqlite URL, or a path to a journal file) and ``study_name``,
-a search started again continues the same study. Trials of a process that died (SIGKILL)
-stay RUNNING in the storage; :meth:`OptunaStrategy.start` marks those whose owner process is
-gone as FAIL and enqueues their parameters again, so the interrupted config is retried.
+a search started again continues the same study, locally or on Ray. Trials of a process that
+died (SIGKILL) stay RUNNING in the storage; :meth:`OptunaStrategy.start` marks those whose
+owner process is gone as FAIL (the reason is kept in the study's user attribute
+``error.<number>``) and enqueues their parameters again, so the interrupted config is retried.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +26,8 @@ from optuna.trial import TrialState
 
 from spikebits.results import TrialRecord
 from spikebits.search.base import Proposal, Strategy
-from spikebits.space import Config, ConfigError, direction
+from spikebits.search.options import StrategyOptions, option
+from spikebits.space import SENSITIVITY_METRICS, Config, ConfigError, direction
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -71,19 +74,41 @@ def _process_alive(pid: int) -> bool:
     return True
 
 
-class OptunaStrategy(Strategy):
-    """An Optuna sampler behind the :class:`Strategy` lifecycle (ask/tell interface).
+@dataclass(frozen=True)
+class OptunaOptions(StrategyOptions):
+    """Options of every Optuna strategy."""
 
-    Options: ``storage`` (URL or journal path), ``study_name``, ``warm_starts`` (configs
-    enqueued as the first trials), ``n_trials`` (sizes the NSGA-II population).
-    """
+    storage: str | None = option(None, "Optuna storage: sqlite:///FILE.db or a journal file path (resumable)")
+    study_name: str | None = option(None, "study name inside the storage (resume by reusing it; default spikebits-STRATEGY)", flag="--study")
+    warm_starts: tuple[Config, ...] = option((), "configs enqueued as the first trials (--warm-start)", cli=False)
+    init_sensitivity: str | None = option(
+        None, "also enqueue sensitivity-guided configs first: the integer program's optima (hessian, output) or KurtBoost configs (kurtosis)",
+        choices=SENSITIVITY_METRICS,
+    )
+    init_count: int = option(4, "how many sensitivity-guided configs --init-sensitivity enqueues")
+    probes: int = option(200, "most Hutchinson probes when a sensitivity is measured")
+
+    def validate(self) -> None:
+        self.require(self.init_count >= 1, "init_count", "at least 1")
+        self.require(self.probes >= 1, "probes", "at least 1")
+
+
+class OptunaStrategy(Strategy):
+    """An Optuna sampler behind the :class:`Strategy` lifecycle (ask/tell interface); its
+    options are :class:`OptunaOptions` (subclasses add their sampler's)."""
+
+    Options = OptunaOptions
+    options: OptunaOptions
 
     def make_sampler(self, seed: int) -> optuna.samplers.BaseSampler:
         raise NotImplementedError
 
     def start(self) -> None:
-        storage = open_storage(self.options.get("storage"))
-        name = self.options.get("study_name") or f"spikebits-{self.name}"
+        """Create or load the study (checking that a loaded one was made with the same
+        strategy, objectives, budget and space), fail the trials of dead processes
+        (:meth:`fail_orphans`), and enqueue the warm starts."""
+        storage = open_storage(self.options.storage)
+        name = self.options.study_name or f"spikebits-{self.name}"
         directions = [direction(m) for m in self.objectives]
         signature = {
             "strategy": self.name,
@@ -114,25 +139,38 @@ class OptunaStrategy(Strategy):
             load_if_exists=True,
         )
         self.study.set_user_attr("spikebits", signature)
-        if self.options.get("fail_orphans", True):  # a resumed Ray run finishes its own RUNNING trials
-            self._fail_orphans()
-        for config in self.options.get("warm_starts") or ():
+        self.fail_orphans()
+        warm = list(self.options.warm_starts)
+        if self.options.init_sensitivity is not None:
+            from spikebits.search.warm import warm_start_configs
+
+            warm += warm_start_configs(
+                self.evaluator, self.options.init_sensitivity, self.budget, count=self.options.init_count,
+                report=self.sensitivity(self.options.probes), progress=self.progress,
+            )
+        for config in warm:
             full = self.space.complete(config)
             self.study.enqueue_trial(self.space.flat_params(full), skip_if_exists=True)
 
-    def _fail_orphans(self) -> None:
-        """Mark RUNNING trials whose process on this host is gone as FAIL; retry their params."""
+    def fail_orphans(self) -> int:
+        """Mark RUNNING trials whose owner process on this host is gone as FAIL (the reason
+        in the study's user attribute ``error.<number>``) and enqueue their params again;
+        returns how many."""
         host = socket.gethostname()
+        failed = 0
         for trial in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
             owner = trial.user_attrs.get("owner") or {}
             if owner.get("host") != host or _process_alive(int(owner.get("pid", -1))):
                 continue
-            self.study._storage.set_trial_user_attr(trial._trial_id, "error", f"interrupted: process {owner.get('pid')} ended")
+            self.study.set_user_attr(f"error.{trial.number}", f"interrupted: process {owner.get('pid')} ended")
             self.study.tell(trial.number, state=TrialState.FAIL)
             if trial.params:
                 self.study.enqueue_trial(trial.params, skip_if_exists=False)
+            failed += 1
+        return failed
 
-    def remaining(self, n_trials: int) -> int:
+    def remaining(self, n_trials: int | None = None) -> int:
+        n_trials = self.n_trials if n_trials is None else n_trials
         if getattr(self, "study", None) is None:  # before start(): nothing is known to be done
             return n_trials
         done = len(self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
@@ -159,7 +197,7 @@ class OptunaStrategy(Strategy):
         trial.set_user_attr("wall_time_s", record.wall_time_s)
         if record.state != "COMPLETE":
             trial.set_user_attr("error", record.error)
-            self.study.tell(trial, state=TrialState.FAIL)
+            self.study.tell(trial, state=TrialState.PRUNED if record.state == "PRUNED" else TrialState.FAIL)
             return
         trial.set_user_attr("metrics", dict(record.metrics))
         if record.info:
@@ -170,6 +208,7 @@ class OptunaStrategy(Strategy):
 
     def records(self) -> list[TrialRecord]:
         out = []
+        errors = self.study.user_attrs
         for trial in self.study.get_trials(deepcopy=False):
             state = _STATE_NAMES.get(trial.state, "FAIL")
             try:
@@ -188,7 +227,7 @@ class OptunaStrategy(Strategy):
                     feasible=state == "COMPLETE" and all(v <= 0 for v in violations.values()),
                     state=state,
                     violations=violations,
-                    error=trial.user_attrs.get("error"),
+                    error=trial.user_attrs.get("error") or errors.get(f"error.{trial.number}"),
                     info=trial.user_attrs.get("info", {}),
                 )
             )

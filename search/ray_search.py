@@ -1,39 +1,39 @@
-"""Run an Optuna strategy (``nsga2``, ``tpe``, ``random``) on a Ray cluster with Ray Tune.
+"""Run a strategy's trials on Ray (this machine or a cluster) with Ray Tune: :class:`RayExecutor`.
 
-Ray Tune is the engine, Optuna stays the sampler and the storage:
+Ray Tune is the engine; the strategy stays the decision maker, through its public API only:
 
-* the strategy's own study (same sampler, same ``--storage``, same warm starts and signature
-  check as a local search) is handed to :class:`ConstrainedOptunaSearch`, an ``OptunaSearch``
-  that asks the study with the same define-by-run parameters as :class:`OptunaStrategy` and,
-  before telling a finished trial, stores its metrics and sets every budget as an Optuna
-  constraint (``value − limit``, ≤ 0 feasible) — Ray 2.60's ``OptunaSearch`` drops both;
+* a strategy whose trials are asked and told one by one (``nsga2``, ``tpe``, ``random``,
+  ``ilp``, ``boost``) is wrapped in a Tune searcher (:class:`StrategySearcher`): Tune's
+  ``suggest`` is the strategy's :meth:`Strategy.ask`, a finished trial's record goes back
+  through :meth:`Strategy.tell` — so an Optuna strategy keeps its own sampler, storage, warm
+  starts, budget constraints and signature check, exactly as in a local search;
+* a strategy that :meth:`splits <search.Strategy.split>` into independent parts
+  (``differentiable``, ``gumbel``: one supernet per target) runs one Tune trial per part and
+  gets the parts' outcomes back with :meth:`Strategy.merge`;
 * trials run the shared :class:`evaluators.Evaluator`, shipped once to the object store with
   its data and pretrained state (``tune.with_parameters``), in Ray's reused worker processes,
   so a trial pays neither for importing torch again nor for re-reading data or the checkpoint;
 * a trial that raises is retried up to ``max_failures`` times (``FailureConfig``); after that it
-  is a failed trial with its reason in the study, and the search goes on;
-* ``--early-stop`` adds ASHA on accuracy (one metric: schedulers take one), reported after
+  is a failed trial with its reason, and the search goes on;
+* ``early_stop`` adds ASHA on accuracy (one metric: schedulers take one), reported after
   each fine-tuning epoch; a stopped trial is recorded as PRUNED;
-* ``--resume`` continues an interrupted experiment with ``Tuner.restore``.
-
-After the run the records are read back from the Optuna study exactly as a local search
-reads them, so ``pareto.json`` and ``trials.csv`` come out the same way.
+* ``resume`` continues an interrupted search from its Optuna study (``--storage``): the
+  study keeps every finished trial, and the trials the killed driver had asked but not
+  finished are failed with the reason and asked again (:meth:`OptunaStrategy.fail_orphans`).
 """
 
 from __future__ import annotations
 
-import copy
+import json
 import os
-import pickle
 import socket
-import time
-import traceback
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from spikebits.results import TrialRecord
-from spikebits.search.optuna_base import OptunaStrategy
-from spikebits.space import Config, ConfigError, SpikebitsError
+from spikebits.search.base import Proposal, Strategy, TrialCallback, evaluate_trial
+from spikebits.space import Budget, Config, ConfigError
 
 #: Settings the project itself applies before starting or joining Ray (loopback-safe).
 RAY_ENV = {
@@ -81,295 +81,262 @@ def init_ray(address: str | None, *, num_cpus: int | None = None) -> None:
         raise ConfigError(f"cannot reach a Ray cluster at {address} ({reason}); start one with `ray start --head` or drop the address") from None
 
 
-def _searcher_class():
-    from ray.tune.search.optuna import OptunaSearch
+# ---------------------------------------------------------------------------- trainables
+def run_trial(
+    params: dict, evaluator: Any = None, budget: Budget | None = None, strategy: str = "", threads: int = 1, early_stop: bool = False
+) -> None:
+    """The Ray Tune trainable of one asked trial: score the config with the shared evaluator
+    (:func:`search.base.evaluate_trial`) and report the record.
 
-    class ConstrainedOptunaSearch(OptunaSearch):
-        """``OptunaSearch`` on a given study, with budgets as Optuna constraints."""
+    With ``early_stop`` the accuracy after each fine-tuning epoch is reported for ASHA. A
+    failed trial reports its reason (the searcher keeps it) and raises, so ``FailureConfig``
+    retries it."""
+    import torch
+    from ray import tune
 
-        def __init__(self, strategy: OptunaStrategy, **kwargs: Any) -> None:
+    torch.set_num_threads(max(1, int(threads)))
+    config = Config.from_dict(params["config"])
+    on_epoch = None
+    if early_stop:
+        def on_epoch(epoch: int, model) -> None:  # noqa: ANN001
+            tune.report({"accuracy": evaluator.score(model)["accuracy"], "epoch": epoch, "final": False})
+
+    record = evaluate_trial(
+        evaluator, config, int(params["number"]), strategy=strategy, budget=budget or Budget(), info=params.get("info"), on_epoch=on_epoch
+    )
+    if record.state != "COMPLETE":
+        tune.report({"error": record.error, "final": False, "traceback": record.info.get("traceback", "")})
+        raise RuntimeError(record.error)
+    tune.report({"accuracy": record.metrics.get("accuracy"), "record": record.to_dict(), "final": True})
+
+
+def run_part(params: dict, parts: Sequence[Strategy] = (), threads: int = 1) -> None:
+    """The Ray Tune trainable of one part of a split strategy: its whole run, reported as its
+    :meth:`Strategy.outcome`. A part whose trial failed reports the reason and raises, so
+    ``FailureConfig`` retries it."""
+    import torch
+    from ray import tune
+
+    torch.set_num_threads(max(1, int(threads)))
+    part = parts[int(params["part"])]
+    records = part.run()
+    failed = next((r for r in records if r.state != "COMPLETE"), None)
+    if failed is not None or not records:
+        reason = failed.error if failed is not None and failed.error else "the trial failed"
+        tune.report({"error": reason, "final": False})
+        raise RuntimeError(reason)
+    tune.report({"final": True, "outcome": part.outcome()})
+
+
+# ---------------------------------------------------------------------------- searcher
+def _searcher_class() -> type:
+    from ray.tune.search import Searcher
+
+    class StrategySearcher(Searcher):
+        """A Tune searcher that asks and tells a :class:`search.Strategy` (in the driver)."""
+
+        def __init__(self, strategy: Strategy, callback: TrialCallback | None = None) -> None:
+            super().__init__()
             self.strategy = strategy
-            objectives = list(strategy.objectives)
-            modes = ["max" if d == "maximize" else "min" for d in (_direction(m) for m in objectives)]
-            super().__init__(space=strategy_space(strategy), metric=objectives, mode=modes, **kwargs)
-            self._errors: dict[str, str] = {}
+            self.callback = callback
+            self.pending: dict[str, Proposal] = {}
+            self.numbers: dict[str, int] = {}
+            self.errors: dict[str, str] = {}
 
-        def _setup_study(self, mode):  # noqa: ANN001 - Ray's signature
-            self._ot_study = self.strategy.study
+        def set_search_properties(self, metric, mode, config, **spec) -> bool:  # noqa: ANN001 - Tune's signature
+            return True
 
-        def save(self, checkpoint_path: str) -> None:
-            """Ray's save pickles ``__dict__``; leave the evaluator (data, weights) out."""
-            state = self.__dict__.copy()
-            state["strategy"] = copy.copy(self.strategy)
-            state["strategy"].evaluator = None
-            with open(checkpoint_path, "wb") as handle:
-                pickle.dump(state, handle)
+        def suggest(self, trial_id: str) -> dict | str | None:
+            proposal = self.strategy.ask()
+            if proposal is None:
+                return Searcher.FINISHED
+            number = self.strategy.next_number(proposal)
+            self.pending[trial_id] = proposal
+            self.numbers[trial_id] = number
+            return {"config": proposal.config.to_dict(), "number": number, "info": proposal.info or {}}
 
         def on_trial_result(self, trial_id: str, result: dict) -> None:
             if result.get("error"):
-                self._errors[trial_id] = str(result["error"])
+                self.errors[trial_id] = str(result["error"])
 
         def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
-            from optuna.trial import TrialState
-
-            ot_trial = self._ot_trials.get(trial_id)
-            if ot_trial is None or trial_id in self._completed_trials:
-                return super().on_trial_complete(trial_id, result, error)
-            self._completed_trials.add(trial_id)
-            study = self.strategy.study
-            if study._storage.get_trial(ot_trial._trial_id).state.is_finished():
-                return  # told before an interruption; a resumed run repeated it
-            if result and "wall_time_s" in result:
-                ot_trial.set_user_attr("wall_time_s", float(result["wall_time_s"]))
-            if error or not result or not result.get("final"):
-                reason = self._errors.get(trial_id) or ("stopped early by ASHA" if result and not error else "the trial failed")
-                ot_trial.set_user_attr("error", reason)
-                study.tell(ot_trial, state=TrialState.PRUNED if (result and not error) else TrialState.FAIL)
+            proposal = self.pending.pop(trial_id, None)
+            if proposal is None:
                 return
-            metrics = {k: float(v) for k, v in result.items() if k in _metric_names() and v is not None}
-            ot_trial.set_user_attr("metrics", metrics)
-            for constraint in self.strategy.budget.constraints:
-                ot_trial.set_constraint(constraint.metric, constraint.violation(metrics))
-            study.tell(ot_trial, [metrics[m] for m in self.strategy.objectives])
+            number = self.numbers.pop(trial_id)
+            if error or not result or not result.get("final"):
+                stopped = bool(result) and not error
+                reason = self.errors.pop(trial_id, None) or ("stopped early by ASHA" if stopped else "the trial failed")
+                record = TrialRecord.failed(
+                    number, proposal.config, reason, strategy=self.strategy.name, state="PRUNED" if stopped else "FAIL"
+                )
+            else:
+                record = TrialRecord.from_dict(result["record"])
+            self.strategy.tell(proposal, record)
+            self.strategy.note_told()
+            if self.callback is not None:
+                self.callback(record)
 
-    return ConstrainedOptunaSearch
+        def abandon_pending(self, reason: str) -> None:
+            """Tell every trial still in flight as failed with ``reason`` (the run ended first)."""
+            for trial_id in list(self.pending):
+                self.errors[trial_id] = reason
+                self.on_trial_complete(trial_id, None, error=True)
 
+        def save(self, checkpoint_path: str) -> None:
+            """The strategy keeps the search's state (an Optuna study in its storage); Tune's
+            checkpoint holds only the trials in flight."""
+            with open(checkpoint_path, "w") as handle:
+                json.dump({"pending": self.numbers}, handle)
 
-def _direction(metric: str) -> str:
-    from spikebits.space import direction
+        def restore(self, checkpoint_path: str) -> None:
+            """Nothing to restore: a resumed search reopens the strategy's study instead."""
 
-    return direction(metric)
-
-
-def _metric_names() -> tuple[str, ...]:
-    from spikebits.space import METRICS
-
-    return tuple(METRICS)
-
-
-class DefineByRun:
-    """The define-by-run search space: the flat names and choices of :meth:`OptunaStrategy.ask`
-    (a class, not a closure, so that Tune can pickle the searcher)."""
-
-    def __init__(self, space) -> None:  # noqa: ANN001 - a SearchSpace
-        self.space = space
-
-    def __call__(self, trial) -> None:  # noqa: ANN001 - an optuna.Trial
-        for layer in self.space.decisions:
-            opts = self.space.layers[layer]
-            trial.suggest_categorical(f"{layer}.w_bits", list(opts.w_bits))
-            trial.suggest_categorical(f"{layer}.s_bits", list(opts.s_bits))
-            trial.suggest_categorical(f"{layer}.timesteps", list(opts.timesteps))
-            trial.suggest_categorical(f"{layer}.scheme", list(opts.schemes))
+    return StrategySearcher
 
 
-def strategy_space(strategy: OptunaStrategy) -> DefineByRun:
-    return DefineByRun(strategy.space)
+# ---------------------------------------------------------------------------- executor
+class RayExecutor:
+    """Runs a strategy's trials as Ray Tune trials (see the module docstring).
 
+    ``address``: ``None``/``"local"`` starts Ray in this process (``num_cpus`` CPUs), else the
+    cluster at ``HOST:PORT`` is joined. ``cpus_per_trial`` (also each trial's torch threads)
+    and ``gpus_per_trial`` size a trial; ``max_concurrent`` caps trials at once (default: as
+    many as the cluster fits); ``max_failures`` retries a trial that raises; ``early_stop``
+    adds ASHA; ``resume`` continues the search whose Optuna study is in the strategy's
+    storage; ``ray_storage`` is Tune's experiment folder (shared by every node of a cluster).
+    """
 
-def _flatten(params: dict, prefix: str = "") -> dict:
-    """Tune hands the params back nested at the dots; undo that."""
-    out = {}
-    for key, value in params.items():
-        name = f"{prefix}.{key}" if prefix else key
-        if isinstance(value, dict):
-            out.update(_flatten(value, name))
-        else:
-            out[name] = value
-    return out
+    def __init__(
+        self,
+        address: str | None = None,
+        *,
+        cpus_per_trial: float = 1.0,
+        gpus_per_trial: float = 0.0,
+        max_concurrent: int | None = None,
+        max_failures: int = 0,
+        early_stop: bool = False,
+        resume: bool = False,
+        ray_storage: str | os.PathLike[str] | None = None,
+        num_cpus: int | None = None,
+    ) -> None:
+        if cpus_per_trial <= 0 or gpus_per_trial < 0:
+            raise ConfigError("--cpus-per-trial must be more than 0 and --gpus-per-trial 0 or more")
+        if max_concurrent is not None and max_concurrent < 1:
+            raise ConfigError("--max-concurrent must be at least 1")
+        if max_failures < 0:
+            raise ConfigError("--max-failures must be 0 or more")
+        self.address = None if address == "local" else address
+        self.cpus_per_trial = cpus_per_trial
+        self.gpus_per_trial = gpus_per_trial
+        self.max_concurrent = max_concurrent
+        self.max_failures = max_failures
+        self.early_stop = early_stop
+        self.resume = resume
+        self.ray_storage = str(Path(ray_storage).expanduser().resolve()) if ray_storage else None
+        self.num_cpus = num_cpus
 
+    def describe(self) -> dict[str, Any]:
+        return {
+            "name": "ray",
+            "address": self.address or "local",
+            "cpus_per_trial": self.cpus_per_trial,
+            "gpus_per_trial": self.gpus_per_trial,
+            "max_concurrent": self.max_concurrent,
+            "max_failures": self.max_failures,
+            "early_stop": self.early_stop,
+            "resume": self.resume,
+        }
 
-def run_trial(params: dict, evaluator: Any = None, threads: int = 1, early_stop: bool = False) -> None:
-    """The Ray Tune trainable: score one config with the shared evaluator and report it.
+    def check(self, strategy: Strategy) -> None:
+        """Settings that do not fit ``strategy`` are one-line errors, before any work."""
+        from spikebits.search.optuna_base import OptunaStrategy
 
-    With ``early_stop`` the accuracy after each fine-tuning epoch is reported for ASHA. On an
-    exception the reason is reported (the searcher stores it) and the exception re-raised, so
-    ``FailureConfig`` retries the trial."""
-    import torch
-    from ray import tune
-
-    torch.set_num_threads(max(1, int(threads)))
-    start = time.perf_counter()
-    try:
-        config: Config = evaluator.space.from_params(_flatten(params))
-        if early_stop:
-            def on_epoch(epoch: int, model) -> None:  # noqa: ANN001
-                tune.report({"accuracy": evaluator.score(model)["accuracy"], "epoch": epoch, "final": False})
-
-            metrics = evaluator(config, on_epoch=on_epoch)
-        else:
-            metrics = evaluator(config)
-    except Exception as err:
-        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
-        if not isinstance(err, SpikebitsError):
-            reason = f"{type(err).__name__}: {reason}"
-        tune.report({"error": reason, "final": False, "traceback": traceback.format_exc(limit=3)})
-        raise
-    tune.report({**metrics, "wall_time_s": time.perf_counter() - start, "final": True})
-
-
-def run_on_ray(
-    strategy: OptunaStrategy,
-    evaluator: Any,
-    n_trials: int,
-    *,
-    address: str | None = None,
-    cpus_per_trial: float = 1.0,
-    gpus_per_trial: float = 0.0,
-    max_concurrent: int | None = None,
-    max_failures: int = 0,
-    early_stop: bool = False,
-    resume: bool = False,
-    ray_storage: str | os.PathLike[str] | None = None,
-    num_cpus: int | None = None,
-) -> list[TrialRecord]:
-    """Run ``strategy`` (already started: its study open) for ``n_trials`` finished trials."""
-    init_ray(address, num_cpus=num_cpus)
-    from ray import tune
-    from ray.tune.schedulers import ASHAScheduler
-    from ray.tune.search import ConcurrencyLimiter
-
-    evaluator.pretrained()  # train or read the checkpoint once, in the driver
-    _ = evaluator.data
-    progress, evaluator.progress = evaluator.progress, None  # a tqdm wrapper does not travel
-    storage_path = str(Path(ray_storage).expanduser().resolve()) if ray_storage else None
-    trainable = tune.with_resources(
-        tune.with_parameters(run_trial, evaluator=evaluator, threads=max(1, int(cpus_per_trial)), early_stop=early_stop),
-        {"cpu": cpus_per_trial, "gpu": gpus_per_trial},
-    )
-    try:
-        experiment = Path(storage_path or Path("~/ray_results").expanduser()) / EXPERIMENT_NAME
-        if resume:
-            if not tune.Tuner.can_restore(str(experiment)):
-                raise ConfigError(f"no Ray experiment to resume in {experiment}; run without --resume first (same --ray-storage)")
-            tuner = tune.Tuner.restore(str(experiment), trainable=trainable, resume_errored=False, restart_errored=False)
-        else:
-            remaining = strategy.remaining(n_trials)
-            searcher = _searcher_class()(strategy)
-            if max_concurrent:
-                searcher = ConcurrencyLimiter(searcher, max_concurrent=max_concurrent)
-            scheduler = None
-            if early_stop:
-                epochs = max(1, evaluator.finetune_settings.epochs)
-                scheduler = ASHAScheduler(metric="accuracy", mode="max", time_attr="training_iteration", max_t=epochs + 1, grace_period=1)
-            tuner = tune.Tuner(
-                trainable,
-                tune_config=tune.TuneConfig(num_samples=max(remaining, 0), search_alg=searcher, scheduler=scheduler, reuse_actors=True),
-                run_config=tune.RunConfig(
-                    name=EXPERIMENT_NAME,
-                    storage_path=storage_path,
-                    failure_config=tune.FailureConfig(max_failures=max_failures),
-                    verbose=0,
-                ),
+        if self.early_stop and strategy.splits:
+            raise ConfigError(
+                f"--early-stop stops fine-tuning epoch by epoch; the {strategy.name} strategy runs whole supernet runs (drop --early-stop)"
             )
-        if resume or strategy.remaining(n_trials) > 0:
-            tuner.fit()
-        if resume:
-            _fail_interrupted(strategy)
-    finally:
-        evaluator.progress = progress
-    return strategy.records()
+        if self.resume and not (isinstance(strategy, OptunaStrategy) and strategy.options.storage):
+            raise ConfigError(
+                "--resume on Ray continues an Optuna study: it needs nsga2, tpe or random and the first run's --storage "
+                "(sqlite:///FILE.db or a journal file)"
+            )
 
+    def run(self, strategy: Strategy, n_trials: int, callback: TrialCallback | None = None) -> list[TrialRecord]:
+        self.check(strategy)
+        init_ray(self.address, num_cpus=self.num_cpus)
+        evaluator = strategy.evaluator
+        evaluator.pretrained()  # train or read the checkpoint once, in the driver
+        _ = evaluator.data
+        progress, evaluator.progress = evaluator.progress, None  # a tqdm wrapper does not travel
+        strategy.start()
+        try:
+            if self.resume and not any(r.state == "COMPLETE" for r in strategy.records()):
+                raise ConfigError("no finished trial to resume in the study; run without --resume first (same --storage and --study)")
+            parts = strategy.split()
+            if parts:
+                self._run_parts(strategy, parts)
+            else:
+                self._run_trials(strategy, n_trials, callback)
+        finally:
+            evaluator.progress = progress
+            strategy.finish()
+        return strategy.records()
 
-def _fail_interrupted(strategy: OptunaStrategy) -> None:
-    """After a resumed run, trials still RUNNING in the study were asked by the interrupted
-    run but never reached Tune's checkpoint: mark them failed with the reason."""
-    from optuna.trial import TrialState
+    # ------------------------------------------------------------------ internals
+    def _tuner(self, trainable: Any, param_space: dict | None = None, **tune_config: Any) -> Any:
+        from ray import tune
 
-    for trial in strategy.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        strategy.study._storage.set_trial_user_attr(trial._trial_id, "error", "interrupted: the Ray run ended before this trial finished")
-        strategy.study.tell(trial.number, state=TrialState.FAIL)
-
-
-# ---------------------------------------------------------------------------- target sweep
-def run_target(params: dict, strategy: Any = None, threads: int = 1) -> None:
-    """The Ray Tune trainable of a ``differentiable`` / ``gumbel`` sweep: one supernet run
-    for one target (train, snap, fit, fine-tune, score), reported as a whole."""
-    import torch
-    from ray import tune
-
-    torch.set_num_threads(max(1, int(threads)))
-    index = int(params["target"])
-    worker = copy.copy(strategy)
-    worker.targets = (strategy.targets[index],)
-    worker.initial_configs = [strategy.initial_configs[index]] if strategy.initial_configs else None
-    worker.runs, worker.moves, worker._records = [], [], []
-    proposal = worker.ask()
-    record = worker.evaluate(proposal, index)
-    if record.state != "COMPLETE":
-        tune.report({"error": record.error or "the trial failed", "final": False})
-        raise RuntimeError(record.error or "the trial failed")
-    tune.report({"final": True, "record": record.to_dict(), "run": worker.runs[0].to_dict(), "moves": worker.moves[0]})
-
-
-def run_targets_on_ray(
-    strategy: Any,
-    evaluator: Any,
-    *,
-    address: str | None = None,
-    cpus_per_trial: float = 1.0,
-    gpus_per_trial: float = 0.0,
-    max_concurrent: int | None = None,
-    max_failures: int = 0,
-    ray_storage: str | os.PathLike[str] | None = None,
-    num_cpus: int | None = None,
-) -> list[TrialRecord]:
-    """One Ray trial per target of a started :class:`search.differentiable.DifferentiableStrategy`;
-    the strategy's runs and records are filled in target order, as a local run fills them."""
-    from spikebits.search.differentiable import SupernetRun
-    from spikebits.space import BitTargets
-
-    init_ray(address, num_cpus=num_cpus)
-    from ray import tune
-
-    evaluator.pretrained()
-    _ = evaluator.data
-    progress, evaluator.progress, strategy.progress = evaluator.progress, None, None
-    try:
-        trainable = tune.with_resources(
-            tune.with_parameters(run_target, strategy=strategy, threads=max(1, int(cpus_per_trial))),
-            {"cpu": cpus_per_trial, "gpu": gpus_per_trial},
-        )
-        tuner = tune.Tuner(
-            trainable,
-            param_space={"target": tune.grid_search(list(range(len(strategy.targets))))},
-            tune_config=tune.TuneConfig(max_concurrent_trials=max_concurrent or 0, reuse_actors=True),
+        return tune.Tuner(
+            tune.with_resources(trainable, {"cpu": self.cpus_per_trial, "gpu": self.gpus_per_trial}),
+            param_space=param_space,
+            tune_config=tune.TuneConfig(reuse_actors=True, **tune_config),
             run_config=tune.RunConfig(
                 name=EXPERIMENT_NAME,
-                storage_path=str(Path(ray_storage).expanduser().resolve()) if ray_storage else None,
-                failure_config=tune.FailureConfig(max_failures=max_failures),
+                storage_path=self.ray_storage,
+                failure_config=tune.FailureConfig(max_failures=self.max_failures),
                 verbose=0,
             ),
         )
-        grid = tuner.fit()
-    finally:
-        evaluator.progress = strategy.progress = progress
-    by_target: dict[int, Any] = {}
-    for result in grid:
-        by_target[int(result.config["target"])] = result
-    for index, target in enumerate(strategy.targets):
-        result = by_target.get(index)
-        metrics = result.metrics if result is not None else {}
-        if metrics.get("final"):
-            record = TrialRecord.from_dict(metrics["record"])
-            run = metrics["run"]
-            strategy.runs.append(
-                SupernetRun(
-                    target=BitTargets(**run["target"]),
-                    config=Config.from_dict({"layers": run["snapped"]}),
-                    learned=run["learned"],
-                    history=run["history"],
-                    layer_history=run["layer_history"],
-                    renewals=run["renewals"],
-                    renewal_off_epoch=run["renewal_off_epoch"],
-                    supernet_accuracy=run["supernet_accuracy"],
-                    wall_time_s=run["wall_time_s"],
-                )
-            )
-            strategy.moves.append(metrics["moves"])
-        else:
-            reason = metrics.get("error") or (str(result.error).splitlines()[0] if result is not None and result.error else "the trial failed")
-            record = TrialRecord(number=index, config=None, metrics={}, strategy=strategy.name, wall_time_s=0.0,
-                                 feasible=False, state="FAIL", error=reason, info={"target": str(target)})
-        strategy._records.append(record)
-    return strategy.records()
+
+    def _run_trials(self, strategy: Strategy, n_trials: int, callback: TrialCallback | None) -> None:
+        from ray import tune
+        from ray.tune.schedulers import ASHAScheduler
+        from ray.tune.search import ConcurrencyLimiter
+
+        remaining = strategy.remaining(n_trials)
+        if remaining <= 0:
+            return
+        searcher = _searcher_class()(strategy, callback)
+        search_alg = ConcurrencyLimiter(searcher, max_concurrent=self.max_concurrent) if self.max_concurrent else searcher
+        scheduler = None
+        if self.early_stop:
+            epochs = max(1, strategy.evaluator.finetune_settings.epochs)
+            scheduler = ASHAScheduler(metric="accuracy", mode="max", time_attr="training_iteration", max_t=epochs + 1, grace_period=1)
+        trainable = tune.with_parameters(
+            run_trial, evaluator=strategy.evaluator, budget=strategy.budget, strategy=strategy.name,
+            threads=max(1, int(self.cpus_per_trial)), early_stop=self.early_stop,
+        )
+        self._tuner(trainable, num_samples=remaining, search_alg=search_alg, scheduler=scheduler).fit()
+        searcher.abandon_pending("interrupted: the Ray run ended before this trial finished")
+
+    def _run_parts(self, strategy: Strategy, parts: list[Strategy]) -> None:
+        from ray import tune
+
+        for part in parts:
+            part.progress = None  # a tqdm wrapper does not travel
+        trainable = tune.with_parameters(run_part, parts=parts, threads=max(1, int(self.cpus_per_trial)))
+        grid = self._tuner(
+            trainable, param_space={"part": tune.grid_search(list(range(len(parts))))}, max_concurrent_trials=self.max_concurrent or 0
+        ).fit()
+        by_part = {int(result.config["part"]): result for result in grid}
+        outcomes: list[dict | str] = []
+        for index in range(len(parts)):
+            result = by_part.get(index)
+            metrics = result.metrics if result is not None else {}
+            if metrics.get("final"):
+                outcomes.append(metrics["outcome"])
+            else:
+                error = result.error if result is not None else None
+                outcomes.append(metrics.get("error") or (str(error).splitlines()[0] if error else "the trial failed"))
+        strategy.merge(outcomes)

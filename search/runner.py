@@ -23,8 +23,9 @@ from spikebits.results import (
     write_run_json,
     write_trials_csv,
 )
-from spikebits.search.base import ConfigEvaluator, Strategy, TrialCallback, get_strategy
-from spikebits.space import Budget, BudgetError, Config, OutputError, SearchSpace
+from spikebits.search.base import DEFAULT_TRIALS, ConfigEvaluator, Progress, Strategy, TrialCallback, get_strategy
+from spikebits.search.executors import Executor, LocalExecutor
+from spikebits.space import DEFAULT_OBJECTIVES, Budget, BudgetError, Config, OutputError, SearchSpace
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,7 @@ def default_reference(evaluator: ConfigEvaluator, objectives: Sequence[str]) -> 
     worst = dict(evaluator.cost(evaluator.space.largest_config()))
     if "energy_pj" in objectives and hasattr(evaluator, "energy_model"):
         # The scheme enters energy: the dearest config takes each layer's dearest choice.
-        from spikebits.search.ilp import energy_minimal_config
+        from spikebits.evaluators.cost import energy_minimal_config
 
         dearest = energy_minimal_config(evaluator.space, evaluator.specs, evaluator.energy_model, largest=True)
         worst["energy_pj"] = max(worst["energy_pj"], evaluator.cost(dearest)["energy_pj"])
@@ -120,28 +121,37 @@ def run_search(
     evaluator: ConfigEvaluator,
     *,
     budget: Budget | None = None,
-    objectives: Sequence[str] = ("accuracy", "bit_budget", "s_ace"),
-    n_trials: int = 24,
+    objectives: Sequence[str] = DEFAULT_OBJECTIVES,
+    n_trials: int = DEFAULT_TRIALS,
     seed: int = 0,
     out_dir: str | os.PathLike[str] | None = None,
     callback: TrialCallback | None = None,
     run_info: dict[str, Any] | None = None,
-    execute: Any = None,
+    executor: Executor | None = None,
+    progress: Progress | None = None,
+    sensitivity: Any = None,
     **options: Any,
 ) -> SearchResult:
-    """Search with ``strategy`` (a registry name or an instance) and, with ``out_dir``, write
-    the four output files. ``options`` go to the strategy (``storage``, ``study_name``,
-    ``warm_starts``, ...). ``execute(strategy, n_trials, callback) -> records`` runs the
-    strategy instead of :meth:`Strategy.run` (:mod:`search.ray_search` uses it)."""
+    """Search with ``strategy`` (a registry name or an instance) on ``executor`` (default:
+    :class:`LocalExecutor`) and, with ``out_dir``, write the four output files.
+
+    With a name, the strategy is built here: ``options`` are fields of its options dataclass
+    (``storage``, ``study_name``, ``warm_starts``, ``targets``, ...; see ``spikebits
+    strategies``), ``progress`` and ``sensitivity`` go to its constructor."""
     budget = budget or Budget()
     objectives = tuple(objectives)
     check_metrics(evaluator, objectives, budget)
     folder = check_output_dir(out_dir) if out_dir is not None else None
     if isinstance(strategy, str):
-        strategy = get_strategy(strategy)(evaluator.space, evaluator, budget, objectives, seed=seed, n_trials=n_trials, **options)
+        strategy = get_strategy(strategy)(
+            evaluator.space, evaluator, budget, objectives, seed=seed, n_trials=n_trials,
+            progress=progress, sensitivity=sensitivity, **options,
+        )
+    elif options:
+        raise TypeError("options go to the strategy's constructor when run_search is given a strategy instance")
+    executor = executor or LocalExecutor()
     start = time.perf_counter()
-    # ``execute(strategy, n_trials, callback)`` replaces the local loop (e.g. a Ray Tune run).
-    records = execute(strategy, n_trials, callback) if execute is not None else strategy.run(n_trials, callback)
+    records = executor.run(strategy, n_trials, callback)
     wall = time.perf_counter() - start
     front = pareto_front(records, objectives)
     reference = default_reference(evaluator, objectives)
@@ -151,6 +161,7 @@ def run_search(
         info = {
             "schema": "spikebits.run/1",
             "strategy": strategy.describe(),
+            "executor": executor.describe(),
             "seed": seed,
             "n_trials": n_trials,
             "objectives": list(objectives),

@@ -1,4 +1,4 @@
-"""Sensitivity-guided starting points (``--init hessian|output|kurtosis``).
+"""Sensitivity-guided starting points (``--init-sensitivity hessian|output|kurtosis``).
 
 * For the samplers (``nsga2``, ``tpe``, ``random``): configs enqueued as the first trials —
   the integer program's optima (:func:`search.ilp.solve_ladder`) at ``count`` bit-budget
@@ -14,29 +14,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from spikebits.search._ilp import solve_allocation
 from spikebits.search.boost import boosted, uniform_bases
-from spikebits.search.ilp import BUDGETABLE_METRICS, solve_allocation, solve_ladder
-from spikebits.space import BitTargets, Budget, Config, ConfigError, LayerChoice, SearchSpace
-
-INIT_METRICS = ("hessian", "output", "kurtosis")
-
-
-def _check(metric: str) -> None:
-    if metric not in INIT_METRICS:
-        raise ConfigError(f"--init {metric!r} is unknown here; use one of {', '.join(INIT_METRICS)}")
-
+from spikebits.search.ilp import solve_ladder
+from spikebits.space import COST_METRICS, SENSITIVITY_METRICS, BitTargets, Budget, Config, SearchSpace, check_sensitivity_metric
 
 def _limits(budget: Budget) -> dict[str, float]:
     """The user's budgets the integer program can hold (others are left to the search)."""
-    return {m: lim for m, lim in budget.to_dict().items() if m in BUDGETABLE_METRICS}
+    return {m: lim for m, lim in budget.to_dict().items() if m in COST_METRICS}
 
 
 def _report(evaluator: Any, report: Any, progress: Any) -> Any:
-    if report is not None:
-        return report
-    from spikebits.evaluators.sensitivity import measure_sensitivity
-
-    return measure_sensitivity(evaluator, progress=progress)
+    """``report``, else the evaluator's (measured once, cached by the evaluator)."""
+    return report if report is not None else evaluator.sensitivity(progress=progress)
 
 
 def _spread(items: Sequence[Config], count: int) -> list[Config]:
@@ -50,7 +40,7 @@ def warm_start_configs(
     evaluator: Any, metric: str, budget: Budget, *, count: int = 4, report: Any = None, progress: Any = None
 ) -> list[Config]:
     """Starting configs for a sampler (see the module docstring), feasible under ``budget``."""
-    _check(metric)
+    check_sensitivity_metric(metric, SENSITIVITY_METRICS, what="init_sensitivity")
     report = _report(evaluator, report, progress)
     space: SearchSpace = evaluator.space
     if metric == "kurtosis":
@@ -68,25 +58,21 @@ def warm_start_configs(
 
 def _unknown(budget: Budget) -> dict[str, float]:
     """Budgeted metrics that need training (accuracy, firing rate) count as met here."""
-    return {m: -float("inf") for m in budget.metrics if m not in BUDGETABLE_METRICS}
+    return {m: -float("inf") for m in budget.metrics if m not in COST_METRICS}
 
 
 def initial_configs(
     evaluator: Any, metric: str, targets: Sequence[BitTargets], budget: Budget, *, report: Any = None, progress: Any = None
 ) -> list[Config]:
     """One starting config per target for the supernet (see the module docstring)."""
-    _check(metric)
+    check_sensitivity_metric(metric, SENSITIVITY_METRICS, what="init_sensitivity")
     report = _report(evaluator, report, progress)
     space: SearchSpace = evaluator.space
     out = []
     for target in targets:
         if metric == "kurtosis":
-            choices = {}
-            for rep in space.decisions:
-                o = space.layers[rep]
-                near = [min(opts, key=lambda v, x=x: (abs(v - x), v)) for opts, x in ((o.w_bits, target.w_bits), (o.s_bits, target.s_bits), (o.timesteps, target.timesteps))]
-                choices[rep] = LayerChoice(*near, "uniform" if "uniform" in o.schemes else o.schemes[0])
-            config, _ = boosted(space, space.expand(choices), report, "kurtosis")
+            base = space.nearest_config(target.w_bits, target.s_bits, target.timesteps)
+            config, _ = boosted(space, base, report, "kurtosis")
         else:
             limits = _limits(budget)
             limits["bit_budget"] = min(limits.get("bit_budget", float("inf")), target.bit_budget)

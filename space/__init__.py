@@ -32,6 +32,7 @@ from spikebits.space.metrics import (
     direction,
 )
 from spikebits.space.search_space import FIRST_LAYER_PIN, SearchSpace
+from spikebits.space.tables import format_number, format_table
 
 __all__ = [
     "ALLOCATION_METRICS",
@@ -66,6 +67,8 @@ __all__ = [
     "SpikebitsError",
     "UnknownNameError",
     "direction",
+    "format_number",
+    "format_table",
     "parse_objectives",
     "unknown_name_error",
 ]

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from spikebits.space.config import FIELDS, Config, LayerChoice, LayerOptions
+from spikebits.space.config import nearest_option, FIELDS, Config, LayerChoice, LayerOptions
 from spikebits.space.errors import ConfigError
 
 SPACE_SCHEMA = "spikebits.space/1"
@@ -165,6 +165,17 @@ class SearchSpace:
     def largest_config(self) -> Config:
         """Every unpinned decision at its largest W, S and T (first scheme); pins kept."""
         return self.expand({n: self.layers[n].largest() for n in self.decisions})
+
+    def nearest_config(self, w_bits: float | None = None, s_bits: float | None = None, timesteps: float | None = None) -> Config:
+        """Every unpinned decision at the options nearest to ``w_bits``, ``s_bits`` and
+        ``timesteps`` (a tie goes to the smaller option; ``None``: the largest option), with
+        the uniform scheme where the layer allows it; pins kept."""
+        choices = {}
+        for n in self.decisions:
+            o = self.layers[n]
+            near = [max(opts) if x is None else nearest_option(x, opts) for opts, x in ((o.w_bits, w_bits), (o.s_bits, s_bits), (o.timesteps, timesteps))]
+            choices[n] = LayerChoice(*near, "uniform" if "uniform" in o.schemes else o.schemes[0])
+        return self.expand(choices)
 
     def uniform(self, choice: LayerChoice) -> Config:
         """Every unpinned layer at ``choice`` (pinned layers keep their pin)."""

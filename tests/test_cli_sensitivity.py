@@ -68,7 +68,7 @@ def test_ilp_unreachable_budget_names_the_smallest_value(capsys, tmp_path):
 def test_nsga2_starts_from_the_hessian_ilp_solutions(capsys, tmp_path, cache_dir):
     out = tmp_path / "warm"
     code, stdout, err = run_main(
-        capsys, "search", "--strategy", "nsga2", "--init", "hessian", "--probes", "10",
+        capsys, "search", "--strategy", "nsga2", "--init-sensitivity", "hessian", "--probes", "10",
         "--trials", "5", "--epochs", "1", "--out", str(out), "--quiet",
     )
     assert code == 0, err
@@ -98,8 +98,9 @@ def test_boost_on_digits_proposes_uniform_bases(capsys, tmp_path, cache_dir):
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["--strategy", "nsga2", "--init", "4/4/2"], "the nsga2 strategy takes --init hessian, output or kurtosis"),
-        (["--strategy", "ilp", "--init", "hessian"], "the ilp strategy needs no --init"),
+        (["--strategy", "nsga2", "--init-bits", "4/4/2"], "--init-bits applies to differentiable, gumbel; the nsga2 strategy does not take it"),
+        (["--strategy", "ilp", "--init-sensitivity", "hessian"],
+         "--init-sensitivity applies to differentiable, gumbel, nsga2, random, tpe; the ilp strategy does not take it"),
         (["--strategy", "ilp", "--budget", "firing_rate<=0.2"], "cannot budget 'firing_rate'"),
     ],
 )

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from spikebits.evaluators.cost import bit_averages, bit_budget, cost_metrics, effective_resolution, s_ace, size_bits
+from spikebits.evaluators.cost import bit_averages, bit_budget, bit_sums, cost_metrics, effective_resolution, layer_cost, s_ace, size_bits
 from spikebits.models import SpikingLayer, SpikingNetwork, build, default_space, layer_specs, register
 from spikebits.space import Config, ConfigError, LayerChoice
 
@@ -139,6 +139,26 @@ def test_cost_metrics_keys_and_values(toy, specs):
     # unpinning conv1 makes bit_budget run over every layer
     m_all = cost_metrics(specs, CONFIG, default_space(toy, pin_first=False))
     assert m_all["bit_budget"] == pytest.approx(float(F(6992, 221)), rel=1e-12)
+
+
+def test_layer_cost_by_hand_and_the_totals_sum_it(toy, specs):
+    # Per-layer terms of CONFIG (structure by hand above):
+    #   s_ace      MACs·W·S·T: conv1 288·8·8·1 = 18432, conv2 288·4·2·2 = 4608, fc 12·2·4·3 = 288
+    #   size_bits  N_w·W:      conv1 18·8 = 144,        conv2 72·4 = 288,      fc 12·2 = 24
+    #   bit sums (N_w·W, N_a·S, N_a·T): conv1 (144, 16·8, 16·1), conv2 (288, 32·2, 32·2), fc (24, 4·4, 4·3)
+    #   energy_pj  conv2 (horowitz45nm, worked out in test_energy_pj_by_hand): 594.18
+    by = {s.name: s for s in specs}
+    assert [layer_cost(by[n], CONFIG[n], "s_ace") for n in by] == [18432, 4608, 288]
+    assert [layer_cost(by[n], CONFIG[n], "size_bits") for n in by] == [144, 288, 24]
+    assert [bit_sums(by[n], CONFIG[n]) for n in by] == [(144, 128, 16), (288, 64, 64), (24, 16, 12)]
+    assert layer_cost(by["conv2"], CONFIG["conv2"], "energy_pj") == pytest.approx(594.18, rel=1e-12)
+    # The totals are sums of these terms, bit for bit (the integer program's rows sum them too).
+    m = cost_metrics(specs, CONFIG, default_space(toy))
+    assert m["s_ace"] == sum(layer_cost(s, CONFIG[s.name], "s_ace") for s in specs)
+    assert m["size_bits"] == sum(layer_cost(s, CONFIG[s.name], "size_bits") for s in specs)
+    assert m["energy_pj"] == sum(layer_cost(s, CONFIG[s.name], "energy_pj") for s in specs)
+    with pytest.raises(ConfigError, match="not a sum over layers"):
+        layer_cost(by["fc"], CONFIG["fc"], "bit_budget")
 
 
 def test_cost_changes_with_one_layer(specs):

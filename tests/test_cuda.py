@@ -9,7 +9,7 @@ import torch
 from spikebits.evaluators import Evaluator, energy_report, measure_activity, neurobench_counts, simulate
 from spikebits.evaluators.sensitivity import measure_sensitivity
 from spikebits.models import load_sbq, save_sbq
-from spikebits.search.differentiable import SupernetSettings, train_supernet
+from spikebits.search.differentiable import DifferentiableOptions, train_supernet
 from spikebits.space import BitTargets, Config, LayerChoice
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
@@ -63,7 +63,7 @@ def test_simulator_activity_and_neurobench_on_cuda(evaluators):
 
 def test_supernet_and_hessian_on_cuda(evaluators):
     _, gpu = evaluators
-    run = train_supernet(gpu, BitTargets(2, 2, 1), SupernetSettings(epochs=2, seed=0))
+    run = train_supernet(gpu, BitTargets(2, 2, 1), DifferentiableOptions(supernet_epochs=2), seed=0)
     assert run.config is not None and set(run.config) == set(gpu.space.names)
     report = measure_sensitivity(gpu, probes=4, batches=1)
     traces = [layer.trace for layer in report.layers.values()]

@@ -320,7 +320,7 @@ def test_failure_while_writing_keeps_the_old_file(tmp_path, monkeypatch):
     def broken_fsync(fd):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("spikebits.models.export.os.fsync", broken_fsync)
+    monkeypatch.setattr("spikebits.space.files.os.fsync", broken_fsync)
     with pytest.raises(OutputError, match="No space left"):
         save_sbq(model, path)
     assert path.read_bytes() == b"old model bytes"

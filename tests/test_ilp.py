@@ -11,9 +11,10 @@ from functools import lru_cache
 import pytest
 
 import spikebits.search.ilp  # noqa: F401  (registers "ilp" until search/__init__ imports it)
-from spikebits.evaluators.cost import bit_budget, cost_metrics
+from spikebits.evaluators.cost import bit_budget, cost_metrics, smallest_reachable
 from spikebits.models import LayerSpec
-from spikebits.search.ilp import AllocationProblem, IlpStrategy, budget_ladder, smallest_reachable, solve_allocation
+from spikebits.search._ilp import AllocationProblem, solve_allocation
+from spikebits.search.ilp import IlpStrategy, budget_ladder
 from spikebits.search.runner import run_search
 from spikebits.space import Budget, BudgetError, Config, ConfigError, LayerChoice, LayerOptions, SearchSpace
 
@@ -337,28 +338,28 @@ def test_strategy_unreachable_budget_raises_from_start():
 
 def test_strategy_rejects_unknown_sensitivity_metric():
     ev = FakeEvaluator(make_space("plain"))
-    with pytest.raises(ConfigError, match="sensitivity metric 'kurtosis' is unknown"):
+    with pytest.raises(ConfigError, match="metric 'kurtosis' is unknown; use one of hessian, output"):
         IlpStrategy(ev.space, ev, Budget(), ("accuracy",), metric="kurtosis")
 
 
-def test_strategy_measures_sensitivity_when_none_is_given(monkeypatch):
-    sensitivity = pytest.importorskip("spikebits.evaluators.sensitivity")
-    seen = {}
+def test_strategy_measures_sensitivity_when_none_is_given():
+    # Without a report the strategy asks the evaluator's one cached entry point, with its probes.
+    seen = []
 
-    def fake_measure(evaluator, progress=None, **kwargs):
-        seen["evaluator"] = evaluator
-        return FakeSensitivity()
+    class Measuring(FakeEvaluator):
+        def sensitivity(self, *, probes=200, batches=4, progress=None):
+            seen.append(probes)
+            return FakeSensitivity()
 
-    monkeypatch.setattr(sensitivity, "measure_sensitivity", fake_measure)
-    ev = FakeEvaluator(make_space("plain"))
-    records = run_search("ilp", ev, objectives=("accuracy", "bit_budget"), n_trials=2).records
-    assert seen["evaluator"] is ev and 1 <= len(records) <= 2
+    ev = Measuring(make_space("plain"))
+    records = run_search("ilp", ev, objectives=("accuracy", "bit_budget"), n_trials=2, probes=7).records
+    assert seen == [7] and 1 <= len(records) <= 2
 
 
 @pytest.mark.parametrize("variant", ["plain", "tied", "pinned"])
 def test_energy_extreme_configs_match_brute_force(variant):
     # The cheapest and the dearest config by energy (the latter is the hypervolume reference).
-    from spikebits.search.ilp import energy_minimal_config
+    from spikebits.evaluators.cost import energy_minimal_config
 
     space = make_space(variant)
     energies = [m["energy_pj"] for _, m, _ in brute(variant)]

@@ -16,8 +16,6 @@ from torch import nn
 
 from spikebits.evaluators import Evaluator, sensitivity
 from spikebits.evaluators.sensitivity import (
-    LayerSensitivity,
-    SensitivityReport,
     activation_omega,
     hawq_omega,
     hutchinson_traces,
@@ -25,6 +23,7 @@ from spikebits.evaluators.sensitivity import (
     output_error,
     pearson_kurtosis,
 )
+from spikebits.evaluators.sensitivity_report import LayerSensitivity, SensitivityReport
 from spikebits.models import SpikingLayer, SpikingNetwork, default_space, set_full_precision
 from spikebits.space import ConfigError, LayerChoice, LayerOptions
 

@@ -265,9 +265,9 @@ def test_gumbel_mixture_is_the_weighted_sum_of_candidates():
 
 @pytest.mark.slow
 def test_short_digits_run_moves_the_averages_to_the_target(digits_evaluator):
-    from spikebits.search.differentiable import SupernetSettings, train_supernet
+    from spikebits.search.differentiable import DifferentiableOptions, train_supernet
 
-    run = train_supernet(digits_evaluator, BitTargets(2, 2, 1), SupernetSettings(epochs=4, init="4/4/2"))
+    run = train_supernet(digits_evaluator, BitTargets(2, 2, 1), DifferentiableOptions(supernet_epochs=4, init_bits="4/4/2"))
     first = run.history[0]
     assert (first["w_bits"], first["s_bits"], first["timesteps"]) == pytest.approx((4.0, 4.0, 2.0))
     last = [h for h in run.history if h["epoch"] > 3]

@@ -1,0 +1,127 @@
+"""What every subcommand shares: one-line argparse errors, the common flags, file reading,
+threads, progress bars and the evaluator."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from spikebits.space import Config, ConfigError, SearchSpace, unknown_name_error
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors and exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def read_text(path: str, what: str) -> str:
+    try:
+        return Path(path).read_text()
+    except FileNotFoundError:
+        raise ConfigError(f"{what} file {path} does not exist; check the path") from None
+    except OSError as err:
+        raise ConfigError(f"cannot read {what} file {path} ({err.strerror})") from None
+
+
+def load_space(path: str | None) -> SearchSpace | None:
+    return SearchSpace.from_json(read_text(path, "space")) if path else None
+
+
+def load_config(path: str) -> Config:
+    return Config.from_json(read_text(path, "config"))
+
+
+def default_out(kind: str) -> str:
+    """``runs/KIND-DATE-TIME``: where a run writes when ``--out`` is not given."""
+    return os.path.join("runs", time.strftime(f"{kind}-%Y%m%d-%H%M%S"))
+
+
+def set_threads(threads: int | None) -> None:
+    import torch
+
+    n = threads or max(1, min(os.cpu_count() or 1, 8))
+    torch.set_num_threads(n)
+
+
+def progress_factory(quiet: bool) -> Any:
+    """A ``progress(iterable, description, total)`` wrapper drawing tqdm bars, or None."""
+    if quiet:
+        return None
+    from tqdm import tqdm
+
+    def progress(iterable: Iterable, description: str, total: int) -> Iterable:
+        return tqdm(iterable, desc=description, total=total, leave=False, position=1, dynamic_ncols=True)
+
+    return progress
+
+
+def make_evaluator(args: argparse.Namespace, *, progress: Any = None, epochs: int | None = None) -> Any:
+    from spikebits.evaluators import Evaluator
+
+    return Evaluator(
+        args.model,
+        args.dataset,
+        seed=args.seed,
+        epochs=epochs if epochs is not None else args.epochs,
+        lr=args.lr,
+        device=args.device,
+        cache_dir=args.cache_dir,
+        data_root=args.data_root,
+        space=load_space(args.space),
+        progress=progress,
+        pretrain_epochs=args.pretrain_epochs,
+        energy_model=args.energy_model,
+    )
+
+
+def check_names(args: argparse.Namespace) -> None:
+    """Unknown model and data set names fail before any work."""
+    from spikebits import models
+    from spikebits.evaluators import datasets
+
+    if args.model not in models.available():
+        raise unknown_name_error("model", args.model, models.available())
+    datasets.check_dataset(args.dataset)
+
+
+def build_model(args: argparse.Namespace) -> tuple[Any, Any]:
+    """(model, data set info) for ``--model`` on ``--dataset``'s input shape."""
+    from spikebits import models
+    from spikebits.evaluators import datasets
+
+    check_names(args)
+    info = datasets.info(args.dataset)
+    model = models.build(args.model, num_classes=info.num_classes, in_channels=info.input_shape[0], image_size=info.input_shape[-1])
+    return model, info
+
+
+def add_model_arguments(p: argparse.ArgumentParser) -> None:
+    """``--model`` and ``--dataset``: what every subcommand that builds a model takes."""
+    p.add_argument("--model", default="digits_cnn", help="architecture (digits_cnn, resnet20)")
+    p.add_argument("--dataset", default="digits", help="data set (digits)")
+
+
+def add_common_arguments(p: argparse.ArgumentParser) -> None:
+    """The flags of every subcommand that trains or evaluates."""
+    add_model_arguments(p)
+    p.add_argument("--space", help="search space JSON (from `spikebits space`), edited per layer")
+    p.add_argument("--seed", type=int, default=0, help="seed of the data split, training and sampler")
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--lr", type=float, default=1e-3, help="fine-tuning learning rate (Adam)")
+    p.add_argument("--pretrain-epochs", type=int, default=30, help="full-precision pretraining epochs (cached)")
+    p.add_argument("--cache-dir", help="pretraining cache (default $SPIKEBITS_CACHE or ~/.cache/spikebits)")
+    p.add_argument("--data-root", help="folder holding data set files on disk")
+    p.add_argument("--threads", type=int, help="torch CPU threads (default: the machine's cores, at most 8)")
+    p.add_argument(
+        "--energy-model",
+        default="horowitz45nm",
+        metavar="PRESET|FILE",
+        help="energy_pj estimate: horowitz45nm (default), bitserial45nm, loihi, or a TOML/JSON file of constants",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bars")

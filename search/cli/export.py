@@ -1,0 +1,53 @@
+"""``spikebits export``: pack a fine-tuned checkpoint into a pickle-free ``.sbq`` file whose
+weight payload is exactly ⌈size_bits/8⌉ bytes."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from spikebits.search.cli.checkpoint import load_checkpoint
+from spikebits.search.cli.common import add_model_arguments, build_model, load_config, load_space
+from spikebits.space import ConfigError
+
+
+def add_parser(sub: Any) -> None:
+    x = sub.add_parser("export", help="pack a fine-tuned checkpoint into a pickle-free .sbq model file")
+    add_model_arguments(x)
+    x.add_argument("--space", help="search space JSON the config was evaluated in (default: the model's default space)")
+    x.add_argument("--config", help="config JSON file (default: the one stored in the checkpoint by `evaluate --save-checkpoint`)")
+    x.add_argument("--checkpoint", required=True, help="state_dict from `spikebits evaluate --save-checkpoint`")
+    x.add_argument("--out", required=True, help="the .sbq file to write (replaced atomically)")
+    x.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from spikebits import models
+    from spikebits.evaluators.cost import size_bits
+
+    model, info = build_model(args)
+    space = load_space(args.space) or models.default_space(model)
+    state, saved = load_checkpoint(args.checkpoint)
+    if args.config is None and saved is None:
+        raise ConfigError(f"checkpoint {args.checkpoint} holds no config; give the one it was fine-tuned with (--config FILE)")
+    config = space.complete(load_config(args.config), strict=False) if args.config else space.complete(saved, strict=False)
+    if saved is not None and space.complete(saved, strict=False) != config:
+        raise ConfigError(
+            f"--config differs from the config checkpoint {args.checkpoint} was fine-tuned with ({saved.short()}); drop --config"
+        )
+    models.apply_config(model, config)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as err:
+        first = next((line.strip() for line in str(err).splitlines()[1:] if line.strip()), str(err).splitlines()[0])
+        raise ConfigError(
+            f"checkpoint {args.checkpoint} does not fit {args.model} with this config ({first[:160]}); "
+            "export with the --model and --config it was written with"
+        ) from None
+    expected = size_bits(models.layer_specs(model, info.input_shape), config)
+    summary = models.save_sbq(model, args.out)
+    if summary["payload_bits"] != expected:  # pragma: no cover  (a packing bug, not a user error)
+        raise RuntimeError(f"payload holds {summary['payload_bits']} bits but size_bits is {expected}")
+    print(f"wrote {args.out}: {summary['file_bytes']} bytes (header {summary['header_bytes']} + 12, "
+          f"payload {summary['payload_bytes']} = ceil(size_bits {expected} / 8); payload bits equal size_bits)")
+    return 0

@@ -1,0 +1,184 @@
+"""``spikebits search``: search the Pareto front of accuracy against cost.
+
+The strategy options are not written here: their flags are built from the registered
+strategies' options dataclasses (:func:`add_strategy_arguments`), so a new strategy is one new
+file and no edit of the CLI.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+import os
+from collections import defaultdict
+
+from spikebits.search.base import DEFAULT_TRIALS, available, get_strategy
+from spikebits.search.cli.common import (
+    add_common_arguments,
+    check_names,
+    default_out,
+    load_config,
+    make_evaluator,
+    progress_factory,
+    set_threads,
+)
+from spikebits.search.cli.strategies import format_default
+from spikebits.search.options import OptionInfo
+from spikebits.search.runner import check_output_dir
+from spikebits.space import DEFAULT_OBJECTIVES, Budget, ConfigError, parse_objectives
+
+DEFAULT_EPOCHS = 2
+#: Prefix of the argparse destinations of strategy options.
+OPTION_DEST = "option_"
+#: argparse ``type`` of each option kind ("floats" are parsed by the options dataclass).
+ARG_TYPES = {"int": int, "float": float, "str": str, "floats": str}
+
+
+def strategy_flags() -> dict[str, list[tuple[str, OptionInfo]]]:
+    """Flag → [(strategy, option), ...] over every registered strategy's CLI options."""
+    flags: dict[str, list[tuple[str, OptionInfo]]] = defaultdict(list)
+    for name in available():
+        for info in get_strategy(name).Options.fields_info():
+            if info.cli:
+                flags[info.flag].append((name, info))
+    return dict(flags)
+
+
+def add_strategy_arguments(parser: argparse.ArgumentParser) -> None:
+    """One flag per strategy option (shared by the strategies that declare it); a flag that
+    is not given is absent from the namespace, so the strategy's own default applies."""
+    group = parser.add_argument_group("strategy options (each applies to the strategies named; see `spikebits strategies`)")
+    for flag, entries in sorted(strategy_flags().items()):
+        name, info = entries[0]
+        by_default: dict[str, list[str]] = defaultdict(list)
+        for strategy, option in entries:
+            by_default[format_default(option)].append(strategy)
+        defaults = "; ".join(f"{', '.join(names)}: default {value}" for value, names in by_default.items())
+        same_choices = all(option.choices == info.choices for _, option in entries)
+        group.add_argument(
+            flag,
+            dest=OPTION_DEST + info.name,
+            type=ARG_TYPES[info.kind],
+            choices=info.choices if same_choices else None,
+            metavar=info.metavar or (None if same_choices and info.choices else info.name.upper()),
+            default=argparse.SUPPRESS,
+            help=f"{info.help} [{defaults}]",
+        )
+
+
+def add_parser(sub: Any) -> None:
+    s = sub.add_parser("search", help="search the Pareto front of accuracy against cost")
+    add_common_arguments(s)
+    s.add_argument("--strategy", default="differentiable", help=f"search strategy: {', '.join(available())} (default differentiable)")
+    s.add_argument(
+        "--trials", type=int, help=f"finished trials to reach (default {DEFAULT_TRIALS}; differentiable and gumbel run one per target)"
+    )
+    s.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS, help="fine-tuning epochs per trial")
+    s.add_argument("--budget", action="append", metavar="METRIC<=X", help="constraint, e.g. 'bit_budget<=2.5' (repeatable)")
+    s.add_argument("--objectives", default=",".join(DEFAULT_OBJECTIVES), help="comma-separated metrics to optimise")
+    s.add_argument("--warm-start", action="append", metavar="CONFIG.json", help="config evaluated first (repeatable; nsga2, tpe, random)")
+    s.add_argument("--out", help="output folder (default runs/search-DATE-TIME)")
+    r = s.add_argument_group("Ray Tune executor")
+    r.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS", help="run the trials with Ray Tune: in-process, or on the cluster at HOST:PORT")
+    r.add_argument("--cpus-per-trial", type=float, default=1.0, help="CPUs per Ray trial (also its torch threads; default 1)")
+    r.add_argument("--gpus-per-trial", type=float, default=0.0, help="GPUs per Ray trial (default 0)")
+    r.add_argument("--max-concurrent", type=int, help="most trials at once (default: as many as the cluster fits)")
+    r.add_argument("--max-failures", type=int, default=0, help="retries of a trial that raises before it counts as failed")
+    r.add_argument("--early-stop", action="store_true", help="ASHA on the accuracy after each fine-tuning epoch")
+    r.add_argument("--resume", action="store_true", help="continue an interrupted Ray search from its study (same --storage and --study)")
+    r.add_argument("--ray-storage", help="Ray experiment folder, shared by every node of a cluster (default OUT/ray)")
+    add_strategy_arguments(s)
+    s.set_defaults(func=run)
+
+
+def strategy_options(args: argparse.Namespace, strategy: str, warm: list) -> dict:
+    """The strategy options given on the command line, checked against ``strategy``'s."""
+    given = {k[len(OPTION_DEST):]: v for k, v in vars(args).items() if k.startswith(OPTION_DEST)}
+    cls = get_strategy(strategy)
+    names = {info.name for info in cls.Options.fields_info()}
+    flags = strategy_flags()
+    for name in given:
+        if name not in names:
+            flag = next(f for f, entries in flags.items() if entries[0][1].name == name)
+            takers = ", ".join(s for s, _ in flags[flag])
+            raise ConfigError(f"{flag} applies to {takers}; the {strategy} strategy does not take it (see `spikebits strategies {strategy}`)")
+    if warm:
+        if "warm_starts" not in names:
+            takers = ", ".join(n for n in available() if "warm_starts" in {i.name for i in get_strategy(n).Options.fields_info()})
+            raise ConfigError(f"--warm-start applies to {takers}; the {strategy} strategy does not take it")
+        given["warm_starts"] = tuple(warm)
+    return given
+
+
+def make_executor(args: argparse.Namespace, out: str):
+    """A :class:`search.RayExecutor` with ``--ray``, else a :class:`search.LocalExecutor`."""
+    from spikebits.search.executors import LocalExecutor
+
+    if args.ray is None:
+        if any((args.resume, args.early_stop, args.max_failures, args.max_concurrent, args.ray_storage)):
+            raise ConfigError("--resume, --early-stop, --max-failures, --max-concurrent and --ray-storage need --ray")
+        return LocalExecutor()
+    from spikebits.search.ray_search import RayExecutor, check_address
+
+    check_address(None if args.ray == "local" else args.ray)
+    return RayExecutor(
+        args.ray, cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial, max_concurrent=args.max_concurrent,
+        max_failures=args.max_failures, early_stop=args.early_stop, resume=args.resume,
+        ray_storage=args.ray_storage or os.path.join(out, "ray"),
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from spikebits.results import format_front_table
+    from spikebits.search.runner import run_search
+
+    objectives = parse_objectives(args.objectives)
+    budget = Budget.parse(args.budget)
+    strategy_cls = get_strategy(args.strategy)
+    check_names(args)
+    n_trials = DEFAULT_TRIALS if args.trials is None else args.trials
+    if n_trials < 1:
+        raise ConfigError("--trials must be at least 1")
+    if args.epochs < 0:
+        raise ConfigError("--epochs must be 0 or more")
+    warm = [load_config(p) for p in args.warm_start or ()]
+    options = strategy_cls.Options.from_mapping(strategy_options(args, args.strategy, warm))
+    out = args.out or default_out("search")
+    executor = make_executor(args, out)
+    check_output_dir(out)
+    set_threads(args.threads)
+    progress = progress_factory(args.quiet)
+    evaluator = make_evaluator(args, progress=progress)
+    strategy = strategy_cls(evaluator.space, evaluator, budget, objectives, seed=args.seed, n_trials=n_trials,
+                            options=options, progress=progress)
+    executor.check(strategy)
+
+    bars = []  # made at the first finished trial: the strategy's start may still refuse the budget
+
+    def on_trial(record) -> None:  # noqa: ANN001 - a TrialRecord
+        if args.quiet:
+            return
+        if not bars:
+            from tqdm import tqdm
+
+            bars.append(tqdm(total=strategy.n_told + strategy.remaining(n_trials), desc=f"{args.strategy} trials", position=0,
+                             dynamic_ncols=True))
+        acc = record.metrics.get("accuracy")
+        bars[0].set_postfix_str(f"last {'failed' if acc is None else f'acc {acc:.3f}'}")
+        bars[0].update(1)
+
+    try:
+        result = run_search(strategy, evaluator, budget=budget, objectives=objectives, n_trials=n_trials, seed=args.seed,
+                            out_dir=out, callback=on_trial, executor=executor)
+    finally:
+        for bar in bars:
+            bar.close()
+    fp = evaluator.describe().get("full_precision_accuracy")
+    print(f"{args.strategy} on {args.model}/{args.dataset}: {len(result.records)} trials, "
+          f"{sum(r.feasible for r in result.records)} feasible, {len(result.front)} on the Pareto front"
+          + (f"; full-precision accuracy {100 * fp:.2f}%" if fp is not None else ""))
+    print(f"budget: {budget}   objectives: {', '.join(objectives)}   hypervolume: {result.hypervolume:.6g}")
+    print(format_front_table(result.front, objectives))
+    written = ["pareto.json", "trials.csv", "pareto.png", "run.json", *(p.name for p in result.artifacts)]
+    print(f"wrote {result.out_dir}/{', '.join(written)}")
+    return 0

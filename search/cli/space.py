@@ -1,0 +1,29 @@
+"""``spikebits space``: print a model's default search space as JSON (to edit per layer)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from spikebits.search.cli.common import add_model_arguments, build_model
+from spikebits.space import atomic_write_text
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser("space", help="print a model's default search space as JSON")
+    add_model_arguments(p)
+    p.add_argument("--unpin-first", action="store_true", help="let the search choose the first layer too")
+    p.add_argument("--out", help="write to this file instead of printing")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from spikebits import models
+
+    model, _ = build_model(args)
+    text = models.default_space(model, pin_first=not args.unpin_first).to_json()
+    if args.out:
+        atomic_write_text(args.out, text + "\n")
+    else:
+        print(text)
+    return 0

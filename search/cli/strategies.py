@@ -1,0 +1,50 @@
+"""``spikebits strategies``: every registered strategy with its options, their defaults and
+a one-line description — the same table the ``search`` flags are built from."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from spikebits.search.base import available, get_strategy, strategy_summary
+from spikebits.search.options import OptionInfo
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser("strategies", help="list the search strategies with their options and defaults")
+    p.add_argument("names", nargs="*", metavar="STRATEGY", help="only these strategies (default: all)")
+    p.set_defaults(func=run)
+
+
+def format_default(info: OptionInfo) -> str:
+    """An option's default as a user writes it on the command line."""
+    value: Any = info.default
+    if value is None:
+        return "none"
+    if isinstance(value, tuple):
+        return "/".join(f"{v:g}" for v in value) if value else "none"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def describe_strategy(name: str) -> str:
+    """The listing of one strategy: its name and summary, then one line per option."""
+    cls = get_strategy(name)
+    lines = [f"{name}: {strategy_summary(cls)}"]
+    for info in cls.Options.fields_info():
+        if not info.cli:
+            continue
+        choices = f" {{{','.join(map(str, info.choices))}}}" if info.choices else ""
+        lines.append(f"  {info.flag:<22} default {format_default(info):<12} {info.help}{choices}")
+    if len(lines) == 1:
+        lines.append("  (no options)")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    names = args.names or available()
+    for name in names:
+        get_strategy(name)  # an unknown name is a one-line error
+    print("\n\n".join(describe_strategy(n) for n in names))
+    return 0

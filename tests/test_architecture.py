@@ -1,0 +1,152 @@
+"""The shape of the code: one import namespace, no private names across modules, no import
+cycles, the data-flow direction space → models → evaluators → search → results."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+#: Folder → the subpackage it installs as.
+PACKAGES = {"space": "space", "models": "models", "evaluators": "evaluators", "search": "search", "results": "results"}
+#: What each package may import (DESIGN.md: data flows one way; results may use space).
+ALLOWED = {
+    "space": set(),
+    "models": {"space"},
+    "evaluators": {"space", "models"},
+    "search": {"space", "models", "evaluators", "results"},
+    "results": {"space"},
+}
+
+
+def modules() -> dict[str, Path]:
+    """Dotted name → file of every module of the installed namespace."""
+    out = {"spikebits": ROOT / "spikebits" / "__init__.py"}
+    for folder in PACKAGES:
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            parts = path.relative_to(ROOT).with_suffix("").parts
+            if parts[-1] == "__init__":
+                parts = parts[:-1]
+            out[".".join(("spikebits", *parts))] = path
+    return out
+
+
+def imports(name: str, path: Path, known: dict[str, Path]) -> list[tuple[str, ast.AST]]:
+    """(imported module, node) for every import of ``path``, at any depth (lazy ones too);
+    ``from a.b import c`` counts as importing ``a.b.c`` when that is a module, else ``a.b``."""
+    tree = ast.parse(path.read_text(), str(path))
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    out = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out += [(alias.name, node) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                base = ".".join([*package.split(".")[: len(package.split(".")) - node.level + 1], *([base] if base else [])])
+            for alias in node.names:
+                full = f"{base}.{alias.name}"
+                out.append((full if full in known else base, node))
+    return out
+
+
+def top_package(module: str) -> str | None:
+    parts = module.split(".")
+    return parts[1] if parts[0] == "spikebits" and len(parts) > 1 and parts[1] in PACKAGES else None
+
+
+def test_every_import_goes_through_the_namespace_and_the_data_flow_direction():
+    known = modules()
+    wrong = []
+    for name, path in known.items():
+        here = top_package(name)
+        for target, node in imports(name, path, known):
+            if target.split(".")[0] in PACKAGES:
+                wrong.append(f"{path.relative_to(ROOT)}:{node.lineno} imports bare {target}")
+            there = top_package(target)
+            if here and there and there != here and there not in ALLOWED[here]:
+                wrong.append(f"{path.relative_to(ROOT)}:{node.lineno}: {here} imports {there}")
+    assert wrong == []
+
+
+def test_no_module_imports_a_private_name_or_reaches_into_private_attributes():
+    known = modules()
+    wrong = []
+    for name, path in known.items():
+        tree = ast.parse(path.read_text(), str(path))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module != "__future__":
+                for alias in node.names:
+                    if alias.name.startswith("_") and not alias.name.startswith("__"):
+                        wrong.append(f"{path.relative_to(ROOT)}:{node.lineno} imports private {alias.name}")
+                private = [p for p in (node.module or "").split(".") if p.startswith("_") and not p.startswith("__")]
+                if private and (node.module or "").rpartition(".")[0] != name.rpartition(".")[0] and node.level == 0:
+                    wrong.append(f"{path.relative_to(ROOT)}:{node.lineno} imports from another package's private module {node.module}")
+            if isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__"):
+                owner = node.value
+                if not (isinstance(owner, ast.Name) and owner.id in ("self", "cls")):
+                    wrong.append(f"{path.relative_to(ROOT)}:{node.lineno} reads private attribute .{node.attr}")
+    assert wrong == []
+
+
+def test_no_import_cycle_between_modules():
+    known = modules()
+    graph = {name: sorted({t for t, _ in imports(name, path, known) if t in known and t != name}) for name, path in known.items()}
+    # A package's __init__ re-exports its modules; a module importing its own package's
+    # public face would close a cycle through it, so those edges count too.
+    cycles = []
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> None:
+        state[node] = 1
+        stack.append(node)
+        for nxt in graph[node]:
+            if state.get(nxt) == 1:
+                cycles.append(" -> ".join([*stack[stack.index(nxt):], nxt]))
+            elif nxt not in state:
+                visit(nxt)
+        stack.pop()
+        state[node] = 2
+
+    for name in graph:
+        if name not in state:
+            visit(name)
+    assert cycles == []
+
+
+def test_the_python_api_works_beside_files_that_shadow_the_old_module_names(tmp_path: Path):
+    """A user's folder with models.py, search/ and results.py that raise on import."""
+    for name in ("models.py", "results.py", "space.py", "evaluators.py", "search/__init__.py"):
+        file = tmp_path / name
+        file.parent.mkdir(exist_ok=True)
+        file.write_text(f"raise RuntimeError('the user\\'s own {name} was imported')\n")
+    script = textwrap.dedent(
+        """
+        import spikebits
+        from spikebits import Budget, Evaluator, LayerChoice
+
+        evaluator = Evaluator("digits_cnn", "digits", epochs=0, pretrain_epochs=0)
+        config = evaluator.space.uniform(LayerChoice(2, 1, 1))
+        metrics = evaluator.cost(config)
+        assert metrics["bit_budget"] == 2.0, metrics
+        assert spikebits.get_strategy("nsga2").name == "nsga2"
+        assert "Evaluator" in dir(spikebits) and Budget.parse("bit_budget<=2").to_dict() == {"bit_budget": 2.0}
+        print("ok", metrics["bit_budget"])
+        """
+    )
+    proc = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == "ok 2.0"
+
+
+def test_an_unknown_public_name_is_an_attribute_error():
+    import spikebits
+
+    with pytest.raises(AttributeError, match="no attribute 'Nothing'"):
+        spikebits.Nothing  # noqa: B018

@@ -1,0 +1,138 @@
+"""Typed strategy options: one dataclass per strategy, checked on construction, 0 stays 0,
+the CLI's flags and `spikebits strategies` built from them."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import pytest
+
+from spikebits.search import available, get_strategy
+from spikebits.search.cli import build_parser, main
+from spikebits.search.cli.search import strategy_options
+from spikebits.space import Budget, ConfigError, LayerChoice, LayerOptions, SearchSpace
+
+
+def test_every_registered_strategy_declares_its_own_options():
+    assert available() == ["boost", "differentiable", "gumbel", "ilp", "nsga2", "random", "tpe"]
+    for name in available():
+        cls = get_strategy(name)
+        assert cls.Options.strategy_name == name
+        cls.Options()  # the defaults are valid
+
+
+@pytest.mark.parametrize(
+    "strategy, values, message",
+    [
+        ("differentiable", {"renewal": "sometimes"}, "differentiable option renewal 'sometimes' is unknown; use one of none, spikes"),
+        ("differentiable", {"supernet_epochs": 0}, "differentiable option supernet_epochs = 0 must be at least 1"),
+        ("differentiable", {"lambdas": "0.04/x/0.01"}, "differentiable option lambdas '0.04/x/0.01' is malformed"),
+        ("differentiable", {"lambdas": "0.04/0.04"}, "differentiable option lambdas needs 3 numbers"),
+        ("gumbel", {"init_bits": "4/4/2", "init_sensitivity": "hessian"}, "give init_bits or init_sensitivity, not both"),
+        ("boost", {"top": 1.5}, "boost option top must be a whole number; got 1.5"),
+        ("boost", {"metric": "entropy"}, "boost option metric 'entropy' is unknown; use one of hessian, output, kurtosis"),
+        ("tpe", {"n_startup_trials": -1}, "tpe option n_startup_trials = -1 must be 0 or more"),
+        ("nsga2", {"sampler": "cmaes"}, "the nsga2 strategy has no option 'sampler'"),
+        ("ilp", {"levels": 0}, "ilp option levels = 0 must be at least 1"),
+    ],
+)
+def test_a_bad_option_is_a_one_line_config_error(strategy, values, message):
+    with pytest.raises(ConfigError) as err:
+        get_strategy(strategy).Options.from_mapping(values)
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def parsed_options(strategy: str, *flags: str):
+    args = build_parser().parse_args(["search", "--strategy", strategy, *flags])
+    return get_strategy(strategy).Options.from_mapping(strategy_options(args, strategy, []))
+
+
+def test_a_zero_on_the_command_line_reaches_the_strategy_as_zero():
+    assert parsed_options("differentiable", "--renewal-min-epochs", "0").renewal_min_epochs == 0
+    assert parsed_options("boost", "--threshold", "0").threshold == 0.0
+    assert parsed_options("tpe", "--n-startup-trials", "0").n_startup_trials == 0
+    # Flags that are not given leave the strategy's own defaults, which differ per strategy.
+    assert parsed_options("ilp").metric == "hessian" and parsed_options("boost").metric == "output"
+    assert parsed_options("differentiable", "--lambdas", "0/0.5/0").lambdas == (0.0, 0.5, 0.0)
+
+
+def test_an_option_of_another_strategy_is_a_one_line_error(capsys, tmp_path):
+    code = main(["search", "--strategy", "nsga2", "--renewal-min-epochs", "0", "--out", str(tmp_path / "x")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1
+    assert "--renewal-min-epochs applies to differentiable, gumbel; the nsga2 strategy does not take it" in err
+
+
+def test_strategies_lists_every_strategy_with_its_options_and_defaults(capsys):
+    assert main(["strategies"]) == 0
+    out = capsys.readouterr().out
+    for name in available():
+        assert f"\n{name}: " in f"\n{out}"
+    blocks = {b.split(":")[0]: b for b in out.split("\n\n")}
+    assert "--renewal-min-epochs" in blocks["differentiable"] and "default 2 " in blocks["differentiable"]
+    assert "--threshold" in blocks["boost"] and "default 3 " in blocks["boost"]
+    assert "--temperature" in blocks["gumbel"] and "default 5/0.5" in blocks["gumbel"]
+    assert "--temperature" not in blocks["differentiable"]
+    assert "--population-size" in blocks["nsga2"] and "--study" in blocks["random"]
+    assert main(["strategies", "annealing"]) == 2
+    assert "unknown strategy 'annealing'" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_renewal_min_epochs_zero_lets_the_switch_off_act_after_the_first_epoch(capsys, tmp_path, cache_dir, digits_evaluator):
+    digits_evaluator.pretrained()
+    off = {}
+    for min_epochs in ("0", "2"):
+        out = tmp_path / min_epochs
+        code = main(["search", "--strategy", "differentiable", "--targets", "2/2/1", "--supernet-epochs", "2", "--epochs", "0",
+                     "--renewal-min-epochs", min_epochs, "--switch-off", "1", "--out", str(out), "--quiet",
+                     "--cache-dir", str(cache_dir)])
+        assert code == 0, capsys.readouterr().err
+        run = json.loads((out / "run.json").read_text())["strategy"]
+        assert run["settings"]["renewal_min_epochs"] == int(min_epochs)
+        off[min_epochs] = run["runs"][0]["renewal_off_epoch"]["spikes"]
+    # switch_off 1: the rule holds at once; it may act after epoch 1 only when the minimum is 0.
+    assert off == {"0": 1, "2": 2}
+
+
+@dataclass
+class _Layer:
+    kurtosis: float
+    trace: float = 1.0
+    output_error: dict = field(default_factory=dict)
+
+
+@dataclass
+class _Report:
+    layers: dict
+
+
+class _CostOnly:
+    """Enough of an evaluator for planning: the bit budget of a config."""
+
+    def __init__(self, space: SearchSpace) -> None:
+        self.space = space
+
+    def cost(self, config):
+        names = self.space.free_layers
+        return {"bit_budget": sum(config[n].w_bits * config[n].s_bits for n in names) / len(names)}
+
+
+def test_boost_threshold_zero_boosts_every_jump_above_the_trimmed_mean():
+    names = [f"l{i}" for i in range(10)]
+    space = SearchSpace.default(["first", *names], options=LayerOptions(w_bits=(2, 4), s_bits=(1, 2), timesteps=(1,), schemes=("uniform",)))
+    # Kurtosis jumps 1, 2, ..., 9: trimmed (one cut from each end) mean 5, population σ 2, so
+    # z = (j − 5)/2 — the largest is 2, under the default threshold 3, and above 0 for j = 6..9.
+    kurtosis = [1, 2, 4, 7, 11, 16, 22, 29, 37, 46]
+    report = _Report({"first": _Layer(0.0), **{n: _Layer(float(k)) for n, k in zip(names, kurtosis)}})
+    plans = {}
+    for threshold in (3.0, 0.0):
+        strategy = get_strategy("boost")(space, _CostOnly(space), Budget(), ("accuracy", "bit_budget"),
+                                         sensitivity=report, metric="kurtosis", threshold=threshold, top=9)
+        strategy.start()
+        base, config, outliers = strategy.plan[0]
+        plans[threshold] = outliers
+        assert base == space.uniform(LayerChoice(2, 1, 1, "uniform"))
+    assert plans[3.0] == []
+    assert plans[0.0] == [("l9", 2.0), ("l8", 1.5), ("l7", 1.0), ("l6", 0.5)]
