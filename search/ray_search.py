@@ -107,7 +107,8 @@ def run_trial(
     if record.state != "COMPLETE":
         tune.report({"error": record.error, "final": False, "traceback": record.info.get("traceback", "")})
         raise RuntimeError(record.error)
-    tune.report({"accuracy": record.metrics.get("accuracy"), "record": record.to_dict(), "final": True})
+    # As JSON text: Tune flattens nested dicts of a result before the searcher sees it.
+    tune.report({"accuracy": record.metrics.get("accuracy"), "record": json.dumps(record.to_dict()), "final": True})
 
 
 def run_part(params: dict, parts: Sequence[Strategy] = (), threads: int = 1) -> None:
@@ -171,7 +172,7 @@ def _searcher_class() -> type:
                     number, proposal.config, reason, strategy=self.strategy.name, state="PRUNED" if stopped else "FAIL"
                 )
             else:
-                record = TrialRecord.from_dict(result["record"])
+                record = TrialRecord.from_dict(json.loads(result["record"]))
             self.strategy.tell(proposal, record)
             self.strategy.note_told()
             if self.callback is not None:

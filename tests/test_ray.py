@@ -149,7 +149,7 @@ def test_a_failing_trial_is_retried_then_recorded_as_failed(tmp_path):
     from ray import cloudpickle  # Ray's own copy serialises the trainable's parameters
 
     from spikebits.search import get_strategy
-    from spikebits.search.ray_search import init_ray, run_on_ray
+    from spikebits.search.ray_search import RayExecutor
     from spikebits.space import Budget, LayerChoice
 
     cloudpickle.register_pickle_by_value(sys.modules[__name__])
@@ -159,10 +159,8 @@ def test_a_failing_trial_is_retried_then_recorded_as_failed(tmp_path):
     crash = evaluator.space.expand({"a": LayerChoice(1, 1, 1), "b": LayerChoice(2, 1, 1)})
     good = evaluator.space.expand({"a": LayerChoice(4, 1, 1), "b": LayerChoice(4, 1, 1)})
     strategy = get_strategy("random")(evaluator.space, evaluator, Budget(), ("accuracy", "bit_budget"), seed=0, warm_starts=[crash, good])
-    strategy.start()
     try:
-        init_ray(None, num_cpus=2)
-        records = run_on_ray(strategy, evaluator, 3, max_failures=2, max_concurrent=1, ray_storage=tmp_path / "ray")
+        records = RayExecutor(num_cpus=2, max_failures=2, max_concurrent=1, ray_storage=tmp_path / "ray").run(strategy, 3)
     finally:
         ray.shutdown()
     by_config = {r.config: r for r in records}
