@@ -21,15 +21,14 @@ import torch
 
 from spikebits.evaluators import Evaluator
 from spikebits.search import get_strategy
-from spikebits.search.ray_search import init_ray, run_on_ray
+from spikebits.search.ray_search import RayExecutor, init_ray
 from spikebits.space import Budget
 
 
 def timed_run(evaluator: Evaluator, n_trials: int, concurrent: int, seed: int, storage: str) -> tuple[float, list]:
-    strategy = get_strategy("random")(evaluator.space, evaluator, Budget(), ("accuracy", "bit_budget"), seed=seed)
-    strategy.start()
+    strategy = get_strategy("random")(evaluator.space, evaluator, Budget(), ("accuracy", "bit_budget"), seed=seed, n_trials=n_trials)
     start = time.perf_counter()
-    records = run_on_ray(strategy, evaluator, n_trials, max_concurrent=concurrent, ray_storage=storage)
+    records = RayExecutor(max_concurrent=concurrent, ray_storage=storage).run(strategy, n_trials)
     return time.perf_counter() - start, records
 
 

@@ -22,7 +22,7 @@ import torch
 from scipy import stats
 
 from spikebits.evaluators import Evaluator
-from spikebits.evaluators.sensitivity import measure_sensitivity
+from spikebits.evaluators.sensitivity_measure import measure_sensitivity
 from spikebits.evaluators.training import accuracy, calibrate
 from spikebits.models import default_space
 from spikebits.space import LayerChoice

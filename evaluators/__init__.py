@@ -43,14 +43,8 @@ from spikebits.evaluators.energy import (
 )
 from spikebits.evaluators.evaluator import Evaluator, resolve_device
 from spikebits.evaluators.hardware import HardwareReport, simulate
-from spikebits.evaluators.sensitivity import (
-    activation_omega,
-    hawq_omega,
-    hutchinson_traces,
-    measure_sensitivity,
-    output_error,
-    pearson_kurtosis,
-)
+from spikebits.evaluators.sensitivity import activation_omega, hawq_omega, hutchinson_traces, output_error, pearson_kurtosis
+from spikebits.evaluators.sensitivity_measure import measure_sensitivity
 from spikebits.evaluators.sensitivity_report import LayerSensitivity, SensitivityReport
 from spikebits.evaluators.training import TrainSettings, accuracy, calibrate, default_cache_dir, pretrained_state, train
 

@@ -46,6 +46,7 @@ import math
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any
 from pathlib import Path
 
 from spikebits.models import LayerSpec
@@ -310,6 +311,18 @@ class LayerTotals:
     def total_pj(self) -> float:
         return self._sum("total_pj")
 
+    def breakdown_dict(self) -> dict[str, Any]:
+        """The JSON fields both reports share: the breakdown, the counts, the rows."""
+        return {
+            "breakdown_pj": {
+                "compute": self.compute_pj,
+                "weight_memory": self.weight_memory_pj,
+                "membrane_memory": self.membrane_memory_pj,
+            },
+            "counts": self.counts(),
+            "layers": [{**asdict(x), "total_pj": x.total_pj} for x in self.layers],
+        }
+
 
 @dataclass
 class EnergyReport(LayerTotals):
@@ -334,13 +347,7 @@ class EnergyReport(LayerTotals):
             "datapath": self.model.datapath,
             "activity": self.activity,
             "total_pj": self.total_pj,
-            "breakdown_pj": {
-                "compute": self.compute_pj,
-                "weight_memory": self.weight_memory_pj,
-                "membrane_memory": self.membrane_memory_pj,
-            },
-            "counts": self.counts(),
-            "layers": [{**asdict(x), "total_pj": x.total_pj} for x in self.layers],
+            **self.breakdown_dict(),
             **self.extra,
         }
 

@@ -10,7 +10,7 @@ from spikebits.evaluators import datasets
 from spikebits.evaluators.activity import LayerActivity, activity_rates, record_layer_activity
 from spikebits.evaluators.cost import bit_averages, cost_metrics, s_ace
 from spikebits.evaluators.energy import EnergyModel, EnergyReport, energy_report, load_energy_model
-from spikebits.evaluators.sensitivity import measure_sensitivity
+from spikebits.evaluators.sensitivity_measure import measure_sensitivity
 from spikebits.evaluators.sensitivity_report import SensitivityReport
 from spikebits.evaluators.training import Progress, TrainSettings, accuracy, calibrate, pretrained_state, train
 from spikebits.models import (

@@ -43,7 +43,7 @@ the counts and energy equal the dense :func:`evaluators.energy.energy_report` on
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -216,13 +216,7 @@ class HardwareReport(LayerTotals):
             "samples": self.samples,
             "cycles": self.cycles,
             "energy_pj": self.energy_pj,
-            "breakdown_pj": {
-                "compute": self.compute_pj,
-                "weight_memory": self.weight_memory_pj,
-                "membrane_memory": self.membrane_memory_pj,
-            },
-            "counts": self.counts(),
-            "layers": [{**asdict(x), "total_pj": x.total_pj} for x in self.layers],
+            **self.breakdown_dict(),
         }
         if self.accuracy is not None:
             d["accuracy"] = self.accuracy

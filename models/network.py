@@ -11,7 +11,7 @@ from torch import nn
 
 from spikebits.models.layers import Activity, SpikingLayer
 from spikebits.models.registry import build
-from spikebits.space import Config, ConfigError, LayerOptions, SearchSpace
+from spikebits.space import Config, LayerOptions, SearchSpace
 
 
 class SpikingNetwork(nn.Module):

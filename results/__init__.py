@@ -10,8 +10,6 @@ from spikebits.results.records import STATES, TrialRecord, to_jsonable
 from spikebits.results.report import format_front_table, format_metric
 from spikebits.results.storage import (
     PARETO_SCHEMA,
-    atomic_write_bytes,
-    atomic_write_text,
     pareto_records,
     read_pareto_json,
     read_trials_csv,
@@ -25,8 +23,6 @@ __all__ = [
     "PARETO_SCHEMA",
     "STATES",
     "TrialRecord",
-    "atomic_write_bytes",
-    "atomic_write_text",
     "check_objectives",
     "eligible",
     "format_front_table",

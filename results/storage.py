@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from spikebits.space import METRICS, Budget, Config, DataError, atomic_write_bytes, atomic_write_text, direction
+from spikebits.space import METRICS, Budget, Config, DataError, atomic_write_text, direction
 
 from spikebits.results.records import TrialRecord, to_jsonable
 

@@ -24,11 +24,10 @@ from typing import Any
 from spikebits.evaluators.cost import check_limits, metric_value, smallest_reachable
 from spikebits.evaluators.energy import EnergyModel, load_energy_model
 from spikebits.models import LayerSpec
-from spikebits.results import TrialRecord
 from spikebits.search._ilp import solve_allocation
 from spikebits.search.base import Proposal, Strategy, register_strategy
 from spikebits.search.options import StrategyOptions, option
-from spikebits.space import ALLOCATION_METRICS, COST_METRICS, Budget, Config, ConfigError, LayerChoice, SearchSpace, check_sensitivity_metric
+from spikebits.space import ALLOCATION_METRICS, COST_METRICS, Budget, Config, ConfigError, LayerChoice, SearchSpace
 
 
 @dataclass(frozen=True)

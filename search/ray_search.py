@@ -96,13 +96,12 @@ def run_trial(
 
     torch.set_num_threads(max(1, int(threads)))
     config = Config.from_dict(params["config"])
-    on_epoch = None
-    if early_stop:
-        def on_epoch(epoch: int, model) -> None:  # noqa: ANN001
-            tune.report({"accuracy": evaluator.score(model)["accuracy"], "epoch": epoch, "final": False})
+
+    def report_epoch(epoch: int, model) -> None:  # noqa: ANN001 - a SpikingNetwork
+        tune.report({"accuracy": evaluator.score(model)["accuracy"], "epoch": epoch, "final": False})
 
     record = evaluate_trial(
-        evaluator, config, int(params["number"]), strategy=strategy, budget=budget or Budget(), info=params.get("info"), on_epoch=on_epoch
+        evaluator, config, int(params["number"]), strategy=strategy, budget=budget or Budget(), info=params.get("info"), on_epoch=report_epoch if early_stop else None
     )
     if record.state != "COMPLETE":
         tune.report({"error": record.error, "final": False, "traceback": record.info.get("traceback", "")})

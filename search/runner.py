@@ -25,7 +25,7 @@ from spikebits.results import (
 )
 from spikebits.search.base import DEFAULT_TRIALS, ConfigEvaluator, Progress, Strategy, TrialCallback, get_strategy
 from spikebits.search.executors import Executor, LocalExecutor
-from spikebits.space import DEFAULT_OBJECTIVES, Budget, BudgetError, Config, OutputError, SearchSpace
+from spikebits.space import DEFAULT_OBJECTIVES, Budget, BudgetError, OutputError
 
 
 @dataclass(frozen=True)

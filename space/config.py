@@ -75,6 +75,14 @@ class LayerChoice:
         return f"W{self.w_bits}{p}S{self.s_bits}T{self.timesteps}"
 
 
+def parse_json(text: str, what: str) -> Any:
+    """``json.loads(text)``; malformed text is a one-line :class:`ConfigError` naming ``what``."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ConfigError(f"{what} is not valid JSON ({err.msg} at line {err.lineno}); fix the file") from None
+
+
 def nearest_option(value: float, options: Iterable[int]) -> int:
     """The allowed option nearest to ``value``; a tie goes to the smaller (cheaper) one."""
     return min(options, key=lambda o: (abs(o - value), o))
@@ -194,11 +202,7 @@ class Config(Mapping[str, LayerChoice]):
 
     @classmethod
     def from_json(cls, text: str) -> Config:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as err:
-            raise ConfigError(f"config is not valid JSON ({err.msg} at line {err.lineno}); fix the file") from None
-        return cls.from_dict(data)
+        return cls.from_dict(parse_json(text, "config"))
 
     def to_flat(self) -> dict[str, Any]:
         """Optuna-style flat names: ``{"conv1.w_bits": 4, "conv1.s_bits": 2, ...}``."""

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from spikebits.space.config import nearest_option, FIELDS, Config, LayerChoice, LayerOptions
+from spikebits.space.config import FIELDS, Config, LayerChoice, LayerOptions, nearest_option, parse_json
 from spikebits.space.errors import ConfigError
 
 SPACE_SCHEMA = "spikebits.space/1"
@@ -263,8 +263,4 @@ class SearchSpace:
 
     @classmethod
     def from_json(cls, text: str) -> SearchSpace:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as err:
-            raise ConfigError(f"space file is not valid JSON ({err.msg} at line {err.lineno}); fix the file") from None
-        return cls.from_dict(data)
+        return cls.from_dict(parse_json(text, "space file"))

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 try:
     __version__ = version("spikebits")
@@ -72,29 +72,3 @@ def __getattr__(name: str) -> Any:
 def __dir__() -> list[str]:
     return sorted({*globals(), *_PUBLIC})
 
-
-if TYPE_CHECKING:  # pragma: no cover
-    from spikebits.evaluators import Evaluator
-    from spikebits.models import build
-    from spikebits.results import TrialRecord, hypervolume, pareto_front
-    from spikebits.search import (
-        LocalExecutor,
-        RayExecutor,
-        SearchResult,
-        Strategy,
-        StrategyOptions,
-        get_strategy,
-        run_search,
-    )
-    from spikebits.space import (
-        METRICS,
-        BitTargets,
-        Budget,
-        BudgetError,
-        Config,
-        ConfigError,
-        LayerChoice,
-        LayerOptions,
-        SearchSpace,
-        SpikebitsError,
-    )

@@ -8,8 +8,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pytest
 
+from spikebits.search import get_strategy
 from spikebits.search.boost import boost_config, boosted, layer_jumps, outlier_layers, trimmed_zscores, uniform_bases
-from spikebits.space import LayerChoice, LayerOptions, SearchSpace
+from spikebits.space import Budget, LayerChoice, LayerOptions, SearchSpace
 
 
 def test_jumps_are_ratios_or_differences():
@@ -96,3 +97,33 @@ def test_boosted_uses_the_report_and_the_bases_ladder():
 
     ladder = uniform_bases(space, cost)
     assert [cost(c)["bit_budget"] for c in ladder] == [2.0, 4.0, 4.0, 8.0]
+
+
+class _CostOnly:
+    """Enough of an evaluator for planning: the bit budget of a config."""
+
+    def __init__(self, space: SearchSpace) -> None:
+        self.space = space
+
+    def cost(self, config):
+        names = self.space.free_layers
+        return {"bit_budget": sum(config[n].w_bits * config[n].s_bits for n in names) / len(names)}
+
+
+def test_boost_threshold_zero_boosts_every_jump_above_the_trimmed_mean():
+    names = [f"l{i}" for i in range(10)]
+    space = SearchSpace.default(["first", *names], options=LayerOptions(w_bits=(2, 4), s_bits=(1, 2), timesteps=(1,), schemes=("uniform",)))
+    # Kurtosis jumps 1, 2, ..., 9: trimmed (one cut from each end) mean 5, population σ 2, so
+    # z = (j − 5)/2 — the largest is 2, under the default threshold 3, and above 0 for j = 6..9.
+    kurtosis = [1, 2, 4, 7, 11, 16, 22, 29, 37, 46]
+    report = _Report({"first": _Layer(0.0), **{n: _Layer(float(k)) for n, k in zip(names, kurtosis)}})
+    plans = {}
+    for threshold in (3.0, 0.0):
+        strategy = get_strategy("boost")(space, _CostOnly(space), Budget(), ("accuracy", "bit_budget"),
+                                         sensitivity=report, metric="kurtosis", threshold=threshold, top=9)
+        strategy.start()
+        base, config, outliers = strategy.plan[0]
+        plans[threshold] = outliers
+        assert base == space.uniform(LayerChoice(2, 1, 1, "uniform"))
+    assert plans[3.0] == []
+    assert plans[0.0] == [("l9", 2.0), ("l8", 1.5), ("l7", 1.0), ("l6", 0.5)]

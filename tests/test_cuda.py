@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from spikebits.evaluators import Evaluator, energy_report, measure_activity, neurobench_counts, simulate
-from spikebits.evaluators.sensitivity import measure_sensitivity
+from spikebits.evaluators.sensitivity_measure import measure_sensitivity
 from spikebits.models import load_sbq, save_sbq
 from spikebits.search.differentiable import DifferentiableOptions, train_supernet
 from spikebits.space import BitTargets, Config, LayerChoice

@@ -10,7 +10,6 @@ from functools import lru_cache
 
 import pytest
 
-import spikebits.search.ilp  # noqa: F401  (registers "ilp" until search/__init__ imports it)
 from spikebits.evaluators.cost import bit_budget, cost_metrics, smallest_reachable
 from spikebits.models import LayerSpec
 from spikebits.search._ilp import AllocationProblem, solve_allocation

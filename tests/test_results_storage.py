@@ -11,12 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import spikebits.results.storage as storage
 import spikebits.space.files as files
 from spikebits.results import (
     TrialRecord,
-    atomic_write_bytes,
-    atomic_write_text,
     hypervolume,
     pareto_front,
     pareto_records,
@@ -26,7 +23,7 @@ from spikebits.results import (
     write_run_json,
     write_trials_csv,
 )
-from spikebits.space import METRICS, Budget, Config, DataError, LayerChoice, OutputError
+from spikebits.space import METRICS, Budget, Config, DataError, LayerChoice, OutputError, atomic_write_bytes, atomic_write_text
 
 CONFIG_A = Config({"conv1": LayerChoice(8, 8, 1), "fc": LayerChoice(2, 1, 2, "pow2")})
 CONFIG_B = Config({"conv1": LayerChoice(8, 8, 1), "fc": LayerChoice(4, 2, 1)})

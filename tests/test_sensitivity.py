@@ -14,15 +14,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from spikebits.evaluators import Evaluator, sensitivity
-from spikebits.evaluators.sensitivity import (
-    activation_omega,
-    hawq_omega,
-    hutchinson_traces,
-    measure_sensitivity,
-    output_error,
-    pearson_kurtosis,
-)
+from spikebits.evaluators import Evaluator, sensitivity_measure
+from spikebits.evaluators.sensitivity import activation_omega, hawq_omega, hutchinson_traces, output_error, pearson_kurtosis
+from spikebits.evaluators.sensitivity_measure import measure_sensitivity
 from spikebits.evaluators.sensitivity_report import LayerSensitivity, SensitivityReport
 from spikebits.models import SpikingLayer, SpikingNetwork, default_space, set_full_precision
 from spikebits.space import ConfigError, LayerChoice, LayerOptions
@@ -325,7 +319,7 @@ def test_measure_sensitivity_on_digits_and_cache(digits_evaluator, monkeypatch):
     def fail(*args, **kwargs):
         raise RuntimeError("measured again")
 
-    monkeypatch.setattr(sensitivity, "hutchinson_traces", fail)
+    monkeypatch.setattr(sensitivity_measure, "hutchinson_traces", fail)
     assert measure_sensitivity(ev, probes=10, batches=1, batch_size=64) == report
     # Other settings are another file; an unreadable file is measured again.
     with pytest.raises(RuntimeError, match="measured again"):

@@ -4,14 +4,12 @@ the CLI's flags and `spikebits strategies` built from them."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
-
 import pytest
 
 from spikebits.search import available, get_strategy
 from spikebits.search.cli import build_parser, main
 from spikebits.search.cli.search import strategy_options
-from spikebits.space import Budget, ConfigError, LayerChoice, LayerOptions, SearchSpace
+from spikebits.space import ConfigError
 
 
 def test_every_registered_strategy_declares_its_own_options():
@@ -94,45 +92,3 @@ def test_renewal_min_epochs_zero_lets_the_switch_off_act_after_the_first_epoch(c
         off[min_epochs] = run["runs"][0]["renewal_off_epoch"]["spikes"]
     # switch_off 1: the rule holds at once; it may act after epoch 1 only when the minimum is 0.
     assert off == {"0": 1, "2": 2}
-
-
-@dataclass
-class _Layer:
-    kurtosis: float
-    trace: float = 1.0
-    output_error: dict = field(default_factory=dict)
-
-
-@dataclass
-class _Report:
-    layers: dict
-
-
-class _CostOnly:
-    """Enough of an evaluator for planning: the bit budget of a config."""
-
-    def __init__(self, space: SearchSpace) -> None:
-        self.space = space
-
-    def cost(self, config):
-        names = self.space.free_layers
-        return {"bit_budget": sum(config[n].w_bits * config[n].s_bits for n in names) / len(names)}
-
-
-def test_boost_threshold_zero_boosts_every_jump_above_the_trimmed_mean():
-    names = [f"l{i}" for i in range(10)]
-    space = SearchSpace.default(["first", *names], options=LayerOptions(w_bits=(2, 4), s_bits=(1, 2), timesteps=(1,), schemes=("uniform",)))
-    # Kurtosis jumps 1, 2, ..., 9: trimmed (one cut from each end) mean 5, population σ 2, so
-    # z = (j − 5)/2 — the largest is 2, under the default threshold 3, and above 0 for j = 6..9.
-    kurtosis = [1, 2, 4, 7, 11, 16, 22, 29, 37, 46]
-    report = _Report({"first": _Layer(0.0), **{n: _Layer(float(k)) for n, k in zip(names, kurtosis)}})
-    plans = {}
-    for threshold in (3.0, 0.0):
-        strategy = get_strategy("boost")(space, _CostOnly(space), Budget(), ("accuracy", "bit_budget"),
-                                         sensitivity=report, metric="kurtosis", threshold=threshold, top=9)
-        strategy.start()
-        base, config, outliers = strategy.plan[0]
-        plans[threshold] = outliers
-        assert base == space.uniform(LayerChoice(2, 1, 1, "uniform"))
-    assert plans[3.0] == []
-    assert plans[0.0] == [("l9", 2.0), ("l8", 1.5), ("l7", 1.0), ("l6", 0.5)]

@@ -1,0 +1,186 @@
+"""Measuring the per-layer sensitivity of an evaluator's pretrained network, with a disk cache.
+
+:func:`measure_sensitivity` composes the formulas of :mod:`evaluators.sensitivity` into a
+:class:`evaluators.sensitivity_report.SensitivityReport`. Search code does not call it: it
+calls :meth:`Evaluator.sensitivity`, which memoises the report per evaluator.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from spikebits.evaluators.sensitivity import activation_omega, hawq_omega, hutchinson_traces, output_error, pearson_kurtosis
+from spikebits.evaluators.sensitivity_report import LayerSensitivity, SensitivityReport, spike_key, weight_key
+from spikebits.evaluators.training import Progress, default_cache_dir, make_loader, pretrain_cache_key, quiet
+from spikebits.models import SpikingNetwork, set_full_precision
+from spikebits.space import atomic_write_text
+
+#: Bump when the measurement changes in a way that invalidates cached reports.
+SENSITIVITY_VERSION = 1
+
+
+def _cache_path(evaluator: Any, model: SpikingNetwork, settings: dict[str, Any]) -> Path:
+    cache_dir = Path(evaluator.cache_dir) if evaluator.cache_dir else default_cache_dir()
+    blob = json.dumps({"settings": settings, "space": evaluator.space.to_dict(), "v": SENSITIVITY_VERSION}, sort_keys=True, default=str)
+    key = pretrain_cache_key(model, evaluator.dataset, evaluator.seed, evaluator.pretrain_settings)
+    return cache_dir / f"{key}-sensitivity-{hashlib.sha256(blob.encode()).hexdigest()[:10]}.json"
+
+
+def _read_cache(path: Path) -> SensitivityReport | None:
+    if not path.exists():
+        return None
+    try:
+        return SensitivityReport.from_dict(json.loads(path.read_text()))
+    except Exception:
+        return None  # unreadable cache: measure again and overwrite it
+
+
+def _write_cache(path: Path, report: SensitivityReport) -> None:
+    text = json.dumps(report.to_dict(), indent=1)
+    atomic_write_text(path, text, what=f"the sensitivity cache in {path.parent}", hint="set SPIKEBITS_CACHE to a writable folder")
+
+
+@torch.no_grad()
+def _input_currents(model: SpikingNetwork, batches: Sequence[tuple[Tensor, Tensor]]) -> dict[str, Tensor]:
+    """Each layer's input current (what its neuron receives) on the batches, concatenated.
+
+    Layers whose neuron never runs (a ResNet 1×1 shortcut reads its block conv1's spikes) are
+    absent."""
+    captured: dict[str, list[Tensor]] = {}
+    handles = []
+    for name, layer in model.spiking_layers().items():
+
+        def hook(module: nn.Module, args: tuple, _name: str = name) -> None:
+            captured.setdefault(_name, []).append(args[0].detach())
+
+        handles.append(layer.neuron.register_forward_pre_hook(hook))
+    try:
+        for x, _ in batches:
+            model(x)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return {n: torch.cat(v) for n, v in captured.items()}
+
+
+def measure_sensitivity(
+    evaluator: Any,
+    *,
+    probes: int = 200,
+    tol: float = 1e-3,
+    batches: int = 4,
+    batch_size: int = 64,
+    timesteps: int = 1,
+    seed: int = 0,
+    progress: Progress | None = None,
+    output_error: bool = True,
+) -> SensitivityReport:
+    """Sensitivities of every layer of ``evaluator.space`` (pinned ones too), cached on disk.
+
+    ``evaluator`` is an :class:`evaluators.Evaluator` (typed ``Any``: the evaluator module
+    imports this one, so this one does not import it back).
+
+    The model is the evaluator's pretrained full-precision network at ``timesteps`` steps
+    (:func:`models.set_full_precision`; the image layer stays at T = 1), in eval mode. Probe and
+    calibration data: the first ``batches`` batches of ``batch_size`` of the training set, in
+    order. Per layer: Tr(H_l) of the synapse weights and Tr(H_a,l) of the input current
+    (Hutchinson, cross-entropy loss, at most ``probes`` probes with relative tolerance ``tol``;
+    weights and currents in two separate runs so that each stops on its own total), Ω_w for
+    every (scheme, W) and Ω_a for every (S, T) of the layer's options, the Pearson kurtosis of
+    the weights and, with ``output_error=True``, the output MSE of every choice of its options.
+
+    A layer whose neuron never runs (a ResNet 1×1 shortcut, which reads its tie partner's
+    spikes) gets Tr(H_a) = 0 and Ω_a = 0: its spikes are its tie partner's, one neuron serves
+    the tied group, so the activation term belongs to the group once and is carried by its
+    representative (the block's conv1, ``space.group_of(name)[0]``); summing Ω over a group's
+    layers then counts it once. Its output errors still cover its own weight quantization.
+
+    The report is cached as JSON next to the pretraining checkpoint (``evaluator.cache_dir`` or
+    :func:`evaluators.training.default_cache_dir`), named by the pretraining cache key and a
+    hash of these settings and the space; a second call returns it without computing. An
+    unreadable cache file is measured again and overwritten.
+
+    Search code calls :meth:`Evaluator.sensitivity` (which calls this with its defaults and
+    memoises the report) rather than this function.
+    """
+    progress = progress or evaluator.progress or quiet
+    settings = {
+        "probes": probes,
+        "tol": tol,
+        "batches": batches,
+        "batch_size": batch_size,
+        "timesteps": timesteps,
+        "seed": seed,
+        "output_error": bool(output_error),
+        "loss": "cross_entropy",
+    }
+    path = _cache_path(evaluator, evaluator.new_model(), settings)
+    cached = _read_cache(path)
+    if cached is not None:
+        return cached
+
+    model = set_full_precision(evaluator.full_precision_model(), timesteps)
+    model.eval()
+    device = evaluator.device
+    data: list[tuple[Tensor, Tensor]] = []
+    for i, (x, y) in enumerate(make_loader(evaluator.data.train, batch_size, shuffle=False)):
+        if i >= batches:
+            break
+        data.append((x.to(device), y.to(device)))
+    layers = model.spiking_layers()
+    specs = {s.name: s for s in evaluator.specs}
+    space = evaluator.space
+
+    currents = _input_currents(model, data)
+    weights = {n: layer.synapse.weight for n, layer in layers.items()}
+    traces, used = hutchinson_traces(model, F.cross_entropy, data, weights, max_probes=probes, tol=tol, seed=seed, progress=progress)
+    neurons = {n: layers[n].neuron for n in layers if n in currents}
+    act_traces, act_used = hutchinson_traces(
+        model, F.cross_entropy, data, neurons, max_probes=probes, tol=tol, seed=seed + 1, progress=progress
+    )
+
+    x_all = torch.cat([x for x, _ in data])
+    with torch.no_grad():
+        reference = model(x_all) if output_error else None
+    results: dict[str, LayerSensitivity] = {}
+    for name in space.names:
+        options = space.layers[name]
+        weight = layers[name].synapse.weight.detach()
+        omega = {weight_key(sc, w): hawq_omega(traces[name], weight, w, sc) for sc in options.schemes for w in options.w_bits}
+        act = {}
+        for s in options.s_bits:
+            for t in options.timesteps:
+                act[spike_key(s, t)] = (
+                    activation_omega(act_traces[name], currents[name], s, t, specs[name].n_inputs) if name in currents else 0.0
+                )
+        errors = {}
+        if output_error:
+            choices = list(options.choices())
+            for choice in progress(choices, f"output error {name}", len(choices)):
+                errors[choice.short()] = _output_error(model, name, choice, x_all, reference=reference)
+        results[name] = LayerSensitivity(
+            name=name,
+            n_weights=specs[name].n_weights,
+            n_inputs=specs[name].n_inputs,
+            trace=traces[name],
+            activation_trace=act_traces.get(name, 0.0),
+            kurtosis=pearson_kurtosis(weight),
+            omega=omega,
+            activation_omega=act,
+            output_error=errors,
+        )
+    report = SensitivityReport(layers=results, probes=used, settings=settings, activation_probes=act_used)
+    _write_cache(path, report)
+    return report
+
+
+#: ``measure_sensitivity``'s keyword ``output_error`` shadows the function inside it.
+_output_error = output_error
