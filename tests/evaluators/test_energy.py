@@ -175,7 +175,7 @@ def test_model_rejects_unsorted_tiers():
 def test_example_preset_in_the_repository_loads():
     from pathlib import Path
 
-    path = Path(__file__).resolve().parent.parent / "examples" / "my_chip.toml"
+    path = Path(__file__).resolve().parents[2] / "examples" / "my_chip.toml"
     model = load_energy_model(str(path))
     assert (model.name, model.datapath, model.sram_bytes, model.accumulator_bits) == ("my_chip", "shift_add", (8192, 65536), 0)
     # fc1 of the toy (W4 S2 T2, A = 8): 48 shift-adds·8·0.002 = 0.768; 8 updates·2·16·0.002 = 0.512;

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,14 +10,9 @@ from pathlib import Path
 import pytest
 
 from spikebits.results import read_pareto_json, read_trials_csv
-from spikebits.search.cli import main
-from spikebits.space import METRICS, Config, direction
+from spikebits.space import Config, direction
 
-
-def run_main(capsys, *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
+from cli_run import run_main
 
 
 def write_config(path: Path, layers: dict) -> str:

@@ -11,8 +11,9 @@ import pytest
 from spikebits.evaluators import Evaluator, energy_report
 from spikebits.results import read_pareto_json, read_trials_csv
 from spikebits.search.base import available
-from spikebits.search.cli import main
 from spikebits.space import Config, LayerChoice
+
+from cli_run import run_main
 
 CONFIG = Config(
     {
@@ -21,12 +22,6 @@ CONFIG = Config(
         "fc": LayerChoice(4, 3, 1, "uniform"),
     }
 )
-
-
-def run_main(capsys, *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture

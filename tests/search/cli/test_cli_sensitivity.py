@@ -8,14 +8,9 @@ import pytest
 from scipy import stats
 
 from spikebits.results import read_pareto_json, read_trials_csv
-from spikebits.search.cli import main
 from spikebits.space import Config, LayerChoice
 
-
-def run_main(capsys, *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
+from cli_run import run_main
 
 
 @pytest.mark.slow

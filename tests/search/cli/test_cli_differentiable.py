@@ -10,11 +10,7 @@ from spikebits.results import read_pareto_json, read_trials_csv
 from spikebits.search.cli import main
 from spikebits.space import BitTargets, Config, SearchSpace
 
-
-def run_main(capsys, *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
+from cli_run import run_main
 
 
 def _averages(config: Config, space: SearchSpace) -> tuple[float, float, float]:
