@@ -36,7 +36,7 @@ def describe_strategy(name: str) -> str:
         if not info.cli:
             continue
         choices = f" {{{','.join(map(str, info.choices))}}}" if info.choices else ""
-        lines.append(f"  {info.flag:<22} default {format_default(info):<12} {info.help}{choices}")
+        lines.append(f"  {info.flag:<22} default {format_default(info):<14} {info.help}{choices}")
     if len(lines) == 1:
         lines.append("  (no options)")
     return "\n".join(lines)
