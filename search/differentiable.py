@@ -49,6 +49,8 @@ from spikebits.space import (
 )
 
 RENEWAL_MODES = ("none", "spikes", "weights", "both")
+#: Share of the supernet's steps at the end in which config changes are counted (``late_changes``).
+LATE_SHARE = 0.1
 #: Targets used when neither --targets nor a bit_budget budget is given.
 DEFAULT_TARGETS = "1/1/1,2/2/1,4/4/1"
 
@@ -135,6 +137,8 @@ class SupernetRun:
     layer_history: list[dict[str, Any]] = field(default_factory=list)
     renewals: dict[str, int] = field(default_factory=dict)
     renewal_off_epoch: dict[str, int | None] = field(default_factory=dict)
+    #: How many of the last 10% of steps changed the rounded config: {"steps", "changes"}.
+    late_changes: dict[str, int] = field(default_factory=dict)
     supernet_accuracy: float = float("nan")
     wall_time_s: float = 0.0
 
@@ -149,6 +153,7 @@ class SupernetRun:
             layer_history=data["layer_history"],
             renewals=data["renewals"],
             renewal_off_epoch=data["renewal_off_epoch"],
+            late_changes=data["late_changes"],
             supernet_accuracy=data["supernet_accuracy"],
             wall_time_s=data["wall_time_s"],
         )
@@ -160,6 +165,7 @@ class SupernetRun:
             "learned": self.learned,
             "renewals": self.renewals,
             "renewal_off_epoch": self.renewal_off_epoch,
+            "late_changes": self.late_changes,
             "supernet_accuracy": self.supernet_accuracy,
             "wall_time_s": self.wall_time_s,
             "history": self.history,
@@ -223,6 +229,9 @@ def train_supernet(
         epochs = progress(epochs, f"supernet {target}", settings.supernet_epochs)
     step = 0
     last_epoch: list[dict[str, dict]] = []
+    # The rounded config after each of the last 10% of steps (and the step before them).
+    late_from = total_steps - max(1, math.ceil(LATE_SHARE * total_steps))
+    late: list[dict[str, dict]] = []
     for epoch in epochs:
         if gumbel:
             frac = epoch / max(settings.supernet_epochs - 1, 1)
@@ -239,8 +248,12 @@ def train_supernet(
             scheduler.step()
             net.clamp_()
             step += 1
-            if epoch == settings.supernet_epochs - 1:
-                last_epoch.append(net.rounded())
+            if epoch == settings.supernet_epochs - 1 or step >= late_from:
+                rounded = net.rounded()
+                if epoch == settings.supernet_epochs - 1:
+                    last_epoch.append(rounded)
+                if step >= late_from:
+                    late.append(rounded)
             run.history.append(
                 {"step": step, "epoch": step / len(loader), "w_bits": avg[0], "s_bits": avg[1], "timesteps": avg[2], "loss": float(ce.detach())}
             )
@@ -254,11 +267,17 @@ def train_supernet(
                 run.renewal_off_epoch[kind] = epoch + 1
                 net.set_renewal(**renew)
     run.config = net.snap(_mean_values(last_epoch) if last_epoch else None)
+    run.late_changes = {"steps": len(late) - 1, "changes": count_changes(late)}
     run.learned = net.learned()
     run.renewals = net.renewals()
     run.supernet_accuracy = accuracy(model, data.test, device=device)
     run.wall_time_s = time.perf_counter() - start
     return run
+
+
+def count_changes(snapshots: Sequence[Any]) -> int:
+    """How many times consecutive ``snapshots`` differ (the rounded config changed)."""
+    return sum(a != b for a, b in zip(snapshots, snapshots[1:]))
 
 
 def _mean_values(snapshots: Sequence[Mapping[str, Mapping[str, Any]]]) -> dict[str, dict[str, Any]]:

@@ -278,6 +278,20 @@ def test_short_digits_run_moves_the_averages_to_the_target(digits_evaluator):
     assert run.renewals["spikes"] > 0 and run.renewals["weights"] == 0
     assert run.supernet_accuracy > 0.9
     assert digits_evaluator.space.complete(run.config, strict=True) == run.config
+    # The last 10% of the 4·23 steps: 10 steps, each compared with the one before it.
+    assert run.late_changes["steps"] == 10 and 0 <= run.late_changes["changes"] <= 10
+    # history[k] holds the averages the loss saw at step k, i.e. after k − 1 updates.
+    late = [h for h in run.history if h["step"] >= 83]
+    if any(a[k] != b[k] for a, b in zip(late, late[1:]) for k in ("w_bits", "s_bits", "timesteps")):
+        assert run.late_changes["changes"] > 0  # the averages moved, so the config did
+
+
+def test_count_changes_by_hand():
+    from spikebits.search.differentiable import count_changes
+
+    a, b = {"conv2": {"w_bits": 2}}, {"conv2": {"w_bits": 3}}
+    assert count_changes([a, a, b, b, a]) == 2
+    assert count_changes([a]) == 0 and count_changes([]) == 0
 
 
 # ----------------------------------------------------------------------------- fit rule
