@@ -150,6 +150,7 @@ class Strategy(abc.ABC):
         self.options = options
         self.progress = progress
         self.sensitivity_report = sensitivity
+        self.n_asked = 0
         self.n_told = 0
         self.trial_records: list[TrialRecord] = []
 
@@ -164,7 +165,7 @@ class Strategy(abc.ABC):
 
     def records(self) -> list[TrialRecord]:
         """Every trial of this run (and of the run it resumed), in trial order."""
-        return list(self.trial_records)
+        return sorted(self.trial_records, key=lambda r: r.number)
 
     # ------------------------------------------------------------------ hooks
     def start(self) -> None:
@@ -215,12 +216,23 @@ class Strategy(abc.ABC):
         """Score ``proposal.config`` with the shared evaluator (:func:`evaluate_trial`)."""
         return evaluate_trial(self.evaluator, proposal.config, number, strategy=self.name, budget=self.budget, info=proposal.info)
 
-    def step(self, callback: TrialCallback | None = None) -> bool:
-        """Ask one proposal, evaluate it and tell the record; ``False`` when nothing was asked."""
+    def propose(self) -> tuple[Proposal, int] | None:
+        """:meth:`ask` and the trial number of the answer (``None`` when nothing is left); an
+        executor that keeps several trials in flight numbers them this way."""
         proposal = self.ask()
         if proposal is None:
+            return None
+        number = self.next_number(proposal)
+        self.n_asked += 1
+        return proposal, number
+
+    def step(self, callback: TrialCallback | None = None) -> bool:
+        """Ask one proposal, evaluate it and tell the record; ``False`` when nothing was asked."""
+        asked = self.propose()
+        if asked is None:
             return False
-        record = self.evaluate(proposal, self.next_number(proposal))
+        proposal, number = asked
+        record = self.evaluate(proposal, number)
         self.tell(proposal, record)
         self.n_told += 1
         if callback is not None:
@@ -239,8 +251,9 @@ class Strategy(abc.ABC):
         return self.records()
 
     def next_number(self, proposal: Proposal) -> int:
-        """Trial number of ``proposal`` (Optuna strategies use the trial's own number)."""
-        return self.n_told
+        """Trial number of ``proposal``, just asked: how many were asked before it (Optuna
+        strategies use the trial's own number)."""
+        return self.n_asked
 
     def note_told(self) -> None:
         """Count a trial that an executor evaluated and told outside :meth:`step`."""

@@ -171,7 +171,7 @@ class BoostStrategy(Strategy):
         return min(self.n_trials if n_trials is None else n_trials, len(self.plan)) - self.n_told
 
     def ask(self) -> Proposal | None:
-        i = len(self.trial_records)
+        i = self.n_asked  # several proposals may be out at once (on Ray)
         if i >= len(self.plan):
             return None
         base, config, outliers = self.plan[i]

@@ -147,10 +147,10 @@ def _searcher_class() -> type:
             return True
 
         def suggest(self, trial_id: str) -> dict | str | None:
-            proposal = self.strategy.ask()
-            if proposal is None:
+            asked = self.strategy.propose()
+            if asked is None:
                 return Searcher.FINISHED
-            number = self.strategy.next_number(proposal)
+            proposal, number = asked
             self.pending[trial_id] = proposal
             self.numbers[trial_id] = number
             return {"config": proposal.config.to_dict(), "number": number, "info": proposal.info or {}}

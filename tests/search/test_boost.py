@@ -127,3 +127,15 @@ def test_boost_threshold_zero_boosts_every_jump_above_the_trimmed_mean():
         assert base == space.uniform(LayerChoice(2, 1, 1, "uniform"))
     assert plans[3.0] == []
     assert plans[0.0] == [("l9", 2.0), ("l8", 1.5), ("l7", 1.0), ("l6", 0.5)]
+
+
+def test_proposals_out_at_once_get_their_own_configs_and_numbers():
+    # An executor may ask again before the first trial is told (Ray keeps several in flight).
+    names = ["a", "b"]
+    space = SearchSpace.default(["first", *names], options=LayerOptions(w_bits=(2, 4), s_bits=(1, 2), timesteps=(1,), schemes=("uniform",)))
+    report = _Report({n: _Layer(3.0) for n in ["first", *names]})
+    strategy = get_strategy("boost")(space, _CostOnly(space), Budget(), ("accuracy", "bit_budget"), sensitivity=report, metric="kurtosis")
+    strategy.start()
+    first, second = strategy.propose(), strategy.propose()
+    assert (first[1], second[1]) == (0, 1)
+    assert first[0].config == strategy.plan[0][1] and second[0].config == strategy.plan[1][1] != strategy.plan[0][1]
