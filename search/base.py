@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
+from spikebits.evaluators.training import Progress
 from spikebits.results import TrialRecord
 from spikebits.search.options import StrategyOptions
 from spikebits.space import Budget, Config, SearchSpace, SpikebitsError, unknown_name_error
@@ -40,8 +41,6 @@ class Proposal:
 
 #: ``callback(record)`` after every evaluated trial (the CLI advances its progress bar).
 TrialCallback = Callable[[TrialRecord], None]
-#: ``progress(iterable, description, total)`` wraps a long loop (a tqdm bar in the CLI).
-Progress = Callable[..., Any]
 
 
 def failure_reason(err: BaseException) -> str:

@@ -75,10 +75,6 @@ def _kind(annotation: Any) -> tuple[str, bool]:
     raise TypeError(f"unsupported option type {annotation!r}")  # pragma: no cover  (a programming error)
 
 
-def _describe(value: Any) -> str:
-    return f"{value!r}" if not isinstance(value, str) else repr(value)
-
-
 @dataclass(frozen=True)
 class StrategyOptions:
     """Base of every strategy's options (see the module docstring). Subclasses add fields
@@ -103,18 +99,18 @@ class StrategyOptions:
         kind = info.kind
         if kind == "bool":
             if not isinstance(value, bool):
-                raise ConfigError(f"{where} must be true or false; got {_describe(value)}")
+                raise ConfigError(f"{where} must be true or false; got {value!r}")
         elif kind == "int":
             if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, float) and value.is_integer())):
-                raise ConfigError(f"{where} must be a whole number; got {_describe(value)}")
+                raise ConfigError(f"{where} must be a whole number; got {value!r}")
             value = int(value)
         elif kind == "float":
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                raise ConfigError(f"{where} must be a finite number; got {_describe(value)}")
+                raise ConfigError(f"{where} must be a finite number; got {value!r}")
             value = float(value)
         elif kind == "str":
             if not isinstance(value, str):
-                raise ConfigError(f"{where} must be text; got {_describe(value)}")
+                raise ConfigError(f"{where} must be text; got {value!r}")
         elif kind == "floats":
             value = self._floats(where, value, info)
         elif kind == "configs":
@@ -122,7 +118,7 @@ class StrategyOptions:
             if not all(isinstance(c, Config) for c in value):
                 raise ConfigError(f"{where} must be a list of configs")
         if info.choices is not None and value not in info.choices:
-            raise ConfigError(f"{where} {_describe(value)} is unknown; use one of {', '.join(map(str, info.choices))}")
+            raise ConfigError(f"{where} {value!r} is unknown; use one of {', '.join(map(str, info.choices))}")
         return value
 
     @staticmethod
@@ -133,11 +129,11 @@ class StrategyOptions:
         elif isinstance(value, Sequence):
             parts = list(value)
         else:
-            raise ConfigError(f"{where} must be numbers written a/b/..., for example {example}; got {_describe(value)}")
+            raise ConfigError(f"{where} must be numbers written a/b/..., for example {example}; got {value!r}")
         try:
             numbers = tuple(float(p) for p in parts)
         except (TypeError, ValueError):
-            raise ConfigError(f"{where} {_describe(value)} is malformed; write numbers a/b/..., for example {example}") from None
+            raise ConfigError(f"{where} {value!r} is malformed; write numbers a/b/..., for example {example}") from None
         if info.default and len(numbers) != len(info.default):
             raise ConfigError(f"{where} needs {len(info.default)} numbers, for example {example}; got {len(numbers)}")
         if not all(math.isfinite(x) for x in numbers):
@@ -150,7 +146,7 @@ class StrategyOptions:
     def require(self, condition: bool, name: str, what: str) -> None:
         """``ConfigError("<strategy> option <name> = <value> must be <what>")`` unless ``condition``."""
         if not condition:
-            raise ConfigError(f"{self.strategy_name} option {name} = {_describe(getattr(self, name))} must be {what}")
+            raise ConfigError(f"{self.strategy_name} option {name} = {getattr(self, name)!r} must be {what}")
 
     # ------------------------------------------------------------------ views
     @classmethod
