@@ -5,9 +5,14 @@ Per learnable layer l (network order) a metric m_l: the output error when the la
 quantized to the base choice (``output``, SensiBoost), the Pearson kurtosis of its weights
 (``kurtosis``, KurtBoost) or its Hessian trace (``hessian``). Jumps between consecutive
 layers are ratios m_l/m_{l−1} for output error and trace and differences m_l − m_{l−1} for
-kurtosis. Each jump gets a 5%-trimmed z-score; a jump with z > 3 is an outlier and the layer
-*after* it (layer l) gets extra bits: its W and S move up by ``boost_steps`` options. At most
-``top`` outliers (largest z first) are boosted.
+kurtosis. Each jump gets a 5%-trimmed z-score, by default as the reference code takes it
+(int(0.05·n) values cut from each end, sample standard deviation); a jump with |z| > 3 is an
+outlier and the layer *after* it (layer l) gets extra bits: its W and S move up by
+``boost_steps`` options. At most ``top`` outliers (largest |z| first, default 1) are boosted.
+``zscore="ceil"`` keeps an earlier variant (⌈0.05·n⌉ cut, population sd, one-sided z): with
+20 or fewer jumps the reference trims nothing, so one outlier among n jumps reaches at most
+|z| = (n − 1)/√n — under 3 for n ≤ 10 —, while the variant trims the outlier itself and
+scores it far higher.
 
 The strategy proposes, for a ladder of uniform base configs (every unpinned layer at W, S,
 the smallest T, uniform scheme; cheapest first), the boosted config; configs that break the
@@ -39,36 +44,57 @@ def layer_jumps(values: Sequence[float], kind: str) -> np.ndarray:
     raise ValueError(f"unknown jump kind {kind!r}")
 
 
-def trimmed_zscores(values: Sequence[float], proportion: float = 0.05) -> np.ndarray:
-    """z_i = (v_i − μ_trim)/σ_trim, with the mean and (population) standard deviation of the
-    values left after cutting k = ⌈proportion·n⌉ of them from each end (rounded up, so that a
-    network of 11–20 layers still trims its single largest and smallest jump, which are the
-    outliers being looked for; k shrinks when fewer than two values would be left).
-    If the kept values are all equal, z is 0 for values equal to them and ±∞ for the others."""
+#: How the trimmed z-score is taken (see :func:`trimmed_zscores`).
+ZSCORE_RULES = ("reference", "ceil")
+
+
+def trimmed_zscores(values: Sequence[float], proportion: float = 0.05, rule: str = "reference") -> np.ndarray:
+    """z_i = (v_i − μ_trim)/σ_trim over the values left after cutting k of them from each end.
+
+    * ``"reference"`` (the SensiBoost/KurtBoost code; DESIGN.md): k = int(proportion·n) and
+      the *sample* standard deviation (ddof 1). With 20 or fewer values nothing is trimmed,
+      so one outlier among n values has z at most (n − 1)/√n (2.85 for n = 10).
+    * ``"ceil"`` (an earlier spikebits variant): k = ⌈proportion·n⌉, so that 11–20 values
+      still lose their largest and smallest, and the *population* standard deviation.
+
+    k shrinks when fewer than two values would be left. If the kept values are all equal, z
+    is 0 for values equal to them and ±∞ for the others."""
+    if rule not in ZSCORE_RULES:
+        raise ValueError(f"unknown z-score rule {rule!r}; use one of {', '.join(ZSCORE_RULES)}")
     v = np.asarray(values, dtype=float)
     if v.size == 0:
         return v
-    k = math.ceil(proportion * v.size)
+    k = math.ceil(proportion * v.size) if rule == "ceil" else int(proportion * v.size)
     while k > 0 and v.size - 2 * k < 2:
         k -= 1
     kept = np.sort(v)[k : v.size - k]
-    mean, sigma = float(np.mean(kept)), float(np.std(kept))
+    ddof = 1 if rule == "reference" and kept.size > 1 else 0
+    mean, sigma = float(np.mean(kept)), float(np.std(kept, ddof=ddof))
     if sigma == 0.0:  # the trimmed values are all equal: any other value is an infinite outlier
         return np.where(v > mean, np.inf, np.where(v < mean, -np.inf, 0.0))
     return (v - mean) / sigma
 
 
 def outlier_layers(
-    names: Sequence[str], values: Sequence[float], kind: str, *, threshold: float = 3.0, top: int | None = None
+    names: Sequence[str],
+    values: Sequence[float],
+    kind: str,
+    *,
+    threshold: float = 3.0,
+    top: int | None = None,
+    rule: str = "reference",
 ) -> list[tuple[str, float]]:
-    """Layers after a jump whose trimmed z-score exceeds ``threshold``, largest z first, at
-    most ``top``: [(layer, z), ...]."""
+    """Layers after a jump whose trimmed z-score exceeds ``threshold`` — two-sided, |z|, for
+    the ``"reference"`` rule; z itself for ``"ceil"`` — largest first, at most ``top``:
+    [(layer, z), ...]."""
     if len(names) != len(values):
         raise ValueError("one value per layer")
     if len(names) < 2:
         return []
-    z = trimmed_zscores(layer_jumps(values, kind))
-    found = sorted(((names[i + 1], float(z[i])) for i in range(len(z)) if z[i] > threshold), key=lambda p: -p[1])
+    z = trimmed_zscores(layer_jumps(values, kind), rule=rule)
+    size = np.abs(z) if rule == "reference" else z
+    found = sorted(((names[i + 1], float(z[i]), float(size[i])) for i in range(len(z)) if size[i] > threshold), key=lambda p: -p[2])
+    found = [(name, score) for name, score, _ in found]
     return found[:top] if top is not None else found
 
 
@@ -118,11 +144,21 @@ def uniform_bases(space: SearchSpace, cost: Any) -> list[Config]:
     return sorted(bases, key=lambda c: (cost(c).get("bit_budget", 0.0), c.short()))
 
 
-def boosted(space: SearchSpace, base: Config, report: Any, metric: str, *, threshold: float = 3.0, top: int | None = None, steps: int = 1) -> tuple[Config, list[tuple[str, float]]]:
+def boosted(
+    space: SearchSpace,
+    base: Config,
+    report: Any,
+    metric: str,
+    *,
+    threshold: float = 3.0,
+    top: int | None = None,
+    steps: int = 1,
+    rule: str = "reference",
+) -> tuple[Config, list[tuple[str, float]]]:
     """The boosted config of ``base`` and the outliers that caused it."""
     names = space.free_layers
     values = [layer_metric(report, metric, n, base[n]) for n in names]
-    outliers = outlier_layers(names, values, JUMP_KIND[metric], threshold=threshold, top=top)
+    outliers = outlier_layers(names, values, JUMP_KIND[metric], threshold=threshold, top=top, rule=rule)
     return boost_config(space, base, [n for n, _ in outliers], steps), outliers
 
 
@@ -130,7 +166,11 @@ def boosted(space: SearchSpace, base: Config, report: Any, metric: str, *, thres
 class BoostOptions(StrategyOptions):
     metric: str = option("output", "per-layer metric whose jumps are looked at", choices=SENSITIVITY_METRICS)
     threshold: float = option(3.0, "trimmed z-score above which a jump is an outlier")
-    top: int = option(3, "most layers boosted per config (largest z first)")
+    top: int = option(1, "most layers boosted per config (largest z first)")
+    zscore: str = option(
+        "reference", "reference: int(5%·n) trimmed, sample sd, two-sided |z| (the SensiBoost code); ceil: ⌈5%·n⌉ trimmed, "
+        "population sd, one-sided", choices=ZSCORE_RULES,
+    )
     boost_steps: int = option(1, "options by which a boosted layer's W and S move up")
     probes: int = option(200, "most Hutchinson probes when the sensitivity is measured")
 
@@ -161,7 +201,9 @@ class BoostStrategy(Strategy):
         o = self.options
         seen: set[Config] = set()
         for base in uniform_bases(self.space, self.evaluator.cost):
-            config, outliers = boosted(self.space, base, report, o.metric, threshold=o.threshold, top=o.top, steps=o.boost_steps)
+            config, outliers = boosted(
+                self.space, base, report, o.metric, threshold=o.threshold, top=o.top, steps=o.boost_steps, rule=o.zscore
+            )
             if config in seen or not self.budget.feasible(self.evaluator.cost(config)):
                 continue
             seen.add(config)
