@@ -233,7 +233,7 @@ class Strategy(abc.ABC):
         proposal, number = asked
         record = self.evaluate(proposal, number)
         self.tell(proposal, record)
-        self.n_told += 1
+        self.note_told()
         if callback is not None:
             callback(record)
         return True
@@ -255,7 +255,7 @@ class Strategy(abc.ABC):
         return self.n_asked
 
     def note_told(self) -> None:
-        """Count a trial that an executor evaluated and told outside :meth:`step`."""
+        """Count a told trial (:meth:`step` does; an executor that tells outside it must)."""
         self.n_told += 1
 
 
