@@ -62,7 +62,8 @@ def add_strategy_arguments(parser: argparse.ArgumentParser) -> None:
             choices=info.choices if same_choices else None,
             metavar=info.metavar or (None if same_choices and info.choices else info.name.upper()),
             default=argparse.SUPPRESS,
-            help=f"{info.help} [{defaults}]",
+            # argparse %-formats help text: a literal % (as in "24%") must be doubled.
+            help=f"{info.help} [{defaults}]".replace("%", "%%"),
         )
 
 

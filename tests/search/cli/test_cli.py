@@ -20,6 +20,18 @@ def write_config(path: Path, layers: dict) -> str:
     return str(path)
 
 
+@pytest.mark.parametrize("command", [[], ["search"], ["evaluate"], ["sensitivity"], ["space"], ["export"], ["strategies"]])
+def test_help_of_every_command(capsys, command):
+    # argparse %-formats help text; an option help with a bare "%" ("24%") made --help crash.
+    with pytest.raises(SystemExit) as exit_info:
+        run_main(capsys, *command, "--help")
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: ")
+    if command == ["search"]:
+        assert "--zscore" in out and "int(5%·n)" in out
+
+
 def test_space_prints_layers_with_options(capsys):
     code, out, _ = run_main(capsys, "space", "--model", "digits_cnn")
     assert code == 0
