@@ -47,7 +47,8 @@ class Evaluator:
       (non-zero fraction of the spikes fed to the unpinned layers, on the test set) and the
       event-driven ``s_ace_active`` and ``energy_pj_active`` (:meth:`score`).
     * :meth:`sensitivity` — the per-layer sensitivity report of the pretrained network
-      (Hessian Ω, output error, kurtosis), measured once and cached.
+      (Hessian Ω on the full-precision or the quantized network, output error, kurtosis),
+      measured once and cached.
 
     Every strategy calls the same instance, so strategies compete on equal terms.
     """
@@ -105,7 +106,7 @@ class Evaluator:
         self._data: datasets.DataSplit | None = None
         self.last_activity: dict[str, LayerActivity] | None = None
         self._pretrained: tuple[dict, float] | None = None
-        self._sensitivity: dict[tuple[int, int], SensitivityReport] = {}
+        self._sensitivity: dict[tuple[int, int, str], SensitivityReport] = {}
 
     def describe(self) -> dict:
         """JSON-able settings for ``run.json``."""
@@ -169,19 +170,24 @@ class Evaluator:
         model.load_state_dict(state)
         return model.to(self.device)
 
-    def sensitivity(self, *, probes: int = 200, batches: int = 4, progress: Progress | None = None) -> SensitivityReport:
-        """The per-layer sensitivity report of the pretrained full-precision network: the one
-        entry point every strategy and the CLI use.
+    def sensitivity(
+        self, *, probes: int = 200, batches: int = 4, progress: Progress | None = None, network: str = "full"
+    ) -> SensitivityReport:
+        """The per-layer sensitivity report of the pretrained network: the one entry point
+        every strategy and the CLI use.
 
-        Measured by :func:`evaluators.sensitivity.measure_sensitivity` with at most ``probes``
-        Hutchinson probes on the first ``batches`` training batches (its other settings at
-        their defaults), cached on disk next to the pretraining checkpoint, and memoised in
-        this evaluator per (probes, batches), so a second call returns the same object.
-        ``progress`` (default: the evaluator's) shows the probes while measuring.
+        Measured by :func:`evaluators.sensitivity_measure.measure_sensitivity` with at most
+        ``probes`` Hutchinson probes on the first ``batches`` training batches, the Hessian
+        traces taken on ``network`` (``"full"``: the full-precision network; ``"quantized"``:
+        the same weights at the space's largest config over its time steps, Lui & Neftci), its
+        other settings at their defaults; cached on disk next to the pretraining checkpoint,
+        and memoised in this evaluator per (probes, batches, network), so a second call
+        returns the same object. ``progress`` (default: the evaluator's) shows the probes
+        while measuring.
         """
-        key = (probes, batches)
+        key = (probes, batches, network)
         if key not in self._sensitivity:
-            self._sensitivity[key] = measure_sensitivity(self, probes=probes, batches=batches, progress=progress)
+            self._sensitivity[key] = measure_sensitivity(self, probes=probes, batches=batches, progress=progress, network=network)
         return self._sensitivity[key]
 
     def finetune(self, config: Config, *, epochs: int | None = None, on_epoch=None) -> SpikingNetwork:

@@ -145,8 +145,10 @@ def hutchinson_traces(
     forward and backward per batch and probe). Both give the same numbers for the same seed.
 
     The caller sets the model up: for the spiking networks here, full precision
-    (``models.set_full_precision``: ReLU-limit neurons, over their T steps) and eval mode
-    (BatchNorm statistics fixed). Parameters must require grad.
+    (``models.set_full_precision``: ReLU-limit neurons, over their T steps) or quantized (a
+    config applied and step sizes calibrated; H through the quantizers' straight-through
+    gradients, whose backward is differentiable), and eval mode (BatchNorm statistics fixed).
+    Parameters must require grad.
     """
     if max_probes < 1:
         raise ValueError("max_probes must be >= 1")

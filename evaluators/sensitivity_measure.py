@@ -7,6 +7,7 @@ calls :meth:`Evaluator.sensitivity`, which memoises the report per evaluator.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Sequence
@@ -19,9 +20,9 @@ from torch import Tensor, nn
 
 from spikebits.evaluators.sensitivity import activation_omega, hawq_omega, hutchinson_traces, output_error, pearson_kurtosis
 from spikebits.evaluators.sensitivity_report import LayerSensitivity, SensitivityReport, spike_key, weight_key
-from spikebits.evaluators.training import Progress, default_cache_dir, make_loader, pretrain_cache_key, quiet
-from spikebits.models import SpikingNetwork, set_full_precision
-from spikebits.space import atomic_write_text
+from spikebits.evaluators.training import Progress, calibrate, default_cache_dir, make_loader, pretrain_cache_key, quiet
+from spikebits.models import SpikingNetwork, apply_config, set_full_precision
+from spikebits.space import HESSIAN_NETWORKS, atomic_write_text, check_sensitivity_metric
 
 #: Bump when the measurement changes in a way that invalidates cached reports.
 SENSITIVITY_VERSION = 1
@@ -29,7 +30,9 @@ SENSITIVITY_VERSION = 1
 
 def _cache_path(evaluator: Any, model: SpikingNetwork, settings: dict[str, Any]) -> Path:
     cache_dir = Path(evaluator.cache_dir) if evaluator.cache_dir else default_cache_dir()
-    blob = json.dumps({"settings": settings, "space": evaluator.space.to_dict(), "v": SENSITIVITY_VERSION}, sort_keys=True, default=str)
+    # "network": "full" stays out of the hash, so reports cached before the option existed keep their names.
+    keyed = {k: v for k, v in settings.items() if (k, v) != ("network", "full")}
+    blob = json.dumps({"settings": keyed, "space": evaluator.space.to_dict(), "v": SENSITIVITY_VERSION}, sort_keys=True, default=str)
     key = pretrain_cache_key(model, evaluator.dataset, evaluator.seed, evaluator.pretrain_settings)
     return cache_dir / f"{key}-sensitivity-{hashlib.sha256(blob.encode()).hexdigest()[:10]}.json"
 
@@ -38,9 +41,12 @@ def _read_cache(path: Path) -> SensitivityReport | None:
     if not path.exists():
         return None
     try:
-        return SensitivityReport.from_dict(json.loads(path.read_text()))
+        report = SensitivityReport.from_dict(json.loads(path.read_text()))
     except Exception:
         return None  # unreadable cache: measure again and overwrite it
+    if "network" not in report.settings:  # cached before the option existed, always on the full network
+        report = dataclasses.replace(report, settings={**report.settings, "network": "full"})
+    return report
 
 
 def _write_cache(path: Path, report: SensitivityReport) -> None:
@@ -71,6 +77,18 @@ def _input_currents(model: SpikingNetwork, batches: Sequence[tuple[Tensor, Tenso
     return {n: torch.cat(v) for n, v in captured.items()}
 
 
+def _largest_quantized_model(evaluator: Any) -> SpikingNetwork:
+    """The pretrained weights at the space's largest config (every unpinned decision at its
+    largest W, S and T, uniform where allowed; pins kept), step sizes calibrated on the first
+    training batch (:func:`evaluators.training.calibrate`), in eval mode."""
+    space = evaluator.space
+    config = space.complete(space.nearest_config(), strict=True)
+    model = apply_config(evaluator.full_precision_model(), config)
+    with torch.no_grad():  # the forward only initialises α and γ
+        calibrate(model, evaluator.data.train, device=evaluator.device)
+    return model
+
+
 def measure_sensitivity(
     evaluator: Any,
     *,
@@ -82,6 +100,7 @@ def measure_sensitivity(
     seed: int = 0,
     progress: Progress | None = None,
     output_error: bool = True,
+    network: str = "full",
 ) -> SensitivityReport:
     """Sensitivities of every layer of ``evaluator.space`` (pinned ones too), cached on disk.
 
@@ -97,6 +116,29 @@ def measure_sensitivity(
     every (scheme, W) and Ω_a for every (S, T) of the layer's options, the Pearson kurtosis of
     the weights and, with ``output_error=True``, the output MSE of every choice of its options.
 
+    ``network`` chooses the network whose Hessian the traces are taken on
+    (:data:`space.HESSIAN_NETWORKS`):
+
+    * ``"full"``: the full-precision network above,
+      L(W) = (1/n_b) Σ_b CE(f(x_b; W), y_b) (HAWQ).
+    * ``"quantized"`` (Lui & Neftci): the same pretrained weights at the space's largest config
+      c_max (``space.nearest_config()``: every unpinned decision at its largest W, S and T,
+      uniform where allowed; pins kept), step sizes calibrated on the first training batch
+      (:func:`evaluators.training.calibrate`), eval mode, every layer at its own T from c_max:
+      L(W) = (1/n_b) Σ_b CE(f_q(x_b; Q(W)), y_b), with W_q = α·clip(round(W/α), −Q_p, Q_p)
+      (power-of-two levels where a layer allows only those) and spikes s_t = γ_t·clip(⌊v_t/γ_t + 0.5⌋, 0, 2^S − 1) over the T steps. Tr(H_l) is taken
+      with respect to the float synapse weights W_l and Tr(H_a,l) to the neuron's input current,
+      both through the quantizers' straight-through gradients (∂W_q/∂W = ∂s_t/∂v_t = 1 inside
+      the clipping range, 0 outside, a mask that double backward treats as constant). With
+      refined neurons f_q is then linear in W_l given the masks, so
+      H_l = E_n[M_l J_nᵀ ∇²CE J_n M_l] (J_n the straight-through Jacobian of the logits, M_l the
+      mask of W_l); binary LIF neurons add the curvature of their surrogate gradient.
+
+    Only the traces depend on ``network``: the currents behind Ω_a, the weights behind Ω_w and
+    the kurtosis, and the output errors come from the full-precision network in both cases.
+    ``timesteps`` is the T of the full-precision network; with "quantized" the traces run at
+    c_max's T instead.
+
     A layer whose neuron never runs (a ResNet 1×1 shortcut, which reads its tie partner's
     spikes) gets Tr(H_a) = 0 and Ω_a = 0: its spikes are its tie partner's, one neuron serves
     the tied group, so the activation term belongs to the group once and is carried by its
@@ -105,12 +147,14 @@ def measure_sensitivity(
 
     The report is cached as JSON next to the pretraining checkpoint (``evaluator.cache_dir`` or
     :func:`evaluators.training.default_cache_dir`), named by the pretraining cache key and a
-    hash of these settings and the space; a second call returns it without computing. An
-    unreadable cache file is measured again and overwritten.
+    hash of these settings (``network`` among them, recorded in ``report.settings``) and the
+    space; a second call returns it without computing. An unreadable cache file is measured
+    again and overwritten.
 
     Search code calls :meth:`Evaluator.sensitivity` (which calls this with its defaults and
     memoises the report) rather than this function.
     """
+    check_sensitivity_metric(network, HESSIAN_NETWORKS, what="Hessian network")
     progress = progress or evaluator.progress or quiet
     settings = {
         "probes": probes,
@@ -121,6 +165,7 @@ def measure_sensitivity(
         "seed": seed,
         "output_error": bool(output_error),
         "loss": "cross_entropy",
+        "network": network,
     }
     path = _cache_path(evaluator, evaluator.new_model(), settings)
     cached = _read_cache(path)
@@ -140,11 +185,13 @@ def measure_sensitivity(
     space = evaluator.space
 
     currents = _input_currents(model, data)
-    weights = {n: layer.synapse.weight for n, layer in layers.items()}
-    traces, used = hutchinson_traces(model, F.cross_entropy, data, weights, max_probes=probes, tol=tol, seed=seed, progress=progress)
-    neurons = {n: layers[n].neuron for n in layers if n in currents}
+    hessian_model = model if network == "full" else _largest_quantized_model(evaluator)
+    hessian_layers = hessian_model.spiking_layers()
+    weights = {n: layer.synapse.weight for n, layer in hessian_layers.items()}
+    traces, used = hutchinson_traces(hessian_model, F.cross_entropy, data, weights, max_probes=probes, tol=tol, seed=seed, progress=progress)
+    neurons = {n: hessian_layers[n].neuron for n in hessian_layers if n in currents}
     act_traces, act_used = hutchinson_traces(
-        model, F.cross_entropy, data, neurons, max_probes=probes, tol=tol, seed=seed + 1, progress=progress
+        hessian_model, F.cross_entropy, data, neurons, max_probes=probes, tol=tol, seed=seed + 1, progress=progress
     )
 
     x_all = torch.cat([x for x, _ in data])

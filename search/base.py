@@ -186,11 +186,13 @@ class Strategy(abc.ABC):
         """JSON-able settings for ``run.json``: the name, the seed and the options."""
         return {"name": self.name, "seed": self.seed, **self.options.to_dict()}
 
-    def sensitivity(self, probes: int) -> Any:
+    def sensitivity(self, probes: int, network: str = "full") -> Any:
         """The layer sensitivities this strategy decides with: the report it was given, or
-        the evaluator's (measured once and cached by the evaluator)."""
+        the evaluator's with at most ``probes`` Hutchinson probes and the Hessian taken on
+        ``network`` (``"full"`` or ``"quantized"``, see :meth:`Evaluator.sensitivity`;
+        measured once and cached by the evaluator)."""
         if self.sensitivity_report is None:
-            self.sensitivity_report = self.evaluator.sensitivity(probes=probes, progress=self.progress)
+            self.sensitivity_report = self.evaluator.sensitivity(probes=probes, progress=self.progress, network=network)
         return self.sensitivity_report
 
     # ------------------------------------------------------------------ parallel parts

@@ -27,7 +27,7 @@ from spikebits.models import LayerSpec
 from spikebits.search._ilp import solve_allocation
 from spikebits.search.base import Proposal, Strategy, register_strategy
 from spikebits.search.options import StrategyOptions, option
-from spikebits.space import ALLOCATION_METRICS, COST_METRICS, Budget, Config, ConfigError, LayerChoice, SearchSpace
+from spikebits.space import ALLOCATION_METRICS, COST_METRICS, HESSIAN_NETWORKS, Budget, Config, ConfigError, LayerChoice, SearchSpace
 
 
 @dataclass(frozen=True)
@@ -123,6 +123,12 @@ class IlpOptions(StrategyOptions):
     levels: int | None = option(None, "budget levels of the ladder, one integer program each (default: the number of trials)")
     max_levels: int | None = option(None, "most S̄ and T̄ values enumerated for a bit budget (default 400)")
     probes: int = option(200, "most Hutchinson probes when the sensitivity is measured")
+    hessian_network: str = option(
+        "full",
+        "network the Hessian traces are taken on: full (the pretrained full-precision one) or quantized "
+        "(its weights at the space's largest config, over their time steps; Lui & Neftci)",
+        choices=HESSIAN_NETWORKS,
+    )
 
     def validate(self) -> None:
         self.require(self.levels is None or self.levels >= 1, "levels", "at least 1")
@@ -163,7 +169,7 @@ class IlpStrategy(Strategy):
     def start(self) -> None:
         energy_model = getattr(self.evaluator, "energy_model", None)
         check_limits(self.space, self.evaluator.specs, self.budget, energy_model)  # before the (slow) sensitivities
-        report = self.sensitivity(self.options.probes)
+        report = self.sensitivity(self.options.probes, network=self.options.hessian_network)
         self.ladder = solve_ladder(
             self.space, self.evaluator.specs, report, self.options.metric, self.budget, self.primary, self.levels,
             max_levels=self.options.max_levels, progress=self.progress, energy_model=energy_model,

@@ -27,7 +27,7 @@ from optuna.trial import TrialState
 from spikebits.results import TrialRecord
 from spikebits.search.base import Proposal, Strategy
 from spikebits.search.options import StrategyOptions, option
-from spikebits.space import SENSITIVITY_METRICS, Config, ConfigError, direction
+from spikebits.space import HESSIAN_NETWORKS, SENSITIVITY_METRICS, Config, ConfigError, direction
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -87,6 +87,12 @@ class OptunaOptions(StrategyOptions):
     )
     init_count: int = option(4, "how many sensitivity-guided configs --init-sensitivity enqueues")
     probes: int = option(200, "most Hutchinson probes when a sensitivity is measured")
+    hessian_network: str = option(
+        "full",
+        "network the Hessian traces are taken on: full (the pretrained full-precision one) or quantized "
+        "(its weights at the space's largest config, over their time steps; Lui & Neftci)",
+        choices=HESSIAN_NETWORKS,
+    )
 
     def validate(self) -> None:
         self.require(self.init_count >= 1, "init_count", "at least 1")
@@ -146,7 +152,7 @@ class OptunaStrategy(Strategy):
 
             warm += warm_start_configs(
                 self.evaluator, self.options.init_sensitivity, self.budget, count=self.options.init_count,
-                report=self.sensitivity(self.options.probes), progress=self.progress,
+                report=self.sensitivity(self.options.probes, network=self.options.hessian_network), progress=self.progress,
             )
         for config in warm:
             full = self.space.complete(config)

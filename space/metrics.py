@@ -75,6 +75,10 @@ DEFAULT_OBJECTIVES: tuple[str, ...] = ("accuracy", "bit_budget", "s_ace")
 SENSITIVITY_METRICS: tuple[str, ...] = tuple(m.name for m in SENSITIVITY_TABLE)
 #: Sensitivity metrics with a value per (layer, choice): what an integer program minimises.
 ALLOCATION_METRICS: tuple[str, ...] = tuple(m.name for m in SENSITIVITY_TABLE if m.per_choice)
+#: The network a Hessian trace is taken on (``measure_sensitivity(network=...)``, the strategies'
+#: ``--hessian-network``): the pretrained full-precision one, or the same weights quantized at
+#: the space's largest config over its time steps (Lui & Neftci).
+HESSIAN_NETWORKS: tuple[str, ...] = ("full", "quantized")
 #: SensiBoost/KurtBoost jump kind of each sensitivity metric.
 JUMP_KIND: dict[str, str] = {m.name: m.jump for m in SENSITIVITY_TABLE}
 

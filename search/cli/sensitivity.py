@@ -9,7 +9,7 @@ import json
 
 from spikebits.search.cli.common import add_common_arguments, check_names, default_out, make_evaluator, progress_factory, set_threads
 from spikebits.search.runner import check_output_dir
-from spikebits.space import ConfigError, atomic_write_text, format_table
+from spikebits.space import HESSIAN_NETWORKS, ConfigError, atomic_write_text, format_table
 
 
 def add_parser(sub: Any) -> None:
@@ -17,6 +17,13 @@ def add_parser(sub: Any) -> None:
     add_common_arguments(t)
     t.add_argument("--probes", type=int, default=200, help="most Hutchinson probes (stops earlier at a 1e-3 relative change)")
     t.add_argument("--batches", type=int, default=4, help="training batches averaged per probe and used for output errors")
+    t.add_argument(
+        "--hessian-network",
+        choices=HESSIAN_NETWORKS,
+        default="full",
+        help="network the Hessian traces are taken on: full (the pretrained full-precision one, default) or quantized "
+        "(its weights at the space's largest config, over their time steps; Lui & Neftci)",
+    )
     t.add_argument("--out", help="output folder for sensitivity.json and sensitivity.png (default runs/sensitivity-DATE-TIME)")
     t.set_defaults(func=run)
 
@@ -62,9 +69,12 @@ def run(args: argparse.Namespace) -> int:
     set_threads(args.threads)
     progress = progress_factory(args.quiet)
     evaluator = make_evaluator(args, progress=progress, epochs=0)
-    report = evaluator.sensitivity(probes=args.probes, batches=args.batches, progress=progress)
+    report = evaluator.sensitivity(probes=args.probes, batches=args.batches, progress=progress, network=args.hessian_network)
     rows = sensitivity_rows(report)
-    print(f"sensitivity of {args.model} on {args.dataset} ({report.probes} Hutchinson probes; Ω = Tr(H)/N_w·‖Q(W) − W‖²)")
+    print(
+        f"sensitivity of {args.model} on {args.dataset} ({report.probes} Hutchinson probes on the {args.hessian_network} network; "
+        "Ω = Tr(H)/N_w·‖Q(W) − W‖²)"
+    )
     print(format_sensitivity_table(rows))
     atomic_write_text(out / "sensitivity.json", json.dumps({"schema": "spikebits.sensitivity/1", **report.to_dict(), "rows": rows}, indent=2) + "\n")
     plot_sensitivity(out / "sensitivity.png", rows, title=f"layer sensitivity: {args.model} on {args.dataset}")

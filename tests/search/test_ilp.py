@@ -12,6 +12,7 @@ import pytest
 
 from spikebits.evaluators.cost import bit_budget, cost_metrics, smallest_reachable
 from spikebits.models import LayerSpec
+from spikebits.search import get_strategy
 from spikebits.search._ilp import AllocationProblem, solve_allocation
 from spikebits.search.ilp import IlpStrategy, budget_ladder
 from spikebits.search.runner import run_search
@@ -342,17 +343,26 @@ def test_strategy_rejects_unknown_sensitivity_metric():
 
 
 def test_strategy_measures_sensitivity_when_none_is_given():
-    # Without a report the strategy asks the evaluator's one cached entry point, with its probes.
+    # Without a report the strategy asks the evaluator's one cached entry point, with its
+    # probes and the network its Hessian is taken on.
     seen = []
 
     class Measuring(FakeEvaluator):
-        def sensitivity(self, *, probes=200, batches=4, progress=None):
-            seen.append(probes)
+        def sensitivity(self, *, probes=200, batches=4, progress=None, network="full"):
+            seen.append((probes, network))
             return FakeSensitivity()
 
     ev = Measuring(make_space("plain"))
     records = run_search("ilp", ev, objectives=("accuracy", "bit_budget"), n_trials=2, probes=7).records
-    assert seen == [7] and 1 <= len(records) <= 2
+    assert seen == [(7, "full")] and 1 <= len(records) <= 2
+    run_search("ilp", ev, objectives=("accuracy", "bit_budget"), n_trials=2, probes=7, hessian_network="quantized")
+    assert seen[-1] == (7, "quantized")
+    # The Optuna samplers pass it on when --init-sensitivity measures a report.
+    nsga2 = get_strategy("nsga2")(
+        ev.space, ev, Budget(), ("accuracy", "bit_budget"), init_sensitivity="hessian", hessian_network="quantized", probes=5
+    )
+    nsga2.start()
+    assert seen[-1] == (5, "quantized") and len(seen) == 3
 
 
 @pytest.mark.parametrize("variant", ["plain", "tied", "pinned"])
