@@ -111,6 +111,46 @@ def calibrate(model: nn.Module, data: TensorDataset, *, device: str | torch.devi
     model(x.to(device))
 
 
+#: The BatchNorm layers whose running statistics :func:`recompute_batchnorm` recomputes.
+BATCHNORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
+
+
+@torch.no_grad()
+def recompute_batchnorm(
+    model: nn.Module, data: TensorDataset, *, device: str | torch.device = "cpu", batch_size: int = 256, max_batches: int = 50
+) -> int:
+    """Recompute every BatchNorm layer's running mean and variance for ``model`` as it is set
+    now: the statistics are reset and then averaged with equal weight (``momentum=None``) over
+    the first ``max_batches`` batches of ``data``, in order. Everything else runs in eval mode
+    (quantizers, a Gumbel choice at its argmax); the model is left in eval mode with its
+    BatchNorm momentum restored. Returns the number of batches used.
+
+    After a supernet's bit widths moved, the running statistics mix every config it passed
+    through; at the final config they must describe that config alone.
+    """
+    norms = [m for m in model.modules() if isinstance(m, BATCHNORMS)]
+    if not norms:
+        return 0
+    model.eval()
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None
+        m.train()
+    used = 0
+    try:
+        for x, _ in make_loader(data, batch_size, shuffle=False):
+            if used >= max_batches:
+                break
+            model(x.to(device))
+            used += 1
+    finally:
+        for m, momentum in zip(norms, momenta):
+            m.momentum = momentum
+            m.eval()
+    return used
+
+
 def pretrain_cache_key(model: SpikingNetwork, dataset: str, seed: int, settings: TrainSettings) -> str:
     """File stem of the pretraining checkpoint of (architecture, data set, seed, settings):
     ``"{model}-{dataset}-seed{seed}-{hash}"``; other caches next to it (sensitivity reports)

@@ -100,16 +100,21 @@ def _bits_gradient(ctx, grad_level: Tensor, grad_inside: Tensor, level: Tensor, 
     """∂L/∂B from the clipping boundary: Σ_clipped ∂L/∂x_q · sign(u)·step·ln2·(Q + 1).
 
     The top clipping level is step·Q with Q = 2^(b−1) − 1 (signed) or 2^b − 1 (unsigned), so
-    ∂(step·Q)/∂b = step·ln2·(Q + 1); for b = 1 signed (±step) it is step·ln2. Elements clipped
+    ∂(step·Q)/∂b = step·ln2·(Q + 1); for b = 1 signed (±step) it is step·ln2. For unsigned
+    spikes at b = 1 the seed paper's released code uses step·ln2·Q = step·ln2 (its factor is
+    Q + 1[b > 1]), half of the derivative of 2^b − 1, and so do we. Elements clipped
     at the bottom of an unsigned quantizer (level 0) do not depend on b. Power-of-two levels
     top out at α whatever b is, so their boundary gradient is 0. Clipped elements sit exactly on
     level ±hi, hence Σ_clipped grad·sign(u) = (Σ grad·level − Σ grad_inside·level)/hi.
     """
     if ctx.mode == "pow2":
         return torch.zeros((), dtype=step.dtype, device=step.device)
-    q = signed_levels(ctx.bits) if ctx.mode == "signed" else unsigned_levels(ctx.bits)
+    if ctx.mode == "signed":
+        factor = signed_levels(ctx.bits) + 1
+    else:
+        factor = unsigned_levels(ctx.bits) + (1 if ctx.bits > 1 else 0)
     clipped = (grad_level - torch.dot(grad_inside.reshape(-1), level)) / ctx.hi
-    return clipped * step.reshape(()) * (math.log(2.0) * (q + 1))
+    return clipped * step.reshape(()) * (math.log(2.0) * factor)
 
 
 def quantize_signed(w: Tensor, alpha: Tensor, bits: int, bits_param: Tensor | None = None) -> Tensor:
@@ -132,7 +137,8 @@ def quantize_unsigned(x: Tensor, gamma: Tensor, bits: int, bits_param: Tensor | 
     Straight-through gradient to x inside [0, Q·γ]; LSQ gradient to γ scaled by
     g = 1/sqrt(N·Q). (⌊·+0.5⌋ is the rounding threshold of the refined neuron; it equals
     round() except at exact halves.) ``bits_param`` (B̂, learnable bit width) receives
-    Σ_{x ≥ Qγ} ∂L/∂s·γ·ln2·(Q + 1), the gradient of the top clipping level γ·(2^b − 1).
+    Σ_{x ≥ Qγ} ∂L/∂s·γ·ln2·(Q + 1[b > 1]), the gradient of the top clipping level γ·(2^b − 1)
+    as in the seed paper's released code (γ·ln2 at b = 1).
     """
     g = 1.0 / math.sqrt(x.numel() * unsigned_levels(bits))
     return _StepQuantize.apply(x, gamma, "unsigned", bits, g, bits_param)

@@ -8,15 +8,18 @@ learnable ones (no second copy of any quantizer): per decision of a :class:`Sear
   :class:`MixedWeightQuantizer` over the layer's (scheme, W) options),
 * B̂_s,t per time step and T̂ — :meth:`models.neurons.RefinedNeuron.learn`,
 
-bounded by the smallest and largest option of the layer. Tied layers share one parameter
-object; pinned layers stay at their pin. It also computes the averages W̄, S̄, T̄ of the bit
-budget with straight-through rounding (for the budget loss) and snaps the learned values to
-the allowed options.
+each starting from the layer's configured value and bounded as in the seed paper: B̂ in
+[1, B_init + 2], T̂ in [1, T_init + 1], further limited to the layer's smallest and largest
+option; every integer in that range is allowed during training. Tied layers share one
+parameter object; pinned layers stay at their pin. It also computes the averages W̄, S̄, T̄ of
+the bit budget — exactly, with straight-through gradients (for the budget loss) — snaps the
+learned values to the allowed options and fixes the network at the snapped config.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from fractions import Fraction
 from typing import Any
 
 import torch
@@ -35,6 +38,20 @@ DEFAULT_LAMBDAS: tuple[float, float, float] = (0.04, 0.04, 0.01)
 def ste_round(x: Tensor, low: float, high: float) -> Tensor:
     """round(clip(x, low, high)) forward, identity gradient (straight through)."""
     return x + (torch.round(x.detach().clamp(low, high)) - x.detach())
+
+
+def exact_value(path: Tensor, value: Fraction | float) -> Tensor:
+    """A float64 tensor whose value is ``value`` correctly rounded and whose gradient is that of
+    ``path``: value + (path − stopgrad(path)).
+
+    The averages of the budget loss are sums of per-layer fractions; summed in float32 they
+    miss an integer target by an ulp or so (T̄ = 1 − 6·10⁻⁸ with every layer at T = 1), and the
+    gradient of λ|T̄ − 1| is then −λ·share instead of 0. Computed from the rounded integers as
+    a :class:`fractions.Fraction`, the value equals the target exactly when the rounded
+    config meets it, so |·|'s gradient there is exactly 0.
+    """
+    path = path.to(torch.float64)
+    return torch.tensor(float(value), dtype=torch.float64, device=path.device) + (path - path.detach())
 
 
 class MixedWeightQuantizer(nn.Module):
@@ -114,10 +131,13 @@ class Supernet:
     """Learnable bit widths and time steps on ``model`` within the options of ``space``.
 
     ``model`` must already be configured (:func:`models.apply_config`) with the starting
-    config; every unpinned decision whose options span more than one value becomes learnable,
-    starting from its configured value. ``gumbel=True`` replaces each decision's weight
-    quantizer by a :class:`MixedWeightQuantizer` over its (scheme, W) options instead of a
-    learnable B̂_w. ``specs`` (:func:`models.layer_specs`) give N_w and N_a for the averages.
+    config; every unpinned decision whose range spans more than one value becomes learnable,
+    starting from its configured value. The range of a decision is [smallest option,
+    min(largest option, start + ``bits_above``)] for W and S and [smallest option,
+    min(largest option, start + ``timesteps_above``)] for T (seed paper: 2 and 1; ``None``:
+    up to the largest option). ``gumbel=True`` replaces each decision's weight quantizer by a
+    :class:`MixedWeightQuantizer` over its (scheme, W) options instead of a learnable B̂_w.
+    ``specs`` (:func:`models.layer_specs`) give N_w and N_a for the averages.
     """
 
     def __init__(
@@ -128,22 +148,35 @@ class Supernet:
         *,
         gumbel: bool = False,
         renewal_grid: int = 50,
+        bits_above: int | None = None,
+        timesteps_above: int | None = None,
     ) -> None:
         self.model = model
         self.space = space
         self.gumbel = gumbel
         self.specs = {s.name: s for s in specs}
         self.layers: dict[str, SpikingLayer] = model.spiking_layers()
+        #: Every bit parameter: B̂_w (or θ), B̂_s and T̂ …
         self.arch_params: list[nn.Parameter] = []
+        #: … of which the T̂ (the seed paper gives them their own learning rate).
+        self.timestep_params: list[nn.Parameter] = []
         self.ranges: dict[str, dict[str, tuple[int, int]]] = {}
         for rep in space.decisions:
             options = space.layers[rep]
             group = [self.layers[n] for n in space.group_of(rep)]
-            ranges = {
-                "w_bits": (min(options.w_bits), max(options.w_bits)),
-                "s_bits": (min(options.s_bits), max(options.s_bits)),
-                "timesteps": (min(options.timesteps), max(options.timesteps)),
+            neuron = group[0].neuron
+            start = {
+                "w_bits": group[0].weight_quantizer.bits,
+                "s_bits": getattr(neuron, "bits", None) or min(options.s_bits),
+                "timesteps": neuron.timesteps,
             }
+            above = {"w_bits": bits_above, "s_bits": bits_above, "timesteps": timesteps_above}
+            ranges = {}
+            for key in ("w_bits", "s_bits", "timesteps"):
+                lo, hi = min(getattr(options, key)), max(getattr(options, key))
+                if above[key] is not None:
+                    hi = max(lo, min(hi, int(start[key]) + above[key]))
+                ranges[key] = (lo, hi)
             self.ranges[rep] = ranges
             if gumbel:
                 candidates = [(scheme, bits) for scheme in options.schemes for bits in options.w_bits]
@@ -168,6 +201,8 @@ class Supernet:
                         timesteps_init=steps_p,
                     )
                 self.arch_params.extend(p for p in (bits_p, steps_p) if p is not None)
+                if steps_p is not None:
+                    self.timestep_params.append(steps_p)
         device = next(model.parameters()).device
         for p in self.arch_params:
             p.data = p.data.to(device)
@@ -244,17 +279,42 @@ class Supernet:
             return ste_round(neuron.bits_param[:t], *neuron.bit_range).mean()
         return torch.tensor(float(neuron.spike_bits))
 
+    def _w_int(self, name: str) -> int:
+        q = self.layers[name].weight_quantizer
+        if getattr(q, "bits_param", None) is not None:
+            return round_bits(q.bits_param, *q.bit_range)
+        return int(q.bits)
+
+    def _s_ints(self, name: str) -> list[int]:
+        """B_s,t of the T steps the neuron runs (one value per step)."""
+        neuron = self.layers[name].neuron
+        t = self._timesteps(name)
+        if getattr(neuron, "bits_param", None) is not None:
+            return [round_bits(b, *neuron.bit_range) for b in neuron.bits_param[:t]]
+        return [int(neuron.spike_bits)] * t
+
     def averages(self, layers: Iterable[str] | None = None) -> tuple[Tensor, Tensor, Tensor]:
-        """(W̄, S̄, T̄) over the unpinned layers, as in the bit budget, with straight-through
-        rounding so the budget loss reaches B̂ and T̂ (W̄ weighted by N_w, S̄ and T̄ by N_a)."""
+        """(W̄, S̄, T̄) over the unpinned layers, as in the bit budget (W̄ weighted by N_w, S̄
+        and T̄ by N_a), as float64 tensors whose values are exact — computed from the rounded
+        integers with :class:`fractions.Fraction` (:func:`exact_value`) — and whose gradients
+        reach B̂ and T̂ straight through the rounding. A Gumbel choice's W̄ is the expected
+        bits (not an integer average), summed in float64."""
         names = list(layers) if layers is not None else self.space.free_layers
         n_w = sum(self.specs[n].n_weights for n in names)
         n_a = sum(self.specs[n].n_inputs for n in names)
         device = next(self.model.parameters()).device
-        w = sum(self._w_value(n).to(device) * (self.specs[n].n_weights / n_w) for n in names)
-        s = sum(self._s_value(n).to(device) * (self.specs[n].n_inputs / n_a) for n in names)
-        t = sum(self._t_value(n).to(device) * (self.specs[n].n_inputs / n_a) for n in names)
-        return w, s, t  # type: ignore[return-value]
+        f64 = torch.float64
+
+        w_path = sum(self._w_value(n).to(device, f64) * (self.specs[n].n_weights / n_w) for n in names)
+        s_path = sum(self._s_value(n).to(device, f64) * (self.specs[n].n_inputs / n_a) for n in names)
+        t_path = sum(self._t_value(n).to(device, f64) * (self.specs[n].n_inputs / n_a) for n in names)
+        s_exact = sum((Fraction(sum(b), len(b)) * self.specs[n].n_inputs for n in names for b in [self._s_ints(n)]), Fraction(0)) / n_a
+        t_exact = Fraction(sum(self._timesteps(n) * self.specs[n].n_inputs for n in names), n_a)
+        if self.gumbel:
+            w = w_path
+        else:
+            w = exact_value(w_path, Fraction(sum(self._w_int(n) * self.specs[n].n_weights for n in names), n_w))
+        return w, exact_value(s_path, s_exact), exact_value(t_path, t_exact)  # type: ignore[arg-type]
 
     def budget_loss(self, targets: BitTargets, lambdas: Sequence[float] = DEFAULT_LAMBDAS) -> tuple[Tensor, tuple[float, float, float]]:
         """λ_w|W̄ − W_target| + λ_s|S̄ − S_target| + λ_T|T̄ − T_target| and the averages."""
@@ -291,30 +351,56 @@ class Supernet:
         """Per decision: the integers the supernet runs with now (S as the mean over steps)."""
         out = {}
         for rep in self.space.decisions:
-            w = float(self._w_value(rep).detach()) if not isinstance(self.layers[rep].weight_quantizer, MixedWeightQuantizer) else self.layers[rep].weight_quantizer.bits
+            q = self.layers[rep].weight_quantizer
+            s_bits = self._s_ints(rep)
             out[rep] = {
-                "w_bits": int(round(w)),
-                "s_bits": float(self._s_value(rep).detach()),
+                "w_bits": q.bits if isinstance(q, MixedWeightQuantizer) else self._w_int(rep),
+                "s_bits": sum(s_bits) / len(s_bits),
                 "timesteps": self._timesteps(rep),
-                "scheme": self.layers[rep].weight_quantizer.scheme,
+                "scheme": q.scheme,
             }
         return out
 
     def snap(self, values: Mapping[str, Mapping[str, Any]] | None = None) -> Config:
-        """The learned values snapped to each layer's allowed options (nearest option, ties to
-        the smaller one); S is the mean of the per-step bits. Pinned layers keep their pin.
+        """The learned values snapped to each layer's allowed options within the decision's
+        range (nearest option, ties to the smaller one); S is the mean of the per-step bits.
+        Pinned layers keep their pin. A Gumbel choice of W is already an option.
 
         ``values`` (per decision ``w_bits``, ``s_bits``, ``timesteps``, ``scheme``) replaces
         :meth:`rounded`, e.g. the rounded values averaged over the last epoch."""
         choices = {}
         for rep, values in (values or self.rounded()).items():
-            options = self.space.layers[rep]
+            options, ranges = self.space.layers[rep], self.ranges[rep]
             scheme = values["scheme"] if values["scheme"] in options.schemes else options.schemes[0]
-            choices[rep] = LayerChoice(
-                nearest_option(values["w_bits"], options.w_bits),
-                nearest_option(values["s_bits"], options.s_bits),
-                nearest_option(values["timesteps"], options.timesteps),
-                scheme,
-            )
+
+            def near(key: str) -> int:
+                allowed = getattr(options, key)
+                if not (key == "w_bits" and self.gumbel):
+                    allowed = [o for o in allowed if ranges[key][0] <= o <= ranges[key][1]]
+                return nearest_option(values[key], allowed)
+
+            choices[rep] = LayerChoice(near("w_bits"), near("s_bits"), near("timesteps"), scheme)
         return self.space.expand(choices)
 
+    @torch.no_grad()
+    def fix(self, config: Config) -> None:
+        """Run the network at ``config`` (a :meth:`snap` result) from now on: every B̂ and T̂
+        is set to the config's value (within its range, so no parameter changes shape) and
+        every Gumbel choice to its candidate (θ one-hot). A bit width that changes here gets
+        its step size re-picked (step-size renewal) on the next forward, since the learned
+        step belongs to another width. Call :meth:`learned` before: it reads B̂, T̂ and θ."""
+        self.set_renewal(weights=True, spikes=True)
+        for rep in self.space.decisions:
+            choice = config[rep]
+            layer = self.layers[rep]
+            q, neuron = layer.weight_quantizer, layer.neuron
+            if isinstance(q, MixedWeightQuantizer):
+                index = q.candidates.index((choice.scheme, choice.w_bits))
+                q.logits.fill_(-1e4)
+                q.logits[index] = 0.0
+            elif getattr(q, "bits_param", None) is not None:
+                q.bits_param.fill_(float(choice.w_bits))
+            if getattr(neuron, "timesteps_param", None) is not None:
+                neuron.timesteps_param.fill_(float(choice.timesteps))
+            if getattr(neuron, "bits_param", None) is not None:
+                neuron.bits_param.fill_(float(choice.s_bits))

@@ -4,12 +4,14 @@ SpikeHQ), then hand the snapped config to the shared evaluator.
 One supernet run per target W̄/S̄/T̄; several targets trace a front. A run:
 
 1. starts from the cached full-precision model set to the initial config (default: every
-   unpinned layer at its largest W, S and T) and calibrates the step sizes;
+   unpinned layer at 4/4/2, the seed paper's start) and calibrates the step sizes;
 2. trains weights, step sizes and the bit parameters (B̂_w, B̂_s,t, T̂; or the Gumbel logits
-   θ over (scheme, W)) with L = CE + λ_w|W̄ − W_t| + λ_s|S̄ − S_t| + λ_T|T̄ − T_t|, with
-   step-size renewal when a rounded bit width changes, until the switch-off rule stops it;
+   θ over (scheme, W)) with L = CE + λ_w|W̄ − W_t| + λ_s|S̄ − S_t| + λ_T|T̄ − T_t| (exact
+   averages), with step-size renewal when a rounded bit width changes until the switch-off
+   rule stops it, and the bit parameters frozen for the last part of training;
 3. snaps the learned values (the rounded values averaged over the last epoch) to each
-   layer's options and, if the config breaks a budget or an average misses its target by more
+   layer's options, fixes the network there and recomputes its BatchNorm statistics before
+   scoring it; if the config breaks a budget or an average misses its target by more
    than ``target_tolerance``, moves one option of one layer at a time — first the reduction
    that costs least — until it fits (:func:`fit_config`);
 4. proposes that config, which the shared :class:`evaluators.Evaluator` fine-tunes and
@@ -29,13 +31,14 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from spikebits.evaluators.training import Progress, accuracy, calibrate, make_loader
+from spikebits.evaluators.training import Progress, accuracy, calibrate, make_loader, recompute_batchnorm
 from spikebits.models import DEFAULT_LAMBDAS, Supernet, apply_config
 from spikebits.results import TrialRecord, plot_allocation, plot_bit_trajectories
 from spikebits.search.base import Proposal, Strategy, register_strategy
 from spikebits.search.options import StrategyOptions, option
 from spikebits.space import (
     COST_METRICS,
+    HESSIAN_NETWORKS,
     SCHEMES,
     SENSITIVITY_METRICS,
     BitTargets,
@@ -51,20 +54,40 @@ from spikebits.space import (
 RENEWAL_MODES = ("none", "spikes", "weights", "both")
 #: Share of the supernet's steps at the end in which config changes are counted (``late_changes``).
 LATE_SHARE = 0.1
+#: The supernet's start when neither init_bits nor init_sensitivity is given (seed paper).
+DEFAULT_START = "4/4/2"
 #: Targets used when neither --targets nor a bit_budget budget is given.
 DEFAULT_TARGETS = "1/1/1,2/2/1,4/4/1"
+
+
+OPTIMIZERS = ("adam", "sgd")
+BIT_SCHEDULES = ("cosine", "freeze", "constant")
+#: Learning rates when the options leave them unset: (weights and step sizes, B̂ and θ, T̂).
+#: sgd is the seed paper's recipe (momentum 0.9; lr 0.1, and 0.01 for T̂).
+DEFAULT_LRS = {"adam": (1e-3, 0.05, 0.05), "sgd": (0.1, 0.1, 0.01)}
 
 
 @dataclass(frozen=True)
 class DifferentiableOptions(StrategyOptions):
     """Options of the supernet strategies, and the settings of one supernet run.
 
-    ``supernet_lr`` trains weights and step sizes, ``bits_lr`` the bit parameters (B̂, T̂, θ);
-    both with Adam, the first on one cosine decay over all steps. ``lambdas`` = (λ_w, λ_s, λ_T)
-    of the budget loss (seed paper: 0.04, 0.04, 0.01). ``renewal``: which step sizes are
-    renewed when a rounded bit width changes (seed paper's best: spikes). Renewal of a kind
-    switches off for good at the end of an epoch ≥ ``renewal_min_epochs`` once its average is
-    within ``switch_off`` (24%) of the initial gap from the target.
+    ``optimizer`` adam (default) or sgd (momentum 0.9, the seed paper's recipe); the learning
+    rates of the weights and step sizes (``supernet_lr``), of B̂ and θ (``bits_lr``) and of T̂
+    (``timesteps_lr``) default to the optimizer's (:data:`DEFAULT_LRS`). The weights always
+    decay on one cosine to zero over all steps; ``bits_schedule`` says what the bit parameters
+    do: ``freeze`` (default: constant, then frozen for the last ``freeze_share`` of the steps),
+    ``cosine`` (the same cosine to zero, as in the seed paper) or ``constant`` (never settles;
+    for comparison). Measured on digits (README): freeze and cosine end at the same configs,
+    but under Adam a cosine's tiny late steps still flip values that sit on a rounding
+    boundary (7 late changes over 1/1/1, 2/2/1, 4/4/1), freeze none. ``lambdas`` = (λ_w, λ_s, λ_T) of the budget loss (seed paper:
+    0.04, 0.04, 0.01). The start is ``init_bits`` (seed paper: 4/4/2) snapped to each layer's
+    options; B̂ then moves in [1, start + ``bits_above``] and T̂ in [1, start +
+    ``timesteps_above``] (seed paper: 2 and 1), both within the layer's smallest and largest
+    option. ``renewal``: which step sizes are renewed when a rounded bit width changes (seed
+    paper's best: spikes). Renewal of a kind switches off for good after the first step, at
+    or beyond ``renewal_min_share`` of training, at which avg − target < ``switch_off``·(start
+    − target) (the signed rule of the seed paper's code), and at once when the start equals
+    the target.
     """
 
     targets: str | None = option(
@@ -73,26 +96,48 @@ class DifferentiableOptions(StrategyOptions):
     )
     target_tolerance: float = option(0.25, "bits a final average may miss its target by before a layer is moved")
     supernet_epochs: int = option(10, "supernet training epochs per target")
-    supernet_lr: float = option(1e-3, "learning rate of the weights and step sizes during supernet training (Adam, cosine)")
-    bits_lr: float = option(0.05, "learning rate of the bit parameters B̂, T̂, θ (Adam, constant)")
+    optimizer: str = option("adam", "supernet optimizer: adam, or sgd with momentum 0.9 (the seed paper's recipe)", choices=OPTIMIZERS)
+    supernet_lr: float | None = option(None, "learning rate of the weights and step sizes (cosine to zero; default 1e-3 with adam, 0.1 with sgd)")
+    bits_lr: float | None = option(None, "learning rate of B̂ and θ (default 0.05 with adam, 0.1 with sgd)")
+    timesteps_lr: float | None = option(None, "learning rate of T̂ (default 0.05 with adam, 0.01 with sgd)")
+    bits_schedule: str = option(
+        "freeze", "learning-rate schedule of the bit parameters: cosine (with the weights, to zero), freeze (constant, frozen for the "
+        "last freeze_share) or constant", choices=BIT_SCHEDULES,
+    )
+    freeze_share: float = option(0.2, "share of the steps at the end in which the bit parameters stay frozen (bits_schedule freeze)")
     batch_size: int = option(64, "supernet training batch size")
     lambdas: tuple[float, float, float] = option(DEFAULT_LAMBDAS, "budget-loss coefficients λ_w/λ_s/λ_T (seed paper)", metavar="LW/LS/LT")
     renewal: str = option("spikes", "step-size renewal when a rounded bit width changes", choices=RENEWAL_MODES)
     renewal_grid: int = option(50, "clipping ranges tried by a renewal (the seed paper uses 50 to 100)", metavar="K")
-    renewal_min_epochs: int = option(2, "epochs before the renewal switch-off rule may act")
-    switch_off: float = option(0.24, "renewal stops once the average is within this share of the initial gap from the target")
-    init_bits: str = option("largest", "supernet start: W/S/T for every unpinned layer (snapped to its options), or largest", metavar="W/S/T")
+    renewal_min_share: float = option(0.07, "share of training before the renewal switch-off rule may act (seed paper: 14 of 200 epochs)")
+    switch_off: float = option(0.24, "renewal stops once avg − target < this share of (start − target)")
+    init_bits: str | None = option(
+        None, "supernet start: W/S/T for every unpinned layer (snapped to its options), or largest (default 4/4/2, the seed paper's)",
+        metavar="W/S/T",
+    )
+    bits_above: int = option(2, "B̂ may rise at most this many bits above its start (seed paper: 2)")
+    timesteps_above: int = option(1, "T̂ may rise at most this many steps above its start (seed paper: 1)")
     init_sensitivity: str | None = option(
         None, "start each target's supernet from a sensitivity-guided config: hessian, output (integer program) or kurtosis (KurtBoost)",
         choices=SENSITIVITY_METRICS,
     )
     probes: int = option(200, "most Hutchinson probes when a sensitivity is measured")
+    hessian_network: str = option(
+        "full", "network whose Hessian trace is taken: full (full precision, T = 1) or quantized (the space's largest config at its "
+        "time steps, Lui & Neftci)", choices=HESSIAN_NETWORKS,
+    )
     initial_configs: tuple[Config, ...] = option((), "one starting config per target (replaces init_bits)", cli=False)
 
     def validate(self) -> None:
         self.require(self.supernet_epochs >= 1, "supernet_epochs", "at least 1")
         self.require(self.renewal_grid >= 1, "renewal_grid", "at least 1 (the seed paper uses 50 to 100)")
-        self.require(self.renewal_min_epochs >= 0, "renewal_min_epochs", "0 or more")
+        self.require(0 <= self.renewal_min_share <= 1, "renewal_min_share", "between 0 and 1")
+        self.require(0 <= self.freeze_share < 1, "freeze_share", "at least 0 and below 1")
+        self.require(self.bits_above >= 0, "bits_above", "0 or more")
+        self.require(self.timesteps_above >= 0, "timesteps_above", "0 or more")
+        for name in ("supernet_lr", "bits_lr", "timesteps_lr"):
+            value = getattr(self, name)
+            self.require(value is None or value >= 0, name, "0 or more")
         self.require(self.batch_size >= 1, "batch_size", "at least 1")
         self.require(self.probes >= 1, "probes", "at least 1")
         self.require(self.target_tolerance >= 0, "target_tolerance", "0 or more")
@@ -100,19 +145,26 @@ class DifferentiableOptions(StrategyOptions):
         self.require(all(x >= 0 for x in self.lambdas), "lambdas", "three numbers >= 0, λ_w/λ_s/λ_T, for example 0.04/0.04/0.01")
         if self.targets is not None:
             BitTargets.parse_list(self.targets)
-        if self.init_bits != "largest":
+        if self.init_bits not in (None, "largest"):
             try:
                 BitTargets.parse(self.init_bits)
             except BudgetError:
                 raise ConfigError(f"init_bits {self.init_bits!r} is unknown; use largest or W/S/T, for example 4/4/2") from None
-            if self.init_sensitivity is not None:
-                raise ConfigError("give init_bits or init_sensitivity, not both: both say where the supernet starts")
+        if self.init_sensitivity is not None and self.init_bits is not None:
+            raise ConfigError("give init_bits or init_sensitivity, not both: both say where the supernet starts")
+
+    def learning_rates(self) -> tuple[float, float, float]:
+        """(weights and step sizes, B̂ and θ, T̂): the options, or the optimizer's defaults."""
+        defaults = DEFAULT_LRS[self.optimizer]
+        given = (self.supernet_lr, self.bits_lr, self.timesteps_lr)
+        return tuple(d if g is None else g for g, d in zip(given, defaults))  # type: ignore[return-value]
 
 
 #: The options that set how one supernet is trained (``run.json`` groups them under ``settings``).
 SUPERNET_SETTINGS = (
-    "supernet_epochs", "supernet_lr", "bits_lr", "batch_size", "lambdas", "renewal", "renewal_grid",
-    "renewal_min_epochs", "switch_off", "init_bits", "temperature",
+    "supernet_epochs", "optimizer", "supernet_lr", "bits_lr", "timesteps_lr", "bits_schedule", "freeze_share", "batch_size",
+    "lambdas", "renewal", "renewal_grid", "renewal_min_share", "switch_off", "init_bits", "bits_above", "timesteps_above",
+    "temperature",
 )
 
 
@@ -136,7 +188,8 @@ class SupernetRun:
     history: list[dict[str, float]] = field(default_factory=list)
     layer_history: list[dict[str, Any]] = field(default_factory=list)
     renewals: dict[str, int] = field(default_factory=dict)
-    renewal_off_epoch: dict[str, int | None] = field(default_factory=dict)
+    #: The step after which renewal of weights / spikes switched off (0: never on; None: stayed on).
+    renewal_off_step: dict[str, int | None] = field(default_factory=dict)
     #: How many of the last 10% of steps changed the rounded config: {"steps", "changes"}.
     late_changes: dict[str, int] = field(default_factory=dict)
     supernet_accuracy: float = float("nan")
@@ -152,7 +205,7 @@ class SupernetRun:
             history=data["history"],
             layer_history=data["layer_history"],
             renewals=data["renewals"],
-            renewal_off_epoch=data["renewal_off_epoch"],
+            renewal_off_step=data["renewal_off_step"],
             late_changes=data["late_changes"],
             supernet_accuracy=data["supernet_accuracy"],
             wall_time_s=data["wall_time_s"],
@@ -164,7 +217,7 @@ class SupernetRun:
             "snapped": self.config.to_dict()["layers"],
             "learned": self.learned,
             "renewals": self.renewals,
-            "renewal_off_epoch": self.renewal_off_epoch,
+            "renewal_off_step": self.renewal_off_step,
             "late_changes": self.late_changes,
             "supernet_accuracy": self.supernet_accuracy,
             "wall_time_s": self.wall_time_s,
@@ -173,13 +226,25 @@ class SupernetRun:
         }
 
 
-def initial_config(space: SearchSpace, init: str) -> Config:
+def initial_config(space: SearchSpace, init: str | None) -> Config:
     """The supernet's starting config: every decision at its largest options (``"largest"``),
-    or at ``init`` = W/S/T snapped to the options; uniform scheme where allowed."""
+    or at ``init`` = W/S/T (None: :data:`DEFAULT_START`) snapped to the options; uniform scheme
+    where allowed."""
+    init = DEFAULT_START if init is None else init
     if init == "largest":
         return space.nearest_config()
     start = BitTargets.parse(init)
     return space.nearest_config(start.w_bits, start.s_bits, start.timesteps)
+
+
+def _bits_factor(schedule: str, total_steps: int, freeze_share: float) -> Callable[[int], float]:
+    """The bit parameters' learning-rate factor after ``k`` steps (``bits_schedule``)."""
+    if schedule == "cosine":
+        return lambda k: 0.5 * (1.0 + math.cos(math.pi * min(k, total_steps) / total_steps))
+    if schedule == "freeze":
+        frozen_from = total_steps - math.ceil(freeze_share * total_steps)
+        return lambda k: 1.0 if k < frozen_from else 0.0
+    return lambda k: 1.0
 
 
 def train_supernet(
@@ -194,7 +259,11 @@ def train_supernet(
 ) -> SupernetRun:
     """One supernet run towards ``target`` on the evaluator's model, data and device, with the
     supernet settings of ``settings`` (a :class:`GumbelOptions` for ``gumbel``);
-    ``init_config`` (e.g. a sensitivity-guided allocation) replaces ``settings.init_bits``."""
+    ``init_config`` (e.g. a sensitivity-guided allocation) replaces ``settings.init_bits``.
+
+    After training, the network is fixed at the snapped config (:meth:`Supernet.fix`), its
+    BatchNorm statistics are recomputed at that config on the training data
+    (:func:`evaluators.training.recompute_batchnorm`), and then it is scored."""
     start = time.perf_counter()
     device = evaluator.device
     data = evaluator.data
@@ -204,30 +273,46 @@ def train_supernet(
     model.to(device)
     calibrate(model, data.train, device=device)
     torch.manual_seed(seed)
-    net = Supernet(model, evaluator.space, evaluator.specs, gumbel=gumbel, renewal_grid=settings.renewal_grid)
+    net = Supernet(
+        model, evaluator.space, evaluator.specs, gumbel=gumbel, renewal_grid=settings.renewal_grid,
+        bits_above=settings.bits_above, timesteps_above=settings.timesteps_above,
+    )
     renew = {"weights": settings.renewal in ("weights", "both"), "spikes": settings.renewal in ("spikes", "both")}
-    net.set_renewal(**renew)
     loader = make_loader(data.train, settings.batch_size, shuffle=True, seed=seed)
-    optimizer = torch.optim.Adam(
-        [{"params": net.model_parameters(), "lr": settings.supernet_lr}, {"params": net.arch_params, "lr": settings.bits_lr}]
-    )
+    lr_weights, lr_bits, lr_steps = settings.learning_rates()
+    steps_ids = {id(p) for p in net.timestep_params}
+    groups = [
+        {"params": net.model_parameters(), "lr": lr_weights},
+        {"params": [p for p in net.arch_params if id(p) not in steps_ids], "lr": lr_bits},
+        {"params": net.timestep_params, "lr": lr_steps},
+    ]
+    if settings.optimizer == "sgd":
+        optimizer: torch.optim.Optimizer = torch.optim.SGD(groups, momentum=0.9)
+    else:
+        optimizer = torch.optim.Adam(groups)
     total_steps = settings.supernet_epochs * len(loader)
-    # Cosine decay for weights and step sizes; the bit parameters keep a constant rate.
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, [lambda k: 0.5 * (1.0 + math.cos(math.pi * min(k, total_steps) / total_steps)), lambda k: 1.0]
-    )
+    cosine = _bits_factor("cosine", total_steps, 0.0)
+    bits_factor = _bits_factor(settings.bits_schedule, total_steps, settings.freeze_share)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, [cosine, bits_factor, bits_factor])
     with torch.no_grad():
         initial = [float(v) for v in net.averages()]
     targets = (target.w_bits, target.s_bits, target.timesteps)
-    gaps = {"weights": abs(initial[0] - targets[0]), "spikes": abs(initial[1] - targets[1])}
+    # Signed start − target gap per renewed kind; a kind that starts at its target never renews.
+    gaps = {"weights": initial[0] - targets[0], "spikes": initial[1] - targets[1]}
     run = SupernetRun(target, net.snap(), {})
-    run.renewal_off_epoch = {k: (None if on else 0) for k, on in renew.items()}
+    run.renewal_off_step = {k: (None if on else 0) for k, on in renew.items()}
+    for kind in renew:
+        if renew[kind] and gaps[kind] == 0:
+            renew[kind] = False
+            run.renewal_off_step[kind] = 0
+    net.set_renewal(**renew)
     run.history.append({"step": 0, "epoch": 0.0, "w_bits": initial[0], "s_bits": initial[1], "timesteps": initial[2]})
     tau0, tau1 = settings.temperature if gumbel else (1.0, 1.0)
     epochs = range(settings.supernet_epochs)
     if progress is not None:
         epochs = progress(epochs, f"supernet {target}", settings.supernet_epochs)
     step = 0
+    min_step = math.ceil(settings.renewal_min_share * total_steps)
     last_epoch: list[dict[str, dict]] = []
     # The rounded config after each of the last 10% of steps (and the step before them).
     late_from = total_steps - max(1, math.ceil(LATE_SHARE * total_steps))
@@ -257,19 +342,20 @@ def train_supernet(
             run.history.append(
                 {"step": step, "epoch": step / len(loader), "w_bits": avg[0], "s_bits": avg[1], "timesteps": avg[2], "loss": float(ce.detach())}
             )
-        with torch.no_grad():
-            now = [float(v) for v in net.averages()]
+            # Switch-off rule (seed paper's code, signed): avg − target < switch_off·(start − target).
+            if step >= min_step:
+                for kind, index in (("weights", 0), ("spikes", 1)):
+                    if renew[kind] and avg[index] - targets[index] < settings.switch_off * gaps[kind]:
+                        renew[kind] = False
+                        run.renewal_off_step[kind] = step
+                        net.set_renewal(**renew)
         run.layer_history.append({"epoch": epoch + 1, "layers": net.rounded()})
-        # Switch-off rule: within 24% of the initial gap from the target, after min epochs.
-        for kind, index in (("weights", 0), ("spikes", 1)):
-            if renew[kind] and epoch + 1 >= settings.renewal_min_epochs and abs(now[index] - targets[index]) <= settings.switch_off * gaps[kind]:
-                renew[kind] = False
-                run.renewal_off_epoch[kind] = epoch + 1
-                net.set_renewal(**renew)
+    run.learned = net.learned()
     run.config = net.snap(_mean_values(last_epoch) if last_epoch else None)
     run.late_changes = {"steps": len(late) - 1, "changes": count_changes(late)}
-    run.learned = net.learned()
     run.renewals = net.renewals()
+    net.fix(run.config)
+    recompute_batchnorm(model, data.train, device=device)
     run.supernet_accuracy = accuracy(model, data.test, device=device)
     run.wall_time_s = time.perf_counter() - start
     return run
@@ -476,7 +562,7 @@ class DifferentiableStrategy(Strategy):
 
             self.initial_configs = initial_configs(
                 self.evaluator, self.options.init_sensitivity, self.targets, self.budget,
-                report=self.sensitivity(self.options.probes), progress=self.progress,
+                report=self.sensitivity(self.options.probes, network=self.options.hessian_network), progress=self.progress,
             )
 
     def remaining(self, n_trials: int | None = None) -> int:

@@ -4,6 +4,8 @@ the CLI's flags and `spikebits strategies` built from them."""
 from __future__ import annotations
 
 import json
+import math
+
 import pytest
 
 from spikebits.search import available, get_strategy
@@ -33,6 +35,7 @@ def test_every_registered_strategy_declares_its_own_options():
         ("tpe", {"n_startup_trials": -1}, "tpe option n_startup_trials = -1 must be 0 or more"),
         ("nsga2", {"sampler": "cmaes"}, "the nsga2 strategy has no option 'sampler'"),
         ("ilp", {"levels": 0}, "ilp option levels = 0 must be at least 1"),
+        ("tpe", {"hessian_network": "int8"}, "tpe option hessian_network 'int8' is unknown; use one of full, quantized"),
     ],
 )
 def test_a_bad_option_is_a_one_line_config_error(strategy, values, message):
@@ -47,19 +50,21 @@ def parsed_options(strategy: str, *flags: str):
 
 
 def test_a_zero_on_the_command_line_reaches_the_strategy_as_zero():
-    assert parsed_options("differentiable", "--renewal-min-epochs", "0").renewal_min_epochs == 0
+    assert parsed_options("differentiable", "--renewal-min-share", "0").renewal_min_share == 0
     assert parsed_options("boost", "--threshold", "0").threshold == 0.0
     assert parsed_options("tpe", "--n-startup-trials", "0").n_startup_trials == 0
     # Flags that are not given leave the strategy's own defaults, which differ per strategy.
     assert parsed_options("ilp").metric == "hessian" and parsed_options("boost").metric == "output"
+    assert parsed_options("ilp").hessian_network == "full"
+    assert parsed_options("nsga2", "--hessian-network", "quantized").hessian_network == "quantized"
     assert parsed_options("differentiable", "--lambdas", "0/0.5/0").lambdas == (0.0, 0.5, 0.0)
 
 
 def test_an_option_of_another_strategy_is_a_one_line_error(capsys, tmp_path):
-    code = main(["search", "--strategy", "nsga2", "--renewal-min-epochs", "0", "--out", str(tmp_path / "x")])
+    code = main(["search", "--strategy", "nsga2", "--renewal-min-share", "0", "--out", str(tmp_path / "x")])
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1
-    assert "--renewal-min-epochs applies to differentiable, gumbel; the nsga2 strategy does not take it" in err
+    assert "--renewal-min-share applies to differentiable, gumbel; the nsga2 strategy does not take it" in err
 
 
 def test_strategies_lists_every_strategy_with_its_options_and_defaults(capsys):
@@ -68,7 +73,8 @@ def test_strategies_lists_every_strategy_with_its_options_and_defaults(capsys):
     for name in available():
         assert f"\n{name}: " in f"\n{out}"
     blocks = {b.split(":")[0]: b for b in out.split("\n\n")}
-    assert "--renewal-min-epochs" in blocks["differentiable"] and "default 2 " in blocks["differentiable"]
+    assert "--renewal-min-share" in blocks["differentiable"] and "default 0.07 " in blocks["differentiable"]
+    assert "--bits-schedule" in blocks["differentiable"] and "default freeze " in blocks["differentiable"]
     assert "--threshold" in blocks["boost"] and "default 3 " in blocks["boost"]
     assert "--temperature" in blocks["gumbel"] and "default 5/0.5" in blocks["gumbel"]
     assert "--temperature" not in blocks["differentiable"]
@@ -78,17 +84,21 @@ def test_strategies_lists_every_strategy_with_its_options_and_defaults(capsys):
 
 
 @pytest.mark.slow
-def test_renewal_min_epochs_zero_lets_the_switch_off_act_after_the_first_epoch(capsys, tmp_path, cache_dir, digits_evaluator):
+def test_renewal_min_share_zero_lets_the_switch_off_act_after_the_first_step(capsys, tmp_path, cache_dir, digits_evaluator):
     digits_evaluator.pretrained()
+    steps_per_epoch = math.ceil(len(digits_evaluator.data.train) / 64)
     off = {}
-    for min_epochs in ("0", "2"):
-        out = tmp_path / min_epochs
+    for min_share in ("0", "0.5"):
+        out = tmp_path / min_share
         code = main(["search", "--strategy", "differentiable", "--targets", "2/2/1", "--supernet-epochs", "2", "--epochs", "0",
-                     "--renewal-min-epochs", min_epochs, "--switch-off", "1", "--out", str(out), "--quiet",
+                     "--renewal-min-share", min_share, "--switch-off", "1", "--out", str(out), "--quiet",
                      "--cache-dir", str(cache_dir)])
         assert code == 0, capsys.readouterr().err
         run = json.loads((out / "run.json").read_text())["strategy"]
-        assert run["settings"]["renewal_min_epochs"] == int(min_epochs)
-        off[min_epochs] = run["runs"][0]["renewal_off_epoch"]["spikes"]
-    # switch_off 1: the rule holds at once; it may act after epoch 1 only when the minimum is 0.
-    assert off == {"0": 1, "2": 2}
+        assert run["settings"]["renewal_min_share"] == float(min_share)
+        off[min_share] = run["runs"][0]["renewal_off_step"]["spikes"]
+    # switch_off 1 and a start above the target (4/4/2 → 2/2/1): avg − target < start − target
+    # holds after the first step that lowers S̄; with a minimum share of 0.5 not before half
+    # of the 2 epochs' steps.
+    assert 1 <= off["0"] < steps_per_epoch
+    assert off["0.5"] == max(off["0"], steps_per_epoch)
