@@ -151,7 +151,11 @@ class Evaluator:
     def pretrained(self) -> tuple[dict, float]:
         """The cached full-precision state dict and its test accuracy."""
         if self._pretrained is None:
-            model = self.new_model()
+            # The initial weights come from the seed, not from whatever the global random
+            # state is when pretraining happens (the cache key names the seed).
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(self.seed)
+                model = self.new_model()
             self._pretrained = pretrained_state(
                 model,
                 self.dataset,

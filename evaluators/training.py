@@ -21,7 +21,7 @@ from spikebits.space import atomic_write_bytes
 #: ``progress(iterable, description, total) -> iterable``: the CLI passes a tqdm wrapper.
 Progress = Callable[[Iterable, str, int], Iterable]
 #: Bump when pretraining changes in a way that invalidates cached checkpoints.
-PRETRAIN_VERSION = 1
+PRETRAIN_VERSION = 2
 
 
 def quiet(iterable: Iterable, description: str, total: int) -> Iterable:

@@ -29,3 +29,41 @@ def test_evaluator_returns_fixed_keys_and_cost_matches(digits_evaluator):
     assert set(metrics) == set(ev.metric_names)
     assert {k: metrics[k] for k in cost_metrics(ev.specs, config, ev.space)} == cost_metrics(ev.specs, config, ev.space)
     assert 0.5 < metrics["accuracy"] <= 1.0
+
+
+def test_pretraining_depends_on_the_seed_not_on_the_global_random_state(tmp_path):
+    import torch
+
+    from spikebits.evaluators import Evaluator
+
+    states = []
+    for i, global_seed in enumerate((1, 2)):
+        torch.manual_seed(global_seed)  # whatever ran before in the same process
+        ev = Evaluator("digits_cnn", "digits", seed=0, pretrain_epochs=1, model_kwargs={"width": 0.25}, cache_dir=tmp_path / str(i))
+        states.append(ev.pretrained()[0])
+    assert states[0].keys() == states[1].keys()
+    assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
+
+
+def test_recompute_batchnorm_gives_the_mean_and_variance_of_the_data():
+    import torch
+    from torch import nn
+    from torch.utils.data import TensorDataset
+
+    from spikebits.evaluators.training import recompute_batchnorm
+
+    torch.manual_seed(0)
+    x = torch.randn(100, 3) * torch.tensor([1.0, 2.0, 0.5]) + torch.tensor([0.0, 5.0, -1.0])
+    model = nn.Sequential(nn.Linear(3, 3), nn.BatchNorm1d(3))
+    with torch.no_grad():
+        model[0].weight.copy_(torch.eye(3))
+        model[0].bias.zero_()
+        model[1].running_mean.fill_(7.0)  # stale statistics of some other config
+    # Batches of 40, 40, 20: equal weight per batch (momentum None), as the code documents.
+    used = recompute_batchnorm(model, TensorDataset(x, torch.zeros(100)), batch_size=40)
+    assert used == 3 and not model.training and model[1].momentum == 0.1
+    chunks = x.split(40)
+    mean = sum(c.mean(0) for c in chunks) / 3
+    var = sum(c.var(0, unbiased=True) for c in chunks) / 3
+    assert torch.allclose(model[1].running_mean, mean, atol=1e-6)
+    assert torch.allclose(model[1].running_var, var, atol=1e-5)
