@@ -80,13 +80,11 @@ def main() -> None:
     supermodel = configured()
     net = models.Supernet(supermodel, space, models.layer_specs(supermodel))
     net.set_renewal(weights=False, spikes=True)
-    settings = DifferentiableOptions()  # supernet_lr and bits_lr of train_supernet
+    lr_weights, lr_bits, _ = DifferentiableOptions().learning_rates()  # train_supernet's defaults
     with torch.no_grad():
         target = BitTargets(*(float(v) for v in net.averages()))
-    opt_quant = torch.optim.Adam(quant.parameters(), settings.supernet_lr)
-    opt_super = torch.optim.Adam(
-        [{"params": net.model_parameters(), "lr": settings.supernet_lr}, {"params": net.arch_params, "lr": settings.bits_lr}]
-    )
+    opt_quant = torch.optim.Adam(quant.parameters(), lr_weights)
+    opt_super = torch.optim.Adam([{"params": net.model_parameters(), "lr": lr_weights}, {"params": net.arch_params, "lr": lr_bits}])
     start_config = net.snap()
     start_bits = [p.detach().clone() for p in net.arch_params]
 

@@ -77,9 +77,10 @@ class DifferentiableOptions(StrategyOptions):
     decay on one cosine to zero over all steps; ``bits_schedule`` says what the bit parameters
     do: ``freeze`` (default: constant, then frozen for the last ``freeze_share`` of the steps),
     ``cosine`` (the same cosine to zero, as in the seed paper) or ``constant`` (never settles;
-    for comparison). Measured on digits (README): freeze and cosine end at the same configs,
+    for comparison). Measured on digits (the demo's three targets, seeds 0–2): the fronts'
+    hypervolumes are equal within noise (freeze 3.7011·10¹⁰, cosine 3.7006·10¹⁰ on average),
     but under Adam a cosine's tiny late steps still flip values that sit on a rounding
-    boundary (7 late changes over 1/1/1, 2/2/1, 4/4/1), freeze none. ``lambdas`` = (λ_w, λ_s, λ_T) of the budget loss (seed paper:
+    boundary (7 late changes over the three targets at seed 0), freeze none. ``lambdas`` = (λ_w, λ_s, λ_T) of the budget loss (seed paper:
     0.04, 0.04, 0.01). The start is ``init_bits`` (seed paper: 4/4/2) snapped to each layer's
     options; B̂ then moves in [1, start + ``bits_above``] and T̂ in [1, start +
     ``timesteps_above``] (seed paper: 2 and 1), both within the layer's smallest and largest
