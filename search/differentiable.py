@@ -35,10 +35,9 @@ from spikebits.evaluators.training import Progress, accuracy, calibrate, make_lo
 from spikebits.models import DEFAULT_LAMBDAS, Supernet, apply_config
 from spikebits.results import TrialRecord, plot_allocation, plot_bit_trajectories
 from spikebits.search.base import Proposal, Strategy, register_strategy
-from spikebits.search.options import StrategyOptions, option
+from spikebits.search.options import SensitivityOptions, option
 from spikebits.space import (
     COST_METRICS,
-    HESSIAN_NETWORKS,
     SCHEMES,
     SENSITIVITY_METRICS,
     BitTargets,
@@ -68,7 +67,7 @@ DEFAULT_LRS = {"adam": (1e-3, 0.05, 0.05), "sgd": (0.1, 0.1, 0.01)}
 
 
 @dataclass(frozen=True)
-class DifferentiableOptions(StrategyOptions):
+class DifferentiableOptions(SensitivityOptions):
     """Options of the supernet strategies, and the settings of one supernet run.
 
     ``optimizer`` adam (default) or sgd (momentum 0.9, the seed paper's recipe); the learning
@@ -122,14 +121,10 @@ class DifferentiableOptions(StrategyOptions):
         None, "start each target's supernet from a sensitivity-guided config: hessian, output (integer program) or kurtosis (KurtBoost)",
         choices=SENSITIVITY_METRICS,
     )
-    probes: int = option(200, "most Hutchinson probes when a sensitivity is measured")
-    hessian_network: str = option(
-        "full", "network whose Hessian trace is taken: full (full precision, T = 1) or quantized (the space's largest config at its "
-        "time steps, Lui & Neftci)", choices=HESSIAN_NETWORKS,
-    )
     initial_configs: tuple[Config, ...] = option((), "one starting config per target (replaces init_bits)", cli=False)
 
     def validate(self) -> None:
+        super().validate()
         self.require(self.supernet_epochs >= 1, "supernet_epochs", "at least 1")
         self.require(self.renewal_grid >= 1, "renewal_grid", "at least 1 (the seed paper uses 50 to 100)")
         self.require(0 <= self.renewal_min_share <= 1, "renewal_min_share", "between 0 and 1")
@@ -140,7 +135,6 @@ class DifferentiableOptions(StrategyOptions):
             value = getattr(self, name)
             self.require(value is None or value >= 0, name, "0 or more")
         self.require(self.batch_size >= 1, "batch_size", "at least 1")
-        self.require(self.probes >= 1, "probes", "at least 1")
         self.require(self.target_tolerance >= 0, "target_tolerance", "0 or more")
         self.require(0 <= self.switch_off <= 1, "switch_off", "between 0 and 1")
         self.require(all(x >= 0 for x in self.lambdas), "lambdas", "three numbers >= 0, λ_w/λ_s/λ_T, for example 0.04/0.04/0.01")

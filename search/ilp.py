@@ -26,8 +26,8 @@ from spikebits.evaluators.energy import EnergyModel, load_energy_model
 from spikebits.models import LayerSpec
 from spikebits.search._ilp import solve_allocation
 from spikebits.search.base import Proposal, Strategy, register_strategy
-from spikebits.search.options import StrategyOptions, option
-from spikebits.space import ALLOCATION_METRICS, COST_METRICS, HESSIAN_NETWORKS, Budget, Config, ConfigError, LayerChoice, SearchSpace
+from spikebits.search.options import SensitivityOptions, option
+from spikebits.space import ALLOCATION_METRICS, COST_METRICS, Budget, Config, ConfigError, LayerChoice, SearchSpace
 
 
 @dataclass(frozen=True)
@@ -116,24 +116,17 @@ def _objective(space: SearchSpace, cost_of: Callable[[str, LayerChoice], float],
 
 
 @dataclass(frozen=True)
-class IlpOptions(StrategyOptions):
+class IlpOptions(SensitivityOptions):
     metric: str = option(
         "hessian", "sensitivity the integer program minimises: hessian (HAWQ Ω) or output (output error)", choices=ALLOCATION_METRICS
     )
     levels: int | None = option(None, "budget levels of the ladder, one integer program each (default: the number of trials)")
     max_levels: int | None = option(None, "most S̄ and T̄ values enumerated for a bit budget (default 400)")
-    probes: int = option(200, "most Hutchinson probes when the sensitivity is measured")
-    hessian_network: str = option(
-        "full",
-        "network the Hessian traces are taken on: full (the pretrained full-precision one) or quantized "
-        "(its weights at the space's largest config, over their time steps; Lui & Neftci)",
-        choices=HESSIAN_NETWORKS,
-    )
 
     def validate(self) -> None:
         self.require(self.levels is None or self.levels >= 1, "levels", "at least 1")
         self.require(self.max_levels is None or self.max_levels >= 1, "max_levels", "at least 1")
-        self.require(self.probes >= 1, "probes", "at least 1")
+        super().validate()
 
 
 @register_strategy

@@ -4,7 +4,7 @@ its defaults are written and documented.
 ::
 
     @dataclass(frozen=True)
-    class BoostOptions(SensitivityOptions):
+    class BoostOptions(StrategyOptions):
         threshold: float = option(3.0, "trimmed z-score above which a jump is an outlier")
 
 * Every field is made with :func:`option`: its default, a one-line help, and optionally the
@@ -28,7 +28,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from spikebits.space import Config, ConfigError
+from spikebits.space import HESSIAN_NETWORKS, Config, ConfigError
 
 
 def option(
@@ -195,3 +195,20 @@ class StrategyOptions:
                 value = [v.short() if isinstance(v, Config) else v for v in value]
             out[f.name] = value
         return out
+
+
+@dataclass(frozen=True)
+class SensitivityOptions(StrategyOptions):
+    """Options of a strategy that decides with measured layer sensitivities (a Hessian trace
+    among them): how many Hutchinson probes at most, and the network the trace is taken on."""
+
+    probes: int = option(200, "most Hutchinson probes when a sensitivity is measured")
+    hessian_network: str = option(
+        "full",
+        "network the Hessian traces are taken on: full (the pretrained full-precision one) or quantized "
+        "(its weights at the space's largest config, over their time steps; Lui & Neftci)",
+        choices=HESSIAN_NETWORKS,
+    )
+
+    def validate(self) -> None:
+        self.require(self.probes >= 1, "probes", "at least 1")

@@ -26,8 +26,8 @@ from optuna.trial import TrialState
 
 from spikebits.results import TrialRecord
 from spikebits.search.base import Proposal, Strategy
-from spikebits.search.options import StrategyOptions, option
-from spikebits.space import HESSIAN_NETWORKS, SENSITIVITY_METRICS, Config, ConfigError, direction
+from spikebits.search.options import SensitivityOptions, option
+from spikebits.space import SENSITIVITY_METRICS, Config, ConfigError, direction
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -75,7 +75,7 @@ def _process_alive(pid: int) -> bool:
 
 
 @dataclass(frozen=True)
-class OptunaOptions(StrategyOptions):
+class OptunaOptions(SensitivityOptions):
     """Options of every Optuna strategy."""
 
     storage: str | None = option(None, "Optuna storage: sqlite:///FILE.db or a journal file path (resumable)")
@@ -86,17 +86,10 @@ class OptunaOptions(StrategyOptions):
         choices=SENSITIVITY_METRICS,
     )
     init_count: int = option(4, "how many sensitivity-guided configs --init-sensitivity enqueues")
-    probes: int = option(200, "most Hutchinson probes when a sensitivity is measured")
-    hessian_network: str = option(
-        "full",
-        "network the Hessian traces are taken on: full (the pretrained full-precision one) or quantized "
-        "(its weights at the space's largest config, over their time steps; Lui & Neftci)",
-        choices=HESSIAN_NETWORKS,
-    )
 
     def validate(self) -> None:
         self.require(self.init_count >= 1, "init_count", "at least 1")
-        self.require(self.probes >= 1, "probes", "at least 1")
+        super().validate()
 
 
 class OptunaStrategy(Strategy):
