@@ -298,6 +298,31 @@ def test_averages_are_exact_fractions_of_a_mixed_config():
     assert all(bool((p.grad == 0).all()) for p in net.arch_params)
 
 
+def test_paper_bounds_snap_within_them_and_fix_runs_the_snapped_config():
+    model = build("digits_cnn")
+    space = default_space(model)  # W {1,2,3,4,8}, S {1,2,4}, T {1,2,4}
+    apply_config(model, space.uniform(LayerChoice(4, 4, 2, "uniform")))
+    net = Supernet(model, space, layer_specs(model), bits_above=2, timesteps_above=1)
+    # B̂ in [1, min(8, 4 + 2)], S in [1, min(4, 4 + 2)], T̂ in [1, min(4, 2 + 1)].
+    assert net.ranges["conv2"] == {"w_bits": (1, 6), "s_bits": (1, 4), "timesteps": (1, 3)}
+    with torch.no_grad():
+        conv2 = model.spiking_layers()["conv2"]
+        conv2.weight_quantizer.bits_param.fill_(6.2)  # W 6 (not an option): 4 is nearer than 8
+        conv2.neuron.timesteps_param.fill_(3.0)  # T 3: a tie between 2 and 4, and 4 is out of range
+        conv2.neuron.bits_param.fill_(3.0)  # S 3 at both steps: a tie, to the cheaper 2
+    config = net.snap()
+    assert config["conv2"] == LayerChoice(4, 2, 2, "uniform")
+    x = torch.randn(8, 1, 16, 16)
+    model.eval()
+    model(x)
+    net.set_renewal(weights=False, spikes=False)
+    net.fix(config)
+    model(x)  # the widths that changed (S 3 -> 2, W 6 -> 4) get their step sizes renewed
+    assert net.rounded()["conv2"] == {"w_bits": 4, "s_bits": 2.0, "timesteps": 2, "scheme": "uniform"}
+    assert conv2.weight_quantizer.bits == 4 and conv2.neuron.timesteps == 2
+    assert net.renewals()["weights"] >= 1 and net.renewals()["spikes"] >= 1
+
+
 def test_gumbel_mixture_is_the_weighted_sum_of_candidates():
     torch.manual_seed(0)
     model = build("digits_cnn")
