@@ -20,7 +20,7 @@ import numpy as np
 from spikebits.space import Budget, Config, DataError, METRICS
 
 #: Trial states, named as Optuna names them.
-STATES: tuple[str, ...] = ("COMPLETE", "FAIL", "PRUNED", "RUNNING")
+STATES: tuple[str, ...] = ("COMPLETE", "FAIL", "PRUNED", "RUNNING", "SKIPPED")
 
 
 def to_jsonable(value: Any) -> Any:
@@ -79,7 +79,9 @@ class TrialRecord:
     * ``strategy``: the strategy's registry name (``"nsga2"``, ``"differentiable"``, ...).
     * ``wall_time_s``: wall-clock seconds the trial took.
     * ``feasible``: whether every budget constraint holds (``violations`` all ≤ 0).
-    * ``state``: ``"COMPLETE"``, ``"FAIL"``, ``"PRUNED"`` or ``"RUNNING"``.
+    * ``state``: ``"COMPLETE"``, ``"FAIL"``, ``"PRUNED"``, ``"RUNNING"`` or ``"SKIPPED"`` (a
+      config that breaks a budget on a data-free metric, recorded with its costs and not
+      trained; ``error`` says which limit).
     * ``violations``: budget metric -> ``value - limit`` (≤ 0 is feasible, Optuna 5 semantics).
     * ``error``: a one-line error message for failed trials.
     * ``info``: JSON-able extras (seed, epochs, activity-aware S-ACE, energy basis, ...).
@@ -169,6 +171,36 @@ class TrialRecord:
             feasible=False,
             state=state,
             error=reason,
+            info=info or {},
+        )
+
+    @classmethod
+    def skipped(
+        cls,
+        number: int,
+        config: Config,
+        costs: Mapping[str, float],
+        *,
+        strategy: str,
+        budget: Budget,
+        info: Mapping[str, Any] | None = None,
+    ) -> TrialRecord:
+        """A SKIPPED record: ``config`` breaks a budget on a data-free metric, known from its
+        ``costs`` alone, so it was not trained. ``metrics`` are the costs; ``violations`` cover
+        the budgeted metrics among them; ``error`` names the broken limits."""
+        known = {k: v for k, v in costs.items() if k in METRICS}
+        violations = {c.metric: c.violation(known) for c in budget.constraints if c.metric in known}
+        broken = [f"{c.metric} {known[c.metric]:.4g} breaks {c}" for c in budget.constraints if violations.get(c.metric, 0.0) > 0]
+        return cls(
+            number=number,
+            config=config,
+            metrics=known,
+            strategy=strategy,
+            wall_time_s=0.0,
+            feasible=False,
+            state="SKIPPED",
+            violations=violations,
+            error="not trained: " + "; ".join(broken),
             info=info or {},
         )
 

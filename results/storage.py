@@ -120,7 +120,8 @@ def pareto_records(data: Mapping[str, Any]) -> list[TrialRecord]:
 def trials_columns(records: Iterable[TrialRecord]) -> list[str]:
     """Header of ``trials.csv``: number, state, feasible, strategy, wall_time_s, every metric
     of :data:`space.METRICS` in order, ``violation.<metric>`` for each budget metric any record
-    carries (in METRICS order), config, error."""
+    carries (in METRICS order), config, error, repaired_from (the number of the sampled trial
+    whose config broke a data-free budget and was repaired into this one; empty otherwise)."""
     present = {m for r in records for m in r.violations}
     return [
         *TRIAL_COLUMNS,
@@ -128,6 +129,7 @@ def trials_columns(records: Iterable[TrialRecord]) -> list[str]:
         *(VIOLATION_PREFIX + m for m in METRICS if m in present),
         "config",
         "error",
+        "repaired_from",
     ]
 
 
@@ -153,6 +155,7 @@ def write_trials_csv(path: str | os.PathLike[str], records: Sequence[TrialRecord
             "wall_time_s": _cell(r.wall_time_s),
             "config": "" if r.config is None else json.dumps(r.config.to_dict(), separators=(",", ":")),
             "error": r.error or "",
+            "repaired_from": "" if r.info.get("repaired_from") is None else str(int(r.info["repaired_from"])),
         }
         for m in METRICS:
             row[m] = _cell(r.metrics.get(m))
@@ -191,6 +194,8 @@ def read_trials_csv(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
                     row[key] = json.loads(value) if value else None
                 elif key == "error":
                     row[key] = value or None
+                elif key == "repaired_from":
+                    row[key] = int(value) if value else None
                 else:
                     row[key] = _parse_float(value)
         except (TypeError, ValueError) as err:

@@ -5,6 +5,25 @@ flat names of DESIGN.md (``conv2.w_bits``, ``conv2.scheme``, ...), one set per i
 decision (tied groups decided by their first layer, pinned layers left out). Budgets become
 Optuna 5 constraints: ``trial.set_constraint(metric, value - limit)``, ≤ 0 feasible.
 
+Budgets on data-free metrics (:data:`space.COST_METRICS`: bit budget, S-ACE, energy, size,
+effective resolution) are known before any training, so no fine-tune is spent on a config
+that breaks one (``infeasible``):
+
+* ``skip`` (random's default): the config is recorded as a SKIPPED trial with its costs and
+  told to Optuna as COMPLETE with its constraint violations and worst-case values of the
+  data metrics (accuracy 0; active S-ACE and energy at their dense values; firing rate 1),
+  so constrained samplers rank it below every feasible trial; then the sampler draws again.
+  Random sampling therefore draws until feasible.
+* ``repair`` (nsga2's and tpe's default): as ``skip``, and the config is then repaired by the
+  fit rule (:func:`search.fitting.fit_config`: one option of one layer at a time, the
+  cheapest move per unit of budget excess first) and the repaired config is enqueued as the
+  next trial (``repaired_from`` in ``trials.csv``), so the sampler's child is kept as close
+  as the budget allows.
+* ``train``: every proposal is fine-tuned and scored (the behaviour before).
+
+SKIPPED trials do not count towards ``n_trials``. After ``MAX_SKIPS`` draws in a row that all
+break the budget, the search stops with a one-line error.
+
 Resume: with ``storage`` (an sqlite URL, or a path to a journal file) and ``study_name``,
 a search started again continues the same study, locally or on Ray. Trials of a process that
 died (SIGKILL) stay RUNNING in the storage; :meth:`OptunaStrategy.start` marks those whose
@@ -27,9 +46,14 @@ from optuna.trial import TrialState
 from spikebits.results import TrialRecord
 from spikebits.search.base import Proposal, Strategy
 from spikebits.search.options import SensitivityOptions, option
-from spikebits.space import SENSITIVITY_METRICS, Config, ConfigError, direction
+from spikebits.search.fitting import fit_config
+from spikebits.space import COST_METRICS, SENSITIVITY_METRICS, BudgetError, Config, ConfigError, direction
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+INFEASIBLE_MODES = ("repair", "skip", "train")
+#: Draws in a row that break a data-free budget before a search gives up.
+MAX_SKIPS = 2000
 
 _STATE_NAMES = {
     TrialState.COMPLETE: "COMPLETE",
@@ -64,6 +88,15 @@ def open_storage(storage: str | None) -> optuna.storages.BaseStorage | str | Non
     return optuna.storages.JournalStorage(backend)
 
 
+def _worst(metric: str, costs: dict[str, float]) -> float:
+    """A data metric's worst value for a config known only by its ``costs``: accuracy 0,
+    firing rate 1, event-driven S-ACE and energy at their dense values (every spike non-zero)."""
+    dense = {"s_ace_active": "s_ace", "energy_pj_active": "energy_pj"}
+    if metric in dense:
+        return costs[dense[metric]]
+    return {"accuracy": 0.0, "firing_rate": 1.0}[metric]
+
+
 def _process_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -86,6 +119,10 @@ class OptunaOptions(SensitivityOptions):
         choices=SENSITIVITY_METRICS,
     )
     init_count: int = option(4, "how many sensitivity-guided configs --init-sensitivity enqueues")
+    infeasible: str = option(
+        "repair", "a sampled config that breaks a data-free budget: repair (record it untrained, evaluate its repair by the fit "
+        "rule), skip (record it untrained, draw again) or train (fine-tune it anyway)", choices=INFEASIBLE_MODES,
+    )
 
     def validate(self) -> None:
         self.require(self.init_count >= 1, "init_count", "at least 1")
@@ -138,6 +175,12 @@ class OptunaStrategy(Strategy):
             load_if_exists=True,
         )
         self.study.set_user_attr("spikebits", signature)
+        limits = self._cost_limits() if self.options.infeasible != "train" else {}
+        if limits:
+            costs = self.evaluator.cost(self.space.smallest_config())
+            over = [f"{m} {costs[m]:.4g}" for m, lim in limits.items() if costs[m] > lim]
+            if over:
+                raise BudgetError(f"budget {self.budget} cannot be met: the smallest config of the space has {', '.join(over)}; loosen the budget")
         self.fail_orphans()
         warm = list(self.options.warm_starts)
         if self.options.init_sensitivity is not None:
@@ -172,10 +215,10 @@ class OptunaStrategy(Strategy):
         n_trials = self.n_trials if n_trials is None else n_trials
         if getattr(self, "study", None) is None:  # before start(): nothing is known to be done
             return n_trials
-        done = len(self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+        done = sum("skipped" not in t.user_attrs for t in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
         return n_trials - done
 
-    def ask(self) -> Proposal | None:
+    def _sample(self) -> tuple[optuna.trial.Trial, Config]:
         trial = self.study.ask()
         trial.set_user_attr("owner", {"host": socket.gethostname(), "pid": os.getpid()})
         params: dict[str, Any] = {}
@@ -185,8 +228,42 @@ class OptunaStrategy(Strategy):
             params[f"{layer}.s_bits"] = trial.suggest_categorical(f"{layer}.s_bits", list(opts.s_bits))
             params[f"{layer}.timesteps"] = trial.suggest_categorical(f"{layer}.timesteps", list(opts.timesteps))
             params[f"{layer}.scheme"] = trial.suggest_categorical(f"{layer}.scheme", list(opts.schemes))
-        config = self.space.from_params(params)
-        return Proposal(config, trial)
+        return trial, self.space.from_params(params)
+
+    def _cost_limits(self) -> dict[str, float]:
+        """The budget's limits on data-free metrics."""
+        return {m: lim for m, lim in self.budget.to_dict().items() if m in COST_METRICS}
+
+    def _skip(self, trial: optuna.trial.Trial, config: Config, costs: dict[str, float]) -> None:
+        """Tell ``trial`` (whose config breaks a data-free budget) without training it."""
+        record = TrialRecord.skipped(trial.number, config, costs, strategy=self.name, budget=self.budget)
+        trial.set_user_attr("skipped", record.error)
+        trial.set_user_attr("metrics", dict(record.metrics))
+        for metric, violation in record.violations.items():
+            trial.set_constraint(metric, violation)
+        self.study.tell(trial, [costs[m] if m in costs else _worst(m, costs) for m in self.objectives])
+
+    def ask(self) -> Proposal | None:
+        limits = self._cost_limits() if self.options.infeasible != "train" else {}
+        for _ in range(MAX_SKIPS):
+            trial, config = self._sample()
+            info = {"repaired_from": trial.user_attrs["repaired_from"]} if "repaired_from" in trial.user_attrs else None
+            if not limits:
+                return Proposal(config, trial, info=info)
+            costs = self.evaluator.cost(config)
+            if all(costs[m] <= lim for m, lim in limits.items()):
+                return Proposal(config, trial, info=info)
+            self._skip(trial, config, costs)
+            if self.options.infeasible == "repair":
+                try:
+                    repaired, _ = fit_config(config, self.space, self.evaluator.cost, limits)
+                except BudgetError:
+                    continue
+                full = self.space.complete(repaired)
+                self.study.enqueue_trial(self.space.flat_params(full), user_attrs={"repaired_from": trial.number})
+        raise BudgetError(
+            f"{MAX_SKIPS} sampled configs in a row broke the budget {self.budget} before any training; loosen the budget"
+        )
 
     def next_number(self, proposal: Proposal) -> int:
         return proposal.handle.number
@@ -210,11 +287,13 @@ class OptunaStrategy(Strategy):
         errors = self.study.user_attrs
         for trial in self.study.get_trials(deepcopy=False):
             state = _STATE_NAMES.get(trial.state, "FAIL")
+            if state == "COMPLETE" and "skipped" in trial.user_attrs:
+                state = "SKIPPED"
             try:
                 config = self.space.from_params(trial.params) if trial.params else None
             except ConfigError:
                 config = None
-            metrics = trial.user_attrs.get("metrics", {}) if state == "COMPLETE" else {}
+            metrics = trial.user_attrs.get("metrics", {}) if state in ("COMPLETE", "SKIPPED") else {}
             violations = dict(trial.constraints)
             out.append(
                 TrialRecord(
@@ -226,7 +305,7 @@ class OptunaStrategy(Strategy):
                     feasible=state == "COMPLETE" and all(v <= 0 for v in violations.values()),
                     state=state,
                     violations=violations,
-                    error=trial.user_attrs.get("error") or errors.get(f"error.{trial.number}"),
+                    error=trial.user_attrs.get("error") or trial.user_attrs.get("skipped") or errors.get(f"error.{trial.number}"),
                     info=trial.user_attrs.get("info", {}),
                 )
             )

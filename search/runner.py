@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from spikebits.results import (
+    STATES,
     TrialRecord,
     hypervolume,
     pareto_front,
@@ -168,7 +169,7 @@ def run_search(
             "budget": budget.to_dict(),
             "space": evaluator.space.to_dict(),
             "evaluator": getattr(evaluator, "describe", dict)(),
-            "trials": {s: sum(r.state == s for r in records) for s in ("COMPLETE", "FAIL", "PRUNED", "RUNNING")},
+            "trials": {s: sum(r.state == s for r in records) for s in STATES},
             "feasible_trials": sum(r.feasible for r in records),
             "pareto_points": len(front),
             "hypervolume": hv,

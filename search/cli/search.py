@@ -175,8 +175,10 @@ def run(args: argparse.Namespace) -> int:
         for bar in bars:
             bar.close()
     fp = evaluator.describe().get("full_precision_accuracy")
-    print(f"{args.strategy} on {args.model}/{args.dataset}: {len(result.records)} trials, "
-          f"{sum(r.feasible for r in result.records)} feasible, {len(result.front)} on the Pareto front"
+    skipped = sum(r.state == "SKIPPED" for r in result.records)
+    print(f"{args.strategy} on {args.model}/{args.dataset}: {len(result.records) - skipped} trials"
+          + (f" (and {skipped} configs that broke the budget, skipped untrained)" if skipped else "")
+          + f", {sum(r.feasible for r in result.records)} feasible, {len(result.front)} on the Pareto front"
           + (f"; full-precision accuracy {100 * fp:.2f}%" if fp is not None else ""))
     print(f"budget: {budget}   objectives: {', '.join(objectives)}   hypervolume: {result.hypervolume:.6g}")
     print(format_front_table(result.front, objectives))

@@ -392,7 +392,7 @@ def _measure(config: Config) -> dict[str, float]:
 
 
 def test_fit_lowers_the_layer_whose_learned_value_is_closest_to_the_lower_option():
-    from spikebits.search.differentiable import fit_config
+    from spikebits.search.fitting import fit_config
 
     start = SPACE.expand({"a": LayerChoice(4, 2, 1), "b": LayerChoice(4, 2, 1)})  # BB = 4·2·1 = 8
     learned = {"a": {"w_bits": 3.9, "s_bits": [1.6], "timesteps": 1.0}, "b": {"w_bits": 2.7, "s_bits": [2.0], "timesteps": 1.0}}
@@ -406,7 +406,7 @@ def test_fit_lowers_the_layer_whose_learned_value_is_closest_to_the_lower_option
 
 
 def test_fit_raises_towards_the_target_without_breaking_the_budget():
-    from spikebits.search.differentiable import fit_config
+    from spikebits.search.fitting import fit_config
 
     start = SPACE.uniform(LayerChoice(1, 1, 1))
     # Target W̄ = 4: deviation 3 − 0.25. Raising W costs BB; with BB ≤ 2 only W̄ ≤ 2 is allowed.
@@ -417,7 +417,7 @@ def test_fit_raises_towards_the_target_without_breaking_the_budget():
 
 
 def test_fit_reports_an_unreachable_budget_in_one_line():
-    from spikebits.search.differentiable import fit_config
+    from spikebits.search.fitting import fit_config
 
     start = SPACE.uniform(LayerChoice(1, 1, 1))
     with pytest.raises(BudgetError, match=r"bit_budget 1 > 0.5.*loosen the budget") as err:
@@ -454,10 +454,10 @@ def test_half_normal_theorem_numbers_by_numpy():
 
 
 def test_learned_value_of_a_gumbel_choice_is_the_expected_bits():
-    from spikebits.search.differentiable import _learned_value
+    from spikebits.search.fitting import learned_value
 
     # pow2 candidates: "pow23" is 3 bits of the pow2 scheme, not 23 bits.
     learned = {"w_candidates": {"uniform1": 0.25, "uniform8": 0.25, "pow23": 0.5}, "s_bits": [1.0, 3.0], "timesteps": 1.4}
-    assert _learned_value(learned, "w_bits") == pytest.approx(0.25 * 1 + 0.25 * 8 + 0.5 * 3)
-    assert _learned_value(learned, "s_bits") == pytest.approx(2.0)
-    assert _learned_value(learned, "timesteps") == pytest.approx(1.4)
+    assert learned_value(learned, "w_bits") == pytest.approx(0.25 * 1 + 0.25 * 8 + 0.5 * 3)
+    assert learned_value(learned, "s_bits") == pytest.approx(2.0)
+    assert learned_value(learned, "timesteps") == pytest.approx(1.4)

@@ -187,7 +187,7 @@ def test_trials_csv_columns_and_round_trip(tmp_path: Path) -> None:
         "number", "state", "feasible", "strategy", "wall_time_s",
         *METRICS,
         "violation.bit_budget", "violation.s_ace",
-        "config", "error",
+        "config", "error", "repaired_from",
     ]
     assert len(rows) == 4
     first = dict(zip(rows[0], rows[1]))
@@ -207,6 +207,22 @@ def test_trials_csv_columns_and_round_trip(tmp_path: Path) -> None:
     assert back[2]["error"] == 'bad, "quoted"\nsecond line'
     assert back[2]["accuracy"] is None and back[0]["error"] is None
     assert back[1]["wall_time_s"] == 2.5
+    assert [row["repaired_from"] for row in back] == [None, None, None]
+
+
+def test_trials_csv_says_which_trials_were_skipped_and_repaired(tmp_path: Path) -> None:
+    budget = Budget.parse("bit_budget<=2")
+    skipped = TrialRecord.skipped(0, CONFIG_A, {"bit_budget": 3.5, "s_ace": 1e6}, strategy="nsga2", budget=budget)
+    assert skipped.state == "SKIPPED" and not skipped.feasible and skipped.wall_time_s == 0.0
+    assert skipped.violations == {"bit_budget": 1.5}
+    assert skipped.error == "not trained: bit_budget 3.5 breaks bit_budget<=2"
+    repaired = TrialRecord.evaluated(1, CONFIG_A, {"accuracy": 0.9, "bit_budget": 2.0}, strategy="nsga2", wall_time_s=1.0,
+                                     budget=budget, info={"repaired_from": 0})
+    path = tmp_path / "trials.csv"
+    write_trials_csv(path, [skipped, repaired])
+    back = read_trials_csv(path)
+    assert [(r["state"], r["repaired_from"]) for r in back] == [("SKIPPED", None), ("COMPLETE", 0)]
+    assert back[0]["bit_budget"] == 3.5 and back[0]["accuracy"] is None and back[0]["error"].startswith("not trained")
 
 
 def test_trials_csv_without_violations_and_empty(tmp_path: Path) -> None:
@@ -214,7 +230,7 @@ def test_trials_csv_without_violations_and_empty(tmp_path: Path) -> None:
     write_trials_csv(path, [RECORDS[2]])
     header = path.read_text().splitlines()[0].split(",")
     assert not any(c.startswith("violation.") for c in header)
-    assert header[-2:] == ["config", "error"]
+    assert header[-3:] == ["config", "error", "repaired_from"]
     write_trials_csv(path, [])
     assert read_trials_csv(path) == []
 

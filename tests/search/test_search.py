@@ -7,7 +7,7 @@ import pytest
 from spikebits.results import pareto_front
 from spikebits.search import get_strategy, run_search
 from spikebits.search.base import Proposal, Strategy
-from spikebits.space import Budget, Config, LayerChoice, LayerOptions, SearchSpace
+from spikebits.space import Budget, BudgetError, Config, LayerChoice, LayerOptions, SearchSpace
 
 OPTIONS = LayerOptions(w_bits=(1, 2, 4), s_bits=(1, 2), timesteps=(1,), schemes=("uniform",))
 
@@ -78,6 +78,40 @@ def test_constraints_reach_the_optuna_study_and_front_matches_brute_force():
     assert {(round(a, 6), b) for a, b in nondominated} == {(0.72, 1.0), (0.77, 1.5), (0.795, 2.0)}
     front = {(r.metrics["accuracy"], r.metrics["bit_budget"]) for r in pareto_front(records, ("accuracy", "bit_budget"))}
     assert front == nondominated
+
+
+@pytest.mark.parametrize("name, mode", [("random", "skip"), ("nsga2", "repair"), ("tpe", "repair"), ("nsga2", "skip")])
+def test_no_config_that_breaks_a_data_free_budget_is_trained(name, mode):
+    # 36 configs, 5 keep bit_budget<=1.5 (W̄·S̄ = (W_a + W_b)/2 · (S_a + S_b)/2): S̄ = 1 with
+    # W_a/W_b 1/1, 1/2, 2/1, and S̄ = 1.5 with W 1/1 (S 1/2 or 2/1).
+    ev = FakeEvaluator()
+    budget = Budget.parse(["bit_budget<=1.5"])
+    assert sum(budget.feasible(ev.cost(c)) for c in ev.space.configs()) == 5
+    result = run_search(name, ev, budget=budget, objectives=("accuracy", "bit_budget"), n_trials=10, seed=0, infeasible=mode)
+    # The evaluator's training calls: exactly the 10 trials asked for, every one within the budget.
+    assert len(ev.calls) == 10 and all(budget.feasible(ev.cost(c)) for c in ev.calls)
+    trained = [r for r in result.records if r.state == "COMPLETE"]
+    skipped = [r for r in result.records if r.state == "SKIPPED"]
+    assert len(trained) == 10 and all(r.feasible for r in trained)
+    assert skipped and all(not budget.feasible(ev.cost(r.config)) and r.error.startswith("not trained: bit_budget") for r in skipped)
+    assert all(r.violations["bit_budget"] == r.metrics["bit_budget"] - 1.5 and r.violations["bit_budget"] > 0 for r in skipped)
+    repaired = [r for r in trained if "repaired_from" in r.info]
+    if mode == "repair":
+        # Each repair follows the sampled config it came from, which was skipped.
+        by_number = {r.number: r for r in result.records}
+        assert repaired and all(by_number[r.info["repaired_from"]].state == "SKIPPED" for r in repaired)
+    else:
+        assert not repaired
+
+
+def test_train_mode_fine_tunes_infeasible_configs_and_an_unmeetable_budget_is_one_line():
+    ev = FakeEvaluator()
+    budget = Budget.parse(["bit_budget<=1.5"])
+    result = run_search("random", ev, budget=budget, objectives=("accuracy",), n_trials=12, seed=0, infeasible="train")
+    assert len(ev.calls) == 12 and not any(r.state == "SKIPPED" for r in result.records)
+    assert any(not budget.feasible(ev.cost(c)) for c in ev.calls)
+    with pytest.raises(BudgetError, match="the smallest config of the space has bit_budget 1; loosen the budget"):
+        run_search("nsga2", FakeEvaluator(), budget=Budget.parse(["bit_budget<=0.5"]), objectives=("accuracy",), n_trials=3)
 
 
 def test_warm_starts_run_first_and_failures_are_recorded():
