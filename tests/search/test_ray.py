@@ -41,16 +41,23 @@ def test_local_ray_search_writes_the_standard_outputs(tmp_path, cache_dir, digit
     pareto = read_pareto_json(out / "pareto.json")
     assert pareto["schema"] == "spikebits.pareto/1" and pareto["budget"] == {"bit_budget": 3.0}
     rows = read_trials_csv(out / "trials.csv")
-    assert len(rows) == 4 and all(r["state"] == "COMPLETE" for r in rows)
+    # Four trained trials; sampled configs that broke the budget were recorded untrained
+    # (SKIPPED) and their repairs trained instead (repaired_from), on Ray as locally.
+    trained = [r for r in rows if r["state"] == "COMPLETE"]
+    assert len(trained) == 4 and all(r["state"] in ("COMPLETE", "SKIPPED") for r in rows)
+    assert all(r["feasible"] for r in trained)
+    skipped = {r["number"] for r in rows if r["state"] == "SKIPPED"}
+    assert all(r["repaired_from"] in skipped for r in trained if r["repaired_from"] is not None)
     for row in rows:
         assert row["feasible"] == (row["bit_budget"] <= 3.0)
         assert row["violation.bit_budget"] == pytest.approx(row["bit_budget"] - 3.0)
-    # The Optuna study holds the same constraints (Optuna 5: value − limit, ≤ 0 feasible).
+    # The Optuna study holds the same constraints (Optuna 5: value − limit, ≤ 0 feasible);
+    # a skipped trial was told accuracy 0, the worst.
     study = optuna.load_study(study_name="s", storage=f"sqlite:///{db}")
     by_number = {r["number"]: r for r in rows}
     for trial in study.trials:
         assert trial.constraints == {"bit_budget": pytest.approx(by_number[trial.number]["bit_budget"] - 3.0)}
-        assert trial.values[0] == by_number[trial.number]["accuracy"]
+        assert trial.values[0] == (by_number[trial.number]["accuracy"] if trial.number not in skipped else 0.0)
     assert json.loads((out / "run.json").read_text())["strategy"]["name"] == "nsga2"
 
 
