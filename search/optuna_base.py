@@ -175,7 +175,7 @@ class OptunaStrategy(Strategy):
             load_if_exists=True,
         )
         self.study.set_user_attr("spikebits", signature)
-        limits = self._cost_limits() if self.options.infeasible != "train" else {}
+        limits = self._cost_limits()
         if limits:
             costs = self.evaluator.cost(self.space.smallest_config())
             over = [f"{m} {costs[m]:.4g}" for m, lim in limits.items() if costs[m] > lim]
@@ -231,7 +231,10 @@ class OptunaStrategy(Strategy):
         return trial, self.space.from_params(params)
 
     def _cost_limits(self) -> dict[str, float]:
-        """The budget's limits on data-free metrics."""
+        """The budget's limits on data-free metrics, which decide before any training ({}
+        with ``infeasible="train"``)."""
+        if self.options.infeasible == "train":
+            return {}
         return {m: lim for m, lim in self.budget.to_dict().items() if m in COST_METRICS}
 
     def _skip(self, trial: optuna.trial.Trial, config: Config, costs: dict[str, float]) -> None:
@@ -239,12 +242,15 @@ class OptunaStrategy(Strategy):
         record = TrialRecord.skipped(trial.number, config, costs, strategy=self.name, budget=self.budget)
         trial.set_user_attr("skipped", record.error)
         trial.set_user_attr("metrics", dict(record.metrics))
-        for metric, violation in record.violations.items():
-            trial.set_constraint(metric, violation)
-        self.study.tell(trial, [costs[m] if m in costs else _worst(m, costs) for m in self.objectives])
+        # Optuna gets every constraint of the budget, as for a trained trial: a data metric's
+        # at its worst value.
+        values = {m: costs[m] if m in costs else _worst(m, costs) for m in {*self.objectives, *self.budget.metrics}}
+        for constraint in self.budget.constraints:
+            trial.set_constraint(constraint.metric, constraint.violation(values))
+        self.study.tell(trial, [values[m] for m in self.objectives])
 
     def ask(self) -> Proposal | None:
-        limits = self._cost_limits() if self.options.infeasible != "train" else {}
+        limits = self._cost_limits()
         for _ in range(MAX_SKIPS):
             trial, config = self._sample()
             info = {"repaired_from": trial.user_attrs["repaired_from"]} if "repaired_from" in trial.user_attrs else None

@@ -104,6 +104,26 @@ def test_no_config_that_breaks_a_data_free_budget_is_trained(name, mode):
         assert not repaired
 
 
+def test_a_skipped_trial_carries_every_budget_constraint_to_optuna():
+    # A budget on a data metric too (firing_rate, unknown before training): the skipped
+    # trial's constraint on it is its worst value, 1, minus the limit.
+    class WithRate(FakeEvaluator):
+        metric_names = ("accuracy", "bit_budget", "s_ace", "firing_rate")
+
+        def __call__(self, config):
+            return {**super().__call__(config), "firing_rate": 0.1}
+
+    ev = WithRate()
+    budget = Budget.parse(["bit_budget<=1.5", "firing_rate<=0.25"])
+    strategy = get_strategy("nsga2")(ev.space, ev, budget, ("accuracy", "bit_budget"), seed=0, n_trials=6)
+    strategy.run()
+    skipped = [t for t in strategy.study.trials if "skipped" in t.user_attrs]
+    assert skipped and len(ev.calls) == 6
+    for trial in skipped:
+        assert trial.constraints == {"bit_budget": trial.user_attrs["metrics"]["bit_budget"] - 1.5, "firing_rate": 0.75}
+        assert trial.values[0] == 0.0
+
+
 def test_train_mode_fine_tunes_infeasible_configs_and_an_unmeetable_budget_is_one_line():
     ev = FakeEvaluator()
     budget = Budget.parse(["bit_budget<=1.5"])
