@@ -12,26 +12,15 @@ import pytest
 import scipy.stats
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from spikebits.evaluators import Evaluator, sensitivity_measure
 from spikebits.evaluators.sensitivity import activation_omega, hawq_omega, hutchinson_traces, output_error, pearson_kurtosis
 from spikebits.evaluators.sensitivity_measure import measure_sensitivity
 from spikebits.evaluators.sensitivity_report import LayerSensitivity, SensitivityReport
-from spikebits.models import SpikingLayer, SpikingNetwork, default_space, set_full_precision
+from spikebits.models import default_space, set_full_precision
 from spikebits.space import ConfigError, LayerChoice, LayerOptions
 
-
-class Tiny(SpikingNetwork):
-    """4 → 5 → 3: two spiking layers with linear synapses."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.l1 = SpikingLayer(nn.Linear(4, 5), encoder=True)
-        self.l2 = SpikingLayer(nn.Linear(5, 3))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.l2(self.l1(x))
+from tiny_snn import Tiny, exact_weight_hessian
 
 
 def tiny(seed: int = 0, batch: int = 64, n_batches: int = 2, timesteps: int = 2):
@@ -43,23 +32,6 @@ def tiny(seed: int = 0, batch: int = 64, n_batches: int = 2, timesteps: int = 2)
     model.eval()
     batches = [(torch.randn(batch, 4, dtype=torch.float64), torch.randint(0, 3, (batch,))) for _ in range(n_batches)]
     return model, batches
-
-
-WEIGHTS = ("l1.synapse.weight", "l2.synapse.weight")
-
-
-def exact_weight_hessian(model: Tiny, batches) -> torch.Tensor:
-    """Hessian of the mean loss over batches w.r.t. both weight matrices, flattened (35 × 35)."""
-    params = dict(model.named_parameters())
-    shapes = [params[n].shape for n in WEIGHTS]
-    split = shapes[0].numel()
-
-    def loss(w: torch.Tensor) -> torch.Tensor:
-        p = {WEIGHTS[0]: w[:split].view(shapes[0]), WEIGHTS[1]: w[split:].view(shapes[1])}
-        return sum(F.cross_entropy(torch.func.functional_call(model, p, (x,)), y) for x, y in batches) / len(batches)
-
-    w = torch.cat([params[n].detach().reshape(-1) for n in WEIGHTS])
-    return torch.autograd.functional.hessian(loss, w)
 
 
 def test_weight_traces_match_the_exact_hessian():

@@ -11,35 +11,21 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from spikebits.evaluators import Evaluator, sensitivity_measure
 from spikebits.evaluators.sensitivity import hutchinson_traces
 from spikebits.evaluators.sensitivity_measure import SENSITIVITY_VERSION, measure_sensitivity
 from spikebits.evaluators.training import calibrate, make_loader
-from spikebits.models import SpikingLayer, SpikingNetwork, apply_config, default_space
+from spikebits.models import SpikingLayer, apply_config, default_space
 from spikebits.space import Config, ConfigError, LayerChoice, LayerOptions
 
-
-class Tiny(SpikingNetwork):
-    """4 → 5 → 3: l1 quantizes the image (T = 1), l2's neuron runs T = 2 steps."""
-
-    input_shape = (4,)
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.l1 = SpikingLayer(nn.Linear(4, 5), encoder=True)
-        self.l2 = SpikingLayer(nn.Linear(5, 3))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.l2(self.l1(x))
+from tiny_snn import Tiny, exact_weight_hessian
 
 
 #: l1: W3 (Q_p = 3) S3 (Q = 7) T1; l2: W3 S2 (Q = 3) T2, with these step sizes.
 CONFIG = Config({"l1": LayerChoice(3, 3, 1), "l2": LayerChoice(3, 2, 2)})
 ALPHA = {"l1": 0.12, "l2": 0.12}
 GAMMA = {"l1": (0.25,), "l2": (0.3, 0.2)}
-WEIGHTS = ("l1.synapse.weight", "l2.synapse.weight")
 
 
 def quantized_tiny(seed: int = 0, batch: int = 32, n_batches: int = 2):
@@ -112,16 +98,7 @@ def autograd_hessians(model: Tiny, batches) -> dict[str, list[torch.Tensor]]:
     """Exact Hessians by torch.autograd.functional.hessian (double backward through the
     quantizers): the weights' joint Hessian of the mean loss (one entry), and per batch the
     Hessian of that batch's loss in the image x and in l2's input current c."""
-    params = dict(model.named_parameters())
-    shapes = [params[n].shape for n in WEIGHTS]
-    split = shapes[0].numel()
-
-    def loss(w: torch.Tensor) -> torch.Tensor:
-        p = {WEIGHTS[0]: w[:split].view(shapes[0]), WEIGHTS[1]: w[split:].view(shapes[1])}
-        return sum(F.cross_entropy(torch.func.functional_call(model, p, (x,)), y) for x, y in batches) / len(batches)
-
-    w = torch.cat([params[n].detach().reshape(-1) for n in WEIGHTS])
-    out: dict[str, list[torch.Tensor]] = {"weights": [torch.autograd.functional.hessian(loss, w)], "x": [], "c": []}
+    out: dict[str, list[torch.Tensor]] = {"weights": [exact_weight_hessian(model, batches)], "x": [], "c": []}
     for x, y in batches:
         h = torch.autograd.functional.hessian(lambda v, y=y: F.cross_entropy(model(v), y), x)
         out["x"].append(h.reshape(x.numel(), -1))
