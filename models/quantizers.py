@@ -32,15 +32,17 @@ def pow2_max_shift(bits: int) -> int:
     return max(2 ** (bits - 1) - 2, 0)
 
 
-def _pow2_project(u: Tensor, bits: int) -> Tensor:
+def pow2_project(u: Tensor, bits: int) -> Tensor:
     """Nearest power-of-two level of u ∈ [−1, 1] (no gradient): sign(u)·2^(clip(round(log2|u|), −k_max, 0)),
-    zero where round(log2|u|) < −k_max."""
+    zero where round(log2|u|) < −k_max.
+
+    Five passes, no boolean tensors: the exponent is clipped to [−k_max − 1, 0], so a value
+    below the grid gets level 2^(−k_max−1), which ``threshold`` (x > limit ? x : 0) sends to 0;
+    u = 0 gets sign(u) = 0. ``exp2`` of an integer is exact."""
     k_max = pow2_max_shift(bits)
-    mag = u.abs()
-    exponent = torch.round(torch.log2(mag.clamp_min(torch.finfo(u.dtype).tiny)))
-    level = torch.pow(2.0, exponent.clamp(-k_max, 0))
-    level = torch.where((exponent < -k_max) | (mag == 0), torch.zeros_like(level), level)
-    return torch.sign(u) * level
+    exponent = torch.log2(u.abs().clamp_min_(torch.finfo(u.dtype).tiny)).round_().clamp_(-k_max - 1, 0)
+    level = torch.threshold(torch.exp2(exponent), 2.0 ** (-k_max - 1), 0.0)
+    return level.mul_(torch.sign(u))
 
 
 def _levels(u: Tensor, mode: str, bits: int) -> tuple[Tensor, float, float]:
@@ -53,7 +55,7 @@ def _levels(u: Tensor, mode: str, bits: int) -> tuple[Tensor, float, float]:
     if mode == "signed":
         qp = float(signed_levels(bits))
         return torch.round(u).clamp_(-qp, qp), -qp, qp
-    return _pow2_project(torch.clamp(u, -1.0, 1.0), bits), -1.0, 1.0
+    return pow2_project(torch.clamp(u, -1.0, 1.0), bits), -1.0, 1.0
 
 
 class _StepQuantize(torch.autograd.Function):

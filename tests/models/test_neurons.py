@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -157,3 +159,57 @@ def test_lif_surrogate_gradient_reaches_input():
     x = torch.tensor([0.3, 0.9, 2.0], requires_grad=True)
     n(x).sum().backward()
     assert (x.grad != 0).all()
+
+
+# ----------------------------------------------------------------------------- the fused T-step node
+
+
+def reference_spikes(x, gamma, bits, timesteps, tau=1.0):
+    """The refined neuron written step by step with the unsigned quantizer (autograd does the rest)."""
+    from spikebits.models.quantizers import quantize_unsigned
+
+    v = torch.zeros_like(x)
+    s = torch.zeros_like(x)
+    out = []
+    for t in range(timesteps):
+        v = (v if tau == 1.0 else v / tau) + x - s
+        s = quantize_unsigned(v, gamma[t], bits)
+        out.append(s)
+    return torch.stack(out)
+
+
+@pytest.mark.parametrize("bits,timesteps,tau", [(1, 1, 1.0), (2, 2, 1.0), (3, 4, 1.0), (4, 3, 1.5), (8, 2, 1.0)])
+def test_fused_neuron_levels_bit_identical_and_gradients_match_autograd(bits, timesteps, tau):
+    from spikebits.models.neurons import refined_spikes
+
+    torch.manual_seed(bits * 10 + timesteps)
+    x = (torch.randn(6, 5, 7, 7) * 0.8).requires_grad_()
+    gamma = (torch.rand(timesteps) * 0.4 + 0.1).requires_grad_()
+    weights = torch.randn(timesteps, 6, 5, 7, 7)
+    fused = refined_spikes(x, gamma, bits, timesteps, tau)
+    (fused * weights).sum().backward()
+    gx, gg = x.grad.clone(), gamma.grad.clone()
+    x.grad = gamma.grad = None
+    ref = reference_spikes(x, gamma, bits, timesteps, tau)
+    (ref * weights).sum().backward()
+    assert torch.equal(fused, ref)  # the integer levels, and so the spikes, are bit-identical
+    assert torch.equal(torch.round(fused / gamma.detach().view(-1, 1, 1, 1, 1)), torch.round(ref / gamma.detach().view(-1, 1, 1, 1, 1)))
+    torch.testing.assert_close(gx, x.grad, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(gg, gamma.grad, rtol=1e-5, atol=1e-6)
+
+
+def test_fused_neuron_gradient_by_hand():
+    # x = 0.7, γ = (0.5, 0.5), B_s = 2 (Q = 3), T = 2, L = 1·s_1 + 2·s_2.
+    #   t1: v1 = 0.7, u1 = 1.4 (inside), level 1, s1 = 0.5
+    #   t2: v2 = 0.7 + 0.7 − 0.5 = 0.9, u2 = 1.8 (inside), level 2, s2 = 1.0
+    # ∂L/∂v2 = 2·1 = 2; ∂L/∂s1 (total) = 1 − ∂L/∂v2 = −1; ∂L/∂v1 = −1 + ∂L/∂v2 = 1
+    # ∂L/∂x = ∂L/∂v1 + ∂L/∂v2 = 3
+    # g = 1/sqrt(N·Q) = 1/sqrt(3)
+    # ∂L/∂γ2 = g·(2·2 − 2·1.8) = 0.4·g;  ∂L/∂γ1 = g·(−1·1 − (−1)·1.4) = 0.4·g
+    n = refined(2, 2, [0.5, 0.5])
+    x = torch.tensor([0.7], requires_grad=True)
+    out = n(x)
+    assert out.flatten().tolist() == [0.5, 1.0]
+    (out.flatten() * torch.tensor([1.0, 2.0])).sum().backward()
+    assert x.grad.item() == pytest.approx(3.0)
+    assert n.gamma.grad.tolist() == pytest.approx([0.4 / math.sqrt(3), 0.4 / math.sqrt(3)], rel=1e-5)

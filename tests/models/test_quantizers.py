@@ -296,3 +296,31 @@ def test_weight_quantizer_initializes_alpha_and_quantizes():
     assert wq.alpha.item() == pytest.approx(0.8 / math.sqrt(7), rel=1e-6)
     with pytest.raises(ValueError):
         wq.configure(4, "log")
+
+
+def pow2_project_plain(u, bits):
+    """sign(u)·2^(clip(round(log2|u|), −k_max, 0)), zero below the grid and at u = 0, written plainly."""
+    k_max = 2 ** (bits - 1) - 2
+    mag = u.abs()
+    exponent = torch.round(torch.log2(mag.clamp_min(torch.finfo(u.dtype).tiny)))
+    level = torch.pow(2.0, exponent.clamp(-k_max, 0))
+    level = torch.where((exponent < -k_max) | (mag == 0), torch.zeros_like(level), level)
+    return torch.sign(u) * level
+
+
+@pytest.mark.parametrize("bits", range(2, 17))
+def test_pow2_projection_bit_identical_to_the_plain_formula(bits):
+    # The five-pass projection against the formula written plainly (pow, where, masks), on
+    # random values at several scales and on the edges: ±0, exact powers of two, the
+    # geometric midpoints 2^(−k−1/2) between levels, the smallest normal and a subnormal.
+    from spikebits.models.quantizers import pow2_project
+
+    torch.manual_seed(bits)
+    tiny = torch.finfo(torch.float32).tiny
+    k_max = 2 ** (bits - 1) - 2
+    edges = [0.0, -0.0, 1.0, -1.0, 0.5, tiny, -tiny, 1e-45, 2.0 ** (-k_max), 2.0 ** (-k_max - 0.5), 2.0 ** (-0.5), 2.0 ** (-1.5)]
+    u = torch.cat([torch.rand(20000) * 2 - 1, torch.tensor(edges)])
+    u = torch.cat([u * scale for scale in (1.0, 1e-3, 1e-10, 1e-30)])
+    fast, plain = pow2_project(u, bits), pow2_project_plain(u, bits)
+    assert torch.equal(fast, plain)
+    assert torch.equal(torch.signbit(fast), torch.signbit(plain))
