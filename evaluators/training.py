@@ -20,8 +20,9 @@ from spikebits.space import atomic_write_bytes
 
 #: ``progress(iterable, description, total) -> iterable``: the CLI passes a tqdm wrapper.
 Progress = Callable[[Iterable, str, int], Iterable]
-#: Bump when pretraining changes in a way that invalidates cached checkpoints.
-PRETRAIN_VERSION = 2
+#: Bump when pretraining changes in a way that invalidates cached checkpoints (3: the
+#: training data lost its validation split).
+PRETRAIN_VERSION = 3
 
 
 def quiet(iterable: Iterable, description: str, total: int) -> Iterable:
