@@ -22,7 +22,6 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
-import scipy.stats
 import torch
 from torch import Tensor, nn
 
@@ -281,4 +280,6 @@ def pearson_kurtosis(w: Tensor | np.ndarray | Sequence[float]) -> float:
 
     Computed by ``scipy.stats.kurtosis(w, fisher=False, bias=True)`` over all elements."""
     values = w.detach().double().cpu().numpy() if isinstance(w, Tensor) else np.asarray(w, dtype=np.float64)
+    import scipy.stats  # most of a second to import: only where a kurtosis is taken
+
     return float(scipy.stats.kurtosis(values.reshape(-1), fisher=False, bias=True))

@@ -2,10 +2,14 @@
 
 The rightmost package: it imports only ``space`` (for Config, Budget and the metric names),
 so any strategy's records are turned into fronts and files by the same code.
+
+The plotting functions are loaded on first use (``results.plots`` imports matplotlib, most
+of a second; a Ray worker that only scores trials never needs it).
 """
 
+from typing import Any
+
 from spikebits.results.pareto import check_objectives, eligible, hypervolume, pareto_front, reference_point
-from spikebits.results.plots import plot_allocation, plot_bit_trajectories, plot_front, plot_sensitivity
 from spikebits.results.records import STATES, TrialRecord, to_jsonable
 from spikebits.results.report import format_front_table, format_metric
 from spikebits.results.storage import (
@@ -43,3 +47,13 @@ __all__ = [
     "write_run_json",
     "write_trials_csv",
 ]
+
+_PLOTS = ("plot_allocation", "plot_bit_trajectories", "plot_front", "plot_sensitivity")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _PLOTS:
+        from spikebits.results import plots
+
+        return getattr(plots, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -29,8 +29,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.optimize import Bounds, LinearConstraint, milp
-from scipy.sparse import csr_matrix
 
 from spikebits.evaluators.cost import bit_sums, check_limits, check_specs, layer_cost, metric_value
 from spikebits.evaluators.energy import EnergyModel, load_energy_model
@@ -206,6 +204,8 @@ class AllocationProblem:
         self.scale = _OBJECTIVE_SCALE / spread if spread > 0 else 1.0
         self.objective_coefs = np.concatenate([(o - m) * self.scale for o, m in zip(self.omega, self.omega_min)]) if self.n_vars else np.zeros(0)
         rows = [i for i, cs in enumerate(self.choices) for _ in cs]
+        from scipy.sparse import csr_matrix  # scipy.optimize and .sparse: imported where solved
+
         self.a_eq = csr_matrix((np.ones(self.n_vars), (rows, np.arange(self.n_vars))), shape=(len(self.decisions), self.n_vars))
 
         # Levels of S̄ and T̄ (as integer sums Σ N_a·S, Σ N_a·T over the unpinned layers).
@@ -401,6 +401,8 @@ class AllocationProblem:
             coefs[[self.offsets[i] + k for i, k in enumerate(cut)]] = 1
             rows.append(coefs.astype(float))
             upper.append(len(cut) - 0.5)
+        from scipy.optimize import Bounds, LinearConstraint, milp
+
         constraints = [LinearConstraint(self.a_eq, 1.0, 1.0)]
         if rows:
             constraints.append(LinearConstraint(np.vstack(rows), -np.inf, np.array(upper)))

@@ -33,7 +33,7 @@ import torch.nn.functional as F
 
 from spikebits.evaluators.training import Progress, accuracy, calibrate, make_loader, recompute_batchnorm
 from spikebits.models import DEFAULT_LAMBDAS, Supernet, apply_config
-from spikebits.results import TrialRecord, plot_allocation, plot_bit_trajectories
+from spikebits.results import TrialRecord
 from spikebits.search.base import Proposal, Strategy, register_strategy
 from spikebits.search.fitting import fit_config
 from spikebits.search.options import SensitivityOptions, option
@@ -542,6 +542,8 @@ class DifferentiableStrategy(Strategy):
             if rec.config is not None
         ]
         paths = [out_dir / "bit_trajectories.png", out_dir / "allocation.png"]
+        from spikebits.results import plot_allocation, plot_bit_trajectories
+
         plot_bit_trajectories(paths[0], runs, title=f"{self.name}: average bits during supernet training")
         plot_allocation(paths[1], allocations, title=f"{self.name}: final per-layer allocation")
         return paths

@@ -18,7 +18,6 @@ from spikebits.results import (
     TrialRecord,
     hypervolume,
     pareto_front,
-    plot_front,
     reference_point,
     write_pareto_json,
     write_run_json,
@@ -113,6 +112,8 @@ def write_outputs(
     )
     x = next((m for m in objectives if m != "accuracy"), "bit_budget")
     y = "accuracy" if "accuracy" in objectives else objectives[0]
+    from spikebits.results import plot_front  # matplotlib: only where a plot is drawn
+
     plot_front(out_dir / "pareto.png", records, front, x=x, y=y, budget=budget, title=run_info.get("title"))
     write_run_json(out_dir / "run.json", run_info)
 
