@@ -150,3 +150,18 @@ def test_an_unknown_public_name_is_an_attribute_error():
 
     with pytest.raises(AttributeError, match="no attribute 'Nothing'"):
         spikebits.Nothing  # noqa: B018
+
+
+def test_scoring_a_trial_imports_no_plotting_or_solver_library():
+    # A Ray worker imports the evaluators and strategies to score trials; matplotlib,
+    # scipy.stats and scipy.optimize (~2 s together) load only where a plot is drawn, a
+    # kurtosis taken or an ILP solved.
+    code = (
+        "import sys, spikebits.evaluators, spikebits.search, spikebits.search.ray_search, spikebits.results; "
+        "print(sorted(m for m in ('matplotlib', 'scipy.stats', 'scipy.optimize') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+    code = "import sys; from spikebits.results import plot_front; print('matplotlib' in sys.modules, plot_front.__module__)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["True", "spikebits.results.plots"]

@@ -1,0 +1,576 @@
+"""Event-camera and audio spike data sets through tonic, read from a local folder.
+
+Registered data sets (``datasets.load(name, root=DIR)``), with their default input shapes::
+
+    dvs_gesture    (8, 32, 32)   11 classes   DVS128 Gesture, 128×128 sensor summed to 32×32
+    nmnist         (8, 34, 34)   10 classes   N-MNIST, 34×34 sensor kept
+    cifar10_dvs    (8, 48, 48)   10 classes   CIFAR10-DVS, 128×128 sensor summed to 48×48
+    ncaltech101    (8, 48, 48)  101 classes   N-Caltech101, each recording padded to a square, to 48×48
+    shd            (1, 20, 140)  20 classes   Spiking Heidelberg Digits, 700 units summed to 140
+    digits_events  (4, 16, 16)   10 classes   scikit-learn's digits, Poisson-coded into events (offline)
+
+The first five read the files that ``tonic.datasets.<Class>(save_to=DIR)`` leaves after download
+and extraction, from ``DIR`` (``--data-root DIR``); nothing is ever downloaded (tonic's own
+download is switched off, and a missing or malformed layout is a one-line :class:`DataError`
+naming the layout)::
+
+    DIR/DVSGesture/{ibmGestureTrain,ibmGestureTest}/user<NN>_<lighting>/<label 0-10>.npy
+    DIR/NMNIST/{Train,Test}/<digit 0-9>/*.bin
+    DIR/CIFAR10DVS/<class airplane … truck>/*.aedat4        (needs the ``aedat`` package)
+    DIR/NCALTECH101/Caltech101/<101 class folders>/*.bin     (class index: sorted folder names)
+    DIR/SHD/{shd_train.h5,shd_test.h5}
+
+These stream from disk: tonic reads one recording per ``__getitem__`` and :class:`EventFrames`
+frames it, so a ``DataLoader`` with workers parallelises the reading. CIFAR10-DVS and
+N-Caltech101 ship no test split: :data:`TEST_FRACTION` of each class is held out (stratified,
+seeded). Validation is always carved from the training part (``stratified_split``,
+``val_fraction``, same seed).
+
+Frame layout (the networks take ``[C, H, W]``): the recording is cut into ``bins`` equal time bins
+and the events of each (bin, polarity, pixel) counted by ``tonic.transforms.ToFrame``; time bins
+are stacked into channels, **channel = bin · polarities + polarity**. Counts are summed over each
+output pixel's area and scaled by ``log1p(c) / max log1p(c)`` per sample (see
+:func:`normalise_counts`). SHD has no y: its frame is ``(1, bins, channels)``, time down the
+height, frequency unit ``u`` in column ``u // 5``.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch.utils.data import Dataset, Subset, TensorDataset
+
+from spikebits.evaluators.data import VAL_FRACTION, DataSplit, register_dataset, stratified_split
+from spikebits.evaluators.digits import load_digits
+from spikebits.space import DataError
+
+#: Time bins per recording for the camera data sets (stacked into channels).
+FRAME_BINS = 4
+#: Time bins per SHD recording (the height of its frame).
+SHD_BINS = 20
+#: SHD's 700 cochlea units summed in groups of 700 / SHD_CHANNELS = 5.
+SHD_CHANNELS = 140
+#: Share of each class held out for testing where the data set ships no test split.
+TEST_FRACTION = 0.2
+#: digits_events: length of each Poisson-coded recording, in microseconds.
+DIGITS_DURATION_US = 100_000
+#: digits_events: expected events of a pixel of intensity 1 over the whole recording.
+DIGITS_EVENTS_PER_PIXEL = 20.0
+#: tonic's event layout for x, y, t, p streams (``tonic.datasets.NMNIST.dtype``).
+EVENT_DTYPE = np.dtype([("x", int), ("y", int), ("t", int), ("p", int)])
+
+CIFAR10_DVS_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+
+
+@dataclass(frozen=True)
+class _Source:
+    """Where tonic keeps one data set and how to get it."""
+
+    tonic_class: str
+    layout: str
+    download: str
+
+
+_SOURCES: dict[str, _Source] = {
+    "dvs_gesture": _Source(
+        "DVSGesture",
+        "<root>/DVSGesture/{ibmGestureTrain,ibmGestureTest}/user<NN>_<lighting>/<label 0-10>.npy",
+        "tonic.datasets.DVSGesture(save_to=DIR, train=True) and (train=False)",
+    ),
+    "nmnist": _Source(
+        "NMNIST", "<root>/NMNIST/{Train,Test}/<digit 0-9>/*.bin", "tonic.datasets.NMNIST(save_to=DIR, train=True) and (train=False)"
+    ),
+    "cifar10_dvs": _Source(
+        "CIFAR10DVS", "<root>/CIFAR10DVS/<class airplane … truck>/*.aedat4", "tonic.datasets.CIFAR10DVS(save_to=DIR)"
+    ),
+    "ncaltech101": _Source(
+        "NCALTECH101",
+        "<root>/NCALTECH101/Caltech101/<101 class folders>/*.bin, Caltech101.zip unzipped in place",
+        "tonic.datasets.NCALTECH101(save_to=DIR)",
+    ),
+    "shd": _Source("SHD", "<root>/SHD/{shd_train.h5,shd_test.h5}", "tonic.datasets.SHD(save_to=DIR, train=True) and (train=False)"),
+}
+
+
+def _one_line(err: BaseException) -> str:
+    text = " ".join(str(err).split())
+    return f"{type(err).__name__}: {text}" if text else type(err).__name__
+
+
+def _layout_error(name: str, problem: str) -> DataError:
+    source = _SOURCES[name]
+    return DataError(
+        f"{name}: {problem}; expected {source.layout} (tonic's layout: download it on a machine with internet "
+        f"with {source.download}, then copy DIR here); pass --data-root DIR"
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Frames
+
+
+def normalise_counts(counts: Tensor) -> Tensor:
+    """``x = log1p(c) / max log1p(c)`` over the whole sample (all zeros stay zeros).
+
+    ``c`` are event counts per (channel, pixel); the result lies in [0, 1], the busiest pixel of
+    the sample at 1, so long and short recordings (and hot pixels) land on one scale."""
+    x = torch.log1p(counts.to(torch.float32))
+    top = x.max() if x.numel() else x.new_zeros(())
+    return x / top if top > 0 else x
+
+
+def sum_resize(counts: Tensor, size: tuple[int, int]) -> Tensor:
+    """Counts ``(C, H, W)`` → ``(C, h, w)``, each output pixel the sum over its share of the input:
+    ``adaptive_avg_pool2d(c, (h, w)) · (H·W) / (h·w)``. When ``h`` divides ``H`` and ``w``
+    divides ``W`` this is the exact sum over ``(H/h)×(W/w)`` blocks (up to rounding)."""
+    height, width = counts.shape[-2:]
+    if (height, width) == tuple(size):
+        return counts
+    return F.adaptive_avg_pool2d(counts, tuple(size)) * (height * width / (size[0] * size[1]))
+
+
+def _square_canvas(events: np.ndarray) -> tuple[np.ndarray, tuple[int, int, int]]:
+    """Centre a recording of any extent (coordinates from 0) on a square sensor of side max(W, H)."""
+    width = int(events["x"].max()) + 1
+    height = int(events["y"].max()) + 1
+    side = max(width, height)
+    events = events.copy()
+    events["x"] += (side - width) // 2
+    events["y"] += (side - height) // 2
+    return events, (side, side, 2)
+
+
+@dataclass(frozen=True)
+class EventFrames:
+    """One event recording (tonic's structured array) → a float32 tensor for a network.
+
+    With ``t₀`` the first event's time and ``w = (t_last − t₀) // bins + 1`` (or, with
+    ``duration_us``, ``t₀ = 0`` and ``w = ⌈duration_us / bins⌉``), event ``(x, y, t, p)`` falls
+    in time bin ``b = (t − t₀) // w`` and ``tonic.transforms.ToFrame`` counts it at
+    ``[b, p, y, x]``: every event is counted (with ``duration_us``, those outside
+    ``[0, bins · w)`` are dropped). Then:
+
+    - camera (events with y): channel ``b · P + p`` of a ``(bins · P, H, W)`` stack, summed to
+      ``size = (h, w)`` (:func:`sum_resize`);
+    - audio (no y, ``x`` = unit): ``(P, bins, X)``, summed to ``size = (bins, channels)``;
+
+    and scaled by :func:`normalise_counts`. ``sensor_size`` is tonic's ``(W, H, P)``; ``None``
+    centres each recording on a square of side max(W, H) of its own extent, P = 2
+    (N-Caltech101). ``denoise_us`` applies ``tonic.transforms.Denoise(filter_time=denoise_us)``
+    first (off by default: it loops over events in Python).
+    """
+
+    sensor_size: tuple[int, int, int] | None
+    bins: int
+    size: tuple[int, int]
+    audio: bool = False
+    denoise_us: float | None = None
+    duration_us: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.bins < 1:
+            raise DataError(f"time bins must be at least 1, not {self.bins}")
+        if self.audio and self.size[0] != self.bins:
+            raise DataError(f"an audio frame's height is its time bins ({self.bins}), not {self.size[0]}")
+
+    @property
+    def polarities(self) -> int:
+        return 2 if self.sensor_size is None else self.sensor_size[2]
+
+    @property
+    def output_shape(self) -> tuple[int, int, int]:
+        channels = self.polarities if self.audio else self.bins * self.polarities
+        return (channels, *self.size)
+
+    def __call__(self, events: np.ndarray) -> Tensor:
+        import tonic.transforms as transforms
+
+        if self.denoise_us is not None and len(events):
+            events = transforms.Denoise(filter_time=self.denoise_us)(events)
+        if len(events) == 0:
+            return torch.zeros(self.output_shape)
+        times = events["t"]
+        if np.any(times[1:] < times[:-1]):
+            events = events[np.argsort(times, kind="stable")]
+            times = events["t"]
+        sensor = self.sensor_size
+        if sensor is None:
+            events, sensor = _square_canvas(events)
+        if self.duration_us is None:
+            start = int(times[0])
+            width = (int(times[-1]) - start) // self.bins + 1
+        else:
+            start, width = 0, -(-int(self.duration_us) // self.bins)
+        to_frame = transforms.ToFrame(
+            sensor_size=tuple(sensor), time_window=width, start_time=start, end_time=start + self.bins * width
+        )
+        counts = torch.from_numpy(np.asarray(to_frame(events), dtype=np.float32))
+        if self.audio:  # (bins, P, X) → (P, bins, X)
+            counts = counts.permute(1, 0, 2)
+        else:  # (bins, P, H, W) → (bins · P, H, W)
+            counts = counts.reshape(self.bins * sensor[2], sensor[1], sensor[0])
+        return normalise_counts(sum_resize(counts, self.size)).contiguous()
+
+
+# --------------------------------------------------------------------------------------------
+# Reading tonic's files without downloading
+
+
+@functools.cache
+def _offline_tonic_class(class_name: str) -> type:
+    """tonic's data set class that never downloads.
+
+    tonic checks a data set by its downloaded archive and a minimum file count, and downloads
+    when either is missing; spikebits checks the extracted layout itself before opening it, so
+    the check passes and a download attempt is an error. The subclass keeps tonic's class name:
+    tonic reads from ``save_to/<class name>``."""
+    import tonic.datasets
+
+    def _check_exists(self) -> bool:
+        return True
+
+    def download(self) -> None:
+        raise DataError(f"tonic.datasets.{class_name} tried to download; spikebits reads local files only: pass --data-root DIR")
+
+    base = getattr(tonic.datasets, class_name)
+    return type(class_name, (base,), {"_check_exists": _check_exists, "download": download, "__module__": __name__})
+
+
+def _open_tonic(name: str, root: str, **kwargs: Any) -> Any:
+    """tonic's data set ``name`` under ``root`` (layout already checked)."""
+    cls = _offline_tonic_class(_SOURCES[name].tonic_class)
+    try:
+        return cls(save_to=root, **kwargs)
+    except DataError:
+        raise
+    except Exception as err:  # tonic indexes the folder tree with bare int() / dict look-ups
+        raise _layout_error(name, f"tonic cannot index {root} ({_one_line(err)})") from None
+
+
+class TonicFrames(Dataset):
+    """One split of a tonic data set, streamed from disk: item ``i`` is tonic's recording ``i``,
+    framed by ``frames``, with label ``labels[i]`` (``files[i]`` names its file in errors).
+
+    ``open_source()`` builds the tonic data set; it is rebuilt lazily in a worker process that
+    received this object by pickling (tonic's instances hold no open files)."""
+
+    def __init__(
+        self,
+        name: str,
+        open_source: Callable[[], Any],
+        labels: Sequence[int] | np.ndarray,
+        files: Sequence[str],
+        frames: EventFrames,
+        source: Any = None,
+    ) -> None:
+        self.name = name
+        self.open_source = open_source
+        self.labels = torch.as_tensor(np.asarray(labels, dtype=np.int64))
+        self.files = list(files)
+        self.frames = frames
+        self._source = source
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, index: int) -> tuple[Tensor, Tensor]:
+        index = range(len(self))[index]
+        if self._source is None:
+            self._source = self.open_source()
+        try:
+            events, _ = self._source[index]
+        except DataError:
+            raise
+        except Exception as err:
+            raise _layout_error(self.name, f"cannot read {self.files[index]} ({_one_line(err)}); truncated or not this format") from None
+        return self.frames(events), self.labels[index]
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_source"] = None
+        return state
+
+
+def _location(name: str, root: str | Path | None) -> Path:
+    if root is None:
+        raise _layout_error(name, "no data folder given")
+    folder = Path(root).expanduser() / _SOURCES[name].tonic_class
+    if not folder.is_dir():
+        raise _layout_error(name, f"no folder {folder}")
+    return folder
+
+
+def _class_folders(name: str, folder: Path, suffix: str) -> set[str]:
+    """Names of ``folder``'s sub-folders holding ``*suffix`` files; such a file elsewhere is an error."""
+    if not folder.is_dir():
+        raise _layout_error(name, f"no folder {folder}")
+    found: set[str] = set()
+    for path in folder.rglob(f"*{suffix}"):
+        if path.parent.parent != folder:
+            raise _layout_error(name, f"unexpected file {path}")
+        found.add(path.parent.name)
+    if not found:
+        raise _layout_error(name, f"no {suffix} files under {folder}")
+    return found
+
+
+def _streamed(name: str, root: Path, frames: EventFrames, labels: Callable[[Any], Sequence[int]], **kwargs: Any) -> TonicFrames:
+    """Open tonic's data set ``name`` and wrap it as a :class:`TonicFrames`."""
+    opener = functools.partial(_open_tonic, name, str(root), **kwargs)
+    source = opener()
+    files = getattr(source, "data", None) or []
+    targets = labels(source)
+    if len(files) != len(targets):
+        where = Path(getattr(source, "location_on_system", root)) / getattr(source, "data_filename", "")
+        files = [str(where)] * len(targets)  # SHD: one HDF5 file
+    return TonicFrames(name, opener, targets, files, frames, source=source)
+
+
+def _split(
+    name: str, train: Dataset, test: Dataset, train_labels: np.ndarray, *, seed: int, val_fraction: float, frames: EventFrames, classes: int
+) -> DataSplit:
+    kept, held = stratified_split(train_labels, val_fraction, seed)
+    return DataSplit(name, Subset(train, kept.tolist()), Subset(train, held.tolist()), test, frames.output_shape, classes)
+
+
+def _split_with_test(
+    name: str, full: TonicFrames, *, seed: int, val_fraction: float, test_fraction: float, frames: EventFrames, classes: int
+) -> DataSplit:
+    labels = full.labels.numpy()
+    rest, test = stratified_split(labels, test_fraction, seed)
+    kept, held = stratified_split(labels[rest], val_fraction, seed)
+    return DataSplit(
+        name,
+        Subset(full, rest[kept].tolist()),
+        Subset(full, rest[held].tolist()),
+        Subset(full, test.tolist()),
+        frames.output_shape,
+        classes,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Camera data sets
+
+
+@register_dataset("dvs_gesture", (2 * FRAME_BINS, 32, 32), 11)
+def load_dvs_gesture(
+    *,
+    seed: int = 0,
+    root: str | Path | None = None,
+    val_fraction: float = VAL_FRACTION,
+    bins: int = FRAME_BINS,
+    size: int = 32,
+    denoise_us: float | None = None,
+) -> DataSplit:
+    """IBM DVS128 Gesture (tonic's preprocessed version, 11 classes, labels from file names):
+    ``bins`` time bins per recording, 2 polarities, 128×128 summed to ``size``×``size``."""
+    folder = _location("dvs_gesture", root)
+    for split in ("ibmGestureTrain", "ibmGestureTest"):
+        users = _class_folders("dvs_gesture", folder / split, ".npy")
+        for path in (folder / split).iterdir():
+            if path.is_dir() and not re.fullmatch(r"user\d+_.+", path.name):
+                raise _layout_error("dvs_gesture", f"unexpected folder {path}")
+        for user in users:
+            for path in (folder / split / user).glob("*.npy"):
+                if not (path.stem.isdigit() and int(path.stem) < 11):
+                    raise _layout_error("dvs_gesture", f"unexpected file {path} (a label 0-10 is its name)")
+    frames = EventFrames((128, 128, 2), bins, (size, size), denoise_us=denoise_us)
+    root = folder.parent
+    train = _streamed("dvs_gesture", root, frames, lambda s: s.targets, train=True)
+    test = _streamed("dvs_gesture", root, frames, lambda s: s.targets, train=False)
+    return _split("dvs_gesture", train, test, train.labels.numpy(), seed=seed, val_fraction=val_fraction, frames=frames, classes=11)
+
+
+@register_dataset("nmnist", (2 * FRAME_BINS, 34, 34), 10)
+def load_nmnist(
+    *,
+    seed: int = 0,
+    root: str | Path | None = None,
+    val_fraction: float = VAL_FRACTION,
+    bins: int = FRAME_BINS,
+    size: int = 34,
+    denoise_us: float | None = None,
+) -> DataSplit:
+    """N-MNIST (saccades over MNIST digits, ATIS 34×34): ``bins`` time bins, 2 polarities,
+    summed to ``size``×``size`` (kept at 34 by default)."""
+    folder = _location("nmnist", root)
+    for split in ("Train", "Test"):
+        digits = _class_folders("nmnist", folder / split, ".bin")
+        if not digits <= set("0123456789"):
+            raise _layout_error("nmnist", f"unexpected folder(s) {', '.join(sorted(digits - set('0123456789')))} in {folder / split}")
+        missing = sorted(set("0123456789") - digits)
+        if missing:
+            raise _layout_error("nmnist", f"no .bin files for digit(s) {', '.join(missing)} in {folder / split}")
+    frames = EventFrames((34, 34, 2), bins, (size, size), denoise_us=denoise_us)
+    root = folder.parent
+    train = _streamed("nmnist", root, frames, lambda s: s.targets, train=True)
+    test = _streamed("nmnist", root, frames, lambda s: s.targets, train=False)
+    return _split("nmnist", train, test, train.labels.numpy(), seed=seed, val_fraction=val_fraction, frames=frames, classes=10)
+
+
+@register_dataset("cifar10_dvs", (2 * FRAME_BINS, 48, 48), 10)
+def load_cifar10_dvs(
+    *,
+    seed: int = 0,
+    root: str | Path | None = None,
+    val_fraction: float = VAL_FRACTION,
+    bins: int = FRAME_BINS,
+    size: int = 48,
+    denoise_us: float | None = None,
+    test_fraction: float = TEST_FRACTION,
+) -> DataSplit:
+    """CIFAR10-DVS (tonic's AEDAT4 version, 1,000 recordings per class): ``bins`` time bins,
+    2 polarities, 128×128 summed to ``size``×``size``; ``test_fraction`` of each class held out
+    for testing (stratified, seeded)."""
+    folder = _location("cifar10_dvs", root)
+    classes = _class_folders("cifar10_dvs", folder, ".aedat4")
+    if not classes <= set(CIFAR10_DVS_CLASSES):
+        raise _layout_error("cifar10_dvs", f"unexpected folder(s) {', '.join(sorted(classes - set(CIFAR10_DVS_CLASSES)))} in {folder}")
+    missing = [c for c in CIFAR10_DVS_CLASSES if c not in classes]
+    if missing:
+        raise _layout_error("cifar10_dvs", f"no .aedat4 files for class(es) {', '.join(missing)} in {folder}")
+    if importlib.util.find_spec("aedat") is None:  # tonic reads AEDAT4 with it
+        raise DataError("cifar10_dvs needs the aedat package to read its .aedat4 files: pip install aedat")
+    frames = EventFrames((128, 128, 2), bins, (size, size), denoise_us=denoise_us)
+    full = _streamed("cifar10_dvs", folder.parent, frames, lambda s: s.targets)
+    return _split_with_test(
+        "cifar10_dvs", full, seed=seed, val_fraction=val_fraction, test_fraction=test_fraction, frames=frames, classes=10
+    )
+
+
+@register_dataset("ncaltech101", (2 * FRAME_BINS, 48, 48), 101)
+def load_ncaltech101(
+    *,
+    seed: int = 0,
+    root: str | Path | None = None,
+    val_fraction: float = VAL_FRACTION,
+    bins: int = FRAME_BINS,
+    size: int = 48,
+    denoise_us: float | None = None,
+    test_fraction: float = TEST_FRACTION,
+) -> DataSplit:
+    """N-Caltech101 (101 folders: 100 object classes and BACKGROUND_Google; class index = the
+    folder's place in sorted order): recordings differ in size, so each is shifted to start at
+    0 (tonic), centred on a square of side max(W, H) and summed to ``size``×``size``; ``bins``
+    time bins, 2 polarities; ``test_fraction`` of each class held out for testing."""
+    folder = _location("ncaltech101", root)
+    classes = sorted(_class_folders("ncaltech101", folder / "Caltech101", ".bin"))
+    if len(classes) != 101:
+        raise _layout_error("ncaltech101", f"{len(classes)} class folders with .bin files in {folder / 'Caltech101'}, not 101")
+    index = {name: i for i, name in enumerate(classes)}
+    frames = EventFrames(None, bins, (size, size), denoise_us=denoise_us)
+    full = _streamed("ncaltech101", folder.parent, frames, lambda s: [index[t] for t in s.targets])
+    return _split_with_test(
+        "ncaltech101", full, seed=seed, val_fraction=val_fraction, test_fraction=test_fraction, frames=frames, classes=101
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Audio
+
+
+def _shd_labels(path: Path) -> np.ndarray:
+    """Labels of one SHD file, after checking that it holds what tonic reads."""
+    import h5py
+
+    if not path.is_file():
+        raise _layout_error("shd", f"no file {path}")
+    try:
+        with h5py.File(path, "r") as file:
+            labels = np.asarray(file["labels"][()], dtype=np.int64)
+            lengths = {len(file["spikes/times"]), len(file["spikes/units"]), len(labels)}
+            for key in ("extra/keys", "extra/speaker"):
+                file[key]
+    except (OSError, KeyError) as err:
+        raise _layout_error("shd", f"{path} is not a complete SHD file ({_one_line(err)})") from None
+    if len(lengths) != 1:
+        raise _layout_error("shd", f"{path}: spikes/times, spikes/units and labels differ in length")
+    if len(labels) == 0 or labels.min() < 0 or labels.max() >= 20:
+        raise _layout_error("shd", f"{path}: labels must be 0-19 (and at least one sample)")
+    return labels
+
+
+@register_dataset("shd", (1, SHD_BINS, SHD_CHANNELS), 20)
+def load_shd(
+    *,
+    seed: int = 0,
+    root: str | Path | None = None,
+    val_fraction: float = VAL_FRACTION,
+    bins: int = SHD_BINS,
+    channels: int = SHD_CHANNELS,
+) -> DataSplit:
+    """Spiking Heidelberg Digits (spoken digits 0-9 in English and German, 700 cochlea units):
+    frame ``(1, bins, channels)``, time down the height, the units summed in ``channels``
+    groups (700 → 140: unit ``u`` in column ``u // 5``)."""
+    folder = _location("shd", root)
+    labels = {split: _shd_labels(folder / f"shd_{split}.h5") for split in ("train", "test")}
+    frames = EventFrames((700, 1, 1), bins, (bins, channels), audio=True)
+    train = _streamed("shd", folder.parent, frames, lambda s: labels["train"], train=True)
+    test = _streamed("shd", folder.parent, frames, lambda s: labels["test"], train=False)
+    return _split("shd", train, test, labels["train"], seed=seed, val_fraction=val_fraction, frames=frames, classes=20)
+
+
+# --------------------------------------------------------------------------------------------
+# Offline: Poisson-coded digits
+
+
+def poisson_events(
+    image: np.ndarray | Tensor,
+    rng: np.random.Generator,
+    *,
+    duration_us: int = DIGITS_DURATION_US,
+    events_per_pixel: float = DIGITS_EVENTS_PER_PIXEL,
+) -> np.ndarray:
+    """Rate (Poisson) coding of an image ``(H, W)`` with intensities in [0, 1].
+
+    Pixel ``(y, x)`` of intensity ``I`` fires a Poisson process of rate
+    ``I · events_per_pixel / duration_us`` over ``[0, duration_us)``: ``N ~ Poisson(I ·
+    events_per_pixel)`` events at independent uniform integer times. One polarity (``p = 0``).
+    Returns tonic's structured array (:data:`EVENT_DTYPE`: x, y, t, p), sorted by time."""
+    from tonic.io import make_structured_array
+
+    intensity = np.clip(np.asarray(image, dtype=np.float64), 0.0, 1.0)
+    counts = rng.poisson(intensity * events_per_pixel).ravel()
+    pixel = np.repeat(np.arange(counts.size), counts)
+    times = rng.integers(0, duration_us, size=pixel.size)
+    order = np.argsort(times, kind="stable")
+    y, x = np.divmod(pixel[order], intensity.shape[1])
+    return make_structured_array(x, y, times[order], np.zeros_like(x), dtype=EVENT_DTYPE)
+
+
+@register_dataset("digits_events", (FRAME_BINS, 16, 16), 10)
+def load_digits_events(
+    *,
+    seed: int = 0,
+    root: str | Path | None = None,
+    val_fraction: float = VAL_FRACTION,
+    bins: int = FRAME_BINS,
+    duration_us: int = DIGITS_DURATION_US,
+    events_per_pixel: float = DIGITS_EVENTS_PER_PIXEL,
+) -> DataSplit:
+    """scikit-learn's digits as event streams, the offline event data set: the 16×16 images and
+    splits of ``digits`` (same seed), each image Poisson-coded (:func:`poisson_events`, seeded by
+    ``seed``) and framed by the same :class:`EventFrames` as the camera sets, over the fixed
+    window ``[0, duration_us)``: ``(bins, 16, 16)``, one polarity. Kept in memory (1,797 samples)."""
+    base = load_digits(seed=seed, root=root, val_fraction=val_fraction, size=16)
+    frames = EventFrames((16, 16, 1), bins, (16, 16), duration_us=duration_us)
+    splits = []
+    for part, dataset in enumerate((base.train, base.val, base.test)):
+        images, labels = dataset.tensors
+        rng = np.random.default_rng([seed, part])
+        x = torch.stack(
+            [frames(poisson_events(image[0].numpy(), rng, duration_us=duration_us, events_per_pixel=events_per_pixel)) for image in images]
+        )
+        splits.append(TensorDataset(x, labels))
+    return DataSplit("digits_events", *splits, frames.output_shape, 10)
