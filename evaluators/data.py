@@ -74,3 +74,14 @@ def stratified_split(labels: Sequence[int] | np.ndarray, fraction: float, seed: 
     stratify = labels if len(counts) and counts[counts > 0].min() >= 2 else None
     kept, held = train_test_split(idx, test_size=fraction, random_state=seed, stratify=stratify)
     return np.sort(kept), np.sort(held)
+
+
+def first_samples(data: Dataset, limit: int) -> tuple:
+    """The first ``limit`` samples of a map-style dataset as two stacked tensors ``(x, y)``."""
+    import torch
+
+    count = min(int(limit), len(data))  # type: ignore[arg-type]
+    if count < 1:
+        raise ValueError("the dataset is empty")
+    items = [data[i] for i in range(count)]
+    return torch.stack([x for x, _ in items]), torch.stack([torch.as_tensor(y) for _, y in items])

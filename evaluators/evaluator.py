@@ -42,10 +42,12 @@ class Evaluator:
     * :meth:`cost` — ``bit_budget``, ``s_ace``, ``size_bits``, ``effective_resolution``,
       ``energy_pj`` (dense estimate under ``energy_model``, :mod:`evaluators.energy`):
       pure functions of architecture, input shape and config; no data, no training.
-    * :meth:`__call__` — the cost metrics plus ``accuracy`` (test set, after a short
-      quantization-aware fine-tune of the cached full-precision model), ``firing_rate``
-      (non-zero fraction of the spikes fed to the unpinned layers, on the test set) and the
-      event-driven ``s_ace_active`` and ``energy_pj_active`` (:meth:`score`).
+    * :meth:`__call__` — the cost metrics plus ``accuracy`` (validation split, after a short
+      quantization-aware fine-tune of the cached full-precision model on the training split),
+      ``firing_rate`` (non-zero fraction of the spikes fed to the unpinned layers, on the
+      validation split), the event-driven ``s_ace_active`` and ``energy_pj_active``, and
+      ``test_accuracy`` — the same model on the test split, read once, to report
+      (:meth:`score`). Nothing a strategy decides on reads the test split.
     * :meth:`sensitivity` — the per-layer sensitivity report of the pretrained network
       (Hessian Ω on the full-precision or the quantized network, output error, kurtosis),
       measured once and cached.
@@ -55,6 +57,7 @@ class Evaluator:
 
     metric_names: tuple[str, ...] = (
         "accuracy",
+        "test_accuracy",
         "bit_budget",
         "s_ace",
         "energy_pj",
@@ -83,29 +86,40 @@ class Evaluator:
         model_kwargs: dict | None = None,
         progress: Progress | None = None,
         energy_model: str | Path | EnergyModel | None = None,
+        val_fraction: float = datasets.VAL_FRACTION,
+        workers: int = 0,
+        input_shape: tuple[int, ...] | None = None,
     ) -> None:
         info = datasets.info(dataset)
+        if not 0.0 < val_fraction < 1.0:
+            raise ConfigError(f"--val-fraction must be between 0 and 1 (exclusive), not {val_fraction}")
+        if workers < 0:
+            raise ConfigError(f"--workers must be 0 or more, not {workers}")
+        self.val_fraction, self.workers = float(val_fraction), int(workers)
         self.energy_model = load_energy_model(energy_model)
         self.model_name, self.dataset = model, dataset
         self.seed = seed
         self.device = resolve_device(device)
-        self.finetune_settings = TrainSettings(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed)
-        self.pretrain_settings = TrainSettings(epochs=pretrain_epochs, lr=pretrain_lr, batch_size=batch_size, seed=seed)
+        self.finetune_settings = TrainSettings(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, workers=self.workers)
+        self.pretrain_settings = TrainSettings(epochs=pretrain_epochs, lr=pretrain_lr, batch_size=batch_size, seed=seed, workers=self.workers)
         self.cache_dir = Path(cache_dir) if cache_dir else None
         self.data_root = data_root
         self.progress = progress
-        kwargs = {"num_classes": info.num_classes, "in_channels": info.input_shape[0], "image_size": info.input_shape[-1]}
+        shape = tuple(int(n) for n in (input_shape or info.input_shape))
+        if len(shape) != 3 or min(shape) < 1:
+            raise ConfigError(f"input shape {shape} is not C,H,W with three positive sizes; write for example --input-shape 3,32,32")
+        kwargs = {"num_classes": info.num_classes, "in_channels": shape[0], "image_size": shape[-1]}
         kwargs.update(model_kwargs or {})
         self.model_kwargs = kwargs
         probe = build(model, **kwargs)
-        self.input_shape = info.input_shape
+        self.input_shape = shape
         self.specs = layer_specs(probe, self.input_shape)
         self.space = space if space is not None else default_space(probe)
         if set(self.space.names) != {s.name for s in self.specs}:
             raise ConfigError(f"the space's layers do not match model {model!r}; write a fresh one with `spikebits space --model {model}`")
         self._data: datasets.DataSplit | None = None
         self.last_activity: dict[str, LayerActivity] | None = None
-        self._pretrained: tuple[dict, float] | None = None
+        self._pretrained: tuple[dict, dict[str, float]] | None = None
         self._sensitivity: dict[tuple[int, int, str], SensitivityReport] = {}
 
     def describe(self) -> dict:
@@ -120,8 +134,12 @@ class Evaluator:
             "pretrain": self.pretrain_settings.__dict__,
             "energy_model": {**self.energy_model.to_dict(), "basis": "estimate"},
         }
+        info["val_fraction"] = self.val_fraction
+        info["input_shape"] = list(self.input_shape)
         if self._pretrained is not None:
-            info["full_precision_accuracy"] = self._pretrained[1]
+            info["full_precision_accuracy"] = self._pretrained[1]["accuracy"]
+            if "test_accuracy" in self._pretrained[1]:
+                info["full_precision_test_accuracy"] = self._pretrained[1]["test_accuracy"]
         return info
 
     # ---------------------------------------------------------------- data-free
@@ -142,14 +160,26 @@ class Evaluator:
     @property
     def data(self) -> datasets.DataSplit:
         if self._data is None:
-            self._data = datasets.load(self.dataset, seed=self.seed, root=self.data_root)
+            data = datasets.load(self.dataset, seed=self.seed, root=self.data_root, val_fraction=self.val_fraction)
+            if tuple(data.input_shape) != self.input_shape:
+                raise ConfigError(
+                    f"{self.dataset} yields inputs of shape {','.join(map(str, data.input_shape))}, not the "
+                    f"{','.join(map(str, self.input_shape))} asked for; drop --input-shape to train on it"
+                )
+            self._data = data
         return self._data
+
+    @property
+    def data_key(self) -> dict:
+        """What decides the training data besides the data set's name and the seed (part of
+        the pretraining cache key)."""
+        return {"val_fraction": self.val_fraction}
 
     def new_model(self) -> SpikingNetwork:
         return build(self.model_name, **self.model_kwargs)
 
     def pretrained(self) -> tuple[dict, float]:
-        """The cached full-precision state dict and its test accuracy."""
+        """The cached full-precision state dict and its validation accuracy."""
         if self._pretrained is None:
             # The initial weights come from the seed, not from whatever the global random
             # state is when pretraining happens (the cache key names the seed).
@@ -160,13 +190,15 @@ class Evaluator:
                 model,
                 self.dataset,
                 self.data.train,
-                self.data.test,
+                self.data.val,
                 self.pretrain_settings,
+                test_data=self.data.test,
                 cache_dir=self.cache_dir,
                 device=self.device,
                 progress=self.progress,
+                data_key=self.data_key,
             )
-        return self._pretrained
+        return self._pretrained[0], self._pretrained[1]["accuracy"]
 
     def full_precision_model(self) -> SpikingNetwork:
         state, _ = self.pretrained()
@@ -208,14 +240,19 @@ class Evaluator:
         train(model, self.data.train, settings, device=self.device, progress=self.progress, description="fine-tune", on_epoch=on_epoch)
         return model
 
+    def validation_accuracy(self, model: SpikingNetwork) -> float:
+        """Top-1 accuracy on the validation split: what strategies, early stopping and the
+        supernet decide on."""
+        return accuracy(model, self.data.val, device=self.device)
+
     def score(self, model: SpikingNetwork) -> dict[str, float]:
-        """The data-dependent metrics of a trained model, on the test set: ``accuracy``,
+        """The data-dependent metrics of a trained model: on the validation split ``accuracy``,
         ``firing_rate`` (non-zero fraction of the spikes fed to the unpinned layers), and the
         event-driven ``s_ace_active`` and ``energy_pj_active`` (each layer's ops scaled by
-        its measured non-zero input-spike rate). The per-layer activity is kept in
-        :attr:`last_activity`."""
+        its measured non-zero input-spike rate); then ``test_accuracy`` on the test split, to
+        report only. The per-layer activity (validation) is kept in :attr:`last_activity`."""
         with record_layer_activity(model) as stats:
-            acc = accuracy(model, self.data.test, device=self.device)
+            acc = self.validation_accuracy(model)
         self.last_activity = stats
         free = [stats[n] for n in self.space.free_layers]
         total = sum(sum(a.total) for a in free)
@@ -227,6 +264,7 @@ class Evaluator:
             "firing_rate": rate,
             "s_ace_active": s_ace(self.specs, config, rates=rates),
             "energy_pj_active": energy_report(self.specs, config, self.energy_model, rates=rates).total_pj,
+            "test_accuracy": accuracy(model, self.data.test, device=self.device),
         }
 
     def __call__(self, config: Config, *, on_epoch=None) -> dict[str, float]:

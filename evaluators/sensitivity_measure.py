@@ -33,7 +33,7 @@ def _cache_path(evaluator: Any, model: SpikingNetwork, settings: dict[str, Any])
     # "network": "full" stays out of the hash, so reports cached before the option existed keep their names.
     keyed = {k: v for k, v in settings.items() if (k, v) != ("network", "full")}
     blob = json.dumps({"settings": keyed, "space": evaluator.space.to_dict(), "v": SENSITIVITY_VERSION}, sort_keys=True, default=str)
-    key = pretrain_cache_key(model, evaluator.dataset, evaluator.seed, evaluator.pretrain_settings)
+    key = pretrain_cache_key(model, evaluator.dataset, evaluator.seed, evaluator.pretrain_settings, evaluator.data_key)
     return cache_dir / f"{key}-sensitivity-{hashlib.sha256(blob.encode()).hexdigest()[:10]}.json"
 
 

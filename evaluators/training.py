@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from spikebits.models import SpikingNetwork, set_full_precision
 from spikebits.space import atomic_write_bytes
@@ -32,13 +32,16 @@ def quiet(iterable: Iterable, description: str, total: int) -> Iterable:
 
 @dataclass(frozen=True)
 class TrainSettings:
-    """Optimiser settings. Adam with a cosine-decayed learning rate over all steps."""
+    """Optimiser settings. Adam with a cosine-decayed learning rate over all steps.
+    ``workers``: DataLoader worker processes that read and augment training batches (0: in
+    this process, right for data held in memory)."""
 
     epochs: int = 1
     lr: float = 1e-3
     batch_size: int = 64
     weight_decay: float = 0.0
     seed: int = 0
+    workers: int = 0
 
 
 def default_cache_dir() -> Path:
@@ -47,9 +50,13 @@ def default_cache_dir() -> Path:
     return Path(env) if env else Path.home() / ".cache" / "spikebits"
 
 
-def make_loader(data: TensorDataset, batch_size: int, *, shuffle: bool, seed: int = 0) -> DataLoader:
+def make_loader(data: Dataset, batch_size: int, *, shuffle: bool, seed: int = 0, workers: int = 0) -> DataLoader:
+    """Batches of ``data`` (shuffled with a generator seeded by ``seed``), read by ``workers``
+    processes (0: this one)."""
     generator = torch.Generator().manual_seed(seed)
-    return DataLoader(data, batch_size=batch_size, shuffle=shuffle, generator=generator if shuffle else None)
+    return DataLoader(
+        data, batch_size=batch_size, shuffle=shuffle, generator=generator if shuffle else None, num_workers=workers
+    )
 
 
 def train(
@@ -70,7 +77,7 @@ def train(
     if settings.epochs <= 0:
         return []
     torch.manual_seed(settings.seed)
-    loader = make_loader(data, settings.batch_size, shuffle=True, seed=settings.seed)
+    loader = make_loader(data, settings.batch_size, shuffle=True, seed=settings.seed, workers=settings.workers)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(params, lr=settings.lr, weight_decay=settings.weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=settings.epochs * len(loader))
@@ -152,13 +159,18 @@ def recompute_batchnorm(
     return used
 
 
-def pretrain_cache_key(model: SpikingNetwork, dataset: str, seed: int, settings: TrainSettings) -> str:
-    """File stem of the pretraining checkpoint of (architecture, data set, seed, settings):
-    ``"{model}-{dataset}-seed{seed}-{hash}"``; other caches next to it (sensitivity reports)
-    start with it too."""
+def pretrain_cache_key(
+    model: SpikingNetwork, dataset: str, seed: int, settings: TrainSettings, data_key: dict | None = None
+) -> str:
+    """File stem of the pretraining checkpoint of (architecture, data set, seed, settings, and
+    ``data_key``: whatever else decides the training data): ``"{model}-{dataset}-seed{seed}-{hash}"``;
+    other caches next to it (sensitivity reports) start with it too."""
     name, kwargs = model.arch
     blob = json.dumps(
-        {"model": name, "kwargs": kwargs, "dataset": dataset, "seed": seed, "settings": settings.__dict__, "v": PRETRAIN_VERSION},
+        {
+            "model": name, "kwargs": kwargs, "dataset": dataset, "seed": seed, "settings": settings.__dict__,
+            "data": data_key or {}, "v": PRETRAIN_VERSION,
+        },
         sort_keys=True,
         default=str,
     )
@@ -168,34 +180,40 @@ def pretrain_cache_key(model: SpikingNetwork, dataset: str, seed: int, settings:
 def pretrained_state(
     model: SpikingNetwork,
     dataset: str,
-    train_data: TensorDataset,
-    test_data: TensorDataset,
+    train_data: Dataset,
+    val_data: Dataset,
     settings: TrainSettings,
     *,
+    test_data: Dataset | None = None,
     cache_dir: Path | None = None,
     device: str | torch.device = "cpu",
     progress: Progress | None = None,
-) -> tuple[dict[str, torch.Tensor], float]:
+    data_key: dict | None = None,
+) -> tuple[dict[str, torch.Tensor], dict[str, float]]:
     """Full-precision weights for (model, data set, seed), trained once and cached on disk.
 
     Full precision: float weights, unquantized neurons (the B_s → ∞ limit, s = max(v, 0)),
-    T = 1. Returns the state dict and its test accuracy. The cache file name holds a hash of
-    the architecture, data set, seed and settings; it is written atomically.
+    T = 1. Returns the state dict and ``{"accuracy": validation accuracy, "test_accuracy":
+    test accuracy}`` (the latter only to report; absent without ``test_data``). The cache file
+    name holds a hash of the architecture, data set, seed, settings and ``data_key`` (what
+    else decides the training data, e.g. the validation fraction); it is written atomically.
     """
     cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
-    path = cache_dir / f"{pretrain_cache_key(model, dataset, settings.seed, settings)}.pt"
+    path = cache_dir / f"{pretrain_cache_key(model, dataset, settings.seed, settings, data_key)}.pt"
     if path.exists():
         try:
             blob = torch.load(path, map_location="cpu", weights_only=True)
-            return blob["state"], float(blob["accuracy"])
+            return blob["state"], {k: float(v) for k, v in blob["accuracy"].items()}
         except Exception:
             pass  # unreadable cache: retrain and overwrite it
     set_full_precision(model)
     model.to(device)
     train(model, train_data, settings, device=device, progress=progress, description="pretrain")
-    acc = accuracy(model, test_data, device=device)
+    scores = {"accuracy": accuracy(model, val_data, device=device)}
+    if test_data is not None:
+        scores["test_accuracy"] = accuracy(model, test_data, device=device)
     state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
     buffer = io.BytesIO()
-    torch.save({"state": state, "accuracy": acc}, buffer)
+    torch.save({"state": state, "accuracy": scores}, buffer)
     atomic_write_bytes(path, buffer.getvalue(), what=f"the pretraining cache in {cache_dir}", hint="set SPIKEBITS_CACHE to a writable folder")
-    return state, acc
+    return state, scores

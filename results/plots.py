@@ -28,7 +28,7 @@ from spikebits.space import atomic_write_bytes
 
 #: Axis labels, with units.
 AXIS_LABELS: dict[str, str] = {
-    "accuracy": "accuracy",
+    "accuracy": "validation accuracy",
     "bit_budget": "bit budget (W̄·S̄·T̄)",
     "s_ace": "S-ACE (bit-ops)",
     "energy_pj": "energy (pJ, estimate)",
@@ -101,7 +101,8 @@ def plot_front(
     ``front`` is highlighted; the staircase joins those of them that are non-dominated in the
     (x, y) plane (all of them for a 2-objective front). A dashed line marks a budget limit on
     x (and on y). The x axis is logarithmic for S-ACE, energy and size when the values span
-    more than a factor 20. Accuracy is shown in percent.
+    more than a factor 20. Accuracy is shown in percent. With ``y`` = accuracy (validation),
+    the front's points that carry ``test_accuracy`` get it beside, as hollow orange circles.
     """
     direction(x)
     direction(y)
@@ -129,6 +130,11 @@ def plot_front(
         stairs = sorted(pareto_front(shown_front, (x, y)), key=lambda r: (r.metrics[x], r.metrics[y]))
         ax.plot([r.metrics[x] for r in stairs], [r.metrics[y] for r in stairs],
                 drawstyle=step_where(x), color="tab:blue", linewidth=1.8, zorder=3)
+        tested = [r for r in shown_front if r.has("test_accuracy")] if y == "accuracy" else []
+        if tested:  # the same points' test accuracy, beside the validation accuracy they were chosen on
+            ax.scatter([r.metrics[x] for r in tested], [r.metrics["test_accuracy"] for r in tested],
+                       s=40, facecolors="none", edgecolors="tab:orange", linewidths=1.2,
+                       label="front on the test split", zorder=4)
     if budget:
         limits = budget.to_dict()
         if x in limits:

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from spikebits.space import Budget, Config, DataError, METRICS
+from spikebits.space import RECORD_METRICS, Budget, Config, DataError
 
 #: Trial states, named as Optuna names them.
 STATES: tuple[str, ...] = ("COMPLETE", "FAIL", "PRUNED", "RUNNING", "SKIPPED")
@@ -61,9 +61,9 @@ def to_jsonable(value: Any) -> Any:
 def _float_map(values: Mapping[str, Any], what: str) -> dict[str, float]:
     out: dict[str, float] = {}
     for key, value in values.items():
-        if key not in METRICS:
+        if key not in RECORD_METRICS:
             raise ValueError(
-                f"{what} key {key!r} is not a metric; use one of {', '.join(METRICS)} (put other numbers in info)"
+                f"{what} key {key!r} is not a metric; use one of {', '.join(RECORD_METRICS)} (put other numbers in info)"
             )
         out[key] = math.nan if value is None else float(value)
     return out
@@ -75,7 +75,7 @@ class TrialRecord:
 
     * ``number``: the trial's number within its run (0, 1, 2, ...).
     * ``config``: the config evaluated, or ``None`` when the trial failed before it had one.
-    * ``metrics``: metric name -> value, keys from :data:`space.METRICS` (may be partial).
+    * ``metrics``: metric name -> value, keys from :data:`space.RECORD_METRICS` (may be partial).
     * ``strategy``: the strategy's registry name (``"nsga2"``, ``"differentiable"``, ...).
     * ``wall_time_s``: wall-clock seconds the trial took.
     * ``feasible``: whether every budget constraint holds (``violations`` all ≤ 0).
@@ -128,12 +128,12 @@ class TrialRecord:
     ) -> TrialRecord:
         """A COMPLETE record whose ``violations`` and ``feasible`` come from ``budget``.
 
-        Metrics that are not in :data:`space.METRICS` (for example an evaluator's
+        Metrics that are not in :data:`space.RECORD_METRICS` (for example an evaluator's
         ``basis: "estimate"`` field) are moved into ``info``. Every budgeted metric must be
         among ``metrics``.
         """
-        known = {k: v for k, v in metrics.items() if k in METRICS}
-        extra = {k: v for k, v in metrics.items() if k not in METRICS}
+        known = {k: v for k, v in metrics.items() if k in RECORD_METRICS}
+        extra = {k: v for k, v in metrics.items() if k not in RECORD_METRICS}
         missing = [m for m in budget.metrics if m not in known]
         if missing:
             raise ValueError(f"metrics lack {', '.join(missing)}, which the budget constrains; evaluate them too")
@@ -188,7 +188,7 @@ class TrialRecord:
         """A SKIPPED record: ``config`` breaks a budget on a data-free metric, known from its
         ``costs`` alone, so it was not trained. ``metrics`` are the costs; ``violations`` cover
         the budgeted metrics among them; ``error`` names the broken limits."""
-        known = {k: v for k, v in costs.items() if k in METRICS}
+        known = {k: v for k, v in costs.items() if k in RECORD_METRICS}
         violations = {c.metric: c.violation(known) for c in budget.constraints if c.metric in known}
         broken = [f"{c.metric} {known[c.metric]:.4g} breaks {c}" for c in budget.constraints if violations.get(c.metric, 0.0) > 0]
         return cls(

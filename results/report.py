@@ -19,7 +19,7 @@ def format_metric(metric: str, value: float | None) -> str:
     (``123456789`` -> ``1.23e+08``), everything else with 3 decimals; missing -> ``-``."""
     if value is None or not math.isfinite(value):
         return MISSING
-    if metric == "accuracy":
+    if metric in ("accuracy", "test_accuracy"):
         return f"{100.0 * value:.2f}%"
     if metric in LARGE_METRICS:
         return f"{value:.2e}"
@@ -30,18 +30,23 @@ def format_front_table(front: Sequence[TrialRecord], objectives: Sequence[str]) 
     """A text table of ``front``: trial number (#), one column per objective, the strategy
     and the config (``Config.short()``), one row per point in the given order.
 
+    When ``accuracy`` (validation) is an objective and a point carries ``test_accuracy``, a
+    ``test_accuracy`` column follows it: reported beside, never decided on.
     Numbers are right-aligned, text left-aligned; columns are separated by two spaces. An
     empty front gives the header and the line ``(no feasible points)``.
     """
-    header = ["#", *objectives, "strategy", "config"]
+    columns = list(objectives)
+    if "accuracy" in columns and any("test_accuracy" in r.metrics for r in front):
+        columns.insert(columns.index("accuracy") + 1, "test_accuracy")
+    header = ["#", *columns, "strategy", "config"]
     rows = [
         [
             str(r.number),
-            *(format_metric(m, r.metrics.get(m)) for m in objectives),
+            *(format_metric(m, r.metrics.get(m)) for m in columns),
             r.strategy,
             MISSING if r.config is None else r.config.short(),
         ]
         for r in front
     ]
-    numeric = len(objectives) + 1  # '#' and the objectives are right-aligned
+    numeric = len(columns) + 1  # '#' and the metrics are right-aligned
     return format_table(header, rows, align="r" * numeric + "l" * 2, empty="(no feasible points)")

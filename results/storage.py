@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from spikebits.space import METRICS, Budget, Config, DataError, atomic_write_text, direction
+from spikebits.space import METRICS, RECORD_METRICS, Budget, Config, DataError, atomic_write_text, direction
 
 from spikebits.results.records import TrialRecord, to_jsonable
 
@@ -119,13 +119,13 @@ def pareto_records(data: Mapping[str, Any]) -> list[TrialRecord]:
 # --------------------------------------------------------------------- trials.csv
 def trials_columns(records: Iterable[TrialRecord]) -> list[str]:
     """Header of ``trials.csv``: number, state, feasible, strategy, wall_time_s, every metric
-    of :data:`space.METRICS` in order, ``violation.<metric>`` for each budget metric any record
-    carries (in METRICS order), config, error, repaired_from (the number of the sampled trial
+    of :data:`space.RECORD_METRICS` in order (``accuracy``, then ``test_accuracy``, then the
+    rest), ``violation.<metric>`` for each budget metric any record carries (in METRICS order), config, error, repaired_from (the number of the sampled trial
     whose config broke a data-free budget and was repaired into this one; empty otherwise)."""
     present = {m for r in records for m in r.violations}
     return [
         *TRIAL_COLUMNS,
-        *METRICS,
+        *RECORD_METRICS,
         *(VIOLATION_PREFIX + m for m in METRICS if m in present),
         "config",
         "error",
@@ -157,7 +157,7 @@ def write_trials_csv(path: str | os.PathLike[str], records: Sequence[TrialRecord
             "error": r.error or "",
             "repaired_from": "" if r.info.get("repaired_from") is None else str(int(r.info["repaired_from"])),
         }
-        for m in METRICS:
+        for m in RECORD_METRICS:
             row[m] = _cell(r.metrics.get(m))
         for m, v in r.violations.items():
             row[VIOLATION_PREFIX + m] = _cell(v)

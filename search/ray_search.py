@@ -98,7 +98,7 @@ def run_trial(
     config = Config.from_dict(params["config"])
 
     def report_epoch(epoch: int, model) -> None:  # noqa: ANN001 - a SpikingNetwork
-        tune.report({"accuracy": evaluator.score(model)["accuracy"], "epoch": epoch, "final": False})
+        tune.report({"accuracy": evaluator.validation_accuracy(model), "epoch": epoch, "final": False})
 
     record = evaluate_trial(
         evaluator, config, int(params["number"]), strategy=strategy, budget=budget or Budget(), info=params.get("info"), on_epoch=report_epoch if early_stop else None

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from spikebits.space.errors import BudgetError
-from spikebits.space.metrics import METRICS, direction
+from spikebits.space.metrics import METRICS, REPORTED_METRICS, direction
 
 _BUDGET_RE = re.compile(r"^\s*([a-z_]+)\s*<=\s*([-+0-9.eE]+)\s*$")
 
@@ -58,6 +58,8 @@ class Budget:
             if not m:
                 raise BudgetError(f"budget {text!r} is malformed; write METRIC<=NUMBER, for example bit_budget<=2.5")
             metric, raw = m.groups()
+            if metric in REPORTED_METRICS:
+                direction(metric)  # says that it is read once, to report
             if metric not in METRICS:
                 raise BudgetError(f"budget {text!r} names unknown metric {metric!r}; use one of {', '.join(METRICS)}")
             try:

@@ -56,6 +56,12 @@ METRIC_TABLE: tuple[Metric, ...] = (
     Metric("energy_pj_active", "minimize", True, "event-driven energy estimate per inference, pJ"),
 )
 
+#: Metrics a trial records to report and that nothing may decide on: the test split is read
+#: once, to report (strategies, snapping, early stopping use training and validation data).
+REPORTED_TABLE: tuple[Metric, ...] = (
+    Metric("test_accuracy", "maximize", True, "test accuracy of the same fine-tuned model, reported only"),
+)
+
 SENSITIVITY_TABLE: tuple[SensitivityMetric, ...] = (
     SensitivityMetric("hessian", True, "ratio", "Hutchinson trace of the layer's Hessian; HAWQ Ω per choice"),
     SensitivityMetric("output", True, "ratio", "output error with only this layer quantized to the choice"),
@@ -70,6 +76,11 @@ COST_METRICS: tuple[str, ...] = tuple(m.name for m in METRIC_TABLE if not m.need
 #: Metrics that need a trained model and data.
 DATA_METRICS: tuple[str, ...] = tuple(m.name for m in METRIC_TABLE if m.needs_data)
 DEFAULT_OBJECTIVES: tuple[str, ...] = ("accuracy", "bit_budget", "s_ace")
+#: Report-only metrics (:data:`REPORTED_TABLE`): never an objective or a budget.
+REPORTED_METRICS: tuple[str, ...] = tuple(m.name for m in REPORTED_TABLE)
+#: Every metric a trial record may carry, name → direction: each reported metric right after
+#: the metric it reports on the test split (``accuracy``, ``test_accuracy``, ``bit_budget``, …).
+RECORD_METRICS: dict[str, str] = {"accuracy": "maximize", "test_accuracy": "maximize", **METRICS}
 
 #: Every sensitivity metric (SensiBoost/KurtBoost, sensitivity-guided starts).
 SENSITIVITY_METRICS: tuple[str, ...] = tuple(m.name for m in SENSITIVITY_TABLE)
@@ -84,6 +95,10 @@ JUMP_KIND: dict[str, str] = {m.name: m.jump for m in SENSITIVITY_TABLE}
 
 
 def direction(metric: str) -> str:
+    """``"maximize"`` or ``"minimize"`` for an objective or budget metric; a report-only or
+    unknown name is a one-line :class:`BudgetError`."""
+    if metric in REPORTED_METRICS:
+        raise BudgetError(f"{metric} is read once, to report; objectives and budgets use accuracy (validation accuracy)")
     if metric not in METRICS:
         raise BudgetError(f"unknown metric {metric!r}; use one of {', '.join(METRICS)}")
     return METRICS[metric]

@@ -80,6 +80,8 @@ class SearchSpace:
         return cls({n: options for n in layer_names}, tuple(tuple(t) for t in ties), pinned, model)
 
     def unpin(self, *names: str) -> SearchSpace:
+        """The space with ``names`` unpinned (every pinned layer when none is given)."""
+        names = names or tuple(self.pinned)
         for n in names:
             if n not in self.pinned:
                 raise ConfigError(f"layer {n!r} is not pinned; pinned layers: {', '.join(self.pinned) or 'none'}")
@@ -177,8 +179,12 @@ class SearchSpace:
             choices[n] = LayerChoice(*near, "uniform" if "uniform" in o.schemes else o.schemes[0])
         return self.expand(choices)
 
-    def uniform(self, choice: LayerChoice) -> Config:
-        """Every unpinned layer at ``choice`` (pinned layers keep their pin)."""
+    def uniform(self, choice: LayerChoice, *, include_pinned: bool = False) -> Config:
+        """Every unpinned layer at ``choice``; pinned layers keep their pin, or with
+        ``include_pinned`` take ``choice`` too (the seed paper's U-Quant rows quantize every
+        layer, the first one included; evaluate such a config on :meth:`unpin` ``()``)."""
+        if include_pinned:
+            return Config({n: choice for n in self.layers})
         return self.expand({n: choice for n in self.decisions})
 
     def complete(self, config: Config, *, strict: bool = True) -> Config:

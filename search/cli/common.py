@@ -77,6 +77,9 @@ def make_evaluator(args: argparse.Namespace, *, progress: Any = None, epochs: in
         progress=progress,
         pretrain_epochs=args.pretrain_epochs,
         energy_model=args.energy_model,
+        val_fraction=args.val_fraction,
+        workers=args.workers,
+        input_shape=args.input_shape,
     )
 
 
@@ -97,14 +100,33 @@ def build_model(args: argparse.Namespace) -> tuple[Any, Any]:
 
     check_names(args)
     info = datasets.info(args.dataset)
-    model = models.build(args.model, num_classes=info.num_classes, in_channels=info.input_shape[0], image_size=info.input_shape[-1])
-    return model, info
+    shape = args.input_shape or info.input_shape
+    model = models.build(args.model, num_classes=info.num_classes, in_channels=shape[0], image_size=shape[-1])
+    return model, datasets.DatasetInfo(info.name, tuple(shape), info.num_classes)
+
+
+def parse_input_shape(text: str) -> tuple[int, int, int]:
+    """``C,H,W`` → three positive ints (argparse type of ``--input-shape``)."""
+    try:
+        shape = tuple(int(part) for part in text.replace("x", ",").split(","))
+    except ValueError:
+        shape = ()
+    if len(shape) != 3 or min(shape) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not C,H,W with three positive sizes, for example 3,32,32")
+    return shape  # type: ignore[return-value]
 
 
 def add_model_arguments(p: argparse.ArgumentParser) -> None:
     """``--model`` and ``--dataset``: what every subcommand that builds a model takes."""
     p.add_argument("--model", default="digits_cnn", help="architecture (digits_cnn, resnet20)")
-    p.add_argument("--dataset", default="digits", help="data set (digits)")
+    from spikebits.evaluators import datasets
+
+    names = ", ".join(datasets.available())
+    p.add_argument("--dataset", default="digits", help=f"data set: {names}; sets the input shape of cost figures without reading data")
+    p.add_argument(
+        "--input-shape", type=parse_input_shape, metavar="C,H,W",
+        help="input shape for costs and the model (default: the data set's, e.g. 3,32,32 for cifar10)",
+    )
 
 
 def add_common_arguments(p: argparse.ArgumentParser) -> None:
@@ -116,7 +138,9 @@ def add_common_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lr", type=float, default=1e-3, help="fine-tuning learning rate (Adam)")
     p.add_argument("--pretrain-epochs", type=int, default=30, help="full-precision pretraining epochs (cached)")
     p.add_argument("--cache-dir", help="pretraining cache (default $SPIKEBITS_CACHE or ~/.cache/spikebits)")
-    p.add_argument("--data-root", help="folder holding data set files on disk")
+    p.add_argument("--data-dir", "--data-root", dest="data_root", metavar="DIR", help="folder holding the data set's files (cifar10, event data)")
+    p.add_argument("--val-fraction", type=float, default=0.1, help="share of the training data held out for validation (default 0.1)")
+    p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes reading training batches (default 0)")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: the machine's cores, at most 8)")
     p.add_argument(
         "--energy-model",

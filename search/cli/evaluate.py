@@ -24,7 +24,7 @@ from spikebits.search.cli.common import (
     set_threads,
 )
 from spikebits.search.runner import check_output_dir
-from spikebits.space import ConfigError, atomic_write_text
+from spikebits.space import Config, ConfigError, LayerChoice, atomic_write_text
 
 DEFAULT_EPOCHS = 2
 
@@ -32,13 +32,38 @@ DEFAULT_EPOCHS = 2
 def add_parser(sub: Any) -> None:
     e = sub.add_parser("evaluate", help="score one config (metrics as JSON)")
     add_common_arguments(e)
-    e.add_argument("--config", required=True, help="config JSON file")
+    which = e.add_mutually_exclusive_group(required=True)
+    which.add_argument("--config", help="config JSON file")
+    which.add_argument(
+        "--uniform", metavar="W/S/T[p]", type=parse_uniform,
+        help="every unpinned layer at this choice, e.g. 4/4/1 (p: power-of-two weights, 4p/4/1)",
+    )
+    e.add_argument(
+        "--include-pinned", action="store_true",
+        help="with --uniform: the pinned first layer takes the choice too (the seed paper's U-Quant convention)",
+    )
     e.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS, help="fine-tuning epochs")
     e.add_argument("--cost-only", action="store_true", help="only the data-free cost metrics; any W, S in 1..16, T >= 1")
     e.add_argument("--save-checkpoint", metavar="CKPT", help="write the fine-tuned model's state_dict here (for `spikebits export`)")
     e.add_argument("--report", metavar="FILE", help="write metrics, energy reports, activity, NeuroBench counts and the simulation as JSON")
     e.add_argument("--lanes", type=int, default=1, help="parallel bit-serial units per layer in the hardware simulation (default 1)")
+    e.add_argument(
+        "--simulate-samples", type=int, default=512, metavar="N",
+        help="test samples the bit-serial simulation and the NeuroBench counts run on (default 512)",
+    )
     e.set_defaults(func=run)
+
+
+def parse_uniform(text: str) -> LayerChoice:
+    """``W/S/T`` with an optional ``p`` after W (power-of-two weights) → a LayerChoice."""
+    parts = text.strip().split("/")
+    scheme = "pow2" if parts and parts[0].endswith("p") else "uniform"
+    try:
+        w, s, t = (int(p.rstrip("p") if i == 0 else p) for i, p in enumerate(parts))
+        return LayerChoice(w, s, t, scheme)
+    except (ValueError, ConfigError) as err:
+        detail = str(err) if isinstance(err, ConfigError) else "write W/S/T, for example 4/4/1"
+        raise argparse.ArgumentTypeError(f"--uniform {text!r}: {detail}") from None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -46,22 +71,29 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--save-checkpoint needs a fine-tuned model; drop --cost-only")
     if args.lanes < 1:
         raise ConfigError(f"--lanes {args.lanes} must be at least 1")
+    if args.simulate_samples < 1:
+        raise ConfigError(f"--simulate-samples {args.simulate_samples} must be at least 1")
+    if args.include_pinned and args.uniform is None:
+        raise ConfigError("--include-pinned goes with --uniform W/S/T; a config file names every layer itself")
     check_names(args)
-    config = load_config(args.config)
+    config = load_config(args.config) if args.config else None
     if args.report:
         check_output_dir(Path(args.report).parent)
     if args.cost_only:
         evaluator = make_evaluator(args, epochs=0)
+        config = uniform_config(evaluator, args) if config is None else config
         metrics = evaluator.cost(config, strict=False)
         dense = evaluator.energy(config)
         report = {"metrics": metrics, "energy": dense.to_dict()}
-        tables = [dense.format()]
+        tables = [f"input shape {','.join(map(str, evaluator.input_shape))} ({args.dataset})", dense.format()]
     else:
         from spikebits.evaluators.activity import activity_rates, neurobench_counts
+        from spikebits.evaluators.data import first_samples
         from spikebits.evaluators.hardware import simulate
 
         set_threads(args.threads)
         evaluator = make_evaluator(args, progress=progress_factory(args.quiet))
+        config = uniform_config(evaluator, args) if config is None else config
         evaluator.space.complete(config, strict=False)
         model = evaluator.finetune(config)  # what evaluator(config) does, keeping the model
         metrics = evaluator.cost(config)
@@ -70,10 +102,10 @@ def run(args: argparse.Namespace) -> int:
             save_checkpoint(model, args.save_checkpoint, evaluator.space.complete(config, strict=False))
         dense = evaluator.energy(config)
         measured = evaluator.energy(config, rates=activity_rates(evaluator.last_activity))
-        images, labels = evaluator.data.test.tensors
+        images, labels = first_samples(evaluator.data.test, args.simulate_samples)
         hardware = simulate(model, images.to(evaluator.device), energy_model=evaluator.energy_model, lanes=args.lanes,
                             labels=labels.to(evaluator.device))
-        counts = neurobench_counts(model, evaluator.data.test, device=evaluator.device)
+        counts = neurobench_counts(model, evaluator.data.test, device=evaluator.device, max_samples=args.simulate_samples)
         report = {
             "metrics": metrics,
             "energy": dense.to_dict(),
@@ -89,6 +121,8 @@ def run(args: argparse.Namespace) -> int:
             + ", ".join(f"{k} {counts[k]:.4g}" for k in ("Effective_ACs", "Effective_MACs", "Dense")),
             hardware.format(),
         ]
+    if args.include_pinned:
+        tables.insert(0, "every layer at the uniform choice, the first one included (the seed paper's U-Quant convention)")
     print(json.dumps(metrics, indent=2))
     print("\n\n".join(tables), file=sys.stderr)
     if args.report:
@@ -96,3 +130,11 @@ def run(args: argparse.Namespace) -> int:
 
         atomic_write_text(args.report, json.dumps(to_jsonable({"schema": "spikebits.evaluate/1", "config": config.to_dict(), **report}), indent=2) + "\n")
     return 0
+
+
+def uniform_config(evaluator: Any, args: argparse.Namespace) -> Config:
+    """The ``--uniform`` config; with ``--include-pinned`` the evaluator's space is unpinned so
+    that the first layer may take the choice (bit_budget then averages over every layer)."""
+    if args.include_pinned:
+        evaluator.space = evaluator.space.unpin()
+    return evaluator.space.uniform(args.uniform, include_pinned=args.include_pinned)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from spikebits.search.cli.common import add_model_arguments, build_model
@@ -20,8 +21,9 @@ def add_parser(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from spikebits import models
 
-    model, _ = build_model(args)
+    model, info = build_model(args)
     text = models.default_space(model, pin_first=not args.unpin_first).to_json()
+    print(f"input shape {','.join(map(str, info.input_shape))} ({args.dataset})", file=sys.stderr)
     if args.out:
         atomic_write_text(args.out, text + "\n")
     else:

@@ -84,7 +84,7 @@ def test_plot_draws_the_expected_artists(tmp_path: Path, monkeypatch: pytest.Mon
     (ax,) = captured[0].axes
     assert ax.get_xscale() == "log"  # 1e7 .. 9e9 spans far more than 20
     assert ax.get_xlabel() == "S-ACE (bit-ops)"
-    assert ax.get_ylabel() == "accuracy"
+    assert ax.get_ylabel() == "validation accuracy"
     labels = ax.get_legend_handles_labels()[1]
     # 4 feasible finished trials (the FAIL one is left out), 1 over budget, front of 3.
     assert labels == ["trials (4)", "over budget (1)", "Pareto front (3)", "budget s_ace ≤ 1e+09"]
@@ -341,3 +341,29 @@ def test_failed_allocation_plot_keeps_existing_file(tmp_path: Path, monkeypatch:
         plot_bit_trajectories(path, RUNS)
     assert path.read_bytes() == b"old picture"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["allocation.png"]
+
+
+def test_plot_shows_the_fronts_test_accuracy_beside_it(tmp_path, monkeypatch):
+    import dataclasses
+
+    from matplotlib.figure import Figure
+
+    captured = []
+    real_savefig = Figure.savefig
+
+    def spy(self, *args, **kwargs):
+        captured.append(self)
+        real_savefig(self, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", spy)
+    records = [dataclasses.replace(r, metrics={**r.metrics, "test_accuracy": r.metrics["accuracy"] - 0.05}) if r.metrics.get("accuracy") is not None else r for r in RECORDS]
+    front = pareto_front(records, ("accuracy", "s_ace"))
+    plot_front(tmp_path / "p.png", records, front, x="s_ace")
+    (ax,) = captured[0].axes
+    handles, labels = ax.get_legend_handles_labels()
+    assert labels[-1] == "front on the test split"
+    offsets = handles[-1].get_offsets()
+    expected = sorted((r.metrics["s_ace"], r.metrics["accuracy"] - 0.05) for r in front)
+    got = sorted(map(tuple, offsets.tolist()))
+    assert [x for x, _ in got] == [x for x, _ in expected]
+    assert [y for _, y in got] == pytest.approx([y for _, y in expected])

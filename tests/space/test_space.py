@@ -426,3 +426,25 @@ def test_smallest_and_largest_config_keep_pins_and_ties():
     assert small["a"] == small["b"] == small["c"] == LayerChoice(2, 1, 1, "uniform")
     assert large["a"] == large["c"] == LayerChoice(4, 2, 3, "uniform")
     assert small["first"] == large["first"] == space.pinned["first"]
+
+
+def test_test_accuracy_is_reported_only_never_an_objective_or_budget():
+    from spikebits.space import RECORD_METRICS, direction
+
+    assert list(RECORD_METRICS)[:2] == ["accuracy", "test_accuracy"]
+    with pytest.raises(BudgetError, match="test_accuracy is read once, to report; objectives and budgets use accuracy"):
+        Budget.parse("test_accuracy<=0.5")
+    with pytest.raises(BudgetError, match="read once, to report"):
+        direction("test_accuracy")
+
+
+def test_uniform_config_with_the_pinned_layer_included():
+    space = SearchSpace.default(["conv1", "conv2", "fc"])
+    choice = LayerChoice(4, 4, 1)
+    assert space.uniform(choice)["conv1"] == LayerChoice(8, 8, 1)  # the pin is kept
+    every = space.uniform(choice, include_pinned=True)
+    assert [every[n] for n in space.names] == [choice] * 3
+    unpinned = space.unpin()
+    assert unpinned.pinned == {} and unpinned.complete(every, strict=False) == every
+    with pytest.raises(ConfigError, match="pinned at W8S8T1"):
+        space.complete(every, strict=False)

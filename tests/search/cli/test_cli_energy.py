@@ -41,7 +41,9 @@ def test_cost_only_prints_the_energy_report(capsys, tmp_path, config_file):
     expected = energy_report(evaluator.specs, full, "horowitz45nm")
     assert metrics["energy_pj"] == expected.total_pj
     assert "energy per inference (estimate, dense activity): model horowitz45nm" in err
-    assert err.count("\n") == len(expected.layers) + 4  # title, head, rule, layers, total
+    assert err.startswith("input shape 1,16,16 (digits)\n\n")
+    # the input shape and a blank line, then title, head, rule, layers, total
+    assert err.count("\n") == 2 + len(expected.layers) + 4
     data = json.loads(report.read_text())
     assert data["schema"] == "spikebits.evaluate/1"
     assert data["energy"]["basis"] == "estimate" and data["energy"]["total_pj"] == metrics["energy_pj"]
