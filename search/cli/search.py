@@ -174,12 +174,15 @@ def run(args: argparse.Namespace) -> int:
     finally:
         for bar in bars:
             bar.close()
-    fp = evaluator.describe().get("full_precision_accuracy")
+    described = evaluator.describe()
+    fp, fp_test = described.get("full_precision_accuracy"), described.get("full_precision_test_accuracy")
     skipped = sum(r.state == "SKIPPED" for r in result.records)
     print(f"{args.strategy} on {args.model}/{args.dataset}: {len(result.records) - skipped} trials"
           + (f" (and {skipped} configs that broke the budget, skipped untrained)" if skipped else "")
           + f", {sum(r.feasible for r in result.records)} feasible, {len(result.front)} on the Pareto front"
-          + (f"; full-precision accuracy {100 * fp:.2f}%" if fp is not None else ""))
+          + (f"; full-precision accuracy {100 * fp:.2f}% validation" if fp is not None else "")
+          + (f", {100 * fp_test:.2f}% test" if fp_test is not None else ""))
+    print("accuracy: validation split (what the search decided on); test_accuracy: test split, read once to report")
     print(f"budget: {budget}   objectives: {', '.join(objectives)}   hypervolume: {result.hypervolume:.6g}")
     print(format_front_table(result.front, objectives))
     written = ["pareto.json", "trials.csv", "pareto.png", "run.json", *(p.name for p in result.artifacts)]
