@@ -243,7 +243,7 @@ class Evaluator:
     def validation_accuracy(self, model: SpikingNetwork) -> float:
         """Top-1 accuracy on the validation split: what strategies, early stopping and the
         supernet decide on."""
-        return accuracy(model, self.data.val, device=self.device)
+        return accuracy(model, self.data.val, device=self.device, workers=self.workers)
 
     def score(self, model: SpikingNetwork) -> dict[str, float]:
         """The data-dependent metrics of a trained model: on the validation split ``accuracy``,
@@ -264,7 +264,7 @@ class Evaluator:
             "firing_rate": rate,
             "s_ace_active": s_ace(self.specs, config, rates=rates),
             "energy_pj_active": energy_report(self.specs, config, self.energy_model, rates=rates).total_pj,
-            "test_accuracy": accuracy(model, self.data.test, device=self.device),
+            "test_accuracy": accuracy(model, self.data.test, device=self.device, workers=self.workers),
         }
 
     def __call__(self, config: Config, *, on_epoch=None) -> dict[str, float]:

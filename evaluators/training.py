@@ -101,11 +101,13 @@ def train(
 
 
 @torch.no_grad()
-def accuracy(model: nn.Module, data: TensorDataset, *, device: str | torch.device = "cpu", batch_size: int = 512) -> float:
-    """Top-1 accuracy (fraction 0–1) in eval mode."""
+def accuracy(
+    model: nn.Module, data: Dataset, *, device: str | torch.device = "cpu", batch_size: int = 512, workers: int = 0
+) -> float:
+    """Top-1 accuracy (fraction 0–1) in eval mode (``workers``: DataLoader processes)."""
     model.eval()
     correct = 0
-    for x, y in make_loader(data, batch_size, shuffle=False):
+    for x, y in make_loader(data, batch_size, shuffle=False, workers=workers):
         correct += int((model(x.to(device)).argmax(1) == y.to(device)).sum())
     return correct / len(data)
 
