@@ -12,7 +12,7 @@ b. uniform QAT at the bit budget the learnable arm d actually reached: the unifo
 c. learnable B̂_w, B̂_s,t, T̂ with the budget loss, no step-size renewal;
 d. as c, with step-size renewal of the spike quantizers (the seed paper's best).
 
-Accuracies are on the test set, mean ± sample standard deviation over the seeds (each seed
+Accuracies are on the validation split, mean ± sample standard deviation over the seeds (each seed
 its own data split, pretraining and training). For c and d it is the supernet's own accuracy
 at the end of its training (the trained network, as in the paper, not a re-fine-tuned
 snapped config); their bit budget is that of the snapped config. The space has contiguous
@@ -95,7 +95,7 @@ def main() -> None:
         print(f"  seed {seed} done ({time.perf_counter() - start:.0f} s)", flush=True)
 
     print()
-    print(f"digits_cnn on digits, seeds {args.seeds}, {args.epochs} epochs per arm; test accuracy in %, mean ± sd over seeds")
+    print(f"digits_cnn on digits, seeds {args.seeds}, {args.epochs} epochs per arm; validation accuracy in %, mean ± sd over seeds")
     print("(bit budget reached, mean over seeds); late changes = rounded-config changes in the supernet's last 10% of steps")
     header = f"{'target':>7} | " + " | ".join(f"{arm:>24}" for arm in ARMS) + " | late changes c / d"
     print(header)

@@ -2,7 +2,7 @@
 
 For every layer of the model (the first one too), the layer alone is quantized to 2 bits
 (W2/S2/T1, uniform; every other layer full precision, step sizes calibrated on a training
-batch, no fine-tuning) and the test-accuracy drop from the full-precision network is measured.
+batch, no fine-tuning) and the validation-accuracy drop from the full-precision network is measured.
 The script prints, per layer, the drop next to each sensitivity metric of
 :func:`evaluators.sensitivity.measure_sensitivity` — the weight Hessian trace Tr(H_w), the
 HAWQ objective at that choice (Ω_w(W2) + Ω_a(S2, T1)), the output error of the choice, the
@@ -23,7 +23,7 @@ from scipy import stats
 
 from spikebits.evaluators import Evaluator
 from spikebits.evaluators.sensitivity_measure import measure_sensitivity
-from spikebits.evaluators.training import accuracy, calibrate
+from spikebits.evaluators.training import calibrate
 from spikebits.models import default_space
 from spikebits.space import LayerChoice
 
@@ -53,7 +53,7 @@ def main() -> None:
         model = evaluator.full_precision_model()
         model.spiking_layers()[name].configure(CHOICE)
         calibrate(model, evaluator.data.train, device=evaluator.device)
-        drop = fp_accuracy - accuracy(model, evaluator.data.test, device=evaluator.device)
+        drop = fp_accuracy - evaluator.validation_accuracy(model)  # both on the validation split
         layer = report.layers[name]
         rows.append(
             {
