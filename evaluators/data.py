@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 from torch.utils.data import Dataset
 
+from spikebits.space import DataError
+
 
 @dataclass(frozen=True)
 class DataSplit:
@@ -60,6 +62,13 @@ def register_dataset(name: str, input_shape: tuple[int, ...], num_classes: int):
         return fn
 
     return deco
+
+
+def check_val_fraction(val_fraction: float) -> float:
+    """``val_fraction`` if it lies strictly between 0 and 1; else a one-line :class:`DataError`."""
+    if not 0.0 < val_fraction < 1.0:
+        raise DataError(f"--val-fraction must be between 0 and 1 (exclusive), not {val_fraction}")
+    return float(val_fraction)
 
 
 def stratified_split(labels: Sequence[int] | np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -12,9 +12,18 @@ from __future__ import annotations
 from pathlib import Path
 
 from spikebits.evaluators import cifar, digits, events  # noqa: F401  (each registers its data sets)
-from spikebits.evaluators.data import INFO, LOADERS, VAL_FRACTION, DataSplit, DatasetInfo, register_dataset, stratified_split
+from spikebits.evaluators.data import (
+    INFO,
+    LOADERS,
+    VAL_FRACTION,
+    DataSplit,
+    DatasetInfo,
+    check_val_fraction,
+    register_dataset,
+    stratified_split,
+)
 from spikebits.evaluators.digits import load_digits
-from spikebits.space import DataError, unknown_name_error
+from spikebits.space import unknown_name_error
 
 __all__ = [
     "VAL_FRACTION",
@@ -49,6 +58,4 @@ def load(name: str, *, seed: int = 0, root: str | Path | None = None, val_fracti
     """Load data set ``name`` with splits seeded by ``seed`` (``root``: folder of files on disk;
     ``val_fraction``: share of the training data held out for validation)."""
     check_dataset(name)
-    if not 0.0 < val_fraction < 1.0:
-        raise DataError(f"--val-fraction must be between 0 and 1 (exclusive), not {val_fraction}")
-    return LOADERS[name](seed=seed, root=root, val_fraction=val_fraction)
+    return LOADERS[name](seed=seed, root=root, val_fraction=check_val_fraction(val_fraction))

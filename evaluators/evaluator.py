@@ -7,6 +7,7 @@ from pathlib import Path
 import torch
 
 from spikebits.evaluators import datasets
+from spikebits.evaluators.data import check_val_fraction
 from spikebits.evaluators.activity import LayerActivity, activity_rates, record_layer_activity
 from spikebits.evaluators.cost import bit_averages, cost_metrics, s_ace
 from spikebits.evaluators.energy import EnergyModel, EnergyReport, energy_report, load_energy_model
@@ -91,11 +92,9 @@ class Evaluator:
         input_shape: tuple[int, ...] | None = None,
     ) -> None:
         info = datasets.info(dataset)
-        if not 0.0 < val_fraction < 1.0:
-            raise ConfigError(f"--val-fraction must be between 0 and 1 (exclusive), not {val_fraction}")
         if workers < 0:
             raise ConfigError(f"--workers must be 0 or more, not {workers}")
-        self.val_fraction, self.workers = float(val_fraction), int(workers)
+        self.val_fraction, self.workers = check_val_fraction(val_fraction), int(workers)
         self.energy_model = load_energy_model(energy_model)
         self.model_name, self.dataset = model, dataset
         self.seed = seed
