@@ -167,8 +167,9 @@ def plot_front(
     atomic_write_bytes(path, buffer.getvalue())
 
 
-def _color(index: int) -> str:
-    """The ``index``-th colour of the default cycle, so that a run keeps its colour across panels."""
+def cycle_color(index: int) -> str:
+    """The ``index``-th colour of matplotlib's default cycle (``C0`` … ``C9``, then again), so
+    that a run or a strategy keeps its colour across panels and figures."""
     return f"C{index % 10}"
 
 
@@ -180,7 +181,10 @@ def _number(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def _finish(fig: Figure, path: str | os.PathLike[str]) -> None:
+def finish_figure(fig: Figure, path: str | os.PathLike[str]) -> None:
+    """Lay out ``fig`` (``tight_layout``), render it as PNG into memory and write it to
+    ``path`` with :func:`space.atomic_write_bytes`: a failed render or write leaves an
+    existing file at ``path`` untouched."""
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")
@@ -200,7 +204,7 @@ class Trajectory:
     @property
     def color(self) -> str:
         """The run's colour, the same in every panel."""
-        return _color(self.run)
+        return cycle_color(self.run)
 
 
 def trajectory_series(runs: Sequence[Mapping[str, Any]]) -> dict[str, list[Trajectory]]:
@@ -283,7 +287,7 @@ def plot_bit_trajectories(
             labels.append("target")
         legend_ax.legend(handles, labels, loc="best", fontsize="small")
     fig.suptitle(title if title is not None else f"bit widths during training: {n_runs} run{'s' * (n_runs != 1)}")
-    _finish(fig, path)
+    finish_figure(fig, path)
 
 
 @dataclass(frozen=True)
@@ -337,7 +341,7 @@ def allocation_series(
             values = tuple(_bar_height(choice.get(key)) for choice in choices)
             series[key].append(AllocationBars(
                 label=label,
-                color=_color(index),
+                color=cycle_color(index),
                 values=values,
                 pow2=pow2 if key == "w_bits" else (False,) * len(layers),
             ))
@@ -400,7 +404,7 @@ def plot_allocation(
                    fontsize="small", frameon=False)
     fig.suptitle(title if title is not None else
                  f"per-layer allocation: {n_alloc} allocation{'s' * (n_alloc != 1)}, {len(layers)} layers")
-    _finish(fig, path)
+    finish_figure(fig, path)
 
 
 #: Panels of the sensitivity chart: (key in each layer's row, axis label).
@@ -425,7 +429,7 @@ def plot_sensitivity(path: str | os.PathLike[str], rows: Sequence[Mapping[str, A
     for i, (ax, (key, label)) in enumerate(zip(axes, SENSITIVITY_PANELS)):
         values = [_number(r.get(key)) for r in rows]
         heights = [v if v is not None else math.nan for v in values]
-        ax.bar(range(len(layers)), heights, color=_color(i), edgecolor="0.2", linewidth=0.5, zorder=3)
+        ax.bar(range(len(layers)), heights, color=cycle_color(i), edgecolor="0.2", linewidth=0.5, zorder=3)
         positive = [v for v in values if v is not None and v > 0]
         if positive and max(positive) / min(positive) > LOG_SPAN:
             ax.set_yscale("log")
@@ -439,4 +443,37 @@ def plot_sensitivity(path: str | os.PathLike[str], rows: Sequence[Mapping[str, A
         bottom.set_xticklabels(layers)
     bottom.set_xlabel("layer")
     fig.suptitle(title if title is not None else f"layer sensitivity, {len(layers)} layers")
-    _finish(fig, path)
+    finish_figure(fig, path)
+
+
+def redraw_search(folder: str | os.PathLike[str]) -> tuple[list[TrialRecord], tuple[str, ...]]:
+    """Redraw ``pareto.png`` of a finished search in ``folder`` from its ``trials.csv`` and
+    ``pareto.json`` (nothing recomputed); returns the stored front and its objectives."""
+    from pathlib import Path
+
+    from spikebits.results.storage import VIOLATION_PREFIX, pareto_records, read_pareto_json, read_trials_csv
+    from spikebits.space import RECORD_METRICS, Config
+
+    folder = Path(folder)
+    pareto = read_pareto_json(folder / "pareto.json")
+    records = []
+    for row in read_trials_csv(folder / "trials.csv"):
+        records.append(
+            TrialRecord(
+                number=row["number"],
+                config=None if row["config"] is None else Config.from_dict(row["config"]),
+                metrics={m: row[m] for m in RECORD_METRICS if row.get(m) is not None},
+                strategy=row["strategy"],
+                wall_time_s=row["wall_time_s"] if row["wall_time_s"] is not None else math.nan,
+                feasible=row["feasible"],
+                state=row["state"],
+                violations={k[len(VIOLATION_PREFIX):]: v for k, v in row.items() if k.startswith(VIOLATION_PREFIX) and v is not None},
+                error=row["error"],
+            )
+        )
+    objectives = tuple(pareto["objectives"])
+    front = pareto_records(pareto)
+    x = next((m for m in objectives if m != "accuracy"), "bit_budget")
+    y = "accuracy" if "accuracy" in objectives else objectives[0]
+    plot_front(folder / "pareto.png", records, front, x=x, y=y, budget=Budget.parse([f"{m}<={v!r}" for m, v in pareto["budget"].items()]))
+    return front, objectives

@@ -152,6 +152,9 @@ class Strategy(abc.ABC):
         self.n_asked = 0
         self.n_told = 0
         self.trial_records: list[TrialRecord] = []
+        #: ``time.monotonic()`` after which nothing more is asked (a wall-clock budget, e.g.
+        #: ``spikebits compare --time-budget``); trials in flight finish. None: no limit.
+        self.deadline: float | None = None
 
     # ------------------------------------------------------------------ to implement
     @abc.abstractmethod
@@ -218,8 +221,11 @@ class Strategy(abc.ABC):
         return evaluate_trial(self.evaluator, proposal.config, number, strategy=self.name, budget=self.budget, info=proposal.info)
 
     def propose(self) -> tuple[Proposal, int] | None:
-        """:meth:`ask` and the trial number of the answer (``None`` when nothing is left); an
-        executor that keeps several trials in flight numbers them this way."""
+        """:meth:`ask` and the trial number of the answer (``None`` when nothing is left, or
+        once :attr:`deadline` has passed); an executor that keeps several trials in flight
+        numbers them this way."""
+        if self.deadline is not None and time.monotonic() >= self.deadline:
+            return None
         proposal = self.ask()
         if proposal is None:
             return None

@@ -83,7 +83,7 @@ def check_metrics(evaluator: ConfigEvaluator, objectives: Sequence[str], budget:
             raise BudgetError(f"metric {m!r} is not computed by this evaluator; use one of {', '.join(sorted(produced))}")
 
 
-def _versions() -> dict[str, str]:
+def versions() -> dict[str, str]:
     out = {"python": platform.python_version()}
     for pkg in ("spikebits", "torch", "optuna", "moocore", "numpy"):
         try:
@@ -176,7 +176,7 @@ def run_search(
             "hypervolume": hv,
             "reference_point": reference,
             "wall_time_s": wall,
-            "versions": _versions(),
+            "versions": versions(),
             "command": sys.argv,
             **(run_info or {}),
         }

@@ -1,5 +1,5 @@
-"""The ``spikebits`` command line, one module per subcommand: ``search``, ``evaluate``,
-``sensitivity``, ``space``, ``export``, ``strategies``.
+"""The ``spikebits`` command line, one module per subcommand: ``search``, ``compare``,
+``report``, ``evaluate``, ``sensitivity``, ``space``, ``export``, ``strategies``.
 
 Errors a user can cause print one line and exit with code 2, without a traceback.
 """
@@ -9,12 +9,12 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from spikebits.search.cli import evaluate, export, search, sensitivity, space, strategies
+from spikebits.search.cli import compare, evaluate, export, report, search, sensitivity, space, strategies
 from spikebits.search.cli.common import Parser
 from spikebits.space import SpikebitsError
 
 #: The subcommands, in the order ``spikebits --help`` lists them.
-SUBCOMMANDS = (search, evaluate, sensitivity, space, export, strategies)
+SUBCOMMANDS = (search, compare, report, evaluate, sensitivity, space, export, strategies)
 
 
 def build_parser() -> Parser:

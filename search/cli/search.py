@@ -79,6 +79,13 @@ def add_parser(sub: Any) -> None:
     s.add_argument("--objectives", default=",".join(DEFAULT_OBJECTIVES), help="comma-separated metrics to optimise")
     s.add_argument("--warm-start", action="append", metavar="CONFIG.json", help="config evaluated first (repeatable; nsga2, tpe, random)")
     s.add_argument("--out", help="output folder (default runs/search-DATE-TIME)")
+    add_ray_arguments(s)
+    add_strategy_arguments(s)
+    s.set_defaults(func=run)
+
+
+def add_ray_arguments(s: argparse.ArgumentParser) -> None:
+    """The Ray Tune executor's flags (``search`` and ``compare``)."""
     r = s.add_argument_group("Ray Tune executor")
     r.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS", help="run the trials with Ray Tune: in-process, or on the cluster at HOST:PORT")
     r.add_argument("--cpus-per-trial", type=float, default=1.0, help="CPUs per Ray trial (also its torch threads; default 1)")
@@ -88,8 +95,6 @@ def add_parser(sub: Any) -> None:
     r.add_argument("--early-stop", action="store_true", help="ASHA on the accuracy after each fine-tuning epoch")
     r.add_argument("--resume", action="store_true", help="continue an interrupted Ray search from its study (same --storage and --study)")
     r.add_argument("--ray-storage", help="Ray experiment folder, shared by every node of a cluster (default OUT/ray)")
-    add_strategy_arguments(s)
-    s.set_defaults(func=run)
 
 
 def strategy_options(args: argparse.Namespace, strategy: str, warm: list) -> dict:

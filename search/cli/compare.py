@@ -1,0 +1,72 @@
+"""``spikebits compare``: several strategies, several seeds, one budget each; ``compare.json``,
+``report.md`` and the comparison plots (see :mod:`search.compare`)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from spikebits.search.base import available
+from spikebits.search.cli.common import add_common_arguments, check_names, default_out, make_evaluator, set_threads
+from spikebits.search.cli.search import DEFAULT_EPOCHS, add_ray_arguments, make_executor
+from spikebits.space import DEFAULT_OBJECTIVES, Budget, ConfigError, parse_objectives
+
+DEFAULT_STRATEGIES = "differentiable,nsga2,random"
+
+
+def add_parser(sub: Any) -> None:
+    c = sub.add_parser("compare", help="compare strategies on equal budgets over several seeds")
+    add_common_arguments(c)
+    c.add_argument("--strategies", default=DEFAULT_STRATEGIES,
+                   help=f"comma-separated strategies (default {DEFAULT_STRATEGIES}; any of {', '.join(available())})")
+    c.add_argument("--seeds", type=int, default=3, help="seeds 0 … K−1 for every strategy (default 3)")
+    which = c.add_mutually_exclusive_group(required=True)
+    which.add_argument("--evaluations", type=int, metavar="N",
+                       help="fine-tuned trials per run (ilp, boost: budget levels; differentiable, gumbel: their targets)")
+    which.add_argument("--time-budget", type=float, metavar="SECONDS", help="wall time per run: no trial is asked after it")
+    c.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS, help="fine-tuning epochs per trial")
+    c.add_argument("--budget", action="append", metavar="METRIC<=X", help="constraint, e.g. 'bit_budget<=2.5' (repeatable)")
+    c.add_argument("--objectives", default=",".join(DEFAULT_OBJECTIVES), help="comma-separated metrics to optimise")
+    c.add_argument("--out", help="output folder (default runs/compare-DATE-TIME); run again with the same --out to resume")
+    add_ray_arguments(c)
+    c.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from spikebits.results.compare import write_report
+    from spikebits.search.compare import EvaluationBudget, run_comparison
+
+    check_names(args)
+    strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
+    objectives = parse_objectives(args.objectives)
+    budget = Budget.parse(args.budget)
+    evaluation_budget = EvaluationBudget(args.evaluations, args.time_budget)
+    if args.seeds < 1:
+        raise ConfigError("--seeds must be at least 1")
+    if args.epochs < 0:
+        raise ConfigError("--epochs must be 0 or more")
+    if args.resume:
+        raise ConfigError("a comparison resumes by itself: run the same command with the same --out (drop --resume)")
+    out = Path(args.out or default_out("compare"))
+    set_threads(args.threads)
+
+    def evaluator_for(seed: int) -> Any:
+        return make_evaluator(argparse.Namespace(**{**vars(args), "seed": seed}))
+
+    def on_run(strategy: str, seed: int, what: str) -> None:
+        if not args.quiet:
+            words = {"start": "running", "done": "finished", "kept": "kept (finished before)"}
+            print(f"{strategy} seed {seed}: {words[what]}", file=sys.stderr, flush=True)
+
+    data = run_comparison(
+        strategies, list(range(args.seeds)), evaluator_for, budget=budget, objectives=objectives,
+        evaluation_budget=evaluation_budget, out_dir=out, make_executor=lambda folder: make_executor(args, str(folder)),
+        command=sys.argv,
+        model=args.model, dataset=args.dataset, on_run=on_run,
+    )
+    written = write_report(out, data)
+    print((out / "report.md").read_text())
+    print(f"wrote {out}/compare.json, {', '.join(p.name for p in written)}")
+    return 0

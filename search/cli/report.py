@@ -1,0 +1,38 @@
+"""``spikebits report DIR``: redraw the plots, the table and ``report.md`` of a finished
+comparison (``compare.json``) or search (``pareto.json`` and ``trials.csv``) from its stored
+results, recomputing nothing."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from spikebits.space import DataError
+
+
+def add_parser(sub: Any) -> None:
+    r = sub.add_parser("report", help="redraw the plots and report of a finished comparison or search")
+    r.add_argument("folder", metavar="DIR", help="the --out folder of `spikebits compare` or `spikebits search`")
+    r.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    folder = Path(args.folder)
+    if (folder / "compare.json").is_file():
+        from spikebits.results.compare import read_compare_json, write_report
+
+        data = read_compare_json(folder / "compare.json")
+        written = write_report(folder, data)
+        print((folder / "report.md").read_text())
+        print(f"wrote {folder}/{', '.join(p.name for p in written)}")
+        return 0
+    if (folder / "pareto.json").is_file() and (folder / "trials.csv").is_file():
+        from spikebits.results import format_front_table
+        from spikebits.results.plots import redraw_search
+
+        front, objectives = redraw_search(folder)
+        print(format_front_table(front, objectives))
+        print(f"wrote {folder}/pareto.png")
+        return 0
+    raise DataError(f"{folder} holds neither compare.json nor pareto.json and trials.csv; give the --out folder of a finished run")

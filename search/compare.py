@@ -1,0 +1,245 @@
+"""Compare search strategies on equal terms: :func:`run_comparison` (``spikebits compare``).
+
+Every strategy runs for every seed with
+
+* the same space, evaluator settings and pretrained checkpoint (one evaluator per seed, shared
+  by the strategies of that seed: the seed fixes the data split and the pretraining, which
+  happens before any run's clock starts),
+* the same objectives and budgets,
+* the same evaluation budget: ``evaluations`` N fine-tuned trials — ``nsga2``, ``tpe`` and
+  ``random`` run N trials, ``ilp`` and ``boost`` N budget levels, while ``differentiable`` and
+  ``gumbel`` run their targets (three by default, each a whole supernet run ending in one
+  fine-tuned trial), so their N is their number of targets; or ``seconds`` S of wall time —
+  every strategy asks for new trials until S seconds after its start (its own sensitivity
+  measurement or supernet training included) and the trials in flight finish,
+* one hypervolume reference point for the whole comparison: accuracy 0 and the costs of the
+  space's dearest config (:func:`search.runner.default_reference`), recorded in the output.
+
+Each run keeps its standard output folder under ``OUT/runs/STRATEGY/seed-K/`` plus a
+``timeline.json`` (hypervolume after each finished evaluation, against wall time and
+evaluations) written last: a run whose ``timeline.json`` says ``complete`` is not run again,
+so an interrupted comparison resumes where it stopped. ``compare.json`` (schema
+``spikebits.compare/1``, :mod:`results.compare`) gathers every run; ``report.md``,
+``compare.png`` and ``allocation_compare.png`` are drawn from it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from spikebits.results import TrialRecord, hypervolume, pareto_front, to_jsonable
+from spikebits.results.storage import pareto_point
+from spikebits.search.base import ConfigEvaluator, get_strategy
+from spikebits.search.executors import Executor, LocalExecutor
+from spikebits.search.runner import check_output_dir, default_reference, run_search, versions
+from spikebits.space import Budget, ConfigError, DataError, atomic_write_text, direction
+
+COMPARE_SCHEMA = "spikebits.compare/1"
+TIMELINE = "timeline.json"
+
+
+@dataclass(frozen=True)
+class EvaluationBudget:
+    """What every strategy of a comparison may spend: ``evaluations`` fine-tuned trials or
+    ``seconds`` of wall time (exactly one)."""
+
+    evaluations: int | None = None
+    seconds: float | None = None
+
+    def __post_init__(self) -> None:
+        if (self.evaluations is None) == (self.seconds is None):
+            raise ConfigError("give the comparison one budget: --evaluations N or --time-budget SECONDS")
+        if self.evaluations is not None and self.evaluations < 1:
+            raise ConfigError("--evaluations must be at least 1")
+        if self.seconds is not None and not self.seconds > 0:
+            raise ConfigError("--time-budget must be more than 0 seconds")
+
+    def to_dict(self) -> dict[str, float]:
+        return {"evaluations": self.evaluations} if self.evaluations is not None else {"seconds": float(self.seconds)}
+
+
+#: Trials no time-budgeted run can exceed (the deadline ends it long before).
+MAX_TIMED_TRIALS = 100_000
+
+
+def run_folder(out: Path, strategy: str, seed: int) -> Path:
+    return out / "runs" / strategy / f"seed-{seed}"
+
+
+def read_timeline(folder: Path) -> dict[str, Any] | None:
+    """The finished run's ``timeline.json``, or None when the run did not finish."""
+    path = folder / TIMELINE
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and data.get("state") == "complete" else None
+
+
+def run_one(
+    strategy_name: str,
+    evaluator: ConfigEvaluator,
+    *,
+    seed: int,
+    budget: Budget,
+    objectives: Sequence[str],
+    evaluation_budget: EvaluationBudget,
+    reference: dict[str, float],
+    folder: Path,
+    executor: Executor,
+    callback: Callable[[TrialRecord], None] | None = None,
+) -> dict[str, Any]:
+    """One strategy for one seed into ``folder`` (its standard outputs, then ``timeline.json``)."""
+    cls = get_strategy(strategy_name)
+    n_trials = evaluation_budget.evaluations if evaluation_budget.evaluations is not None else MAX_TIMED_TRIALS
+    options: dict[str, Any] = {}
+    field_names = {info.name for info in cls.Options.fields_info()}
+    if "levels" in field_names and evaluation_budget.seconds is not None:
+        options["levels"] = 10  # a budget ladder of ten integer programs when time, not count, is the budget
+    strategy = cls(evaluator.space, evaluator, budget, objectives, seed=seed, n_trials=n_trials, **options)
+    executor.check(strategy)
+    told: list[TrialRecord] = []
+    timeline: list[dict[str, float]] = []
+    start = time.monotonic()
+
+    def on_trial(record: TrialRecord) -> None:
+        if record.state == "SKIPPED":  # not trained: no evaluation spent
+            return
+        told.append(record)
+        front = pareto_front(told, objectives)
+        hv = hypervolume(front, objectives, reference) if front else 0.0
+        timeline.append({"time_s": time.monotonic() - start, "evaluations": len(told), "hypervolume": hv})
+        if callback is not None:
+            callback(record)
+
+    if evaluation_budget.seconds is not None:
+        strategy.deadline = start + evaluation_budget.seconds
+    result = run_search(strategy, evaluator, budget=budget, objectives=objectives, n_trials=n_trials, seed=seed,
+                        out_dir=folder, callback=on_trial, executor=executor)
+    trained = [r for r in result.records if r.state != "SKIPPED"]
+    hv = hypervolume(result.front, objectives, reference) if result.front else 0.0
+    run = {
+        "strategy": strategy_name,
+        "seed": seed,
+        "state": "complete",
+        "wall_time_s": result.wall_time_s,
+        "evaluations": len(trained),
+        "feasible_fraction": sum(r.feasible for r in trained) / len(trained) if trained else 0.0,
+        "hypervolume": hv,
+        "timeline": _monotone(timeline, hv, result.wall_time_s, len(trained)),
+        "front": [pareto_point(r) for r in result.front],
+    }
+    atomic_write_text(folder / TIMELINE, json.dumps(to_jsonable(run), indent=1) + "\n")
+    return run
+
+
+def _monotone(timeline: list[dict[str, float]], final_hv: float, wall: float, evaluations: int) -> list[dict[str, float]]:
+    """The timeline with times and evaluations strictly increasing and hypervolume never
+    falling; when the callbacks saw nothing (a strategy that tells its records at the end, on
+    Ray for instance), one entry at the end with the final hypervolume."""
+    if not timeline:
+        return [{"time_s": wall, "evaluations": evaluations, "hypervolume": final_hv}] if evaluations else []
+    out: list[dict[str, float]] = []
+    best = 0.0
+    for entry in timeline:
+        best = max(best, entry["hypervolume"])
+        out.append({**entry, "hypervolume": best})
+    return out
+
+
+def run_comparison(
+    strategies: Sequence[str],
+    seeds: Sequence[int],
+    make_evaluator: Callable[[int], ConfigEvaluator],
+    *,
+    budget: Budget,
+    objectives: Sequence[str],
+    evaluation_budget: EvaluationBudget,
+    out_dir: str | Path,
+    make_executor: Callable[[Path], Executor] | None = None,
+    command: Sequence[str] = (),
+    model: str = "",
+    dataset: str = "",
+    on_run: Callable[[str, int, str], None] | None = None,
+) -> dict[str, Any]:
+    """Every strategy for every seed (see the module docstring); writes and returns the
+    ``compare.json`` data. ``make_evaluator(seed)`` builds one evaluator per seed;
+    ``make_executor(folder)`` one executor per run (default local). ``on_run(strategy, seed,
+    what)`` is told ``"start"``, ``"done"`` or ``"kept"`` (finished in an earlier, interrupted
+    comparison) for each run."""
+    if not strategies:
+        raise ConfigError("--strategies names no strategy; give at least one, e.g. differentiable,nsga2")
+    if len(set(strategies)) != len(strategies):
+        raise ConfigError("--strategies names a strategy twice; name each once")
+    for name in strategies:
+        get_strategy(name)
+    if not seeds:
+        raise ConfigError("--seeds must be at least 1")
+    objectives = tuple(objectives)
+    for metric in objectives:
+        direction(metric)
+    out = check_output_dir(out_dir)
+    runs: list[dict[str, Any]] = []
+    reference: dict[str, float] | None = None
+    for seed in seeds:
+        evaluator = make_evaluator(seed)
+        prepare = getattr(evaluator, "pretrained", None)
+        if callable(prepare):  # the checkpoint and the data are shared: read or trained before any run's clock starts
+            prepare()
+        seed_reference = default_reference(evaluator, objectives)
+        if reference is None:
+            reference = seed_reference
+        elif seed_reference != reference:
+            raise ConfigError("the seeds' evaluators give different reference points; compare on one space and model")
+        for name in strategies:
+            folder = run_folder(out, name, seed)
+            kept = read_timeline(folder)
+            if kept is not None:
+                runs.append(_with_folder(kept, folder, out))
+                if on_run is not None:
+                    on_run(name, seed, "kept")
+                continue
+            if on_run is not None:
+                on_run(name, seed, "start")
+            executor = make_executor(folder) if make_executor is not None else LocalExecutor()
+            run = run_one(name, evaluator, seed=seed, budget=budget, objectives=objectives, evaluation_budget=evaluation_budget,
+                          reference=reference, folder=check_output_dir(folder), executor=executor)
+            runs.append(_with_folder(run, folder, out))
+            if on_run is not None:
+                on_run(name, seed, "done")
+    data = {
+        "schema": COMPARE_SCHEMA,
+        "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "command": [str(c) for c in command],
+        "model": model,
+        "dataset": dataset,
+        "objectives": {m: direction(m) for m in objectives},
+        "budget": budget.to_dict(),
+        "reference_point": reference,
+        "evaluation_budget": evaluation_budget.to_dict(),
+        "seeds": list(seeds),
+        "strategies": list(strategies),
+        "versions": versions(),
+        "runs": runs,
+    }
+    data = to_jsonable(data)
+    atomic_write_text(out / "compare.json", json.dumps(data, indent=1) + "\n")
+    return data
+
+
+def _with_folder(run: dict[str, Any], folder: Path, out: Path) -> dict[str, Any]:
+    """The run's entry of ``compare.json``: its folder relative to the comparison's."""
+    keys = ("strategy", "seed", "state", "wall_time_s", "evaluations", "feasible_fraction", "hypervolume", "timeline", "front")
+    missing = [k for k in keys if k not in run]
+    if missing:
+        raise DataError(f"{folder / TIMELINE} lacks {', '.join(missing)}; delete it to run that strategy and seed again")
+    return {"strategy": run["strategy"], "seed": run["seed"], "folder": folder.relative_to(out).as_posix(),
+            **{k: run[k] for k in keys[2:]}}
