@@ -34,13 +34,14 @@ from pathlib import Path
 from typing import Any
 
 from spikebits.results import TrialRecord, hypervolume, pareto_front, to_jsonable
+from spikebits.results.compare import COMPARE_SCHEMA
 from spikebits.results.storage import pareto_point
 from spikebits.search.base import ConfigEvaluator, get_strategy
 from spikebits.search.executors import Executor, LocalExecutor
 from spikebits.search.runner import check_output_dir, default_reference, run_search, versions
 from spikebits.space import Budget, ConfigError, DataError, atomic_write_text, direction
 
-COMPARE_SCHEMA = "spikebits.compare/1"
+#: Written last in each run's folder: the run finished (what a resumed comparison keeps).
 TIMELINE = "timeline.json"
 
 
