@@ -181,6 +181,12 @@ class Strategy(abc.ABC):
         resumable strategies count the finished trials of the resumed run too)."""
         return (self.n_trials if n_trials is None else n_trials) - self.n_told
 
+    def prepare(self) -> None:
+        """Shared work this strategy reads but does not own — the evaluator's sensitivity
+        report, cached per seed like the pretrained checkpoint — done ahead, so that a
+        comparison's clock (``spikebits compare``) starts after it for every strategy alike.
+        Default: nothing."""
+
     def write_artifacts(self, out_dir: Path) -> list[Path]:
         """Write strategy-specific files beside ``pareto.png`` (after the run); returns them."""
         return []

@@ -196,6 +196,9 @@ class BoostStrategy(Strategy):
         super().__init__(*args, **kwargs)
         self.plan: list[tuple[Config, Config, list[tuple[str, float]]]] = []
 
+    def prepare(self) -> None:
+        self.sensitivity(self.options.probes)
+
     def start(self) -> None:
         report = self.sensitivity(self.options.probes)
         o = self.options

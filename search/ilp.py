@@ -171,6 +171,9 @@ class IlpStrategy(Strategy):
             Proposal(step.config, info={"level": step.level, "objective": step.objective}) for step in self.ladder if not step.duplicate
         ]
 
+    def prepare(self) -> None:
+        self.sensitivity(self.options.probes, network=self.options.hessian_network)
+
     def remaining(self, n_trials: int | None = None) -> int:
         if self.queue is None:  # before start(): at most one trial per level
             return self.levels - self.n_told

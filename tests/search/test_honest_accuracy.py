@@ -15,9 +15,9 @@ from spikebits.search import run_search
 from spikebits.space import Budget, LayerOptions, SearchSpace
 
 SHUFFLED = "digits_shuffled_test_labels"
-#: A small space (16 choices per layer) keeps the sensitivity report of the ilp run short.
+#: A small space (8 choices per layer) keeps the sensitivity report of the ilp run short.
 SPACE = SearchSpace.default(
-    ["conv1", "conv2", "conv3", "fc"], (), options=LayerOptions(w_bits=(2, 4), s_bits=(1, 2), timesteps=(1, 2)), model="digits_cnn"
+    ["conv1", "conv2", "conv3", "fc"], (), options=LayerOptions(w_bits=(2, 4), s_bits=(1, 2), timesteps=(1,)), model="digits_cnn"
 )
 
 

@@ -376,3 +376,21 @@ def test_energy_extreme_configs_match_brute_force(variant):
     high = cost_metrics(SPECS, energy_minimal_config(space, SPECS, largest=True), space)["energy_pj"]
     assert low == pytest.approx(min(energies), rel=1e-12)
     assert high == pytest.approx(max(energies), rel=1e-12)
+
+
+def test_prepare_measures_the_report_once_before_start():
+    # `spikebits compare` calls prepare() before a run's clock starts: the report is measured
+    # there, with the strategy's settings, and start() reads it without measuring again.
+    seen = []
+
+    class Measuring(FakeEvaluator):
+        def sensitivity(self, *, probes=200, batches=4, progress=None, network="full"):
+            seen.append((probes, network))
+            return FakeSensitivity()
+
+    ev = Measuring(make_space("plain"))
+    strategy = get_strategy("ilp")(ev.space, ev, Budget(), ("accuracy", "bit_budget"), n_trials=2, probes=9, hessian_network="quantized")
+    strategy.prepare()
+    assert seen == [(9, "quantized")]
+    strategy.start()
+    assert seen == [(9, "quantized")] and strategy.remaining() >= 1
