@@ -446,34 +446,20 @@ def plot_sensitivity(path: str | os.PathLike[str], rows: Sequence[Mapping[str, A
     finish_figure(fig, path)
 
 
-def redraw_search(folder: str | os.PathLike[str]) -> tuple[list[TrialRecord], tuple[str, ...]]:
+def redraw_search(folder: str | os.PathLike[str]) -> tuple[list[TrialRecord], list[TrialRecord], tuple[str, ...]]:
     """Redraw ``pareto.png`` of a finished search in ``folder`` from its ``trials.csv`` and
-    ``pareto.json`` (nothing recomputed); returns the stored front and its objectives."""
+    ``pareto.json`` (nothing recomputed); returns the records, the stored front and its
+    objectives."""
     from pathlib import Path
 
-    from spikebits.results.storage import VIOLATION_PREFIX, pareto_records, read_pareto_json, read_trials_csv
-    from spikebits.space import RECORD_METRICS, Config
+    from spikebits.results.storage import pareto_records, read_pareto_json, read_trial_records
 
     folder = Path(folder)
     pareto = read_pareto_json(folder / "pareto.json")
-    records = []
-    for row in read_trials_csv(folder / "trials.csv"):
-        records.append(
-            TrialRecord(
-                number=row["number"],
-                config=None if row["config"] is None else Config.from_dict(row["config"]),
-                metrics={m: row[m] for m in RECORD_METRICS if row.get(m) is not None},
-                strategy=row["strategy"],
-                wall_time_s=row["wall_time_s"] if row["wall_time_s"] is not None else math.nan,
-                feasible=row["feasible"],
-                state=row["state"],
-                violations={k[len(VIOLATION_PREFIX):]: v for k, v in row.items() if k.startswith(VIOLATION_PREFIX) and v is not None},
-                error=row["error"],
-            )
-        )
+    records = read_trial_records(folder / "trials.csv")
     objectives = tuple(pareto["objectives"])
     front = pareto_records(pareto)
     x = next((m for m in objectives if m != "accuracy"), "bit_budget")
     y = "accuracy" if "accuracy" in objectives else objectives[0]
     plot_front(folder / "pareto.png", records, front, x=x, y=y, budget=Budget.parse([f"{m}<={v!r}" for m, v in pareto["budget"].items()]))
-    return front, objectives
+    return records, front, objectives

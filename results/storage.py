@@ -204,6 +204,27 @@ def read_trials_csv(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
     return rows
 
 
+def read_trial_records(path: str | os.PathLike[str]) -> list[TrialRecord]:
+    """``trials.csv`` read back as :class:`TrialRecord` s (info, which the file does not hold,
+    left empty; a missing wall time is NaN)."""
+    records = []
+    for row in read_trials_csv(path):
+        records.append(
+            TrialRecord(
+                number=row["number"],
+                config=None if row["config"] is None else Config.from_dict(row["config"]),
+                metrics={m: row[m] for m in RECORD_METRICS if row.get(m) is not None},
+                strategy=row["strategy"],
+                wall_time_s=math.nan if row["wall_time_s"] is None else row["wall_time_s"],
+                feasible=row["feasible"],
+                state=row["state"],
+                violations={k[len(VIOLATION_PREFIX):]: v for k, v in row.items() if k.startswith(VIOLATION_PREFIX) and v is not None},
+                error=row["error"],
+            )
+        )
+    return records
+
+
 # --------------------------------------------------------------------- run.json
 def write_run_json(path: str | os.PathLike[str], info: Mapping[str, Any]) -> None:
     """Write ``run.json`` (strategy, seed, space, versions, wall time, ...): indent 2, keys in

@@ -191,6 +191,13 @@ class Strategy(abc.ABC):
         """Write strategy-specific files beside ``pareto.png`` (after the run); returns them."""
         return []
 
+    @classmethod
+    def redraw_artifacts(cls, out_dir: Path, run_info: Mapping[str, Any], records: Sequence[TrialRecord]) -> list[Path]:
+        """Draw :meth:`write_artifacts`' figures again from a finished run's stored ``run.json``
+        (``run_info``) and ``trials.csv`` (``records``), recomputing nothing (``spikebits
+        report``); returns them."""
+        return []
+
     def describe(self) -> dict[str, Any]:
         """JSON-able settings for ``run.json``: the name, the seed and the options."""
         return {"name": self.name, "seed": self.seed, **self.options.to_dict()}

@@ -12,8 +12,9 @@ Every strategy runs for every seed with
   ``random`` run N trials, ``ilp`` and ``boost`` N budget levels, while ``differentiable`` and
   ``gumbel`` run their targets (three by default, each a whole supernet run ending in one
   fine-tuned trial), so their N is their number of targets; or ``seconds`` S of wall time —
-  every strategy asks for new trials until S seconds after its start (its own sensitivity
-  measurement or supernet training included) and the trials in flight finish,
+  every strategy asks for new trials until S seconds after its start (its supernet training
+  included) and the trials in flight finish; defaults that depend on the number of trials
+  (NSGA-II's population, the ILP's ladder) are sized for :data:`TIMED_NOMINAL_TRIALS`,
 * one hypervolume reference point for the whole comparison: accuracy 0 and the costs of the
   space's dearest config (:func:`search.runner.default_reference`), recorded in the output.
 
@@ -69,6 +70,10 @@ class EvaluationBudget:
 
 #: Trials no time-budgeted run can exceed (the deadline ends it long before).
 MAX_TIMED_TRIALS = 100_000
+#: Under a time budget, the trial count strategies size their defaults by (NSGA-II's
+#: population, a third of it; the ILP and boost budget ladders): the deadline, not this
+#: number, ends the run.
+TIMED_NOMINAL_TRIALS = 30
 
 
 def run_folder(out: Path, strategy: str, seed: int) -> Path:
@@ -101,13 +106,11 @@ def run_one(
     callback: Callable[[TrialRecord], None] | None = None,
 ) -> dict[str, Any]:
     """One strategy for one seed into ``folder`` (its standard outputs, then ``timeline.json``)."""
-    cls = get_strategy(strategy_name)
-    n_trials = evaluation_budget.evaluations if evaluation_budget.evaluations is not None else MAX_TIMED_TRIALS
-    options: dict[str, Any] = {}
-    field_names = {info.name for info in cls.Options.fields_info()}
-    if "levels" in field_names and evaluation_budget.seconds is not None:
-        options["levels"] = 10  # a budget ladder of ten integer programs when time, not count, is the budget
-    strategy = cls(evaluator.space, evaluator, budget, objectives, seed=seed, n_trials=n_trials, **options)
+    timed = evaluation_budget.seconds is not None
+    n_trials = MAX_TIMED_TRIALS if timed else evaluation_budget.evaluations
+    strategy = get_strategy(strategy_name)(
+        evaluator.space, evaluator, budget, objectives, seed=seed, n_trials=TIMED_NOMINAL_TRIALS if timed else n_trials
+    )
     executor.check(strategy)
     strategy.prepare()  # the seed's sensitivity report, like its checkpoint, before the clock starts
     told: list[TrialRecord] = []
@@ -146,9 +149,9 @@ def run_one(
 
 
 def _monotone(timeline: list[dict[str, float]], final_hv: float, wall: float, evaluations: int) -> list[dict[str, float]]:
-    """The timeline with times and evaluations strictly increasing and hypervolume never
-    falling; when the callbacks saw nothing (a strategy that tells its records at the end, on
-    Ray for instance), one entry at the end with the final hypervolume."""
+    """The timeline with its hypervolume never falling (a front only grows, so this guards
+    against rounding); when the callbacks saw nothing (a split strategy whose parts ran on
+    Ray and were merged at the end), one entry at the end with the final hypervolume."""
     if not timeline:
         return [{"time_s": wall, "evaluations": evaluations, "hypervolume": final_hv}] if evaluations else []
     out: list[dict[str, float]] = []

@@ -535,18 +535,40 @@ class DifferentiableStrategy(Strategy):
         ``allocation.png`` (per-layer bars of each final config), beside ``pareto.png``."""
         if not self.runs:
             return []
-        runs = [{"label": f"target {run.target}", "targets": run.target.to_dict(), "history": run.history} for run in self.runs]
-        allocations = [
-            {"label": f"target {run.target}", "layers": {n: c.to_dict() for n, c in rec.config.layers.items()}}
-            for run, rec in zip(self.runs, self.trial_records)
-            if rec.config is not None
-        ]
-        paths = [out_dir / "bit_trajectories.png", out_dir / "allocation.png"]
-        from spikebits.results import plot_allocation, plot_bit_trajectories
+        return draw_supernet_figures(
+            out_dir, self.name, [(run.target, run.history) for run in self.runs],
+            [rec.config for _, rec in zip(self.runs, self.trial_records)],
+        )
 
-        plot_bit_trajectories(paths[0], runs, title=f"{self.name}: average bits during supernet training")
-        plot_allocation(paths[1], allocations, title=f"{self.name}: final per-layer allocation")
-        return paths
+    @classmethod
+    def redraw_artifacts(cls, out_dir: Path, run_info: Mapping[str, Any], records: Sequence[TrialRecord]) -> list[Path]:
+        """The same figures from ``run.json``'s supernet runs and ``trials.csv``'s records."""
+        runs = (run_info.get("strategy") or {}).get("runs") or []
+        if not runs:
+            return []
+        return draw_supernet_figures(
+            out_dir, cls.name, [(BitTargets(**run["target"]), run["history"]) for run in runs],
+            [rec.config for _, rec in zip(runs, records)],
+        )
+
+
+def draw_supernet_figures(
+    out_dir: Path, name: str, runs: Sequence[tuple[BitTargets, list]], configs: Sequence[Config | None]
+) -> list[Path]:
+    """``bit_trajectories.png`` (average bits of each supernet run, with its target) and
+    ``allocation.png`` (each run's final config per layer) in ``out_dir``; returns them."""
+    from spikebits.results import plot_allocation, plot_bit_trajectories
+
+    series = [{"label": f"target {target}", "targets": target.to_dict(), "history": history} for target, history in runs]
+    allocations = [
+        {"label": f"target {target}", "layers": {n: c.to_dict() for n, c in config.layers.items()}}
+        for (target, _), config in zip(runs, configs)
+        if config is not None
+    ]
+    paths = [out_dir / "bit_trajectories.png", out_dir / "allocation.png"]
+    plot_bit_trajectories(paths[0], series, title=f"{name}: average bits during supernet training")
+    plot_allocation(paths[1], allocations, title=f"{name}: final per-layer allocation")
+    return paths
 
 
 @register_strategy

@@ -28,11 +28,22 @@ def run(args: argparse.Namespace) -> int:
         print(f"wrote {folder}/{', '.join(p.name for p in written)}")
         return 0
     if (folder / "pareto.json").is_file() and (folder / "trials.csv").is_file():
+        import json
+
         from spikebits.results import format_front_table
         from spikebits.results.plots import redraw_search
+        from spikebits.search.base import get_strategy
 
-        front, objectives = redraw_search(folder)
+        records, front, objectives = redraw_search(folder)
+        written = ["pareto.png"]
+        try:
+            run_info = json.loads((folder / "run.json").read_text())
+        except (OSError, ValueError):
+            run_info = {}
+        name = (run_info.get("strategy") or {}).get("name")
+        if name:
+            written += [p.name for p in get_strategy(name).redraw_artifacts(folder, run_info, records)]
         print(format_front_table(front, objectives))
-        print(f"wrote {folder}/pareto.png")
+        print(f"wrote {folder}/{', '.join(written)}")
         return 0
     raise DataError(f"{folder} holds neither compare.json nor pareto.json and trials.csv; give the --out folder of a finished run")

@@ -43,6 +43,14 @@ def test_differentiable_targets_trace_a_front_and_configs_round_trip(capsys, tmp
     assert code == 0, err
     names = {p.name for p in out.iterdir()}
     assert names >= {"pareto.json", "trials.csv", "pareto.png", "run.json", "bit_trajectories.png", "allocation.png"}
+    # `spikebits report` draws every figure again from the stored files
+    figures = ("pareto.png", "bit_trajectories.png", "allocation.png")
+    for name in figures:
+        (out / name).unlink()
+    code, report_out, err = run_main(capsys, "report", str(out))
+    assert code == 0, err
+    assert all((out / name).read_bytes()[:4] == b"\x89PNG" for name in figures)
+    assert report_out.strip().endswith(f"wrote {out}/pareto.png, bit_trajectories.png, allocation.png")
     run = json.loads((out / "run.json").read_text())
     space = SearchSpace.from_dict(run["space"])
     strategy = run["strategy"]
