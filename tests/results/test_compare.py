@@ -12,7 +12,7 @@ from typing import Any
 
 import jsonschema
 import pytest
-from matplotlib.figure import Figure
+from figure_spy import capture_figures
 from scipy.stats import mannwhitneyu
 
 from spikebits.results.compare import (
@@ -122,18 +122,6 @@ def make_data() -> dict[str, Any]:
 @pytest.fixture
 def data() -> dict[str, Any]:
     return make_data()
-
-
-def capture_figures(monkeypatch: pytest.MonkeyPatch) -> list[Figure]:
-    captured: list[Figure] = []
-    real_savefig = Figure.savefig
-
-    def spy(self: Figure, *args: object, **kwargs: object) -> None:
-        captured.append(self)
-        real_savefig(self, *args, **kwargs)
-
-    monkeypatch.setattr(Figure, "savefig", spy)
-    return captured
 
 
 # --------------------------------------------------------------------- schema

@@ -12,6 +12,8 @@ import pytest
 from matplotlib.figure import Figure
 
 import spikebits.results.plots as plots
+from figure_spy import capture_figures
+
 from spikebits.results import TrialRecord, pareto_front, plot_allocation, plot_bit_trajectories, plot_front
 from spikebits.space import Budget, BudgetError, Config, ConfigError, LayerChoice
 
@@ -71,14 +73,7 @@ def test_step_direction() -> None:
 
 
 def test_plot_draws_the_expected_artists(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    captured: list[Figure] = []
-    real_savefig = Figure.savefig
-
-    def spy(self: Figure, *args: object, **kwargs: object) -> None:
-        captured.append(self)
-        real_savefig(self, *args, **kwargs)
-
-    monkeypatch.setattr(Figure, "savefig", spy)
+    captured = capture_figures(monkeypatch)
     front = pareto_front(RECORDS, ("accuracy", "s_ace"))
     plot_front(tmp_path / "p.png", RECORDS, front, x="s_ace", budget=Budget.parse(["s_ace<=1e9", "bit_budget<=3"]))
     (ax,) = captured[0].axes
@@ -117,19 +112,6 @@ def test_unknown_axis_raises_before_writing(tmp_path: Path) -> None:
     with pytest.raises(BudgetError, match="two different"):
         plot_front(path, RECORDS, [], x="accuracy", y="accuracy")
     assert path.read_bytes() == b"old picture"
-
-
-def capture_figures(monkeypatch: pytest.MonkeyPatch) -> list[Figure]:
-    """Record every figure saved from now on (and still save it)."""
-    captured: list[Figure] = []
-    real_savefig = Figure.savefig
-
-    def spy(self: Figure, *args: object, **kwargs: object) -> None:
-        captured.append(self)
-        real_savefig(self, *args, **kwargs)
-
-    monkeypatch.setattr(Figure, "savefig", spy)
-    return captured
 
 
 def read_png(path: Path) -> tuple[int, int]:
@@ -346,16 +328,7 @@ def test_failed_allocation_plot_keeps_existing_file(tmp_path: Path, monkeypatch:
 def test_plot_shows_the_fronts_test_accuracy_beside_it(tmp_path, monkeypatch):
     import dataclasses
 
-    from matplotlib.figure import Figure
-
-    captured = []
-    real_savefig = Figure.savefig
-
-    def spy(self, *args, **kwargs):
-        captured.append(self)
-        real_savefig(self, *args, **kwargs)
-
-    monkeypatch.setattr(Figure, "savefig", spy)
+    captured = capture_figures(monkeypatch)
     records = [dataclasses.replace(r, metrics={**r.metrics, "test_accuracy": r.metrics["accuracy"] - 0.05}) if r.metrics.get("accuracy") is not None else r for r in RECORDS]
     front = pareto_front(records, ("accuracy", "s_ace"))
     plot_front(tmp_path / "p.png", records, front, x="s_ace")

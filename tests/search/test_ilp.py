@@ -342,17 +342,23 @@ def test_strategy_rejects_unknown_sensitivity_metric():
         IlpStrategy(ev.space, ev, Budget(), ("accuracy",), metric="kurtosis")
 
 
+class MeasuringEvaluator(FakeEvaluator):
+    """A fake evaluator that notes each sensitivity measurement asked of it in ``seen``."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.seen = []
+
+    def sensitivity(self, *, probes=200, batches=4, progress=None, network="full"):
+        self.seen.append((probes, network))
+        return FakeSensitivity()
+
+
 def test_strategy_measures_sensitivity_when_none_is_given():
     # Without a report the strategy asks the evaluator's one cached entry point, with its
     # probes and the network its Hessian is taken on.
-    seen = []
-
-    class Measuring(FakeEvaluator):
-        def sensitivity(self, *, probes=200, batches=4, progress=None, network="full"):
-            seen.append((probes, network))
-            return FakeSensitivity()
-
-    ev = Measuring(make_space("plain"))
+    ev = MeasuringEvaluator(make_space("plain"))
+    seen = ev.seen
     records = run_search("ilp", ev, objectives=("accuracy", "bit_budget"), n_trials=2, probes=7).records
     assert seen == [(7, "full")] and 1 <= len(records) <= 2
     run_search("ilp", ev, objectives=("accuracy", "bit_budget"), n_trials=2, probes=7, hessian_network="quantized")
@@ -381,14 +387,8 @@ def test_energy_extreme_configs_match_brute_force(variant):
 def test_prepare_measures_the_report_once_before_start():
     # `spikebits compare` calls prepare() before a run's clock starts: the report is measured
     # there, with the strategy's settings, and start() reads it without measuring again.
-    seen = []
-
-    class Measuring(FakeEvaluator):
-        def sensitivity(self, *, probes=200, batches=4, progress=None, network="full"):
-            seen.append((probes, network))
-            return FakeSensitivity()
-
-    ev = Measuring(make_space("plain"))
+    ev = MeasuringEvaluator(make_space("plain"))
+    seen = ev.seen
     strategy = get_strategy("ilp")(ev.space, ev, Budget(), ("accuracy", "bit_budget"), n_trials=2, probes=9, hessian_network="quantized")
     strategy.prepare()
     assert seen == [(9, "quantized")]
