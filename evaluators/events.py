@@ -336,6 +336,16 @@ def _streamed(name: str, root: Path, frames: EventFrames, labels: Callable[[Any]
     return TonicFrames(name, opener, targets, files, frames, source=source)
 
 
+def _train_and_test(
+    name: str, root: Path, frames: EventFrames, labels: Callable[[Any, bool], Sequence[int]], *, seed: int, val_fraction: float, classes: int
+) -> DataSplit:
+    """A data set that tonic ships with a train and a test split: both streamed from ``root``
+    (``labels(source, train)`` gives a split's labels), validation carved from training."""
+    train = _streamed(name, root, frames, lambda s: labels(s, True), train=True)
+    test = _streamed(name, root, frames, lambda s: labels(s, False), train=False)
+    return _split(name, train, test, train.labels.numpy(), seed=seed, val_fraction=val_fraction, frames=frames, classes=classes)
+
+
 def _split(
     name: str, train: Dataset, test: Dataset, train_labels: np.ndarray, *, seed: int, val_fraction: float, frames: EventFrames, classes: int
 ) -> DataSplit:
@@ -386,10 +396,7 @@ def load_dvs_gesture(
                 if not (path.stem.isdigit() and int(path.stem) < 11):
                     raise _layout_error("dvs_gesture", f"unexpected file {path} (a label 0-10 is its name)")
     frames = EventFrames((128, 128, 2), bins, (size, size), denoise_us=denoise_us)
-    root = folder.parent
-    train = _streamed("dvs_gesture", root, frames, lambda s: s.targets, train=True)
-    test = _streamed("dvs_gesture", root, frames, lambda s: s.targets, train=False)
-    return _split("dvs_gesture", train, test, train.labels.numpy(), seed=seed, val_fraction=val_fraction, frames=frames, classes=11)
+    return _train_and_test("dvs_gesture", folder.parent, frames, lambda s, _: s.targets, seed=seed, val_fraction=val_fraction, classes=11)
 
 
 @register_dataset("nmnist", (2 * FRAME_BINS, 34, 34), 10)
@@ -413,10 +420,7 @@ def load_nmnist(
         if missing:
             raise _layout_error("nmnist", f"no .bin files for digit(s) {', '.join(missing)} in {folder / split}")
     frames = EventFrames((34, 34, 2), bins, (size, size), denoise_us=denoise_us)
-    root = folder.parent
-    train = _streamed("nmnist", root, frames, lambda s: s.targets, train=True)
-    test = _streamed("nmnist", root, frames, lambda s: s.targets, train=False)
-    return _split("nmnist", train, test, train.labels.numpy(), seed=seed, val_fraction=val_fraction, frames=frames, classes=10)
+    return _train_and_test("nmnist", folder.parent, frames, lambda s, _: s.targets, seed=seed, val_fraction=val_fraction, classes=10)
 
 
 @register_dataset("cifar10_dvs", (2 * FRAME_BINS, 48, 48), 10)
@@ -516,9 +520,9 @@ def load_shd(
     folder = _location("shd", root)
     labels = {split: _shd_labels(folder / f"shd_{split}.h5") for split in ("train", "test")}
     frames = EventFrames((700, 1, 1), bins, (bins, channels), audio=True)
-    train = _streamed("shd", folder.parent, frames, lambda s: labels["train"], train=True)
-    test = _streamed("shd", folder.parent, frames, lambda s: labels["test"], train=False)
-    return _split("shd", train, test, labels["train"], seed=seed, val_fraction=val_fraction, frames=frames, classes=20)
+    return _train_and_test(
+        "shd", folder.parent, frames, lambda _, train: labels["train" if train else "test"], seed=seed, val_fraction=val_fraction, classes=20
+    )
 
 
 # --------------------------------------------------------------------------------------------
