@@ -41,7 +41,6 @@ A user preset is a TOML or JSON file giving every constant (:func:`load_energy_m
 
 from __future__ import annotations
 
-import json
 import math
 import tomllib
 from collections.abc import Mapping, Sequence
@@ -50,7 +49,7 @@ from typing import Any
 from pathlib import Path
 
 from spikebits.models import LayerSpec
-from spikebits.space import Config, ConfigError, LayerChoice, format_number, format_table
+from spikebits.space import Config, ConfigError, LayerChoice, format_number, format_table, parse_json, read_input_bytes
 
 DATAPATHS = ("multiply", "shift_add")
 BASIS = "estimate"
@@ -164,7 +163,37 @@ PRESETS: dict[str, EnergyModel] = {
 }
 DEFAULT_ENERGY_MODEL = "horowitz45nm"
 
+#: Largest energy preset file read (a real one is under 2 kB).
+MAX_PRESET_BYTES = 1 << 20
+
 _REQUIRED = [f.name for f in fields(EnergyModel) if f.name not in ("name", "description")]
+
+
+_LISTS = ("sram_bytes", "sram_pj_per_64bit")
+#: Largest constant a user file may give: far above any energy (pJ), width (bits) or memory
+#: size (bytes) of a real chip, and small enough that sums of them stay finite floats.
+_MAX_CONSTANT = 1e30
+
+
+def _short(value: Any) -> str:
+    try:
+        text = repr(value)
+    except (ValueError, RecursionError):
+        return f"a {type(value).__name__} too large to show"
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _check_constant(what: str, key: str, value: Any) -> None:
+    """One numeric constant of a user preset: an int or float, finite, >= 0 and at most
+    :data:`_MAX_CONSTANT`; else a one-line :class:`ConfigError` naming the file and the key."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"{what}: {key} = {_short(value)} must be a finite number >= 0; write a number")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{what}: {key} = {value!r} must be a finite number >= 0; write a number")
+    if value < 0:
+        raise ConfigError(f"{what}: {key} = {value!r} must be a finite number >= 0; write a number >= 0")
+    if value > _MAX_CONSTANT:
+        raise ConfigError(f"{what}: {key} = {_short(value)} is too large; write a number <= {_MAX_CONSTANT:g}")
 
 
 def load_energy_model(name_or_path: str | Path | EnergyModel | None) -> EnergyModel:
@@ -182,37 +211,67 @@ def load_energy_model(name_or_path: str | Path | EnergyModel | None) -> EnergyMo
     if text in PRESETS:
         return PRESETS[text]
     path = Path(text)
-    if path.suffix.lower() not in (".toml", ".json"):
+    suffix = path.suffix.lower()
+    if suffix not in (".toml", ".json"):
         raise ConfigError(f"energy model {text!r} is neither a preset ({', '.join(PRESETS)}) nor a .toml/.json file")
-    try:
-        raw = path.read_text()
-    except FileNotFoundError:
-        raise ConfigError(f"energy model file {path} does not exist; check the path or use a preset ({', '.join(PRESETS)})") from None
-    except OSError as err:
-        raise ConfigError(f"cannot read energy model file {path} ({err.strerror})") from None
-    try:
-        data = tomllib.loads(raw) if path.suffix.lower() == ".toml" else json.loads(raw)
-    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as err:
-        raise ConfigError(f"energy model file {path} is not valid {path.suffix[1:].upper()} ({err})") from None
+    raw = read_input_bytes(path, "energy model file", hint=f"check the path or use a preset ({', '.join(PRESETS)})", limit=MAX_PRESET_BYTES)
+    what = f"energy model file {path}" if str(path).isprintable() else f"energy model file {str(path)!r}"
+    if suffix == ".json":
+        data = parse_json(raw, what)
+    else:
+        try:
+            data = tomllib.loads(raw.decode("utf-8"))
+        except UnicodeDecodeError as err:
+            raise ConfigError(f"{what} is not UTF-8 text (byte {err.start}); save it as UTF-8 TOML") from None
+        except tomllib.TOMLDecodeError as err:
+            raise ConfigError(f"{what} is not valid TOML ({str(err).splitlines()[0]}); fix the file") from None
+        except RecursionError:
+            raise ConfigError(f"{what} is nested too deeply to read; fix the file") from None
+        except ValueError:  # a number tomllib cannot convert (an integer too long to read)
+            raise ConfigError(f"{what} holds a number that cannot be read; write a shorter number") from None
     if not isinstance(data, dict):
-        raise ConfigError(f"energy model file {path} must hold a table of constants")
-    unknown = sorted(set(data) - set(_REQUIRED) - {"name", "description"})
+        raise ConfigError(f"{what} must hold a table of constants: {', '.join(_REQUIRED)}")
+    unknown = sorted(str(k) for k in set(data) - set(_REQUIRED) - {"name", "description"})
     if unknown:
-        raise ConfigError(f"energy model file {path}: unknown key {unknown[0]!r}; the keys are {', '.join(_REQUIRED)}")
+        raise ConfigError(f"{what}: unknown key {unknown[0]!r}; the keys are {', '.join(_REQUIRED)} (and name, description)")
     missing = [k for k in _REQUIRED if k not in data]
     if missing:
-        raise ConfigError(f"energy model file {path} is missing {missing[0]!r}; give every constant: {', '.join(_REQUIRED)}")
+        raise ConfigError(f"{what} is missing {missing[0]!r}; give every constant: {', '.join(_REQUIRED)}")
     values = dict(data)
-    for key in ("sram_bytes", "sram_pj_per_64bit"):
-        if not isinstance(values[key], list):
-            raise ConfigError(f"energy model file {path}: {key} must be a list, for example [8192, 32768, 1048576]")
-        values[key] = tuple(values[key])
     values.setdefault("name", path.stem)
     values.setdefault("description", f"user preset {path.name}")
     for key in ("name", "description", "datapath"):
         if not isinstance(values[key], str):
-            raise ConfigError(f"energy model file {path}: {key} must be a string")
-    return EnergyModel(**values)
+            raise ConfigError(f"{what}: {key} must be a string")
+    if values["datapath"] not in DATAPATHS:
+        raise ConfigError(f"{what}: datapath {_short(values['datapath'])} is unknown; use {' or '.join(DATAPATHS)}")
+    for key in _REQUIRED:
+        if key == "datapath":
+            continue
+        value = values[key]
+        if key in _LISTS:
+            if not isinstance(value, list):
+                raise ConfigError(f"{what}: {key} must be a list, for example {list(PRESETS[DEFAULT_ENERGY_MODEL].to_dict()[key])}")
+            for item in value:
+                _check_constant(what, key, item)
+            values[key] = tuple(value)
+        else:
+            _check_constant(what, key, value)
+    for key in ("membrane_bits", "accumulator_bits"):
+        if not float(values[key]).is_integer():
+            raise ConfigError(f"{what}: {key} = {_short(values[key])} must be a whole number")
+        values[key] = int(values[key])
+    if values["membrane_bits"] < 1:
+        raise ConfigError(f"{what}: membrane_bits = {values['membrane_bits']} must be a whole number >= 1")
+    if len(values["sram_bytes"]) != len(values["sram_pj_per_64bit"]):
+        raise ConfigError(
+            f"{what}: sram_bytes has {len(values['sram_bytes'])} tiers but sram_pj_per_64bit {len(values['sram_pj_per_64bit'])}; "
+            "give one energy per tier"
+        )
+    try:
+        return EnergyModel(**values)
+    except ConfigError as err:
+        raise ConfigError(f"{what}: {err}") from None
 
 
 # ---------------------------------------------------------------------- the estimate

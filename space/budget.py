@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from spikebits.space.errors import BudgetError
 from spikebits.space.metrics import METRICS, REPORTED_METRICS, direction
 
-_BUDGET_RE = re.compile(r"^\s*([a-z_]+)\s*<=\s*([-+0-9.eE]+)\s*$")
+_BUDGET_RE = re.compile(r"^\s*([a-z_]+)\s*<=\s*([-+0-9.eE]+|[-+]?(?i:nan|inf|infinity))\s*$")
 
 
 def parse_objectives(text: str | Iterable[str]) -> tuple[str, ...]:
@@ -54,6 +54,8 @@ class Budget:
             texts = [texts]
         out: dict[str, Constraint] = {}
         for text in texts:
+            if not isinstance(text, str):
+                raise BudgetError(f"budget {text!r} is not text; write METRIC<=NUMBER, for example bit_budget<=2.5")
             m = _BUDGET_RE.match(text)
             if not m:
                 raise BudgetError(f"budget {text!r} is malformed; write METRIC<=NUMBER, for example bit_budget<=2.5")
@@ -67,7 +69,11 @@ class Budget:
             except ValueError:
                 raise BudgetError(f"budget {text!r} has no valid number after <=; write for example {metric}<=2.5") from None
             if not math.isfinite(limit):
-                raise BudgetError(f"budget {text!r} needs a finite limit")
+                raise BudgetError(f"budget {text!r} needs a finite limit; write a number, for example {metric}<=2.5")
+            if limit < 0:
+                # Every metric is a count, a size, an energy or a fraction: never negative.
+                raise BudgetError(f"budget {text!r} can never be met: {metric} is never negative; give a limit >= 0")
+            limit += 0.0  # -0 -> 0
             if metric in out:
                 raise BudgetError(f"metric {metric!r} is budgeted twice; keep one limit")
             out[metric] = Constraint(metric, limit)
@@ -104,11 +110,15 @@ class BitTargets:
     def __post_init__(self) -> None:
         for name in ("w_bits", "s_bits", "timesteps"):
             value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise BudgetError(f"target {name} = {value!r} must be a number >= 1; write targets as W/S/T, for example 2/2/1")
             if not (math.isfinite(value) and value >= 1.0):
                 raise BudgetError(f"target {name} = {value:g} must be a number >= 1; write targets as W/S/T, for example 2/2/1")
 
     @classmethod
     def parse(cls, text: str) -> BitTargets:
+        if not isinstance(text, str):
+            raise BudgetError(f"target {text!r} is not text; write W/S/T, for example 2/2/1")
         parts = text.strip().split("/")
         if len(parts) != 3:
             raise BudgetError(f"target {text!r} is malformed; write W/S/T, for example 2/2/1")
@@ -121,6 +131,10 @@ class BitTargets:
     @classmethod
     def parse_list(cls, text: str | Iterable[str]) -> tuple[BitTargets, ...]:
         """``"1/1/1,2/2/1"`` (or a list of such strings) -> targets, in order."""
+        if not isinstance(text, str):
+            text = list(text)
+        if not isinstance(text, str) and any(not isinstance(t, str) for t in text):
+            raise BudgetError("targets must be text such as 1/1/1,2/2/1; write --targets W/S/T,W/S/T")
         items = text.split(",") if isinstance(text, str) else [p for t in text for p in t.split(",")]
         targets = tuple(cls.parse(t) for t in items if t.strip())
         if not targets:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -13,12 +14,33 @@ SCHEMES: tuple[str, ...] = ("uniform", "pow2")
 #: Widest weight or spike bit width any evaluator accepts.
 MAX_BITS = 16
 FIELDS: tuple[str, ...] = ("w_bits", "s_bits", "timesteps", "scheme")
+#: The keys of a config file (:meth:`Config.to_dict`).
+CONFIG_KEYS: tuple[str, ...] = ("layers",)
+
+
+def short_repr(value: Any) -> str:
+    """A short one-line rendering of a user's value for an error message."""
+    try:
+        text = f"{value:g}" if isinstance(value, float) else repr(value)
+    except (ValueError, RecursionError):  # an int too long for str(), a list nested too deeply
+        return f"a {type(value).__name__} too large to show"
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _as_int(value: Any, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value:
-        raise ConfigError(f"{what} must be an integer, got {value!r}")
+    """``value`` as an int: an int, or a float with an integral finite value (4.0). Booleans,
+    strings, None, non-integral or non-finite floats are a one-line :class:`ConfigError`."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (isinstance(value, float) and not (math.isfinite(value) and value.is_integer())):
+        raise ConfigError(f"{what} must be an integer, got {short_repr(value)}")
     return int(value)
+
+
+def check_layer_name(name: Any, what: str) -> str:
+    """A layer name read from a file: non-empty printable text (so that every message naming
+    it stays one line); else a one-line :class:`ConfigError`."""
+    if not isinstance(name, str) or not name or not name.isprintable():
+        raise ConfigError(f"{what}: layer name {short_repr(name)} is not a layer name; use the model's layer names (`spikebits space MODEL`)")
+    return name
 
 
 @dataclass(frozen=True)
@@ -43,13 +65,13 @@ class LayerChoice:
         object.__setattr__(self, "s_bits", s)
         object.__setattr__(self, "timesteps", t)
         if not 1 <= w <= MAX_BITS:
-            raise ConfigError(f"w_bits={w} is out of range; use 1 to {MAX_BITS}")
+            raise ConfigError(f"w_bits={short_repr(w)} is out of range; use 1 to {MAX_BITS}")
         if not 1 <= s <= MAX_BITS:
-            raise ConfigError(f"s_bits={s} is out of range; use 1 to {MAX_BITS}")
+            raise ConfigError(f"s_bits={short_repr(s)} is out of range; use 1 to {MAX_BITS}")
         if t < 1:
-            raise ConfigError(f"timesteps={t} is out of range; use 1 or more")
-        if self.scheme not in SCHEMES:
-            raise ConfigError(f"scheme={self.scheme!r} is unknown; use one of {', '.join(SCHEMES)}")
+            raise ConfigError(f"timesteps={short_repr(t)} is out of range; use 1 or more")
+        if not isinstance(self.scheme, str) or self.scheme not in SCHEMES:
+            raise ConfigError(f"scheme={short_repr(self.scheme)} is unknown; use one of {', '.join(SCHEMES)}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -58,9 +80,9 @@ class LayerChoice:
     def from_dict(cls, data: Mapping[str, Any], where: str = "layer") -> LayerChoice:
         if not isinstance(data, Mapping):
             raise ConfigError(f"{where}: expected an object with {', '.join(FIELDS)}")
-        extra = set(data) - set(FIELDS)
+        extra = [str(k) for k in data if k not in FIELDS]
         if extra:
-            raise ConfigError(f"{where}: unknown field(s) {', '.join(sorted(extra))}; use {', '.join(FIELDS)}")
+            raise ConfigError(f"{where}: unknown field(s) {', '.join(map(short_repr, sorted(extra)))}; use {', '.join(FIELDS)}")
         missing = [k for k in FIELDS[:3] if k not in data]
         if missing:
             raise ConfigError(f"{where}: missing {', '.join(missing)}")
@@ -75,12 +97,56 @@ class LayerChoice:
         return f"W{self.w_bits}{p}S{self.s_bits}T{self.timesteps}"
 
 
-def parse_json(text: str, what: str) -> Any:
-    """``json.loads(text)``; malformed text is a one-line :class:`ConfigError` naming ``what``."""
+class _Refused(ValueError):
+    """Raised inside json.loads by the hooks of :func:`parse_json`: the rest of a message."""
+
+
+def _non_finite(token: str) -> float:
+    raise _Refused(f"holds a non-finite number ({token}); write a finite number")
+
+
+def _finite_float(token: str) -> float:
+    value = float(token)
+    if not math.isfinite(value):
+        raise _Refused(f"holds a non-finite number ({token[:40]} overflows a float); write a finite number")
+    return value
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _Refused(f"gives key {short_repr(key)} twice in one object; keep one")
+        out[key] = value
+    return out
+
+
+def parse_json(text: str | bytes, what: str) -> Any:
+    """``json.loads(text)``, strictly: anything but one JSON document of finite numbers and
+    objects without repeated keys is a one-line :class:`ConfigError` naming ``what``.
+
+    Refused, besides malformed text: ``NaN``, ``Infinity`` and ``-Infinity`` (Python's json
+    accepts them), numbers that overflow a float (``1e999``), integers too long to read, a
+    key given twice in one object (the first value would be dropped silently), nesting too
+    deep to parse, and bytes that are not UTF-8.
+    """
+    if isinstance(text, (bytes, bytearray)):
+        try:
+            text = bytes(text).decode("utf-8")
+        except UnicodeDecodeError as err:
+            raise ConfigError(f"{what} is not UTF-8 text (byte {err.start}); save it as UTF-8 JSON") from None
+    if not isinstance(text, str):
+        raise ConfigError(f"{what} must be JSON text, got {type(text).__name__}")
     try:
-        return json.loads(text)
+        return json.loads(text, parse_constant=_non_finite, parse_float=_finite_float, object_pairs_hook=_unique_keys)
+    except _Refused as err:
+        raise ConfigError(f"{what} {err}") from None
     except json.JSONDecodeError as err:
         raise ConfigError(f"{what} is not valid JSON ({err.msg} at line {err.lineno}); fix the file") from None
+    except RecursionError:
+        raise ConfigError(f"{what} is nested too deeply to read; fix the file") from None
+    except ValueError:  # an integer of more than sys.get_int_max_str_digits() digits
+        raise ConfigError(f"{what} holds an integer too long to read; write a shorter number") from None
 
 
 def nearest_option(value: float, options: Iterable[int]) -> int:
@@ -105,6 +171,9 @@ class LayerOptions:
             if name != "schemes":
                 values = tuple(sorted({_as_int(v, name) for v in values}))
             else:
+                for v in values:
+                    if not isinstance(v, str) or v not in SCHEMES:
+                        raise ConfigError(f"scheme {short_repr(v)} in schemes is unknown; use {', '.join(SCHEMES)}")
                 values = tuple(dict.fromkeys(values))
             object.__setattr__(self, name, values)
         # Every combination must be a valid LayerChoice.
@@ -140,14 +209,17 @@ class LayerOptions:
     def from_dict(cls, data: Mapping[str, Any], where: str = "options") -> LayerOptions:
         if not isinstance(data, Mapping):
             raise ConfigError(f"{where}: expected an object with w_bits, s_bits, timesteps, schemes")
-        known = {"w_bits", "s_bits", "timesteps", "schemes"}
-        extra = set(data) - known
+        known = ("w_bits", "s_bits", "timesteps", "schemes")
+        extra = [str(k) for k in data if k not in known]
         if extra:
-            raise ConfigError(f"{where}: unknown field(s) {', '.join(sorted(extra))}; use {', '.join(sorted(known))}")
+            raise ConfigError(f"{where}: unknown field(s) {', '.join(map(short_repr, sorted(extra)))}; use {', '.join(sorted(known))}")
+        for k in known:
+            if k in data and not isinstance(data[k], (list, tuple)):
+                raise ConfigError(f"{where}: {k} must be a list, for example {list(getattr(cls(), k))}")
         default = cls()
         try:
             return cls(**{k: tuple(data.get(k, getattr(default, k))) for k in known})
-        except (ConfigError, TypeError) as err:
+        except ConfigError as err:
             raise ConfigError(f"{where}: {err}") from None
 
 
@@ -196,12 +268,24 @@ class Config(Mapping[str, LayerChoice]):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Config:
-        if not isinstance(data, Mapping) or not isinstance(data.get("layers"), Mapping):
-            raise ConfigError('a config is an object {"layers": {NAME: {"w_bits": .., "s_bits": .., "timesteps": ..}}}')
-        return cls({str(k): LayerChoice.from_dict(v, f"layer {k!r}") for k, v in data["layers"].items()})
+        """The JSON form ``{"layers": {NAME: {"w_bits", "s_bits", "timesteps", "scheme"}}}``;
+        any other document (an unknown key at any level included) is a one-line :class:`ConfigError`."""
+        shape = 'a config is an object {"layers": {NAME: {"w_bits": .., "s_bits": .., "timesteps": ..}}}'
+        if not isinstance(data, Mapping):
+            raise ConfigError(shape)
+        extra = [str(k) for k in data if k not in CONFIG_KEYS]
+        if extra:
+            raise ConfigError(f"config: unknown key {short_repr(extra[0])}; {shape}")
+        if not isinstance(data.get("layers"), Mapping):
+            raise ConfigError(shape)
+        layers = {}
+        for k, v in data["layers"].items():
+            name = check_layer_name(k, "config")
+            layers[name] = LayerChoice.from_dict(v, f"layer {name!r}")
+        return cls(layers)
 
     @classmethod
-    def from_json(cls, text: str) -> Config:
+    def from_json(cls, text: str | bytes) -> Config:
         return cls.from_dict(parse_json(text, "config"))
 
     def to_flat(self) -> dict[str, Any]:
@@ -216,7 +300,7 @@ class Config(Mapping[str, LayerChoice]):
     def from_flat(cls, flat: Mapping[str, Any]) -> Config:
         grouped: dict[str, dict[str, Any]] = {}
         for key, value in flat.items():
-            name, sep, attr = key.rpartition(".")
+            name, sep, attr = key.rpartition(".") if isinstance(key, str) else ("", "", "")
             if not sep or attr not in FIELDS:
                 raise ConfigError(f"flat name {key!r} is not LAYER.FIELD with FIELD in {', '.join(FIELDS)}")
             grouped.setdefault(name, {})[attr] = value

@@ -7,10 +7,12 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from spikebits.space.config import FIELDS, Config, LayerChoice, LayerOptions, nearest_option, parse_json
+from spikebits.space.config import FIELDS, Config, LayerChoice, LayerOptions, check_layer_name, nearest_option, parse_json, short_repr
 from spikebits.space.errors import ConfigError
 
 SPACE_SCHEMA = "spikebits.space/1"
+#: The keys of a space file (:meth:`SearchSpace.to_dict`).
+SPACE_KEYS: tuple[str, ...] = ("schema", "model", "layers", "ties", "pinned")
 #: The seed paper keeps the first layer at 8-bit weights and 8-bit (image) input, one step.
 FIRST_LAYER_PIN = LayerChoice(8, 8, 1, "uniform")
 
@@ -252,21 +254,51 @@ class SearchSpace:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> SearchSpace:
-        if not isinstance(data, Mapping) or not isinstance(data.get("layers"), Mapping):
+        """The JSON form of :meth:`to_dict`; any other document is a one-line :class:`ConfigError`.
+
+        Strict, so that a typo never drops a setting silently: an unknown key at any level, a
+        tie that is not a list of two or more layer names (each in one group only, each a
+        layer of the space), a pinned layer that is not a layer of the space, a ``model`` that
+        is not a name are all errors.
+        """
+        if not isinstance(data, Mapping):
+            raise ConfigError('a space file is an object with a "layers" mapping from layer name to its options')
+        extra = [str(k) for k in data if k not in SPACE_KEYS]
+        if extra:
+            raise ConfigError(f"space file: unknown key {short_repr(extra[0])}; the keys are {', '.join(SPACE_KEYS)}")
+        if not isinstance(data.get("layers"), Mapping):
             raise ConfigError('a space file is an object with a "layers" mapping from layer name to its options')
         schema = data.get("schema", SPACE_SCHEMA)
         if schema != SPACE_SCHEMA:
-            raise ConfigError(f"space schema {schema!r} is not supported; expected {SPACE_SCHEMA!r}")
-        layers = {str(n): LayerOptions.from_dict(o, f"layer {n!r}") for n, o in data["layers"].items()}
-        ties = data.get("ties", [])
-        if not isinstance(ties, list) or not all(isinstance(g, list) for g in ties):
-            raise ConfigError('"ties" must be a list of lists of layer names')
+            raise ConfigError(f"space schema {short_repr(schema)} is not supported; expected {SPACE_SCHEMA!r}")
+        model = data.get("model")
+        if model is not None and not (isinstance(model, str) and model and model.isprintable()):
+            raise ConfigError('space file: "model" must be a model name (text) or null')
+        layers: dict[str, LayerOptions] = {}
+        for n, o in data["layers"].items():
+            name = check_layer_name(n, "space file")
+            layers[name] = LayerOptions.from_dict(o, f"layer {name!r}")
+        ties_raw = data.get("ties", [])
+        tie_hint = 'write "ties" as a list of groups of two or more layer names, for example [["a.conv1", "a.shortcut"]]'
+        if not isinstance(ties_raw, list) or not all(isinstance(g, list) for g in ties_raw):
+            raise ConfigError(f'"ties" must be a list of lists of layer names; {tie_hint}')
+        ties: list[tuple[str, ...]] = []
+        for group in ties_raw:
+            names = tuple(check_layer_name(n, "space file ties") for n in group)
+            if len(names) < 2:
+                raise ConfigError(f"tied group {list(names)} has fewer than two layers; {tie_hint}")
+            if len(set(names)) != len(names):
+                raise ConfigError(f"tied group {list(names)} names a layer twice; name each layer once")
+            ties.append(names)
         pinned_raw = data.get("pinned", {})
         if not isinstance(pinned_raw, Mapping):
-            raise ConfigError('"pinned" must map layer names to choices')
-        pinned = {str(n): LayerChoice.from_dict(c, f"pinned layer {n!r}") for n, c in pinned_raw.items()}
-        return cls(layers, tuple(tuple(g) for g in ties), pinned, data.get("model"))
+            raise ConfigError('"pinned" must map layer names to choices, for example {"conv1": {"w_bits": 8, "s_bits": 8, "timesteps": 1}}')
+        pinned: dict[str, LayerChoice] = {}
+        for n, c in pinned_raw.items():
+            name = check_layer_name(n, "space file pinned")
+            pinned[name] = LayerChoice.from_dict(c, f"pinned layer {name!r}")
+        return cls(layers, tuple(ties), pinned, model)
 
     @classmethod
-    def from_json(cls, text: str) -> SearchSpace:
+    def from_json(cls, text: str | bytes) -> SearchSpace:
         return cls.from_dict(parse_json(text, "space file"))
