@@ -27,14 +27,34 @@ from spikebits.space import Config, ConfigError, SearchSpace
 
 
 def resolve_device(device: str | None) -> torch.device:
-    """``"cpu"``, ``"cuda"``, ``"cuda:1"`` or None (cpu); a missing CUDA is a one-line error."""
+    """``"cpu"``, ``"cuda"``, ``"cuda:1"`` or None (cpu); any other device, a missing CUDA or
+    a CUDA index this machine lacks is a one-line error."""
     name = device or "cpu"
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"device {name!r} was asked for but CUDA is not available here; use --device cpu")
     try:
-        return torch.device(name)
-    except RuntimeError:
-        raise ConfigError(f"unknown device {name!r}; use cpu or cuda") from None
+        resolved = torch.device(name)
+    except (RuntimeError, TypeError, ValueError):
+        raise ConfigError(f"unknown device {name!r}; use cpu or cuda (cuda:N for the N-th GPU)") from None
+    if resolved.type not in ("cpu", "cuda"):
+        raise ConfigError(f"device {name!r} cannot train here; use cpu or cuda (cuda:N for the N-th GPU)")
+    if resolved.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(f"device {name!r} was asked for but CUDA is not available here; use --device cpu")
+        if resolved.index is not None and resolved.index >= torch.cuda.device_count():
+            raise ConfigError(f"device {name!r}: this machine has {torch.cuda.device_count()} GPU(s), cuda:0 to cuda:{torch.cuda.device_count() - 1}")
+    return resolved
+
+
+def check_folder_option(path: str | Path | None, flag: str, *, must_exist: bool) -> Path | None:
+    """``path`` if it is a folder (or, unless ``must_exist``, does not exist yet); a file or a
+    device in its place is a one-line :class:`ConfigError` naming ``flag``."""
+    if path is None:
+        return None
+    path = Path(path).expanduser()
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"{flag} {path} is not a folder; give a folder")
+    if must_exist and not path.exists():
+        raise ConfigError(f"{flag} {path} does not exist; give the folder that holds the data set's files")
+    return path
 
 
 class Evaluator:
@@ -101,8 +121,8 @@ class Evaluator:
         self.device = resolve_device(device)
         self.finetune_settings = TrainSettings(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, workers=self.workers)
         self.pretrain_settings = TrainSettings(epochs=pretrain_epochs, lr=pretrain_lr, batch_size=batch_size, seed=seed, workers=self.workers)
-        self.cache_dir = Path(cache_dir) if cache_dir else None
-        self.data_root = data_root
+        self.cache_dir = check_folder_option(cache_dir, "--cache-dir", must_exist=False)
+        self.data_root = check_folder_option(data_root, "--data-dir", must_exist=True)
         self.progress = progress
         shape = tuple(int(n) for n in (input_shape or info.input_shape))
         if len(shape) != 3 or min(shape) < 1:

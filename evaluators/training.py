@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
 import os
+import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +18,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from spikebits.models import SpikingNetwork, set_full_precision
-from spikebits.space import atomic_write_bytes
+from spikebits.space import OutputError, TrainingError, atomic_write_bytes
 
 #: ``progress(iterable, description, total) -> iterable``: the CLI passes a tqdm wrapper.
 Progress = Callable[[Iterable, str, int], Iterable]
@@ -59,6 +61,14 @@ def make_loader(data: Dataset, batch_size: int, *, shuffle: bool, seed: int = 0,
     )
 
 
+def check_loss(value: float, epoch: int, step: int, *, what: str = "the loss", hint: str = "lower the learning rate (--lr)") -> float:
+    """``value`` if finite; else a :class:`space.TrainingError` saying where training diverged
+    (a trial stops at once and is recorded FAIL with this reason)."""
+    if not math.isfinite(value):
+        raise TrainingError(f"{what} became {value} at epoch {epoch}, step {step}; training diverged, {hint}")
+    return value
+
+
 def train(
     model: nn.Module,
     data: TensorDataset,
@@ -88,11 +98,12 @@ def train(
         for x, y in loader:
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
             loss = F.cross_entropy(model(x), y)
+            value = check_loss(float(loss.detach()), epoch + 1, count // max(settings.batch_size, 1) + 1)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             scheduler.step()
-            total += float(loss.detach()) * len(y)
+            total += value * len(y)
             count += len(y)
         losses.append(total / max(count, 1))
         if on_epoch is not None:
@@ -217,5 +228,8 @@ def pretrained_state(
     state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
     buffer = io.BytesIO()
     torch.save({"state": state, "accuracy": scores}, buffer)
-    atomic_write_bytes(path, buffer.getvalue(), what=f"the pretraining cache in {cache_dir}", hint="set SPIKEBITS_CACHE to a writable folder")
+    try:
+        atomic_write_bytes(path, buffer.getvalue(), what=f"the pretraining cache in {cache_dir}", hint="set SPIKEBITS_CACHE to a writable folder")
+    except OutputError as err:  # a cache is an optimisation: go on with the weights in memory
+        print(f"spikebits: warning: {err}; going on without the cache", file=sys.stderr)
     return state, scores

@@ -155,6 +155,8 @@ class Strategy(abc.ABC):
         #: ``time.monotonic()`` after which nothing more is asked (a wall-clock budget, e.g.
         #: ``spikebits compare --time-budget``); trials in flight finish. None: no limit.
         self.deadline: float | None = None
+        #: Why the search was asked to stop early (:meth:`request_stop`); None: it was not.
+        self.stop_reason: str | None = None
 
     # ------------------------------------------------------------------ to implement
     @abc.abstractmethod
@@ -186,6 +188,12 @@ class Strategy(abc.ABC):
         report, cached per seed like the pretrained checkpoint — done ahead, so that a
         comparison's clock (``spikebits compare``) starts after it for every strategy alike.
         Default: nothing."""
+
+    def request_stop(self, reason: str = "stopped") -> None:
+        """Ask nothing more (trials in flight finish and are told); safe to call from a signal
+        handler. The run then ends as if the strategy had nothing more to try."""
+        if self.stop_reason is None:
+            self.stop_reason = reason
 
     def write_artifacts(self, out_dir: Path) -> list[Path]:
         """Write strategy-specific files beside ``pareto.png`` (after the run); returns them."""
@@ -234,10 +242,10 @@ class Strategy(abc.ABC):
         return evaluate_trial(self.evaluator, proposal.config, number, strategy=self.name, budget=self.budget, info=proposal.info)
 
     def propose(self) -> tuple[Proposal, int] | None:
-        """:meth:`ask` and the trial number of the answer (``None`` when nothing is left, or
-        once :attr:`deadline` has passed); an executor that keeps several trials in flight
-        numbers them this way."""
-        if self.deadline is not None and time.monotonic() >= self.deadline:
+        """:meth:`ask` and the trial number of the answer (``None`` when nothing is left, once
+        :attr:`deadline` has passed, or after :meth:`request_stop`); an executor that keeps
+        several trials in flight numbers them this way."""
+        if self.stop_reason is not None or (self.deadline is not None and time.monotonic() >= self.deadline):
             return None
         proposal = self.ask()
         if proposal is None:

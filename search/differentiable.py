@@ -31,7 +31,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from spikebits.evaluators.training import Progress, accuracy, calibrate, make_loader, recompute_batchnorm
+from spikebits.evaluators.training import Progress, accuracy, calibrate, check_loss, make_loader, recompute_batchnorm
 from spikebits.models import DEFAULT_LAMBDAS, Supernet, apply_config
 from spikebits.results import TrialRecord
 from spikebits.search.base import Proposal, Strategy, register_strategy
@@ -46,6 +46,7 @@ from spikebits.space import (
     Config,
     ConfigError,
     SearchSpace,
+    TrainingError,
     direction,
 )
 
@@ -321,6 +322,7 @@ def train_supernet(
             ce = F.cross_entropy(model(x), y)
             penalty, avg = net.budget_loss(target, settings.lambdas)
             loss = ce + penalty
+            ce_value = check_loss(float(ce.detach()), epoch + 1, step + 1, what="the supernet loss", hint="lower --supernet-lr")
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -334,7 +336,7 @@ def train_supernet(
                 if step >= late_from:
                     late.append(rounded)
             run.history.append(
-                {"step": step, "epoch": step / len(loader), "w_bits": avg[0], "s_bits": avg[1], "timesteps": avg[2], "loss": float(ce.detach())}
+                {"step": step, "epoch": step / len(loader), "w_bits": avg[0], "s_bits": avg[1], "timesteps": avg[2], "loss": ce_value}
             )
             # Switch-off rule (seed paper's code, signed): avg − target < switch_off·(start − target).
             if step >= min_step:
@@ -430,6 +432,8 @@ class DifferentiableStrategy(Strategy):
         self.initial_configs: list[Config] = list(self.options.initial_configs)
         self.runs: list[SupernetRun] = []
         self.moves: list[list[str]] = []
+        #: Targets whose supernet training diverged (a FAIL trial each, without a run).
+        self.diverged = 0
 
     # ------------------------------------------------------------------ lifecycle
     def _limits(self) -> dict[str, float]:
@@ -460,14 +464,18 @@ class DifferentiableStrategy(Strategy):
         return len(self.targets) - self.n_told
 
     def ask(self) -> Proposal | None:
-        i = len(self.runs)
+        i = len(self.runs) + self.diverged
         if i >= len(self.targets):
             return None
         target = self.targets[i]
         init = self.initial_configs[i] if self.initial_configs else None
-        run = train_supernet(
-            self.evaluator, target, self.options, seed=self.seed, gumbel=self.gumbel, progress=self.progress, init_config=init
-        )
+        try:
+            run = train_supernet(
+                self.evaluator, target, self.options, seed=self.seed, gumbel=self.gumbel, progress=self.progress, init_config=init
+            )
+        except TrainingError as err:  # this target's trial fails; the next target still runs
+            self.diverged += 1
+            return Proposal(None, handle=str(err), info={"target": str(target)})  # type: ignore[arg-type]
         config, moves = fit_config(
             run.config, self.space, self._measure, self._limits(), target=target, tolerance=self.options.target_tolerance,
             learned=run.learned,
@@ -486,6 +494,13 @@ class DifferentiableStrategy(Strategy):
                 "avg_timesteps": averages[2],
             },
         )
+
+    def evaluate(self, proposal: Proposal, number: int) -> TrialRecord:
+        """Fine-tune and score the fitted config; a target whose supernet diverged is a FAIL
+        trial with the reason."""
+        if proposal.config is None:
+            return TrialRecord.failed(number, None, str(proposal.handle), strategy=self.name, info=proposal.info)
+        return super().evaluate(proposal, number)
 
     # ------------------------------------------------------------------ parts
     def split(self) -> list[Strategy]:
@@ -537,7 +552,7 @@ class DifferentiableStrategy(Strategy):
             return []
         return draw_supernet_figures(
             out_dir, self.name, [(run.target, run.history) for run in self.runs],
-            [rec.config for _, rec in zip(self.runs, self.trial_records)],
+            [rec.config for rec in self.records() if rec.config is not None],
         )
 
     @classmethod

@@ -55,6 +55,9 @@ INFEASIBLE_MODES = ("repair", "skip", "train")
 #: Draws in a row that break a data-free budget before a search gives up.
 MAX_SKIPS = 2000
 
+#: Trial states of a finished trial.
+FINISHED = (TrialState.COMPLETE, TrialState.FAIL, TrialState.PRUNED)
+
 _STATE_NAMES = {
     TrialState.COMPLETE: "COMPLETE",
     TrialState.FAIL: "FAIL",
@@ -163,7 +166,8 @@ class OptunaStrategy(Strategy):
                 if old is not None and old != json.loads(json.dumps(signature)):
                     changed = [k for k in signature if old.get(k) != json.loads(json.dumps(signature[k]))]
                     raise ConfigError(
-                        f"study {name!r} was made with another {', '.join(changed)}; use a new --study name or the same settings"
+                        f"study {name!r} in {self.options.storage} was made with another {', '.join(changed)}; "
+                        "use a new --study name, another --storage (or --out), or the same settings"
                     )
         # A resumed study reseeds its sampler, so it does not repeat the first run's draws.
         previous = len(existing.trials) if existing is not None else 0
@@ -211,12 +215,39 @@ class OptunaStrategy(Strategy):
             failed += 1
         return failed
 
+    def _counts(self, trial: optuna.trial.FrozenTrial, interrupted: set[int]) -> bool:
+        """Whether ``trial`` counts towards ``n_trials``: trained and finished (COMPLETE, FAIL
+        or PRUNED: a failing search ends too), or in flight when ``RUNNING`` is asked for;
+        not a SKIPPED config, a surplus ask or a trial of a process that died (retried)."""
+        if "skipped" in trial.user_attrs or "surplus" in trial.user_attrs:
+            return False
+        return not (trial.state == TrialState.FAIL and trial.number in interrupted)
+
+    def _interrupted(self) -> set[int]:
+        return {int(k.split(".", 1)[1]) for k in self.study.user_attrs if k.startswith("error.") and k.split(".", 1)[1].isdigit()}
+
     def remaining(self, n_trials: int | None = None) -> int:
+        """Trials still to run: ``n_trials`` less the finished ones (failed ones count, so a
+        search in which every trial fails ends)."""
         n_trials = self.n_trials if n_trials is None else n_trials
         if getattr(self, "study", None) is None:  # before start(): nothing is known to be done
             return n_trials
-        done = sum("skipped" not in t.user_attrs for t in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+        interrupted = self._interrupted()
+        done = sum(self._counts(t, interrupted) for t in self.study.get_trials(deepcopy=False, states=FINISHED))
         return n_trials - done
+
+    def _surplus(self, trial: optuna.trial.Trial) -> bool:
+        """With a storage that other processes share, whether ``trial`` (just asked) would
+        exceed ``n_trials``: the storage numbers trials in the order they were created, so the
+        trials before it that count (finished or in flight) decide, the same in every process."""
+        if self.options.storage is None:
+            return False
+        interrupted = self._interrupted()
+        before = [
+            t for t in self.study.get_trials(deepcopy=False, states=(*FINISHED, TrialState.RUNNING))
+            if t.number < trial.number and self._counts(t, interrupted)
+        ]
+        return len(before) >= self.n_trials
 
     def _sample(self) -> tuple[optuna.trial.Trial, Config]:
         trial = self.study.ask()
@@ -253,6 +284,10 @@ class OptunaStrategy(Strategy):
         limits = self._cost_limits()
         for _ in range(MAX_SKIPS):
             trial, config = self._sample()
+            if self._surplus(trial):  # another process on the same study took the last trial
+                trial.set_user_attr("surplus", True)
+                self.study.tell(trial, state=TrialState.FAIL)
+                return None
             info = {"repaired_from": trial.user_attrs["repaired_from"]} if "repaired_from" in trial.user_attrs else None
             if not limits:
                 return Proposal(config, trial, info=info)
@@ -292,6 +327,8 @@ class OptunaStrategy(Strategy):
         out = []
         errors = self.study.user_attrs
         for trial in self.study.get_trials(deepcopy=False):
+            if "surplus" in trial.user_attrs:
+                continue
             state = _STATE_NAMES.get(trial.state, "FAIL")
             if state == "COMPLETE" and "skipped" in trial.user_attrs:
                 state = "SKIPPED"

@@ -1,13 +1,23 @@
-"""Run a strategy and write the output contract: pareto.json, trials.csv, pareto.png, run.json."""
+"""Run a strategy and write the output contract: pareto.json, trials.csv, pareto.png, run.json.
+
+A run's files are written together (:class:`space.StagedOutputs`): a failed or interrupted run
+leaves an output folder's earlier files as they were, and one process at a time writes to a
+folder (:func:`space.lock_folder`). :class:`StopOnSignals` turns SIGINT and SIGTERM into "stop
+after the trials in flight" (the output files are then written for the finished trials); a
+second SIGINT stops at once.
+"""
 
 from __future__ import annotations
 
 import os
 import platform
+import signal
+import subprocess
 import sys
-import tempfile
+import threading
 import time
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -25,7 +35,15 @@ from spikebits.results import (
 )
 from spikebits.search.base import DEFAULT_TRIALS, ConfigEvaluator, Progress, Strategy, TrialCallback, get_strategy
 from spikebits.search.executors import Executor, LocalExecutor
-from spikebits.space import DEFAULT_OBJECTIVES, Budget, BudgetError, OutputError
+from spikebits.space import (
+    DEFAULT_OBJECTIVES,
+    Budget,
+    BudgetError,
+    SearchError,
+    StagedOutputs,
+    check_output_folder,
+    lock_folder,
+)
 
 
 @dataclass(frozen=True)
@@ -37,21 +55,46 @@ class SearchResult:
     out_dir: Path | None
     wall_time_s: float
     artifacts: tuple[Path, ...] = ()
+    #: Whether the search was stopped early (:meth:`Strategy.request_stop`, e.g. by SIGINT).
+    interrupted: bool = False
 
 
 def check_output_dir(out: str | os.PathLike[str]) -> Path:
     """Create ``out`` if needed and prove it writable now, before any work is done."""
-    path = Path(out)
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(dir=path, prefix=".spikebits-probe-")
-        os.close(fd)
-        os.unlink(probe)
-    except (FileExistsError, NotADirectoryError):
-        raise OutputError(f"--out {out} is a file, not a folder; choose a folder") from None
-    except OSError as err:
-        raise OutputError(f"cannot write to --out {out} ({err.strerror}); choose a folder you can write to") from None
-    return path
+    return check_output_folder(out, "--out")
+
+
+class StopOnSignals:
+    """``with StopOnSignals(strategy):`` the first SIGINT or SIGTERM asks ``strategy`` to stop
+    after the trials in flight (:meth:`Strategy.request_stop`) and calls ``announce(signum)``;
+    a second SIGINT raises :class:`KeyboardInterrupt` at once. Outside the main thread (where
+    Python cannot catch signals) it does nothing. ``received`` is the first signal's number."""
+
+    def __init__(self, strategy: Strategy, announce: Callable[[int], None] | None = None) -> None:
+        self.strategy = strategy
+        self.announce = announce
+        self.received: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.received is None:
+            self.received = signum
+            self.strategy.request_stop(f"stopped by {signal.Signals(signum).name}")
+            if self.announce is not None:
+                self.announce(signum)
+            return
+        raise KeyboardInterrupt
+
+    def __enter__(self) -> StopOnSignals:
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        self._previous.clear()
 
 
 def default_reference(evaluator: ConfigEvaluator, objectives: Sequence[str]) -> dict[str, float]:
@@ -83,14 +126,51 @@ def check_metrics(evaluator: ConfigEvaluator, objectives: Sequence[str], budget:
             raise BudgetError(f"metric {m!r} is not computed by this evaluator; use one of {', '.join(sorted(produced))}")
 
 
-def versions() -> dict[str, str]:
-    out = {"python": platform.python_version()}
-    for pkg in ("spikebits", "torch", "optuna", "moocore", "numpy"):
+#: Packages whose versions ``run.json`` records (what can change a search's numbers).
+VERSIONED_PACKAGES = ("spikebits", "torch", "optuna", "moocore", "numpy", "scipy", "scikit-learn", "ray")
+
+
+def git_revision() -> dict[str, Any] | None:
+    """``{"commit", "dirty"}`` of the git checkout spikebits runs from (an editable install),
+    or None (an installed wheel, no git, or not a checkout)."""
+    root = Path(__file__).resolve().parent.parent
+    if not (root / ".git").exists():
+        return None
+    try:
+        commit = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10, check=True)
+        status = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, timeout=10, check=True
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return {"commit": commit.stdout.strip(), "dirty": bool(status.stdout.strip())}
+
+
+def versions() -> dict[str, Any]:
+    """Python's and :data:`VERSIONED_PACKAGES`' versions, and spikebits' git revision."""
+    out: dict[str, Any] = {"python": platform.python_version()}
+    for pkg in VERSIONED_PACKAGES:
         try:
             out[pkg] = metadata.version(pkg)
         except metadata.PackageNotFoundError:
             pass
+    revision = git_revision()
+    if revision is not None:
+        out["spikebits_git"] = revision
     return out
+
+
+def environment() -> dict[str, Any]:
+    """What else changes a search's numbers on one machine: torch's CPU threads (floating-point
+    sums are split differently across threads), the deterministic-algorithms flag, the host."""
+    import torch
+
+    return {
+        "threads": torch.get_num_threads(),
+        "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+    }
 
 
 def write_outputs(
@@ -115,7 +195,8 @@ def write_outputs(
     from spikebits.results import plot_front  # matplotlib: only where a plot is drawn
 
     plot_front(out_dir / "pareto.png", records, front, x=x, y=y, budget=budget, title=run_info.get("title"))
-    write_run_json(out_dir / "run.json", run_info)
+    files = sorted({*(p.name for p in out_dir.iterdir() if p.is_file()), "run.json"})
+    write_run_json(out_dir / "run.json", {**run_info, "files": files})
 
 
 def run_search(
@@ -142,6 +223,7 @@ def run_search(
     strategies``), ``progress`` and ``sensitivity`` go to its constructor."""
     budget = budget or Budget()
     objectives = tuple(objectives)
+    check_objectives(objectives)
     check_metrics(evaluator, objectives, budget)
     folder = check_output_dir(out_dir) if out_dir is not None else None
     if isinstance(strategy, str):
@@ -152,34 +234,70 @@ def run_search(
     elif options:
         raise TypeError("options go to the strategy's constructor when run_search is given a strategy instance")
     executor = executor or LocalExecutor()
-    start = time.perf_counter()
-    records = executor.run(strategy, n_trials, callback)
-    wall = time.perf_counter() - start
-    front = pareto_front(records, objectives)
-    reference = default_reference(evaluator, objectives)
-    hv = hypervolume(front, objectives, reference) if front else 0.0
-    artifacts: tuple[Path, ...] = ()
-    if folder is not None:
-        info = {
-            "schema": "spikebits.run/1",
-            "strategy": strategy.describe(),
-            "executor": executor.describe(),
-            "seed": seed,
-            "n_trials": n_trials,
-            "objectives": list(objectives),
-            "budget": budget.to_dict(),
-            "space": evaluator.space.to_dict(),
-            "evaluator": getattr(evaluator, "describe", dict)(),
-            "trials": {s: sum(r.state == s for r in records) for s in STATES},
-            "feasible_trials": sum(r.feasible for r in records),
-            "pareto_points": len(front),
-            "hypervolume": hv,
-            "reference_point": reference,
-            "wall_time_s": wall,
-            "versions": versions(),
-            "command": sys.argv,
-            **(run_info or {}),
-        }
-        write_outputs(folder, records, front, objectives=objectives, budget=budget, reference=reference, hv=hv, run_info=info)
-        artifacts = tuple(strategy.write_artifacts(folder))
-    return SearchResult(records, front, hv, reference, folder, wall, artifacts)
+    with lock_folder(folder) if folder is not None else _no_lock():
+        start = time.perf_counter()
+        records = executor.run(strategy, n_trials, callback)
+        wall = time.perf_counter() - start
+        front = pareto_front(records, objectives)
+        reference = default_reference(evaluator, objectives)
+        hv = hypervolume(front, objectives, reference) if front else 0.0
+        artifacts: tuple[Path, ...] = ()
+        if folder is not None:
+            info = {
+                "schema": "spikebits.run/1",
+                "strategy": strategy.describe(),
+                "executor": executor.describe(),
+                "seed": seed,
+                "n_trials": n_trials,
+                "objectives": list(objectives),
+                "budget": budget.to_dict(),
+                "space": evaluator.space.to_dict(),
+                "evaluator": getattr(evaluator, "describe", dict)(),
+                "trials": {s: sum(r.state == s for r in records) for s in STATES},
+                "feasible_trials": sum(r.feasible for r in records),
+                "pareto_points": len(front),
+                "hypervolume": hv,
+                "reference_point": reference,
+                "wall_time_s": wall,
+                "interrupted": strategy.stop_reason,
+                "versions": versions(),
+                "environment": environment(),
+                "command": sys.argv,
+                **(run_info or {}),
+            }
+            with StagedOutputs(folder) as staged:
+                drawn = [Path(p).name for p in strategy.write_artifacts(staged.path)]
+                write_outputs(staged.path, records, front, objectives=objectives, budget=budget, reference=reference, hv=hv, run_info=info)
+            artifacts = tuple(folder / name for name in drawn)
+    result = SearchResult(records, front, hv, reference, folder, wall, artifacts, interrupted=strategy.stop_reason is not None)
+    check_some_finished(records, folder)
+    return result
+
+
+class _no_lock:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def check_objectives(objectives: Sequence[str]) -> None:
+    """A search trades accuracy against cost: ``accuracy`` must be among the objectives."""
+    if "accuracy" not in objectives:
+        raise BudgetError(
+            f"--objectives {','.join(objectives)} leaves out accuracy; a front is accuracy against cost, "
+            f"for example accuracy,{objectives[0] if objectives else 'bit_budget'}"
+        )
+
+
+def check_some_finished(records: Sequence[TrialRecord], folder: Path | None) -> None:
+    """A search whose every trial failed is a :class:`space.SearchError` naming the most
+    common reason (raised after its files are written)."""
+    failed = [r for r in records if r.state in ("FAIL", "PRUNED")]
+    if not failed or any(r.state == "COMPLETE" for r in records):
+        return
+    reasons = Counter(r.error or "no reason recorded" for r in failed)
+    reason, count = reasons.most_common(1)[0]
+    where = f"; see {folder / 'trials.csv'}" if folder is not None else ""
+    raise SearchError(f"every trial failed ({len(failed)}); the most common reason, {count} of {len(failed)}: {reason}{where}")

@@ -5,17 +5,29 @@ other package shares (the metric vocabulary, atomic file writes).
 """
 
 from spikebits.space.budget import BitTargets, Budget, Constraint, parse_objectives
-from spikebits.space.config import MAX_BITS, SCHEMES, Config, LayerChoice, LayerOptions, nearest_option
+from spikebits.space.config import MAX_BITS, SCHEMES, Config, LayerChoice, LayerOptions, nearest_option, parse_json
 from spikebits.space.errors import (
     BudgetError,
     ConfigError,
     DataError,
     OutputError,
+    SearchError,
     SpikebitsError,
+    TrainingError,
     UnknownNameError,
     unknown_name_error,
 )
-from spikebits.space.files import atomic_write_bytes, atomic_write_text
+from spikebits.space.files import (
+    FolderLock,
+    StagedOutputs,
+    atomic_write_bytes,
+    atomic_write_text,
+    check_output_file,
+    check_output_folder,
+    lock_folder,
+    read_input_bytes,
+    read_input_text,
+)
 from spikebits.space.metrics import (
     ALLOCATION_METRICS,
     COST_METRICS,
@@ -50,6 +62,13 @@ __all__ = [
     "SensitivityMetric",
     "atomic_write_bytes",
     "atomic_write_text",
+    "check_output_file",
+    "check_output_folder",
+    "FolderLock",
+    "lock_folder",
+    "read_input_bytes",
+    "read_input_text",
+    "StagedOutputs",
     "check_sensitivity_metric",
     "nearest_option",
     "DEFAULT_OBJECTIVES",
@@ -69,12 +88,15 @@ __all__ = [
     "LayerChoice",
     "LayerOptions",
     "OutputError",
+    "SearchError",
     "SearchSpace",
     "SpikebitsError",
+    "TrainingError",
     "UnknownNameError",
     "direction",
     "format_number",
     "format_table",
+    "parse_json",
     "parse_objectives",
     "unknown_name_error",
 ]

@@ -30,6 +30,15 @@ class OutputError(SpikebitsError):
     """An output folder or file cannot be written."""
 
 
+class TrainingError(SpikebitsError):
+    """Training diverged: the loss became NaN or infinite (a trial records it as FAIL)."""
+
+
+class SearchError(SpikebitsError):
+    """A search ended without a single finished trial (every trial failed); its output files
+    were written first."""
+
+
 def unknown_name_error(kind: str, name: str, known: list[str] | tuple[str, ...]) -> UnknownNameError:
     """The standard one-line error for an unknown registry name."""
     return UnknownNameError(f"unknown {kind} {name!r}; choose one of: {', '.join(sorted(known))}")

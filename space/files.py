@@ -1,20 +1,40 @@
-"""Atomic file writes, shared by every package that writes a file (run outputs, caches,
-checkpoints, exported models).
+"""Reading what a user hands in and writing outputs without damage, shared by every package
+that reads or writes a file (configs, run outputs, caches, checkpoints, exported models).
 
-The bytes go to a temporary file in the same folder, are flushed to disk (fsync), and the
-temporary file is renamed over the target (``os.replace``). A reader sees either the old
-file or the new one, never half of one; when writing fails the temporary file is removed
-and an existing file at the target is left untouched.
+* Inputs (:func:`read_input_bytes`, :func:`read_input_text`): regular files only (a folder, a
+  device or a pipe is refused before it is read: ``/dev/zero`` never ends), at most
+  :data:`MAX_INPUT_BYTES`, text in UTF-8; every failure is one :class:`ConfigError` line.
+* Single outputs (:func:`atomic_write_bytes`): the bytes go to a temporary file in the same
+  folder, are flushed to disk (fsync), and the temporary file is renamed over the target
+  (``os.replace``). A reader sees either the old file or the new one, never half of one; when
+  writing fails the temporary file is removed and an existing file at the target is left
+  untouched. Only a new path or an existing regular file is written: a device, a folder or a
+  symbolic link at the target is refused (:func:`check_output_file`), so ``--out /dev/null``
+  run as root cannot replace the device with a file.
+* A run's output files (:class:`StagedOutputs`): written into a staging folder inside the
+  output folder, then moved in together with SIGINT and SIGTERM held back, so a failed or
+  interrupted run never leaves a mix of old and new files.
+* One run per output folder (:func:`lock_folder`): an advisory lock (``fcntl.flock``) that
+  the operating system drops when the process ends, however it ends.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
+import signal
 import stat
 import tempfile
+import threading
 from pathlib import Path
 
-from spikebits.space.errors import OutputError
+from spikebits.space.errors import ConfigError, OutputError
+
+#: Largest input file read (configs, spaces, presets, checkpoints are far smaller).
+MAX_INPUT_BYTES = 1 << 30
+#: Name of the lock file inside an output folder.
+LOCK_NAME = ".spikebits.lock"
 
 #: Permissions of a newly created file (an existing file keeps its own).
 NEW_FILE_MODE = 0o644
@@ -49,6 +69,7 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, what: str |
     def error(err: OSError) -> OutputError:
         return OutputError(f"cannot write {what or path} ({err.strerror or type(err).__name__}); {hint}")
 
+    check_output_file(path, what or str(path), hint)
     try:
         folder.mkdir(parents=True, exist_ok=True)
         mode = stat.S_IMODE(path.stat().st_mode) if path.is_file() else NEW_FILE_MODE
@@ -76,3 +97,235 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, what: str |
 def atomic_write_text(path: str | os.PathLike[str], text: str, *, what: str | None = None, hint: str = WRITE_HINT) -> None:
     """:func:`atomic_write_bytes` of ``text`` encoded as UTF-8."""
     atomic_write_bytes(path, text.encode("utf-8"), what=what, hint=hint)
+
+
+# ---------------------------------------------------------------------------- inputs
+def _kind_of(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISFIFO(mode):
+        return "a pipe"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a regular file"
+
+
+def read_input_bytes(path: str | os.PathLike[str], what: str, *, hint: str = "check the path", limit: int = MAX_INPUT_BYTES) -> bytes:
+    """The bytes of the regular file ``path`` (``what`` names it in messages: "config file").
+
+    Missing, a folder, a device, a pipe, unreadable or larger than ``limit``: a one-line
+    :class:`ConfigError` ending in ``hint``."""
+    path = Path(path)
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise ConfigError(f"{what} {path} does not exist; {hint}") from None
+    except OSError as err:
+        raise ConfigError(f"cannot read {what} {path} ({err.strerror or type(err).__name__}); {hint}") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise ConfigError(f"{what} {path} is {_kind_of(info.st_mode)}, not a file; {hint}")
+    if info.st_size > limit:
+        raise ConfigError(f"{what} {path} is {info.st_size} bytes, more than the {limit}-byte limit; {hint}")
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(limit + 1)
+    except OSError as err:
+        raise ConfigError(f"cannot read {what} {path} ({err.strerror or type(err).__name__}); {hint}") from None
+    if len(data) > limit:
+        raise ConfigError(f"{what} {path} is larger than the {limit}-byte limit; {hint}")
+    return data
+
+
+def read_input_text(path: str | os.PathLike[str], what: str, *, hint: str = "check the path", limit: int = MAX_INPUT_BYTES) -> str:
+    """:func:`read_input_bytes` decoded as UTF-8 (other bytes: a one-line :class:`ConfigError`)."""
+    data = read_input_bytes(path, what, hint=hint, limit=limit)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{what} {path} is not UTF-8 text (byte {err.start}); {hint}") from None
+
+
+# ---------------------------------------------------------------------------- outputs
+def check_output_file(path: str | os.PathLike[str], what: str | None = None, hint: str = "choose another path") -> Path:
+    """``path`` may be written: it is new or an existing regular file (not a symbolic link, a
+    folder or a device), and its folder is a folder or does not exist yet. Else a one-line
+    :class:`OutputError`; nothing is created."""
+    path = Path(path)
+    what = what or str(path)
+    try:
+        info = path.lstat()
+    except FileNotFoundError:
+        info = None
+    except OSError as err:
+        raise OutputError(f"cannot write {what} ({err.strerror or type(err).__name__}); {hint}") from None
+    if info is not None:
+        if stat.S_ISLNK(info.st_mode):
+            raise OutputError(f"{what} is a symbolic link; give the path of a regular file (or a new one) instead")
+        if not stat.S_ISREG(info.st_mode):
+            raise OutputError(f"{what} is {_kind_of(info.st_mode)}; give the path of a regular file (or a new one) instead")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise OutputError(f"cannot write {what}: {parent} is not a folder; {hint}")
+            break
+    return path
+
+
+def check_output_folder(path: str | os.PathLike[str], what: str = "--out") -> Path:
+    """Create the folder ``path`` if needed and prove it writable now, before any work."""
+    path = Path(path)
+    try:
+        info = path.stat()
+    except OSError:
+        info = None
+    if info is not None and not stat.S_ISDIR(info.st_mode):
+        kind = "a file" if stat.S_ISREG(info.st_mode) else _kind_of(info.st_mode)
+        raise OutputError(f"{what} {path} is {kind}, not a folder; choose a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=path, prefix=".spikebits-probe-")
+        os.close(fd)
+        os.unlink(probe)
+    except (FileExistsError, NotADirectoryError):
+        raise OutputError(f"{what} {path} is inside a file, not a folder; choose a folder") from None
+    except OSError as err:
+        raise OutputError(f"cannot write to {what} {path} ({err.strerror}); choose a folder you can write to") from None
+    return path
+
+
+class FolderLock:
+    """An exclusive advisory lock on an output folder (``LOCK_NAME`` inside it), held until
+    :meth:`release` or the end of the process. A second process asking for it gets a
+    one-line :class:`OutputError` naming the holder's pid."""
+
+    #: Locks this process holds: lock file → [fd, holders] (a lock is re-entrant in its process).
+    _held: dict[str, list[int]] = {}
+
+    def __init__(self, folder: str | os.PathLike[str], what: str = "--out") -> None:
+        import fcntl
+
+        self.path = Path(folder) / LOCK_NAME
+        self.key = os.path.realpath(self.path)
+        self.fd: int | None = None
+        if self.key in self._held:
+            self._held[self.key][1] += 1
+            self.fd = self._held[self.key][0]
+            return
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, NEW_FILE_MODE)
+        except OSError as err:
+            raise OutputError(f"cannot lock {what} {folder} ({err.strerror}); choose a folder you can write to") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "?"
+            os.close(fd)
+            raise OutputError(
+                f"another spikebits run (pid {holder}) is writing to {what} {folder}; wait for it to end or choose another {what}"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self.fd = fd
+        self._held[self.key] = [fd, 1]
+
+    def release(self) -> None:
+        if self.fd is None:
+            return
+        self.fd = None
+        entry = self._held.get(self.key)
+        if entry is None:
+            return
+        entry[1] -= 1
+        if entry[1] == 0:
+            del self._held[self.key]
+            os.close(entry[0])  # closing drops the flock
+
+    def __enter__(self) -> FolderLock:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def lock_folder(folder: str | os.PathLike[str], what: str = "--out") -> FolderLock:
+    """:class:`FolderLock` on ``folder`` (which must exist)."""
+    return FolderLock(folder, what)
+
+
+class StagedOutputs:
+    """A run's output files, replaced together.
+
+    ``with StagedOutputs(folder) as staging:`` write every file into ``staging.path`` (a
+    fresh hidden folder inside ``folder``); when the block ends without an exception the
+    files are moved into ``folder`` (``os.replace``, ``run_file`` last) with SIGINT and SIGTERM
+    held back, and the files an earlier run listed in its ``run_file`` (``"files"``) that this
+    run did not write are removed, so the folder holds one run's files. When the block
+    raises, ``folder`` is left exactly as it was. ``staging.path`` is removed either way.
+    """
+
+    def __init__(self, folder: str | os.PathLike[str], run_file: str = "run.json") -> None:
+        self.folder = Path(folder)
+        self.run_file = run_file
+        self.path = Path(tempfile.mkdtemp(prefix=".staging-", dir=self.folder))
+        self.moved: list[Path] = []
+
+    def __enter__(self) -> StagedOutputs:
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        try:
+            if exc_type is None:
+                self.commit()
+        finally:
+            shutil.rmtree(self.path, ignore_errors=True)
+
+    def names(self) -> list[str]:
+        """The staged files' names, ``run_file`` last."""
+        names = sorted(p.name for p in self.path.iterdir() if p.is_file())
+        if self.run_file in names:
+            names.remove(self.run_file)
+            names.append(self.run_file)
+        return names
+
+    def _previous_files(self) -> list[str]:
+        try:
+            with open(self.folder / self.run_file, "rb") as handle:
+                files = json.load(handle).get("files", [])
+        except (OSError, ValueError, AttributeError):
+            return []
+        return [f for f in files if isinstance(f, str) and f == Path(f).name and not f.startswith(".")] if isinstance(files, list) else []
+
+    def commit(self) -> list[Path]:
+        names = self.names()
+        for name in names:  # refuse before moving anything
+            check_output_file(self.folder / name, str(self.folder / name))
+        stale = [n for n in self._previous_files() if n not in names and (self.folder / n).is_file()]
+        with _signals_held():
+            for name in names:
+                os.replace(self.path / name, self.folder / name)
+                self.moved.append(self.folder / name)
+            for name in stale:
+                try:
+                    (self.folder / name).unlink()
+                except OSError:
+                    pass
+            fsync_dir(self.folder)
+        return self.moved
+
+
+class _signals_held:
+    """Hold SIGINT and SIGTERM back for the block (main thread only; elsewhere a no-op)."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __enter__(self) -> None:
+        self.active = threading.current_thread() is threading.main_thread()
+        if self.active:
+            signal.pthread_sigmask(signal.SIG_BLOCK, self.SIGNALS)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.active:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, self.SIGNALS)
+

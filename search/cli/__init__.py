@@ -1,12 +1,15 @@
 """The ``spikebits`` command line, one module per subcommand: ``search``, ``compare``,
 ``report``, ``evaluate``, ``sensitivity``, ``space``, ``export``, ``strategies``.
 
-Errors a user can cause print one line and exit with code 2, without a traceback.
+Errors a user can cause print one line and exit with code 2, without a traceback; any other
+exception (a bug) prints one line and exits with code 1. ``--debug`` (anywhere on the command
+line) prints the traceback as well. An interrupted command exits with 130.
 """
 
 from __future__ import annotations
 
 import sys
+import traceback
 from collections.abc import Sequence
 
 from spikebits.search.cli import compare, evaluate, export, report, search, sensitivity, space, strategies
@@ -19,6 +22,7 @@ SUBCOMMANDS = (search, compare, report, evaluate, sensitivity, space, export, st
 
 def build_parser() -> Parser:
     parser = Parser(prog="spikebits", description="Search per-layer bit widths and time steps of spiking neural networks.")
+    parser.add_argument("--debug", action="store_true", help="print the traceback of an error too (may also follow the subcommand)")
     sub = parser.add_subparsers(dest="command", parser_class=Parser)
     for command in SUBCOMMANDS:
         command.add_parser(sub)
@@ -28,20 +32,40 @@ def build_parser() -> Parser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    argv = [a for a in argv if a != "--debug"]
     if not argv:
         argv = ["search"]  # the embedded default: digits_cnn on digits
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as stop:  # --help, or a one-line argparse error: return its code
+        return stop.code if isinstance(stop.code, int) else 2
     if args.command is None:
         parser.print_help()
         return 2
     try:
         return int(args.func(args) or 0)
     except SpikebitsError as err:
-        print(f"spikebits: error: {err}", file=sys.stderr)
+        if debug:
+            traceback.print_exc()
+        print(f"spikebits: error: {one_line(err)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
+        if debug:
+            traceback.print_exc()
         print("spikebits: interrupted", file=sys.stderr)
         return 130
+    except Exception as err:  # noqa: BLE001 - a bug: one line, the traceback with --debug
+        if debug:
+            traceback.print_exc()
+        print(f"spikebits: internal error: {type(err).__name__}: {one_line(err)} (run again with --debug for the traceback, "
+              "and please report it)", file=sys.stderr)
+        return 1
+
+
+def one_line(err: BaseException) -> str:
+    """The error's message on one line."""
+    return " ".join(str(err).split()) or type(err).__name__
 
 
 if __name__ == "__main__":  # pragma: no cover

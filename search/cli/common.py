@@ -4,13 +4,16 @@ threads, progress bars and the evaluator."""
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import time
-from collections.abc import Iterable
-from pathlib import Path
+from collections.abc import Callable, Iterable
 from typing import Any
 
-from spikebits.space import Config, ConfigError, SearchSpace, unknown_name_error
+from spikebits.space import Config, SearchSpace, read_input_text, unknown_name_error
+
+#: Largest config or space file read (a real one is a few kB).
+MAX_JSON_BYTES = 16 << 20
 
 
 class Parser(argparse.ArgumentParser):
@@ -20,13 +23,61 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def read_text(path: str, what: str) -> str:
+# ---------------------------------------------------------------------------- option types
+#: Largest seed: numpy's and torch's generators take seeds below 2³².
+MAX_SEED = 2**32 - 1
+
+
+def _number(text: str, kind: type) -> float | int:
     try:
-        return Path(path).read_text()
-    except FileNotFoundError:
-        raise ConfigError(f"{what} file {path} does not exist; check the path") from None
-    except OSError as err:
-        raise ConfigError(f"cannot read {what} file {path} ({err.strerror})") from None
+        value = kind(text)
+    except (TypeError, ValueError):
+        raise argparse.ArgumentTypeError(f"{text!r} is not {'a whole number' if kind is int else 'a number'}") from None
+    if kind is float and not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
+
+
+def bounded(
+    kind: type, low: float | None = None, high: float | None = None, *, low_open: bool = False, high_open: bool = False, what: str = ""
+) -> Callable[[str], Any]:
+    """An argparse ``type``: ``kind`` (int or float; NaN and infinities refused) within
+    [``low``, ``high``] (``low_open``/``high_open``: the bound itself excluded); the message
+    says the allowed range."""
+    if what:
+        rule = what
+    elif high is not None:
+        rule = f"between {low:g} and {high:g}"
+    elif low_open:
+        rule = f"more than {low:g}"
+    elif low is not None:
+        rule = f"{low:g} or more" if low == 0 else f"at least {low:g}"
+    else:
+        rule = "finite"
+
+    def parse(text: str) -> Any:
+        value = _number(text, kind)
+        if (low is not None and (value <= low if low_open else value < low)) or (
+            high is not None and (value >= high if high_open else value > high)
+        ):
+            raise argparse.ArgumentTypeError(f"{text} must be {rule}")
+        return value
+
+    parse.__name__ = f"{kind.__name__}"  # argparse names the type in "invalid int value" messages
+    return parse
+
+
+positive_int = bounded(int, 1)
+nonnegative_int = bounded(int, 0)
+positive_float = bounded(float, 0, low_open=True)
+nonnegative_float = bounded(float, 0)
+seed_int = bounded(int, 0, MAX_SEED, what=f"a whole number from 0 to {MAX_SEED}")
+fraction_open = bounded(float, 0, 1, low_open=True, high_open=True, what="above 0 and below 1")
+
+
+def read_text(path: str, what: str) -> str:
+    """The UTF-8 text of the regular file ``path`` (a one-line :class:`ConfigError` otherwise)."""
+    return read_input_text(path, f"{what} file", hint="check the path", limit=MAX_JSON_BYTES)
 
 
 def load_space(path: str | None) -> SearchSpace | None:
@@ -133,15 +184,15 @@ def add_common_arguments(p: argparse.ArgumentParser) -> None:
     """The flags of every subcommand that trains or evaluates."""
     add_model_arguments(p)
     p.add_argument("--space", help="search space JSON (from `spikebits space`), edited per layer")
-    p.add_argument("--seed", type=int, default=0, help="seed of the data split, training and sampler")
+    p.add_argument("--seed", type=seed_int, default=0, help="seed of the data split, training and sampler")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
-    p.add_argument("--lr", type=float, default=1e-3, help="fine-tuning learning rate (Adam)")
-    p.add_argument("--pretrain-epochs", type=int, default=30, help="full-precision pretraining epochs (cached)")
+    p.add_argument("--lr", type=positive_float, default=1e-3, help="fine-tuning learning rate (Adam)")
+    p.add_argument("--pretrain-epochs", type=positive_int, default=30, help="full-precision pretraining epochs (cached)")
     p.add_argument("--cache-dir", help="pretraining cache (default $SPIKEBITS_CACHE or ~/.cache/spikebits)")
     p.add_argument("--data-dir", "--data-root", dest="data_root", metavar="DIR", help="folder holding the data set's files (cifar10, event data)")
-    p.add_argument("--val-fraction", type=float, default=0.1, help="share of the training data held out for validation (default 0.1)")
-    p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes reading training batches (default 0)")
-    p.add_argument("--threads", type=int, help="torch CPU threads (default: the machine's cores, at most 8)")
+    p.add_argument("--val-fraction", type=fraction_open, default=0.1, help="share of the training data held out for validation (default 0.1)")
+    p.add_argument("--workers", type=nonnegative_int, default=0, help="DataLoader worker processes reading training batches (default 0)")
+    p.add_argument("--threads", type=positive_int, help="torch CPU threads (default: the machine's cores, at most 8)")
     p.add_argument(
         "--energy-model",
         default="horowitz45nm",

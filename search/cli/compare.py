@@ -9,7 +9,16 @@ from pathlib import Path
 from typing import Any
 
 from spikebits.search.base import available
-from spikebits.search.cli.common import add_common_arguments, check_names, default_out, make_evaluator, set_threads
+from spikebits.search.cli.common import (
+    add_common_arguments,
+    check_names,
+    default_out,
+    make_evaluator,
+    nonnegative_int,
+    positive_float,
+    positive_int,
+    set_threads,
+)
 from spikebits.search.cli.search import DEFAULT_EPOCHS, add_ray_arguments, make_executor
 from spikebits.space import DEFAULT_OBJECTIVES, Budget, ConfigError, parse_objectives
 
@@ -21,12 +30,12 @@ def add_parser(sub: Any) -> None:
     add_common_arguments(c)
     c.add_argument("--strategies", default=DEFAULT_STRATEGIES,
                    help=f"comma-separated strategies (default {DEFAULT_STRATEGIES}; any of {', '.join(available())})")
-    c.add_argument("--seeds", type=int, default=3, help="seeds 0 … K−1 for every strategy (default 3)")
+    c.add_argument("--seeds", type=positive_int, default=3, help="seeds 0 … K−1 for every strategy (default 3)")
     which = c.add_mutually_exclusive_group(required=True)
-    which.add_argument("--evaluations", type=int, metavar="N",
+    which.add_argument("--evaluations", type=positive_int, metavar="N",
                        help="fine-tuned trials per run (ilp, boost: budget levels; differentiable, gumbel: their targets)")
-    which.add_argument("--time-budget", type=float, metavar="SECONDS", help="wall time per run: no trial is asked after it")
-    c.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS, help="fine-tuning epochs per trial")
+    which.add_argument("--time-budget", type=positive_float, metavar="SECONDS", help="wall time per run: no trial is asked after it")
+    c.add_argument("--epochs", type=nonnegative_int, default=DEFAULT_EPOCHS, help="fine-tuning epochs per trial")
     c.add_argument("--budget", action="append", metavar="METRIC<=X", help="constraint, e.g. 'bit_budget<=2.5' (repeatable)")
     c.add_argument("--objectives", default=",".join(DEFAULT_OBJECTIVES), help="comma-separated metrics to optimise")
     c.add_argument("--out", help="output folder (default runs/compare-DATE-TIME); run again with the same --out to resume")
@@ -43,10 +52,6 @@ def run(args: argparse.Namespace) -> int:
     objectives = parse_objectives(args.objectives)
     budget = Budget.parse(args.budget)
     evaluation_budget = EvaluationBudget(args.evaluations, args.time_budget)
-    if args.seeds < 1:
-        raise ConfigError("--seeds must be at least 1")
-    if args.epochs < 0:
-        raise ConfigError("--epochs must be 0 or more")
     if args.resume:
         raise ConfigError("a comparison resumes by itself: run the same command with the same --out (drop --resume)")
     out = Path(args.out or default_out("compare"))

@@ -12,7 +12,6 @@ import argparse
 from typing import Any
 import json
 import sys
-from pathlib import Path
 
 from spikebits.search.cli.checkpoint import save_checkpoint
 from spikebits.search.cli.common import (
@@ -20,11 +19,12 @@ from spikebits.search.cli.common import (
     check_names,
     load_config,
     make_evaluator,
+    nonnegative_int,
+    positive_int,
     progress_factory,
     set_threads,
 )
-from spikebits.search.runner import check_output_dir
-from spikebits.space import Config, ConfigError, LayerChoice, atomic_write_text
+from spikebits.space import Config, ConfigError, LayerChoice, atomic_write_text, check_output_file
 
 DEFAULT_EPOCHS = 2
 
@@ -42,13 +42,13 @@ def add_parser(sub: Any) -> None:
         "--include-pinned", action="store_true",
         help="with --uniform: the pinned first layer takes the choice too (the seed paper's U-Quant convention)",
     )
-    e.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS, help="fine-tuning epochs")
+    e.add_argument("--epochs", type=nonnegative_int, default=DEFAULT_EPOCHS, help="fine-tuning epochs")
     e.add_argument("--cost-only", action="store_true", help="only the data-free cost metrics; any W, S in 1..16, T >= 1")
     e.add_argument("--save-checkpoint", metavar="CKPT", help="write the fine-tuned model's state_dict here (for `spikebits export`)")
     e.add_argument("--report", metavar="FILE", help="write metrics, energy reports, activity, NeuroBench counts and the simulation as JSON")
-    e.add_argument("--lanes", type=int, default=1, help="parallel bit-serial units per layer in the hardware simulation (default 1)")
+    e.add_argument("--lanes", type=positive_int, default=1, help="parallel bit-serial units per layer in the hardware simulation (default 1)")
     e.add_argument(
-        "--simulate-samples", type=int, default=512, metavar="N",
+        "--simulate-samples", type=positive_int, default=512, metavar="N",
         help="test samples the bit-serial simulation and the NeuroBench counts run on (default 512)",
     )
     e.set_defaults(func=run)
@@ -69,16 +69,13 @@ def parse_uniform(text: str) -> LayerChoice:
 def run(args: argparse.Namespace) -> int:
     if args.cost_only and args.save_checkpoint:
         raise ConfigError("--save-checkpoint needs a fine-tuned model; drop --cost-only")
-    if args.lanes < 1:
-        raise ConfigError(f"--lanes {args.lanes} must be at least 1")
-    if args.simulate_samples < 1:
-        raise ConfigError(f"--simulate-samples {args.simulate_samples} must be at least 1")
     if args.include_pinned and args.uniform is None:
         raise ConfigError("--include-pinned goes with --uniform W/S/T; a config file names every layer itself")
     check_names(args)
     config = load_config(args.config) if args.config else None
-    if args.report:
-        check_output_dir(Path(args.report).parent)
+    for flag, path in (("--report", args.report), ("--save-checkpoint", args.save_checkpoint)):
+        if path:
+            check_output_file(path, f"{flag} {path}")
     if args.cost_only:
         evaluator = make_evaluator(args, epochs=0)
         config = uniform_config(evaluator, args) if config is None else config

@@ -8,7 +8,7 @@ from typing import Any
 
 from spikebits.search.cli.checkpoint import load_checkpoint
 from spikebits.search.cli.common import add_model_arguments, build_model, load_config, load_space
-from spikebits.space import ConfigError
+from spikebits.space import ConfigError, check_output_file
 
 
 def add_parser(sub: Any) -> None:
@@ -25,6 +25,7 @@ def run(args: argparse.Namespace) -> int:
     from spikebits import models
     from spikebits.evaluators.cost import size_bits
 
+    check_output_file(args.out, f"--out {args.out}")
     model, info = build_model(args)
     space = load_space(args.space) or models.default_space(model)
     state, saved = load_checkpoint(args.checkpoint)

@@ -8,9 +8,11 @@ file and no edit of the CLI.
 from __future__ import annotations
 
 import argparse
-from typing import Any
 import os
+import signal
+import sys
 from collections import defaultdict
+from typing import Any
 
 from spikebits.search.base import DEFAULT_TRIALS, available, get_strategy
 from spikebits.search.cli.common import (
@@ -19,15 +21,22 @@ from spikebits.search.cli.common import (
     default_out,
     load_config,
     make_evaluator,
+    nonnegative_float,
+    nonnegative_int,
+    positive_float,
+    positive_int,
     progress_factory,
     set_threads,
 )
 from spikebits.search.cli.strategies import format_default
 from spikebits.search.options import OptionInfo
-from spikebits.search.runner import check_output_dir
-from spikebits.space import DEFAULT_OBJECTIVES, Budget, ConfigError, parse_objectives
+from spikebits.search.runner import StopOnSignals, check_objectives, check_output_dir
+from spikebits.space import DEFAULT_OBJECTIVES, Budget, ConfigError, lock_folder, parse_objectives
 
 DEFAULT_EPOCHS = 2
+#: The journal storage a search keeps in its --out folder when --storage is not given (Optuna
+#: strategies), so that the same command continues an interrupted search.
+AUTO_STORAGE = "study.journal"
 #: Prefix of the argparse destinations of strategy options.
 OPTION_DEST = "option_"
 #: argparse ``type`` of each option kind ("floats" are parsed by the options dataclass).
@@ -72,9 +81,9 @@ def add_parser(sub: Any) -> None:
     add_common_arguments(s)
     s.add_argument("--strategy", default="differentiable", help=f"search strategy: {', '.join(available())} (default differentiable)")
     s.add_argument(
-        "--trials", type=int, help=f"finished trials to reach (default {DEFAULT_TRIALS}; differentiable and gumbel run one per target)"
+        "--trials", type=positive_int, help=f"finished trials to reach (default {DEFAULT_TRIALS}; differentiable and gumbel run one per target)"
     )
-    s.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS, help="fine-tuning epochs per trial")
+    s.add_argument("--epochs", type=nonnegative_int, default=DEFAULT_EPOCHS, help="fine-tuning epochs per trial")
     s.add_argument("--budget", action="append", metavar="METRIC<=X", help="constraint, e.g. 'bit_budget<=2.5' (repeatable)")
     s.add_argument("--objectives", default=",".join(DEFAULT_OBJECTIVES), help="comma-separated metrics to optimise")
     s.add_argument("--warm-start", action="append", metavar="CONFIG.json", help="config evaluated first (repeatable; nsga2, tpe, random)")
@@ -88,10 +97,10 @@ def add_ray_arguments(s: argparse.ArgumentParser) -> None:
     """The Ray Tune executor's flags (``search`` and ``compare``)."""
     r = s.add_argument_group("Ray Tune executor")
     r.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS", help="run the trials with Ray Tune: in-process, or on the cluster at HOST:PORT")
-    r.add_argument("--cpus-per-trial", type=float, default=1.0, help="CPUs per Ray trial (also its torch threads; default 1)")
-    r.add_argument("--gpus-per-trial", type=float, default=0.0, help="GPUs per Ray trial (default 0)")
-    r.add_argument("--max-concurrent", type=int, help="most trials at once (default: as many as the cluster fits)")
-    r.add_argument("--max-failures", type=int, default=0, help="retries of a trial that raises before it counts as failed")
+    r.add_argument("--cpus-per-trial", type=positive_float, default=1.0, help="CPUs per Ray trial (also its torch threads; default 1)")
+    r.add_argument("--gpus-per-trial", type=nonnegative_float, default=0.0, help="GPUs per Ray trial (default 0)")
+    r.add_argument("--max-concurrent", type=positive_int, help="most trials at once (default: as many as the cluster fits)")
+    r.add_argument("--max-failures", type=nonnegative_int, default=0, help="retries of a trial that raises before it counts as failed")
     r.add_argument("--early-stop", action="store_true", help="ASHA on the accuracy after each fine-tuning epoch")
     r.add_argument("--resume", action="store_true", help="continue an interrupted Ray search from its study (same --storage and --study)")
     r.add_argument("--ray-storage", help="Ray experiment folder, shared by every node of a cluster (default OUT/ray)")
@@ -135,29 +144,35 @@ def make_executor(args: argparse.Namespace, out: str):
 
 
 def run(args: argparse.Namespace) -> int:
-    from spikebits.results import format_front_table
-    from spikebits.search.runner import run_search
-
     objectives = parse_objectives(args.objectives)
     budget = Budget.parse(args.budget)
     strategy_cls = get_strategy(args.strategy)
     check_names(args)
     n_trials = DEFAULT_TRIALS if args.trials is None else args.trials
-    if n_trials < 1:
-        raise ConfigError("--trials must be at least 1")
-    if args.epochs < 0:
-        raise ConfigError("--epochs must be 0 or more")
+    check_objectives(objectives)
     warm = [load_config(p) for p in args.warm_start or ()]
-    options = strategy_cls.Options.from_mapping(strategy_options(args, args.strategy, warm))
+    given = strategy_options(args, args.strategy, warm)
     out = args.out or default_out("search")
+    if "storage" in {info.name for info in strategy_cls.Options.fields_info()} and given.get("storage") is None:
+        given["storage"] = os.path.join(out, AUTO_STORAGE)  # resumable: the same command continues it
+    options = strategy_cls.Options.from_mapping(given)
     executor = make_executor(args, out)
-    check_output_dir(out)
     set_threads(args.threads)
     progress = progress_factory(args.quiet)
-    evaluator = make_evaluator(args, progress=progress)
+    evaluator = make_evaluator(args, progress=progress)  # checks every input; does no work yet
     strategy = strategy_cls(evaluator.space, evaluator, budget, objectives, seed=args.seed, n_trials=n_trials,
                             options=options, progress=progress)
     executor.check(strategy)
+    check_output_dir(out)  # the first thing written
+    with lock_folder(out):  # one process per --out; run_search takes it again
+        return search_locked(args, strategy, evaluator, executor, out, budget, objectives, n_trials)
+
+
+def search_locked(args: argparse.Namespace, strategy: Any, evaluator: Any, executor: Any, out: str, budget: Budget,
+                  objectives: tuple[str, ...], n_trials: int) -> int:
+    """The search once ``out`` is locked: run, print."""
+    from spikebits.results import format_front_table
+    from spikebits.search.runner import run_search
 
     bars = []  # made at the first finished trial: the strategy's start may still refuse the budget
 
@@ -173,9 +188,14 @@ def run(args: argparse.Namespace) -> int:
         bars[0].set_postfix_str(f"last {'failed' if acc is None else f'acc {acc:.3f}'}")
         bars[0].update(1)
 
+    def announce(signum: int) -> None:
+        print(f"spikebits: {signal.Signals(signum).name}: stopping after the trial in progress and writing {out} "
+              "(press Ctrl-C again to stop at once)", file=sys.stderr, flush=True)
+
     try:
-        result = run_search(strategy, evaluator, budget=budget, objectives=objectives, n_trials=n_trials, seed=args.seed,
-                            out_dir=out, callback=on_trial, executor=executor)
+        with StopOnSignals(strategy, announce):
+            result = run_search(strategy, evaluator, budget=budget, objectives=objectives, n_trials=n_trials, seed=args.seed,
+                                out_dir=out, callback=on_trial, executor=executor)
     finally:
         for bar in bars:
             bar.close()
@@ -192,4 +212,8 @@ def run(args: argparse.Namespace) -> int:
     print(format_front_table(result.front, objectives))
     written = ["pareto.json", "trials.csv", "pareto.png", "run.json", *(p.name for p in result.artifacts)]
     print(f"wrote {result.out_dir}/{', '.join(written)}")
+    if result.interrupted:
+        resume = "; run the same command (same --out) to continue it" if "storage" in strategy.options.to_dict() else ""
+        print(f"spikebits: interrupted ({strategy.stop_reason}) after {len(result.records)} trials{resume}", file=sys.stderr)
+        return 130
     return 0

@@ -7,16 +7,24 @@ import argparse
 from typing import Any
 import json
 
-from spikebits.search.cli.common import add_common_arguments, check_names, default_out, make_evaluator, progress_factory, set_threads
+from spikebits.search.cli.common import (
+    add_common_arguments,
+    check_names,
+    default_out,
+    make_evaluator,
+    positive_int,
+    progress_factory,
+    set_threads,
+)
 from spikebits.search.runner import check_output_dir
-from spikebits.space import HESSIAN_NETWORKS, ConfigError, atomic_write_text, format_table
+from spikebits.space import HESSIAN_NETWORKS, atomic_write_text, format_table
 
 
 def add_parser(sub: Any) -> None:
     t = sub.add_parser("sensitivity", help="per-layer Hessian trace, Ω per bit width, output error and kurtosis")
     add_common_arguments(t)
-    t.add_argument("--probes", type=int, default=200, help="most Hutchinson probes (stops earlier at a 1e-3 relative change)")
-    t.add_argument("--batches", type=int, default=4, help="training batches averaged per probe and used for output errors")
+    t.add_argument("--probes", type=positive_int, default=200, help="most Hutchinson probes (stops earlier at a 1e-3 relative change)")
+    t.add_argument("--batches", type=positive_int, default=4, help="training batches averaged per probe and used for output errors")
     t.add_argument(
         "--hessian-network",
         choices=HESSIAN_NETWORKS,
@@ -63,8 +71,6 @@ def run(args: argparse.Namespace) -> int:
     from spikebits.results import plot_sensitivity
 
     check_names(args)
-    if args.probes < 1 or args.batches < 1:
-        raise ConfigError("--probes and --batches must be at least 1")
     out = check_output_dir(args.out or default_out("sensitivity"))
     set_threads(args.threads)
     progress = progress_factory(args.quiet)

@@ -7,7 +7,7 @@ import sys
 from typing import Any
 
 from spikebits.search.cli.common import add_model_arguments, build_model
-from spikebits.space import atomic_write_text
+from spikebits.space import atomic_write_text, check_output_file
 
 
 def add_parser(sub: Any) -> None:
@@ -21,6 +21,8 @@ def add_parser(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from spikebits import models
 
+    if args.out:
+        check_output_file(args.out, f"--out {args.out}")
     model, info = build_model(args)
     text = models.default_space(model, pin_first=not args.unpin_first).to_json()
     print(f"input shape {','.join(map(str, info.input_shape))} ({args.dataset})", file=sys.stderr)

@@ -81,7 +81,7 @@ def test_bad_comparisons_are_one_line(capsys, tmp_path):
     assert main(["compare", "--strategies", "random,random", "--evaluations", "1", "--out", str(tmp_path / "b")]) == 2
     assert "names a strategy twice" in capsys.readouterr().err
     assert main(["compare", "--evaluations", "0", "--out", str(tmp_path / "c")]) == 2
-    assert "--evaluations must be at least 1" in capsys.readouterr().err
+    assert "argument --evaluations: 0 must be at least 1" in capsys.readouterr().err
     assert main(["report", str(tmp_path)]) == 2
     assert "neither compare.json nor pareto.json" in capsys.readouterr().err
     (tmp_path / "compare.json").write_text('{"schema": "spikebits.compare/1"}')

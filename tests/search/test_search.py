@@ -142,7 +142,9 @@ def test_warm_starts_run_first_and_failures_are_recorded():
     assert ev.calls[0] == warm[0] and ev.calls[1] == warm[1]
     failed = [r for r in result.records if r.state == "FAIL"]
     assert len(failed) >= 1 and failed[0].error == "RuntimeError: simulated crash"
-    assert sum(r.state == "COMPLETE" for r in result.records) == 6  # failures do not count as finished
+    # Failed trials count towards n_trials (a search whose every trial fails must end).
+    assert len(failed) == sum(c["a"] == crash for c in ev.calls)
+    assert sum(r.state == "COMPLETE" for r in result.records) == 6 - len(failed)
 
 
 def test_strategy_base_drives_ask_evaluate_tell():
