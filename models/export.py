@@ -27,6 +27,7 @@ import base64
 import json
 import math
 import os
+import stat
 import struct
 from pathlib import Path
 from typing import Any
@@ -237,80 +238,147 @@ def save_sbq(model: SpikingNetwork, path: str | os.PathLike[str]) -> dict[str, i
     }
 
 
+_AGAIN = "export the model again (`spikebits export`)"
+
+
+def _short(err: BaseException, limit: int = 120) -> str:
+    """``TypeName: first words`` of ``err`` on one line, cut at a word boundary."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    text = lines[0] if lines else ""
+    if len(text) > limit:
+        text = text[:limit].rsplit(" ", 1)[0] + " …"
+    return f"{type(err).__name__}: {text}" if text else type(err).__name__
+
+
 def _read_header(path: Path) -> tuple[dict[str, Any], bytes]:
+    """The header and the payload of an ``.sbq`` file; a missing, unreadable or damaged file
+    (no magic, cut-off or malformed header, payload of another length) is a one-line
+    :class:`ConfigError` naming it."""
     try:
-        data = path.read_bytes()
+        mode = path.stat().st_mode
     except FileNotFoundError:
         raise ConfigError(f"model file {path} does not exist; check the path") from None
     except OSError as err:
-        raise ConfigError(f"cannot read model file {path} ({err.strerror})") from None
+        raise ConfigError(f"cannot read model file {path} ({err.strerror}); check the path") from None
+    if stat.S_ISDIR(mode):
+        raise ConfigError(f"model file {path} is a directory; give the .sbq file written by `spikebits export`")
+    if not stat.S_ISREG(mode):
+        raise ConfigError(f"model file {path} is not a regular file (a device, pipe or socket); give an .sbq file")
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise ConfigError(f"cannot read model file {path} ({err.strerror}); check the path") from None
+    if len(data) < len(MAGIC) and MAGIC.startswith(data):
+        raise ConfigError(f"{path} is truncated ({len(data)} bytes); {_AGAIN}")
     if data[: len(MAGIC)] != MAGIC:
-        raise ConfigError(f"{path} is not an .sbq model file (bad magic); write one with `spikebits export`")
+        raise ConfigError(f"{path} is not an .sbq model file (bad magic); {_AGAIN}")
     if len(data) < _PREAMBLE:
-        raise ConfigError(f"{path} is truncated (no header length); export the model again")
+        raise ConfigError(f"{path} is truncated (no header length); {_AGAIN}")
     (header_len,) = struct.unpack("<Q", data[len(MAGIC) : _PREAMBLE])
     if _PREAMBLE + header_len > len(data):
-        raise ConfigError(f"{path} is truncated (header of {header_len} bytes is cut off); export the model again")
+        raise ConfigError(f"{path} is truncated or damaged (header of {header_len} bytes runs past the end of the file); {_AGAIN}")
     try:
         header = json.loads(data[_PREAMBLE : _PREAMBLE + header_len].decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise ConfigError(f"{path} has a header that is not JSON; the file is damaged, export the model again") from None
-    if not isinstance(header, dict) or header.get("schema") != SCHEMA:
-        found = header.get("schema") if isinstance(header, dict) else None
-        raise ConfigError(f"{path} has schema {found!r}, not {SCHEMA!r}; export the model again with this version")
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise ConfigError(f"{path} has a header that is not JSON; the file is damaged, {_AGAIN}") from None
+    if not isinstance(header, dict):
+        raise ConfigError(f"{path} has a malformed header (a JSON {type(header).__name__}, not an object); the file is damaged, {_AGAIN}")
+    if header.get("schema") != SCHEMA:
+        found = header.get("schema")
+        raise ConfigError(f"{path} has schema {str(found)[:60]!r}, not {SCHEMA!r}; the file is damaged or of another version, {_AGAIN}")
     payload = data[_PREAMBLE + header_len :]
     expected = header.get("payload_bytes")
+    if isinstance(expected, bool) or not isinstance(expected, int):
+        raise ConfigError(f"{path} has a malformed header (payload_bytes is {str(expected)[:40]!r}); the file is damaged, {_AGAIN}")
     if len(payload) != expected:
-        state = "truncated" if isinstance(expected, int) and len(payload) < expected else "damaged"
-        raise ConfigError(f"{path} is {state}: payload has {len(payload)} bytes, the header says {expected}; export the model again")
+        state = "truncated" if len(payload) < expected else "damaged"
+        raise ConfigError(f"{path} is {state}: payload has {len(payload)} bytes, the header says {expected}; {_AGAIN}")
     return header, payload
 
 
 def load_sbq(path: str | os.PathLike[str]) -> SpikingNetwork:
     """Rebuild the model stored in an ``.sbq`` file (eval mode): architecture from the
     registry, the config, the state entries, and each synapse weight set to α·level so the
-    fake-quantized forward reproduces the saved model's outputs exactly."""
+    fake-quantized forward reproduces the saved model's outputs exactly.
+
+    A damaged file (cut off, bytes changed, a header of the wrong shape, bit widths or shapes
+    that do not fit the architecture) is a one-line :class:`ConfigError` naming it."""
     path = Path(path)
     header, payload = _read_header(path)
     try:
-        model = build(str(header["model"]), **dict(header["model_kwargs"]))
+        return _rebuild(path, header, payload)
+    except SpikebitsError as err:
+        message = " ".join(str(err).split())
+        if str(path) in message:
+            raise ConfigError(message) from None
+        raise ConfigError(f"{path}: {message}; the file is damaged or of another version, {_AGAIN}") from None
+    except Exception as err:  # noqa: BLE001  (torch, numpy and the model builders raise many kinds)
+        raise ConfigError(f"{path} is damaged ({_short(err)}); {_AGAIN}") from None
+
+
+def _rebuild(path: Path, header: dict[str, Any], payload: bytes) -> SpikingNetwork:
+    try:
+        model_kwargs = header["model_kwargs"]
+        if not isinstance(model_kwargs, dict) or not all(isinstance(k, str) for k in model_kwargs):
+            raise TypeError("model_kwargs is not an object")
+        model = build(str(header["model"]), **model_kwargs)
         config = Config.from_dict(header["config"])
         apply_config(model, config)
-        state = {k: _decode_tensor(v) for k, v in dict(header["state"]).items()}
+        if not isinstance(header["state"], dict) or not isinstance(header["weights"], list):
+            raise TypeError("state must be an object and weights a list")
+        state = {str(k): _decode_tensor(v) for k, v in header["state"].items()}
         entries = {str(e["layer"]): e for e in header["weights"]}
-        payload_bits = int(header["payload_bits"])
+        payload_bits = header["payload_bits"]
+        if isinstance(payload_bits, bool) or not isinstance(payload_bits, int):
+            raise TypeError("payload_bits is not an integer")
     except SpikebitsError as err:
-        raise ConfigError(f"{path}: {err}") from None
-    except (KeyError, TypeError, ValueError, AttributeError) as err:
-        raise ConfigError(f"{path} has a malformed header ({type(err).__name__}: {err}); export the model again") from None
-    if payload_bits > 8 * len(payload) or -(-payload_bits // 8) != len(payload):
-        raise ConfigError(f"{path} is damaged: {payload_bits} payload bits do not fit {len(payload)} bytes; export the model again")
+        raise ConfigError(f"{path}: {' '.join(str(err).split())}; {_AGAIN}") from None
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as err:
+        raise ConfigError(f"{path} has a malformed header ({_short(err)}); the file is damaged, {_AGAIN}") from None
+    if payload_bits < 0 or -(-payload_bits // 8) != len(payload):
+        raise ConfigError(f"{path} is damaged: {payload_bits} payload bits do not fit {len(payload)} bytes; {_AGAIN}")
     weight_keys = _weight_keys(model)
+    own = model.state_dict()
+    for key, tensor in state.items():
+        if key in own and tuple(tensor.shape) != tuple(own[key].shape):
+            raise ConfigError(
+                f"{path} does not match model {str(header['model'])!r} (state entry {key!r} has shape {tuple(tensor.shape)}, "
+                f"the architecture {tuple(own[key].shape)}); {_AGAIN}"
+            )
     result = model.load_state_dict(state, strict=False)
     missing = [k for k in result.missing_keys if k not in weight_keys.values()]
     if missing or result.unexpected_keys:
         key = (missing or result.unexpected_keys)[0]
-        raise ConfigError(f"{path} does not match model {header['model']!r} (state entry {key!r}); export the model again")
+        raise ConfigError(f"{path} does not match model {str(header['model'])!r} (state entry {key!r}); {_AGAIN}")
     layers = model.spiking_layers()
-    if set(entries) != set(layers):
-        raise ConfigError(f"{path} stores weights of layers {sorted(entries)}, the model has {list(layers)}; export the model again")
+    if set(entries) != set(layers) or len(entries) != len(header["weights"]):
+        raise ConfigError(f"{path} stores weights of layers {sorted(entries)}, the model has {list(layers)}; {_AGAIN}")
     for name, layer in layers.items():
         entry, quantizer = entries[name], layer.weight_quantizer
         weight = layer.synapse.weight
         try:
-            bits, count, offset = int(entry["bits"]), int(entry["count"]), int(entry["bit_offset"])
+            bits, count, offset = (_integer(entry[k]) for k in ("bits", "count", "bit_offset"))
             alpha = float.fromhex(entry["alpha"])
-            shape = tuple(int(n) for n in entry["shape"])
-        except (KeyError, TypeError, ValueError) as err:
-            raise ConfigError(f"{path} has a malformed weight entry for {name!r} ({err}); export the model again") from None
+            shape = tuple(_integer(n) for n in entry["shape"])
+        except (KeyError, TypeError, ValueError, OverflowError) as err:
+            raise ConfigError(f"{path} has a malformed weight entry for {name!r} ({_short(err)}); the file is damaged, {_AGAIN}") from None
+        if not 1 <= bits <= MAX_CODE_BITS or count < 0 or offset < 0:
+            raise ConfigError(f"{path}: weights of {name!r} have {bits} bits, {count} codes at bit {offset}; the file is damaged, {_AGAIN}")
         if (bits, entry.get("scheme")) != (quantizer.bits, quantizer.scheme) or shape != tuple(weight.shape) or count != weight.numel():
-            raise ConfigError(f"{path}: weights of {name!r} do not match the config or the architecture; export the model again")
+            raise ConfigError(f"{path}: weights of {name!r} do not match the config or the architecture; the file is damaged, {_AGAIN}")
         if offset + count * bits > payload_bits:
-            raise ConfigError(f"{path}: weights of {name!r} run past the payload; the file is damaged")
+            raise ConfigError(f"{path}: weights of {name!r} run past the payload; the file is damaged, {_AGAIN}")
         if alpha != float(quantizer.alpha.detach()) or not math.isfinite(alpha):
-            raise ConfigError(f"{path}: α of {name!r} differs between the weights and the state; the file is damaged")
+            raise ConfigError(f"{path}: α of {name!r} differs between the weights and the state; the file is damaged, {_AGAIN}")
         levels = decode_levels(unpack_bits(payload, bits, count, offset), bits, quantizer.scheme)
         with torch.no_grad():
             level_tensor = torch.from_numpy(levels).to(weight.dtype).reshape(shape)
             weight.copy_(level_tensor * quantizer.alpha.detach().to(weight.dtype))
     return model.eval()
+
+
+def _integer(value: Any) -> int:
+    """``value`` when it is an integer (a JSON number without a fraction), else TypeError."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"expected an integer, got {str(value)[:30]!r}")
+    return value

@@ -37,7 +37,6 @@ import json
 import os
 import socket
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import optuna
@@ -47,6 +46,7 @@ from spikebits.results import TrialRecord
 from spikebits.search.base import Proposal, Strategy
 from spikebits.search.options import SensitivityOptions, option
 from spikebits.search.fitting import fit_config
+from spikebits.search.study_storage import open_storage
 from spikebits.space import COST_METRICS, SENSITIVITY_METRICS, BudgetError, Config, ConfigError, direction
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -65,30 +65,6 @@ _STATE_NAMES = {
     TrialState.RUNNING: "RUNNING",
     TrialState.WAITING: "RUNNING",
 }
-
-
-def open_storage(storage: str | None) -> optuna.storages.BaseStorage | str | None:
-    """``None`` (in memory), an RDB URL (``sqlite:///study.db``), or a journal file path
-    (``runs/study.log``, or ``journal:///path``)."""
-    if storage is None:
-        return None
-    if "://" in storage and not storage.startswith("journal://"):
-        if storage.startswith("sqlite:///"):
-            folder = Path(storage[len("sqlite:///") :]).expanduser().parent
-            if not folder.is_dir():
-                raise ConfigError(f"storage folder {folder} does not exist; create it or choose another --storage")
-        try:
-            return optuna.storages.RDBStorage(storage)
-        except Exception as err:
-            raise ConfigError(f"cannot open storage {storage!r} ({type(err).__name__}); use sqlite:///FILE.db or a journal file path") from None
-    path = Path(storage[len("journal://") :] if storage.startswith("journal://") else storage).expanduser()
-    if not path.parent.is_dir():
-        raise ConfigError(f"storage folder {path.parent} does not exist; create it or choose another --storage")
-    try:
-        backend = optuna.storages.journal.JournalFileBackend(str(path))
-    except OSError as err:
-        raise ConfigError(f"cannot open journal file {path} ({err.strerror}); choose a writable --storage") from None
-    return optuna.storages.JournalStorage(backend)
 
 
 def _worst(metric: str, costs: dict[str, float]) -> float:

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import io
 import os
+import re
+import stat
+import warnings
 from typing import Any
 
-from spikebits.space import Config, ConfigError, atomic_write_bytes
+from spikebits.space import Config, ConfigError, SpikebitsError, atomic_write_bytes
 
 CHECKPOINT_SCHEMA = "spikebits.checkpoint/1"
 HINT = "write one with `spikebits evaluate --config F --save-checkpoint CKPT`"
@@ -25,22 +28,82 @@ def save_checkpoint(model: Any, path: str, config: Config) -> None:
     atomic_write_bytes(path, buffer.getvalue())
 
 
+#: How a torch file of the zip format starts, and a pickle (protocol 2 or later).
+_ZIP_MAGIC = b"PK\x03\x04"
+_PICKLE_HEADS = tuple(bytes([0x80, protocol]) for protocol in range(2, 6))
+
+
+def _unreadable(err: Exception, head: bytes) -> str:
+    """Why torch.load refused a file, in words (torch's own message runs to many lines and
+    suggests ``weights_only=False``, which spikebits never does)."""
+    text = str(err)
+    if "Unsupported global" in text:
+        found = re.search(r"GLOBAL (\S+)", text)
+        what = f" ({found.group(1)})" if found else ""
+        return f"not a weights-only torch file: it holds pickled objects that are not tensors{what}, which spikebits does not load"
+    if head.startswith(_ZIP_MAGIC):
+        return "a damaged or truncated torch file: its zip archive cannot be read"
+    if head.startswith(_PICKLE_HEADS):
+        return "not a weights-only torch file: it holds pickle data that is not tensors, or is damaged; spikebits does not load it"
+    return "not a torch checkpoint: neither a torch zip archive nor a pickle"
+
+
 def load_checkpoint(path: str) -> tuple[dict, Config | None]:
     """(state_dict, config) from ``evaluate --save-checkpoint``, or (state_dict, None) from a
-    plain state_dict file; loaded with ``weights_only=True`` (no pickled code runs)."""
+    plain state_dict file; loaded with ``weights_only=True`` (no pickled code runs).
+
+    Anything else is a one-line :class:`ConfigError` naming ``path``: a missing path, a
+    directory or device, an empty, damaged or truncated file, a pickle of other objects, a
+    stored config that is not a valid config JSON, keys that are not strings, values that
+    are not tensors."""
     import torch
 
-    if not os.path.isfile(path):
-        raise ConfigError(f"checkpoint file {path} does not exist; {HINT}")
     try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise ConfigError(f"checkpoint file {path} does not exist; {HINT}") from None
+    except OSError as err:
+        raise ConfigError(f"cannot read checkpoint {path} ({err.strerror}); {HINT}") from None
+    if stat.S_ISDIR(mode):
+        raise ConfigError(f"checkpoint {path} is a directory, not a file; give the file written by --save-checkpoint")
+    if not stat.S_ISREG(mode):
+        raise ConfigError(f"checkpoint {path} is not a regular file (a device, pipe or socket); {HINT}")
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4)
+    except OSError as err:
+        raise ConfigError(f"cannot read checkpoint {path} ({err.strerror}); {HINT}") from None
+    if not head:
+        raise ConfigError(f"cannot read checkpoint {path} (the file is empty); {HINT}")
+    try:
+        with warnings.catch_warnings():  # torch warns about pickle protocols and the like on stderr
+            warnings.simplefilter("ignore")
+            data = torch.load(path, map_location="cpu", weights_only=True)
+    except OSError as err:
+        raise ConfigError(f"cannot read checkpoint {path} ({err.strerror or type(err).__name__}); {HINT}") from None
     except Exception as err:  # noqa: BLE001  (torch raises many kinds for a damaged file)
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise ConfigError(f"cannot read checkpoint {path} ({reason[:120]}); {HINT}") from None
+        raise ConfigError(f"cannot read checkpoint {path} ({_unreadable(err, head)}); {HINT}") from None
     config = None
-    if isinstance(data, dict) and data.get("schema") == CHECKPOINT_SCHEMA:
-        config = Config.from_json(data.get("config", ""))
+    if isinstance(data, dict) and "schema" in data:
+        if data.get("schema") != CHECKPOINT_SCHEMA:
+            raise ConfigError(f"checkpoint {path} has schema {str(data.get('schema'))[:60]!r}, not {CHECKPOINT_SCHEMA!r}; {HINT}")
+        text = data.get("config")
+        if not isinstance(text, str):
+            raise ConfigError(f"checkpoint {path} holds a config of type {type(text).__name__}, not config JSON text; {HINT}")
+        try:
+            config = Config.from_json(text)
+        except SpikebitsError as err:
+            raise ConfigError(f"checkpoint {path} holds a malformed config ({err}); {HINT}") from None
+        except (ValueError, TypeError, RecursionError) as err:  # whatever a Config check may miss
+            raise ConfigError(f"checkpoint {path} holds a malformed config ({type(err).__name__}); {HINT}") from None
         data = data.get("state_dict")
-    if not isinstance(data, dict) or not all(isinstance(v, torch.Tensor) for v in data.values()):
-        raise ConfigError(f"{path} is not a model state_dict; {HINT}")
+    if not isinstance(data, dict) or not data:
+        raise ConfigError(f"checkpoint {path} is not a model state_dict (found {type(data).__name__}{' with no entries' if isinstance(data, dict) else ''}); {HINT}")
+    bad_key = next((k for k in data if not isinstance(k, str)), None)
+    if bad_key is not None:
+        raise ConfigError(f"checkpoint {path} is not a model state_dict (key {repr(bad_key)[:40]} is not a string); {HINT}")
+    bad_value = next((k for k, v in data.items() if not isinstance(v, torch.Tensor)), None)
+    if bad_value is not None:
+        found = type(data[bad_value]).__name__
+        raise ConfigError(f"checkpoint {path} is not a model state_dict (entry {bad_value[:60]!r} is a {found}, not a tensor); {HINT}")
     return data, config
