@@ -36,6 +36,7 @@ from spikebits.results import (
 from spikebits.search.base import DEFAULT_TRIALS, ConfigEvaluator, Progress, Strategy, TrialCallback, get_strategy
 from spikebits.search.executors import Executor, LocalExecutor
 from spikebits.space import (
+    COST_METRICS,
     DEFAULT_OBJECTIVES,
     Budget,
     BudgetError,
@@ -114,6 +115,24 @@ def default_reference(evaluator: ConfigEvaluator, objectives: Sequence[str]) -> 
         if dense in worst:
             worst[active] = worst[dense]
     return reference_point(objectives, worst)
+
+
+def check_budget_reachable(evaluator: ConfigEvaluator, budget: Budget) -> None:
+    """A budget on data-free costs that no config of the space meets is a one-line
+    :class:`space.BudgetError`, before any work (the least of each cost over the space: the
+    smallest config; for energy, the config of least energy)."""
+    limits = {m: lim for m, lim in budget.to_dict().items() if m in COST_METRICS}
+    if not limits:
+        return
+    least = dict(evaluator.cost(evaluator.space.smallest_config()))
+    if "energy_pj" in limits and hasattr(evaluator, "energy_model"):
+        from spikebits.evaluators.cost import energy_minimal_config
+
+        cheapest = energy_minimal_config(evaluator.space, evaluator.specs, evaluator.energy_model)
+        least["energy_pj"] = min(least["energy_pj"], evaluator.cost(cheapest)["energy_pj"])
+    over = [f"{m} {least[m]:.4g}" for m, lim in limits.items() if m in least and least[m] > lim]
+    if over:
+        raise BudgetError(f"budget {budget} cannot be met: the cheapest config of the space has {', '.join(over)}; loosen the budget")
 
 
 def check_metrics(evaluator: ConfigEvaluator, objectives: Sequence[str], budget: Budget) -> None:
@@ -225,6 +244,7 @@ def run_search(
     objectives = tuple(objectives)
     check_objectives(objectives)
     check_metrics(evaluator, objectives, budget)
+    check_budget_reachable(evaluator, budget)
     folder = check_output_dir(out_dir) if out_dir is not None else None
     if isinstance(strategy, str):
         strategy = get_strategy(strategy)(

@@ -156,7 +156,7 @@ def check_output_file(path: str | os.PathLike[str], what: str | None = None, hin
     what = what or str(path)
     try:
         info = path.lstat()
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # the latter: a parent is a file, said below
         info = None
     except OSError as err:
         raise OutputError(f"cannot write {what} ({err.strerror or type(err).__name__}); {hint}") from None

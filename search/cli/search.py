@@ -30,7 +30,7 @@ from spikebits.search.cli.common import (
 )
 from spikebits.search.cli.strategies import format_default
 from spikebits.search.options import OptionInfo
-from spikebits.search.runner import StopOnSignals, check_objectives, check_output_dir
+from spikebits.search.runner import StopOnSignals, check_budget_reachable, check_metrics, check_objectives, check_output_dir
 from spikebits.space import DEFAULT_OBJECTIVES, Budget, ConfigError, lock_folder, parse_objectives
 
 DEFAULT_EPOCHS = 2
@@ -107,7 +107,8 @@ def add_ray_arguments(s: argparse.ArgumentParser) -> None:
 
 
 def strategy_options(args: argparse.Namespace, strategy: str, warm: list) -> dict:
-    """The strategy options given on the command line, checked against ``strategy``'s."""
+    """The strategy options given on the command line, checked against ``strategy``'s
+    (``warm``: the warm starts, or the paths they are read from)."""
     given = {k[len(OPTION_DEST):]: v for k, v in vars(args).items() if k.startswith(OPTION_DEST)}
     cls = get_strategy(strategy)
     names = {info.name for info in cls.Options.fields_info()}
@@ -150,10 +151,15 @@ def run(args: argparse.Namespace) -> int:
     check_names(args)
     n_trials = DEFAULT_TRIALS if args.trials is None else args.trials
     check_objectives(objectives)
-    warm = [load_config(p) for p in args.warm_start or ()]
-    given = strategy_options(args, args.strategy, warm)
+    given = strategy_options(args, args.strategy, args.warm_start or [])  # checks that the strategy takes them
+    if args.warm_start:
+        given["warm_starts"] = tuple(load_config(p) for p in args.warm_start)
     out = args.out or default_out("search")
-    if "storage" in {info.name for info in strategy_cls.Options.fields_info()} and given.get("storage") is None:
+    if given.get("storage") is not None:
+        from spikebits.search.study_storage import open_storage
+
+        open_storage(given["storage"])  # a bad --storage is refused before any work
+    elif "storage" in {info.name for info in strategy_cls.Options.fields_info()}:
         given["storage"] = os.path.join(out, AUTO_STORAGE)  # resumable: the same command continues it
     options = strategy_cls.Options.from_mapping(given)
     executor = make_executor(args, out)
@@ -163,6 +169,8 @@ def run(args: argparse.Namespace) -> int:
     strategy = strategy_cls(evaluator.space, evaluator, budget, objectives, seed=args.seed, n_trials=n_trials,
                             options=options, progress=progress)
     executor.check(strategy)
+    check_metrics(evaluator, objectives, budget)
+    check_budget_reachable(evaluator, budget)
     check_output_dir(out)  # the first thing written
     with lock_folder(out):  # one process per --out; run_search takes it again
         return search_locked(args, strategy, evaluator, executor, out, budget, objectives, n_trials)
