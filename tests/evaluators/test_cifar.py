@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copyreg
 import os
 import pickle
+import pickletools
 import struct
 from pathlib import Path
 
@@ -14,7 +16,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from spikebits.evaluators import datasets
-from spikebits.evaluators.cifar import CifarImages, crop_and_flip, load_cifar10, load_cifar100, read_batch
+from spikebits.evaluators.cifar import CifarImages, _BatchReader, crop_and_flip, load_cifar10, load_cifar100, read_batch
 from spikebits.evaluators.datasets import stratified_split
 from spikebits.evaluators.training import accuracy, make_loader
 from spikebits.space import DataError
@@ -340,3 +342,228 @@ def test_forbidden_pickle_is_refused_without_running_it(cifar10_root) -> None:
     dump(path, _Eval())
     # protocol 2 writes builtins.eval under its Python 2 name
     assert "its pickle refers to __builtin__.eval, which is refused" in one_line_error(load_cifar10, root=root)
+
+
+# ---------------------------------------------------------------------------- the pickle reader
+def opcodes(blob: bytes) -> set[str]:
+    return {op.name for op, _, _ in pickletools.genops(blob)}
+
+
+@pytest.mark.parametrize("protocol", [2, 3, 4, 5])
+def test_every_protocol_reads_back_equal(tmp_path: Path, protocol: int) -> None:
+    rng = np.random.default_rng(protocol)
+    images = rng.integers(0, 256, size=(7, 3, 32, 32), dtype=np.uint8)
+    labels = [3, 1, 4, 1, 5, 9, 2]
+    blob = batch_dict(images, labels)
+    blob[b"coarse_labels"] = [v // 5 for v in labels]
+    path = tmp_path / "batch"
+    with open(path, "wb") as f:
+        pickle.dump(blob, f, protocol=protocol)
+    got_images, got_labels = read_batch(path, "labels", 10)
+    assert got_images.dtype == np.uint8 and got_images.shape == (7, 3, 32, 32)
+    assert np.array_equal(got_images, images) and got_labels.tolist() == labels
+    assert got_images.flags.writeable and got_images.flags.c_contiguous
+    # str keys work too, and so do the meta files (read here without the batch checks)
+    (tmp_path / "str_keys").write_bytes(pickle.dumps({"data": images.reshape(7, 3072), "labels": labels}, protocol=protocol))
+    assert np.array_equal(read_batch(tmp_path / "str_keys", "labels", 10)[0], images)
+    meta = {b"num_cases_per_batch": 10000, b"label_names": [b"airplane", b"automobile"], b"num_vis": 3072, "t": (1.5, None, True, "é")}
+    assert _BatchReader(pickle.dumps(meta, protocol=protocol)).read() == meta
+
+
+@pytest.mark.parametrize("protocol", [2, 3, 4, 5])
+def test_other_dtypes_byte_orders_and_layouts(protocol: int) -> None:
+    arrays = {
+        "big_endian_labels": np.array([[9, -2], [2**40, 0]], dtype=">i8"),
+        "big_endian_floats": np.array([1.5, -0.25, 1e300], dtype=">f8"),
+        "little_floats": np.linspace(0, 1, 6, dtype="<f4").reshape(2, 3),
+        "fortran": np.asfortranarray(np.arange(12, dtype="<i2").reshape(3, 4)),
+        "transposed": np.arange(24, dtype=np.uint16).reshape(2, 3, 4).transpose(1, 0, 2),
+        "empty": np.zeros((0, 3072), np.uint8),
+        "scalar": np.array(7, dtype="u4"),
+    }
+    blob = pickle.dumps(arrays, protocol=protocol)
+    got = _BatchReader(blob).read()
+    assert got.keys() == arrays.keys()
+    for key, expected in arrays.items():
+        value = got[key]
+        assert isinstance(value, np.ndarray) and value.shape == expected.shape, key
+        assert value.dtype == expected.dtype.newbyteorder("=") and value.dtype.isnative, key
+        assert np.array_equal(value, expected), key
+    assert torch.equal(torch.from_numpy(got["big_endian_labels"]), torch.tensor([[9, -2], [2**40, 0]]))
+    shared = _BatchReader(pickle.dumps({"a": arrays["fortran"], "b": arrays["fortran"]}, protocol=protocol)).read()
+    assert shared["a"] is shared["b"]  # one array, as the pickle has it
+
+
+def test_no_pickle_loading_is_used(tmp_path: Path, monkeypatch, cifar10_root) -> None:
+    def refuse(*args, **kwargs):
+        raise AssertionError("pickle was asked to load a file")
+
+    for name in ("load", "loads", "Unpickler", "_Unpickler"):
+        monkeypatch.setattr(pickle, name, refuse)
+    root, _, _, test_images, test_labels = cifar10_root
+    split = load_cifar10(root=root)
+    assert torch.equal(split.test.images, torch.from_numpy(test_images))
+    data = np.arange(3072, dtype=np.int64).reshape(1, 3072).astype(np.uint8)
+    (tmp_path / "py2").write_bytes(python2_pickle(data, [7]))
+    assert read_batch(tmp_path / "py2", "labels", 10)[1].tolist() == [7]
+
+
+class _Shell:
+    """os.system(command) when unpickled, by REDUCE of a GLOBAL (STACK_GLOBAL from protocol 4)."""
+
+    def __init__(self, command: str) -> None:
+        self.command = command
+
+    def __reduce__(self):
+        return (os.system, (self.command,))
+
+
+class _NewObj:
+    """Runs its command in ``__new__``, which NEWOBJ calls."""
+
+    def __new__(cls, command: str):
+        os.system(command)
+        return super().__new__(cls)
+
+    def __reduce__(self):
+        return (copyreg.__newobj__, (type(self), self.command))
+
+
+def _new_obj(command: str) -> _NewObj:
+    obj = object.__new__(_NewObj)
+    obj.command = command
+    return obj
+
+
+class _EvalShell:
+    def __init__(self, command: str) -> None:
+        self.command = command
+
+    def __reduce__(self):
+        return (eval, (f"__import__('os').system({self.command!r})",))
+
+
+def _inst(command: str) -> bytes:
+    """Protocol 0: INST calls os.system(command) by name."""
+    return b"(S'" + command.encode() + b"'\nios\nsystem\n."
+
+
+SYSTEM = f"{os.system.__module__}.system"
+PAYLOADS = {
+    "GLOBAL": (lambda c: pickle.dumps({b"data": b"", b"labels": [], b"x": _Shell(c)}, protocol=2), "GLOBAL", SYSTEM),
+    "STACK_GLOBAL": (lambda c: pickle.dumps({b"data": b"", b"x": _Shell(c)}, protocol=4), "STACK_GLOBAL", SYSTEM),
+    "INST": (_inst, "INST", "os.system"),
+    "NEWOBJ": (lambda c: pickle.dumps([_new_obj(c)], protocol=2), "NEWOBJ", f"{_NewObj.__module__}._NewObj"),
+    "REDUCE eval": (lambda c: pickle.dumps(_EvalShell(c), protocol=3), "REDUCE", "builtins.eval"),
+    "REDUCE eval, protocol 2": (lambda c: pickle.dumps(_EvalShell(c), protocol=2), "REDUCE", "__builtin__.eval"),
+}
+
+
+@pytest.mark.parametrize("case", list(PAYLOADS))
+def test_code_in_a_pickle_is_refused_and_never_runs(tmp_path: Path, case: str) -> None:
+    make, opcode, refers_to = PAYLOADS[case]
+    # the payload is live: pickle itself would run it
+    live = tmp_path / "ran_under_pickle"
+    live_blob = make(f"touch {live}")
+    assert opcode in opcodes(live_blob)
+    pickle.loads(live_blob)
+    assert live.exists()
+
+    marker = tmp_path / "ran_under_read_batch"
+    path = tmp_path / "batch"
+    path.write_bytes(make(f"touch {marker}"))
+    message = one_line_error(read_batch, path, "labels", 10, expected="EXPECTED")
+    assert f"{path} is not a CIFAR batch: its pickle refers to {refers_to}, which is refused; EXPECTED" == message
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize(
+    ("blob", "refers_to"),
+    [
+        (b"\x80\x02cnumpy\nndarray\nK\x00\x85\x81.", "numpy.ndarray (through NEWOBJ)"),  # NEWOBJ on an allowed global
+        (b"\x80\x02X\x01\x00\x00\x00aQ.", "a persistent id"),  # BINPERSID
+        (b"P1\n.", "a persistent id"),  # PERSID
+        (b"\x80\x02\x82\x07.", "an extension code 7"),  # EXT1
+        (b"\x80\x02cnumpy\ndtype\n.", "numpy.dtype outside a finished array"),
+        (b"\x80\x04\x8c\x02os\x8c\x06system\x93.", "os.system"),
+        (b"\x80\x02csubprocess\nPopen\n.", "subprocess.Popen"),
+        (b"\x80\x02cnumpy\ndtype\nX\x02\x00\x00\x00O8\x89\x88\x87R.", "numpy.dtype('O8')"),
+        (b"\x80\x02c_codecs\nencode\nX\x01\x00\x00\x00aX\x05\x00\x00\x00utf-8\x86R.", "_codecs.encode with encoding 'utf-8'"),
+        (b"\x80\x04\x8f.", "the opcode EMPTY_SET"),
+    ],
+)
+def test_other_refusals(tmp_path: Path, blob: bytes, refers_to: str) -> None:
+    (tmp_path / "batch").write_bytes(blob)
+    message = one_line_error(read_batch, tmp_path / "batch", "labels", 10)
+    assert message.endswith(f"its pickle refers to {refers_to}, which is refused")
+
+
+def test_object_arrays_are_refused(tmp_path: Path) -> None:
+    (tmp_path / "batch").write_bytes(pickle.dumps({b"data": np.array([1, "x"], dtype=object), b"labels": []}, protocol=2))
+    assert "refers to numpy.dtype('O8'), which is refused" in one_line_error(read_batch, tmp_path / "batch", "labels", 10)
+
+
+@pytest.mark.parametrize("protocol", [2, 5, "python2"])
+def test_truncated_anywhere_is_one_line(tmp_path: Path, protocol) -> None:
+    data = np.arange(2 * 3072).reshape(2, 3072).astype(np.uint8)
+    if protocol == "python2":
+        blob = python2_pickle(data, [1, 2])
+    else:
+        blob = pickle.dumps(batch_dict(data.reshape(2, 3, 32, 32), [1, 2]), protocol=protocol)
+    path = tmp_path / "batch"
+    for cut in sorted({0, 1, 2, 3, 10, 40, 100, 200, len(blob) // 2, len(blob) - 200, len(blob) - 2, len(blob) - 1}):
+        path.write_bytes(blob[:cut])
+        message = one_line_error(read_batch, path, "labels", 10, expected="EXPECTED")
+        assert f"{path} is not a readable CIFAR batch (truncated or corrupted: " in message, cut
+        assert message.endswith("; EXPECTED") and len(message) < 400 + len(str(path)), cut
+    path.write_bytes(blob)
+    assert read_batch(path, "labels", 10)[1].tolist() == [1, 2]
+
+
+@pytest.mark.parametrize(
+    ("blob", "reason"),
+    [
+        (b"\x80\x02h\x05.", "memo entry 5 is missing"),
+        (b"\x80\x02\x85.", "stack underflow"),
+        (b"\x80\x02e.", "no MARK"),
+        (b"\x80\x02K\x00K\x01K\x02s.", "SETITEM on a int"),
+        (b"\x80\x02\xff.", "opcode b'\\xff' unknown"),
+        (b"\x80\x05\x95\x00\x00\x00\x00\x00\x00\x01\x00}.", "a frame of 281474976710656 bytes"),
+        (b"\x80\x02\x8e\xff\xff\xff\xff\xff\xff\xff\x00abc.", "bytes8"),  # BINBYTES8 declaring 2**56 bytes
+        (b"\x80\x02}K\x01b.", "BUILD on a dict"),
+    ],
+)
+def test_corrupted_streams(tmp_path: Path, blob: bytes, reason: str) -> None:
+    (tmp_path / "batch").write_bytes(blob)
+    message = one_line_error(read_batch, tmp_path / "batch", "labels", 10)
+    assert "is not a readable CIFAR batch (truncated or corrupted: " in message and reason in message
+
+
+def _array_pickle(shape: tuple[int, int], raw: bytes) -> bytes:
+    """A uint8 array as Python 2 wrote it, whose state declares ``shape``; ``raw`` holds the
+    opcodes that push its data."""
+    out = b"cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\nK\x00\x85U\x01b\x87R"
+    out += b"(K\x01J" + struct.pack("<i", shape[0]) + b"J" + struct.pack("<i", shape[1]) + b"\x86"
+    out += b"cnumpy\ndtype\nU\x02u1K\x00K\x01\x87R(K\x03U\x01|NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00tb"
+    return out + b"\x89" + raw + b"tb"
+
+
+def binstring(data: bytes) -> bytes:
+    return b"T" + struct.pack("<i", len(data)) + data
+
+
+def test_sizes_larger_than_the_file_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "batch"
+    # 2·10^9 × 3072 bytes declared in a file of some hundred bytes: refused before allocating
+    path.write_bytes(b"\x80\x02}U\x04data" + _array_pickle((2_000_000_000, 3072), binstring(b"\x00" * 10)) + b"s.")
+    message = one_line_error(read_batch, path, "labels", 10)
+    assert "truncated or corrupted: an array of 6144000000000 bytes declared" in message
+    # one raw string used by several arrays through the memo (BINPUT 7, then BINGET 7): the
+    # arrays may not take more bytes than the file has
+    raw = bytes(range(256)) * 12
+    first = _array_pickle((1, 3072), binstring(raw) + b"q\x07")
+    again = _array_pickle((1, 3072), b"h\x07")
+    path.write_bytes(b"\x80\x02](" + first + again + b"e.")
+    assert "array data of 3072 bytes at byte" in one_line_error(read_batch, path, "labels", 10)
+    path.write_bytes(b"\x80\x02](" + first + b"e.")  # the array once reads
+    assert _BatchReader(path.read_bytes()).read()[0].tobytes() == raw
