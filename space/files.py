@@ -257,8 +257,9 @@ def lock_folder(folder: str | os.PathLike[str], what: str = "--out") -> FolderLo
 class StagedOutputs:
     """A run's output files, replaced together.
 
-    ``with StagedOutputs(folder) as staging:`` write every file into ``staging.path`` (a
-    fresh hidden folder inside ``folder``); when the block ends without an exception the
+    ``with StagedOutputs(folder) as staging:`` (with ``folder`` locked, :func:`lock_folder`)
+    write every file into ``staging.path`` (a fresh hidden folder inside ``folder``; one left
+    by a run that was killed is removed first); when the block ends without an exception the
     files are moved into ``folder`` (``os.replace``, ``run_file`` last) with SIGINT and SIGTERM
     held back, and the files an earlier run listed in its ``run_file`` (``"files"``) that this
     run did not write are removed, so the folder holds one run's files. When the block
@@ -268,6 +269,9 @@ class StagedOutputs:
     def __init__(self, folder: str | os.PathLike[str], run_file: str = "run.json") -> None:
         self.folder = Path(folder)
         self.run_file = run_file
+        # Left by a run killed while it wrote (the folder is locked: no other writer is live).
+        for stale in self.folder.glob(".staging-*"):
+            shutil.rmtree(stale, ignore_errors=True)
         self.path = Path(tempfile.mkdtemp(prefix=".staging-", dir=self.folder))
         self.moved: list[Path] = []
 
