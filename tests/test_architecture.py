@@ -165,3 +165,23 @@ def test_scoring_a_trial_imports_no_plotting_or_solver_library():
     code = "import sys; from spikebits.results import plot_front; print('matplotlib' in sys.modules, plot_front.__module__)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["True", "spikebits.results.plots"]
+
+
+def test_nothing_a_user_or_a_run_wrote_is_unpickled():
+    """Every torch.load passes weights_only=True; no pickle load, Unpickler, numpy
+    allow_pickle or Ray Tune restore (Tune's experiment state is a pickle) anywhere."""
+    found = []
+    for name, path in modules().items():
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if not isinstance(node, ast.Call):
+                continue
+            func = ast.unparse(node.func)
+            keywords = {k.arg: ast.unparse(k.value) for k in node.keywords}
+            if func.endswith("torch.load") and keywords.get("weights_only") != "True":
+                found.append(f"{name}:{node.lineno} {func} without weights_only=True")
+            if func.split(".")[-1] in ("load", "loads", "Unpickler") and func.split(".")[0] in ("pickle", "cloudpickle", "dill", "joblib"):
+                found.append(f"{name}:{node.lineno} {func}")
+            if keywords.get("allow_pickle") == "True" or func.endswith(("Tuner.restore", "tune.run_experiments")):
+                found.append(f"{name}:{node.lineno} {func}")
+        found += [f"{name} imports {module}" for module, _ in imports(name, path, {}) if module.split(".")[0] in ("pickle", "_pickle", "dill")]
+    assert found == []
