@@ -162,6 +162,17 @@ def _monotone(timeline: list[dict[str, float]], final_hv: float, wall: float, ev
     return out
 
 
+def check_strategies(strategies: Sequence[str]) -> None:
+    """The strategies of a comparison: at least one, each registered, none twice (one-line
+    :class:`space.ConfigError` otherwise)."""
+    if not strategies:
+        raise ConfigError("--strategies names no strategy; give at least one, e.g. differentiable,nsga2")
+    if len(set(strategies)) != len(strategies):
+        raise ConfigError("--strategies names a strategy twice; name each once")
+    for name in strategies:
+        get_strategy(name)
+
+
 def run_comparison(
     strategies: Sequence[str],
     seeds: Sequence[int],
@@ -182,12 +193,7 @@ def run_comparison(
     ``make_executor(folder)`` one executor per run (default local). ``on_run(strategy, seed,
     what)`` is told ``"start"``, ``"done"`` or ``"kept"`` (finished in an earlier, interrupted
     comparison) for each run."""
-    if not strategies:
-        raise ConfigError("--strategies names no strategy; give at least one, e.g. differentiable,nsga2")
-    if len(set(strategies)) != len(strategies):
-        raise ConfigError("--strategies names a strategy twice; name each once")
-    for name in strategies:
-        get_strategy(name)
+    check_strategies(strategies)
     if not seeds:
         raise ConfigError("--seeds must be at least 1")
     objectives = tuple(objectives)

@@ -20,7 +20,8 @@ from spikebits.search.cli.common import (
     set_threads,
 )
 from spikebits.search.cli.search import DEFAULT_EPOCHS, add_ray_arguments, make_executor
-from spikebits.space import DEFAULT_OBJECTIVES, Budget, ConfigError, parse_objectives
+from spikebits.search.runner import check_output_dir
+from spikebits.space import DEFAULT_OBJECTIVES, Budget, ConfigError, lock_folder, parse_objectives
 
 DEFAULT_STRATEGIES = "differentiable,nsga2,random"
 
@@ -45,7 +46,7 @@ def add_parser(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from spikebits.results.compare import write_report
-    from spikebits.search.compare import EvaluationBudget, run_comparison
+    from spikebits.search.compare import EvaluationBudget, check_strategies, run_comparison
 
     check_names(args)
     strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
@@ -65,13 +66,17 @@ def run(args: argparse.Namespace) -> int:
             words = {"start": "running", "done": "finished", "kept": "kept (finished before)"}
             print(f"{strategy} seed {seed}: {words[what]}", file=sys.stderr, flush=True)
 
-    data = run_comparison(
-        strategies, list(range(args.seeds)), evaluator_for, budget=budget, objectives=objectives,
-        evaluation_budget=evaluation_budget, out_dir=out, make_executor=lambda folder: make_executor(args, str(folder)),
-        command=sys.argv,
-        model=args.model, dataset=args.dataset, on_run=on_run,
-    )
-    written = write_report(out, data)
+    check_strategies(strategies)
+    evaluator_for(0)  # checks every input before --out is touched; does no work
+    check_output_dir(out)
+    with lock_folder(out):  # one comparison per --out (each run's folder is locked by its search too)
+        data = run_comparison(
+            strategies, list(range(args.seeds)), evaluator_for, budget=budget, objectives=objectives,
+            evaluation_budget=evaluation_budget, out_dir=out, make_executor=lambda folder: make_executor(args, str(folder)),
+            command=sys.argv,
+            model=args.model, dataset=args.dataset, on_run=on_run,
+        )
+        written = write_report(out, data)
     print((out / "report.md").read_text())
     print(f"wrote {out}/compare.json, {', '.join(p.name for p in written)}")
     return 0

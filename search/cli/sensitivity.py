@@ -4,8 +4,9 @@ kurtosis, as a table, ``sensitivity.json`` and ``sensitivity.png``."""
 from __future__ import annotations
 
 import argparse
-from typing import Any
 import json
+from pathlib import Path
+from typing import Any
 
 from spikebits.search.cli.common import (
     add_common_arguments,
@@ -17,7 +18,7 @@ from spikebits.search.cli.common import (
     set_threads,
 )
 from spikebits.search.runner import check_output_dir
-from spikebits.space import HESSIAN_NETWORKS, atomic_write_text, format_table
+from spikebits.space import HESSIAN_NETWORKS, atomic_write_text, format_table, lock_folder
 
 
 def add_parser(sub: Any) -> None:
@@ -68,13 +69,19 @@ def format_sensitivity_table(rows: list[dict]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from spikebits.results import plot_sensitivity
-
     check_names(args)
-    out = check_output_dir(args.out or default_out("sensitivity"))
     set_threads(args.threads)
     progress = progress_factory(args.quiet)
-    evaluator = make_evaluator(args, progress=progress, epochs=0)
+    evaluator = make_evaluator(args, progress=progress, epochs=0)  # checks every input; does no work yet
+    out = check_output_dir(args.out or default_out("sensitivity"))
+    with lock_folder(out):  # one process per --out
+        return measure(args, out, evaluator, progress)
+
+
+def measure(args: argparse.Namespace, out: Path, evaluator: Any, progress: Any) -> int:
+    """The sensitivity report of ``args``, written to the locked folder ``out``."""
+    from spikebits.results import plot_sensitivity
+
     report = evaluator.sensitivity(probes=args.probes, batches=args.batches, progress=progress, network=args.hessian_network)
     rows = sensitivity_rows(report)
     print(
