@@ -58,6 +58,8 @@ class SearchResult:
     artifacts: tuple[Path, ...] = ()
     #: Whether the search was stopped early (:meth:`Strategy.request_stop`, e.g. by SIGINT).
     interrupted: bool = False
+    #: ``time.monotonic()`` when the executor started (``wall_time_s`` counts from there).
+    started_at: float = 0.0
 
 
 def check_output_dir(out: str | os.PathLike[str]) -> Path:
@@ -132,7 +134,7 @@ def check_budget_reachable(evaluator: ConfigEvaluator, budget: Budget) -> None:
         least["energy_pj"] = min(least["energy_pj"], evaluator.cost(cheapest)["energy_pj"])
     over = [f"{m} {least[m]:.4g}" for m, lim in limits.items() if m in least and least[m] > lim]
     if over:
-        raise BudgetError(f"budget {budget} cannot be met: the cheapest config of the space has {', '.join(over)}; loosen the budget")
+        raise BudgetError(f"budget {budget} cannot be met: the smallest config of the space has {', '.join(over)}; loosen the budget")
 
 
 def check_metrics(evaluator: ConfigEvaluator, objectives: Sequence[str], budget: Budget) -> None:
@@ -149,9 +151,10 @@ def check_metrics(evaluator: ConfigEvaluator, objectives: Sequence[str], budget:
 VERSIONED_PACKAGES = ("spikebits", "torch", "optuna", "moocore", "numpy", "scipy", "scikit-learn", "ray")
 
 
-def git_revision() -> dict[str, Any] | None:
-    """``{"commit", "dirty"}`` of the git checkout spikebits runs from (an editable install),
-    or None (an installed wheel, no git, or not a checkout)."""
+def git_revision() -> str | None:
+    """The commit of the git checkout spikebits runs from (an editable install), with
+    ``+dirty`` when tracked files differ from it; None for an installed wheel, without git, or
+    outside a checkout."""
     root = Path(__file__).resolve().parent.parent
     if not (root / ".git").exists():
         return None
@@ -162,12 +165,12 @@ def git_revision() -> dict[str, Any] | None:
         )
     except (OSError, subprocess.SubprocessError):
         return None
-    return {"commit": commit.stdout.strip(), "dirty": bool(status.stdout.strip())}
+    return commit.stdout.strip() + ("+dirty" if status.stdout.strip() else "")
 
 
-def versions() -> dict[str, Any]:
+def versions() -> dict[str, str]:
     """Python's and :data:`VERSIONED_PACKAGES`' versions, and spikebits' git revision."""
-    out: dict[str, Any] = {"python": platform.python_version()}
+    out = {"python": platform.python_version()}
     for pkg in VERSIONED_PACKAGES:
         try:
             out[pkg] = metadata.version(pkg)
@@ -255,9 +258,9 @@ def run_search(
         raise TypeError("options go to the strategy's constructor when run_search is given a strategy instance")
     executor = executor or LocalExecutor()
     with lock_folder(folder) if folder is not None else _no_lock():
-        start = time.perf_counter()
+        started_at = time.monotonic()
         records = executor.run(strategy, n_trials, callback)
-        wall = time.perf_counter() - start
+        wall = time.monotonic() - started_at
         front = pareto_front(records, objectives)
         reference = default_reference(evaluator, objectives)
         hv = hypervolume(front, objectives, reference) if front else 0.0
@@ -289,7 +292,8 @@ def run_search(
                 drawn = [Path(p).name for p in strategy.write_artifacts(staged.path)]
                 write_outputs(staged.path, records, front, objectives=objectives, budget=budget, reference=reference, hv=hv, run_info=info)
             artifacts = tuple(folder / name for name in drawn)
-    result = SearchResult(records, front, hv, reference, folder, wall, artifacts, interrupted=strategy.stop_reason is not None)
+    result = SearchResult(records, front, hv, reference, folder, wall, artifacts, interrupted=strategy.stop_reason is not None,
+                          started_at=started_at)
     check_some_finished(records, folder)
     return result
 

@@ -329,7 +329,8 @@ def test_strategy_respects_user_budget_and_primary_metric():
 
 def test_strategy_unreachable_budget_raises_from_start():
     ev = FakeEvaluator(make_space("plain"))
-    with pytest.raises(BudgetError, match=r"smallest reachable bit_budget in this space is 1;"):
+    # run_search refuses it before the strategy starts (search.runner.check_budget_reachable).
+    with pytest.raises(BudgetError, match=r"the smallest config of the space has bit_budget 1;"):
         run_search("ilp", ev, budget=Budget.parse(["bit_budget<=0.5"]), objectives=("accuracy", "bit_budget"), n_trials=3, sensitivity=FakeSensitivity())
     assert ev.calls == []
     with pytest.raises(BudgetError, match="cannot budget 'firing_rate'"):

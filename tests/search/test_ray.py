@@ -37,16 +37,28 @@ def digits_steps_per_epoch(batch_size: int = 64) -> int:
 
     return math.ceil(len(datasets.load("digits", seed=0).train) / batch_size)
 
+@pytest.fixture(scope="module")
+def local_ray():
+    """One Ray instance in this process for the module's in-process runs (started once: a
+    start costs seconds), shut down after the module."""
+    import ray
+
+    from spikebits.search.ray_search import init_ray
+
+    init_ray(None, num_cpus=2)
+    yield
+    ray.shutdown()
+
+
 @pytest.mark.slow
-def test_local_ray_search_writes_the_standard_outputs(tmp_path, cache_dir, digits_evaluator):
-    digits_evaluator.pretrained()  # the subprocess reads the cached checkpoint
+def test_local_ray_search_writes_the_standard_outputs(capsys, tmp_path, cache_dir, digits_evaluator, local_ray):
+    from spikebits.search.cli import main
+
+    digits_evaluator.pretrained()
     out, db = tmp_path / "ray", tmp_path / "study.db"
-    proc = subprocess.run(
-        [EXE, "search", "--strategy", "nsga2", "--ray", "--trials", "4", "--epochs", "1", "--budget", "bit_budget<=3",
-         "--storage", f"sqlite:///{db}", "--study", "s", "--out", str(out), "--quiet"],
-        capture_output=True, text=True, timeout=300, env=_env(cache_dir),
-    )
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    code = main(["search", "--strategy", "nsga2", "--ray", "--trials", "4", "--epochs", "1", "--budget", "bit_budget<=3",
+                 "--storage", f"sqlite:///{db}", "--study", "s", "--out", str(out), "--quiet"])
+    assert code == 0, capsys.readouterr().err[-2000:]
     assert {p.name for p in out.iterdir()} >= {"pareto.json", "trials.csv", "pareto.png", "run.json"}
     pareto = read_pareto_json(out / "pareto.json")
     assert pareto["schema"] == "spikebits.pareto/1" and pareto["budget"] == {"bit_budget": 3.0}
@@ -161,8 +173,7 @@ class CrashingEvaluator:
 
 
 @pytest.mark.slow
-def test_a_failing_trial_is_retried_then_recorded_as_failed(tmp_path):
-    import ray
+def test_a_failing_trial_is_retried_then_recorded_as_failed(tmp_path, local_ray):
     from ray import cloudpickle  # Ray's own copy serialises the trainable's parameters
 
     from spikebits.search import get_strategy
@@ -176,10 +187,7 @@ def test_a_failing_trial_is_retried_then_recorded_as_failed(tmp_path):
     crash = evaluator.space.expand({"a": LayerChoice(1, 1, 1), "b": LayerChoice(2, 1, 1)})
     good = evaluator.space.expand({"a": LayerChoice(4, 1, 1), "b": LayerChoice(4, 1, 1)})
     strategy = get_strategy("random")(evaluator.space, evaluator, Budget(), ("accuracy", "bit_budget"), seed=0, warm_starts=[crash, good])
-    try:
-        records = RayExecutor(num_cpus=2, max_failures=2, max_concurrent=1, ray_storage=tmp_path / "ray").run(strategy, 3)
-    finally:
-        ray.shutdown()
+    records = RayExecutor(num_cpus=2, max_failures=2, max_concurrent=1, ray_storage=tmp_path / "ray").run(strategy, 3)
     by_config = {r.config: r for r in records}
     failed = by_config[crash]
     assert failed.state == "FAIL" and not failed.feasible
@@ -248,15 +256,14 @@ def test_an_interrupted_ray_search_resumes_without_losing_trials(tmp_path, cache
 
 
 @pytest.mark.slow
-def test_differentiable_target_sweep_on_ray(tmp_path, cache_dir, digits_evaluator):
+def test_differentiable_target_sweep_on_ray(capsys, tmp_path, cache_dir, digits_evaluator, local_ray):
+    from spikebits.search.cli import main
+
     digits_evaluator.pretrained()
     out = tmp_path / "sweep"
-    proc = subprocess.run(
-        [EXE, "search", "--strategy", "differentiable", "--ray", "--targets", "1/1/1,2/2/1", "--supernet-epochs", "2",
-         "--epochs", "1", "--out", str(out), "--quiet"],
-        capture_output=True, text=True, timeout=300, env=_env(cache_dir),
-    )
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    code = main(["search", "--strategy", "differentiable", "--ray", "--targets", "1/1/1,2/2/1", "--supernet-epochs", "2",
+                 "--epochs", "1", "--out", str(out), "--quiet"])
+    assert code == 0, capsys.readouterr().err[-2000:]
     assert {p.name for p in out.iterdir()} >= {"pareto.json", "trials.csv", "pareto.png", "run.json", "bit_trajectories.png", "allocation.png"}
     rows = read_trials_csv(out / "trials.csv")
     assert [r["number"] for r in rows] == [0, 1] and all(r["state"] == "COMPLETE" for r in rows)

@@ -56,7 +56,7 @@ def test_ilp_search_under_a_bit_budget(capsys, tmp_path, cache_dir):
 def test_ilp_unreachable_budget_names_the_smallest_value(capsys, tmp_path):
     code, _, err = run_main(capsys, "search", "--strategy", "ilp", "--budget", "bit_budget<=0.5", "--out", str(tmp_path / "x"))
     assert code == 2 and err.count("\n") == 1
-    assert "smallest reachable bit_budget in this space is 1" in err
+    assert "budget bit_budget<=0.5 cannot be met: the smallest config of the space has bit_budget 1; loosen the budget" in err
 
 
 @pytest.mark.slow
