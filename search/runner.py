@@ -9,6 +9,7 @@ second SIGINT stops at once.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import signal
@@ -257,7 +258,7 @@ def run_search(
     elif options:
         raise TypeError("options go to the strategy's constructor when run_search is given a strategy instance")
     executor = executor or LocalExecutor()
-    with lock_folder(folder) if folder is not None else _no_lock():
+    with lock_folder(folder) if folder is not None else contextlib.nullcontext():
         started_at = time.monotonic()
         records = executor.run(strategy, n_trials, callback)
         wall = time.monotonic() - started_at
@@ -296,14 +297,6 @@ def run_search(
                           started_at=started_at)
     check_some_finished(records, folder)
     return result
-
-
-class _no_lock:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
 
 
 def check_objectives(objectives: Sequence[str]) -> None:

@@ -35,6 +35,8 @@ from spikebits.space.errors import ConfigError, OutputError
 MAX_INPUT_BYTES = 1 << 30
 #: Name of the lock file inside an output folder.
 LOCK_NAME = ".spikebits.lock"
+#: What a run's output files end in; an earlier run's stale files are removed only if they do.
+OUTPUT_SUFFIXES = (".json", ".csv", ".png", ".md")
 
 #: Permissions of a newly created file (an existing file keeps its own).
 NEW_FILE_MODE = 0o644
@@ -299,7 +301,10 @@ class StagedOutputs:
                 files = json.load(handle).get("files", [])
         except (OSError, ValueError, AttributeError):
             return []
-        return [f for f in files if isinstance(f, str) and f == Path(f).name and not f.startswith(".")] if isinstance(files, list) else []
+        if not isinstance(files, list):
+            return []
+        # Only what a run writes (figures, JSON, tables): never a study, a checkpoint or a hidden file.
+        return [f for f in files if isinstance(f, str) and f == Path(f).name and not f.startswith(".") and f.endswith(OUTPUT_SUFFIXES)]
 
     def commit(self) -> list[Path]:
         names = self.names()
