@@ -27,7 +27,6 @@ import base64
 import json
 import math
 import os
-import stat
 import struct
 from pathlib import Path
 from typing import Any
@@ -39,7 +38,7 @@ from spikebits.models.layers import SpikingLayer
 from spikebits.models.network import SpikingNetwork, apply_config, current_config
 from spikebits.models.quantizers import pow2_max_shift, signed_levels
 from spikebits.models.registry import build
-from spikebits.space import Config, ConfigError, SpikebitsError, atomic_write_bytes
+from spikebits.space import Config, ConfigError, SpikebitsError, atomic_write_bytes, read_input_bytes
 
 MAGIC = b"SBQ1"
 SCHEMA = "spikebits.sbq/1"
@@ -254,20 +253,7 @@ def _read_header(path: Path) -> tuple[dict[str, Any], bytes]:
     """The header and the payload of an ``.sbq`` file; a missing, unreadable or damaged file
     (no magic, cut-off or malformed header, payload of another length) is a one-line
     :class:`ConfigError` naming it."""
-    try:
-        mode = path.stat().st_mode
-    except FileNotFoundError:
-        raise ConfigError(f"model file {path} does not exist; check the path") from None
-    except OSError as err:
-        raise ConfigError(f"cannot read model file {path} ({err.strerror}); check the path") from None
-    if stat.S_ISDIR(mode):
-        raise ConfigError(f"model file {path} is a directory; give the .sbq file written by `spikebits export`")
-    if not stat.S_ISREG(mode):
-        raise ConfigError(f"model file {path} is not a regular file (a device, pipe or socket); give an .sbq file")
-    try:
-        data = path.read_bytes()
-    except OSError as err:
-        raise ConfigError(f"cannot read model file {path} ({err.strerror}); check the path") from None
+    data = read_input_bytes(path, "model file", hint="give the .sbq file written by `spikebits export`")
     if len(data) < len(MAGIC) and MAGIC.startswith(data):
         raise ConfigError(f"{path} is truncated ({len(data)} bytes); {_AGAIN}")
     if data[: len(MAGIC)] != MAGIC:

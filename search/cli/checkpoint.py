@@ -4,13 +4,11 @@ reads them."""
 from __future__ import annotations
 
 import io
-import os
 import re
-import stat
 import warnings
 from typing import Any
 
-from spikebits.space import Config, ConfigError, SpikebitsError, atomic_write_bytes
+from spikebits.space import Config, ConfigError, SpikebitsError, atomic_write_bytes, read_input_bytes
 
 CHECKPOINT_SCHEMA = "spikebits.checkpoint/1"
 HINT = "write one with `spikebits evaluate --config F --save-checkpoint CKPT`"
@@ -58,29 +56,14 @@ def load_checkpoint(path: str) -> tuple[dict, Config | None]:
     are not tensors."""
     import torch
 
-    try:
-        mode = os.stat(path).st_mode
-    except FileNotFoundError:
-        raise ConfigError(f"checkpoint file {path} does not exist; {HINT}") from None
-    except OSError as err:
-        raise ConfigError(f"cannot read checkpoint {path} ({err.strerror}); {HINT}") from None
-    if stat.S_ISDIR(mode):
-        raise ConfigError(f"checkpoint {path} is a directory, not a file; give the file written by --save-checkpoint")
-    if not stat.S_ISREG(mode):
-        raise ConfigError(f"checkpoint {path} is not a regular file (a device, pipe or socket); {HINT}")
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(4)
-    except OSError as err:
-        raise ConfigError(f"cannot read checkpoint {path} ({err.strerror}); {HINT}") from None
+    raw = read_input_bytes(path, "checkpoint file", hint=HINT)
+    head = raw[:4]
     if not head:
         raise ConfigError(f"cannot read checkpoint {path} (the file is empty); {HINT}")
     try:
         with warnings.catch_warnings():  # torch warns about pickle protocols and the like on stderr
             warnings.simplefilter("ignore")
-            data = torch.load(path, map_location="cpu", weights_only=True)
-    except OSError as err:
-        raise ConfigError(f"cannot read checkpoint {path} ({err.strerror or type(err).__name__}); {HINT}") from None
+            data = torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001  (torch raises many kinds for a damaged file)
         raise ConfigError(f"cannot read checkpoint {path} ({_unreadable(err, head)}); {HINT}") from None
     config = None

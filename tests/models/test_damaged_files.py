@@ -97,9 +97,9 @@ CHECKPOINTS = {
                            ["entry 'b' is a list, not a tensor"]),
     "a tensor, not a dict": (lambda tmp, ck: _torch_file(tmp / "x.pt", torch.zeros(3)), ["not a model state_dict (found Tensor)"]),
     "an empty dict": (lambda tmp, ck: _torch_file(tmp / "d.pt", {}), ["no entries"]),
-    "a directory": (lambda tmp, ck: _mkdir(tmp / "dir.pt"), ["is a directory"]),
-    "a device": (lambda tmp, ck: Path("/dev/null"), ["not a regular file"]),
-    "a link to a device": (lambda tmp, ck: _link(tmp / "zero.pt", "/dev/zero"), ["not a regular file"]),
+    "a directory": (lambda tmp, ck: _mkdir(tmp / "dir.pt"), ["is a folder, not a file"]),
+    "a device": (lambda tmp, ck: Path("/dev/null"), ["is a device, not a file"]),
+    "a link to a device": (lambda tmp, ck: _link(tmp / "zero.pt", "/dev/zero"), ["is a device, not a file"]),
     "missing": (lambda tmp, ck: tmp / "missing.pt", ["does not exist"]),
 }
 
@@ -241,8 +241,8 @@ SBQ = {
     "state entry shape of another architecture": (_edit(_longer_bn_state), ["bn2.running_var", "shape"]),
     "state entry unknown": (_edit(lambda h: h["state"].__setitem__("extra.weight", h["state"]["bn2.running_var"])), ["extra.weight"]),
     "state entry missing": (_edit(lambda h: h["state"].pop("bn2.running_var")), ["bn2.running_var"]),
-    "a directory": (lambda tmp, sbq: _mkdir(tmp / "dir.sbq"), ["is a directory"]),
-    "a device": (lambda tmp, sbq: _link(tmp / "zero.sbq", "/dev/zero"), ["not a regular file"]),
+    "a directory": (lambda tmp, sbq: _mkdir(tmp / "dir.sbq"), ["is a folder, not a file"]),
+    "a device": (lambda tmp, sbq: _link(tmp / "zero.sbq", "/dev/zero"), ["is a device, not a file"]),
 }
 
 
