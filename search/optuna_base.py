@@ -206,6 +206,7 @@ class OptunaStrategy(Strategy):
         """Trials still to run: ``n_trials`` less the finished ones (failed ones count, so a
         search in which every trial fails ends)."""
         n_trials = self.n_trials if n_trials is None else n_trials
+        self.trial_limit = n_trials  # what this run reaches (the executors ask this before asking)
         if getattr(self, "study", None) is None:  # before start(): nothing is known to be done
             return n_trials
         interrupted = self._interrupted()
@@ -223,7 +224,7 @@ class OptunaStrategy(Strategy):
             t for t in self.study.get_trials(deepcopy=False, states=(*FINISHED, TrialState.RUNNING))
             if t.number < trial.number and self._counts(t, interrupted)
         ]
-        return len(before) >= self.n_trials
+        return len(before) >= getattr(self, "trial_limit", self.n_trials)
 
     def _sample(self) -> tuple[optuna.trial.Trial, Config]:
         trial = self.study.ask()
