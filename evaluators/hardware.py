@@ -303,6 +303,8 @@ def simulate(
     ``force_levels="max"``: every spike is replaced by its top level 2^S − 1 (every bit set),
     the dense worst case; outputs then no longer follow the model.
     """
+    if getattr(model, "bit_serial_unsupported", None):
+        raise ConfigError(f"the bit-serial simulation cannot run {model.arch[0] or type(model).__name__}: {model.bit_serial_unsupported}")
     energy = load_energy_model(energy_model)
     if int(lanes) != lanes or lanes < 1:
         raise ConfigError(f"lanes={lanes!r} must be a whole number >= 1")

@@ -89,6 +89,15 @@ class SpikingLayer(nn.Module):
     def quantized_weight(self) -> Tensor:
         return self.weight_quantizer(self.synapse.weight)
 
+    def squeeze(self, spikes: Tensor) -> Tensor:
+        """Temporal squeeze of the ``[T, B, ...]`` spikes this layer's neuron fired: Σ_t s_t / T,
+        and with a learnable T̂, Σ_t s_t / (T + (T̂ − stopgrad(T̂))), so that T̂ gets
+        −Σ_t s_t / T² (DESIGN, temporal squeezing)."""
+        t_hat = getattr(self.neuron, "timesteps_param", None)
+        if t_hat is None:
+            return spikes.mean(dim=0)
+        return spikes.sum(dim=0) / (spikes.shape[0] + (t_hat - t_hat.detach()))
+
     def synapse_forward(self, spikes: Tensor) -> Tensor:
         """Synaptic current averaged over the T input spike maps (temporal squeeze).
 
@@ -100,11 +109,7 @@ class SpikingLayer(nn.Module):
                 self.activity.nonzero += float((spikes != 0).sum())
                 self.activity.total += float(spikes.numel())
                 self.activity.spike_sum += float(spikes.sum())
-        t_hat = getattr(self.neuron, "timesteps_param", None)
-        if t_hat is None:
-            x = spikes.mean(dim=0)
-        else:  # Σ_t s_t / (T + (T̂ − stopgrad(T̂))): T̂ gets −Σ_t s_t / T² (DESIGN, temporal squeezing)
-            x = spikes.sum(dim=0) / (spikes.shape[0] + (t_hat - t_hat.detach()))
+        x = self.squeeze(spikes)
         w = self.quantized_weight()
         if isinstance(self.synapse, nn.Conv2d):
             conv = self.synapse

@@ -26,6 +26,9 @@ class SpikingNetwork(nn.Module):
     ties: tuple[tuple[str, ...], ...] = ()
     input_shape: tuple[int, ...] = ()
     arch: tuple[str, dict] = ("", {})
+    #: Why the bit-serial simulator (:func:`evaluators.hardware.simulate`) cannot run this
+    #: architecture exactly, or None when it can.
+    bit_serial_unsupported: str | None = None
 
     def spiking_layers(self) -> dict[str, SpikingLayer]:
         """Synaptic layers in network order, by module path (``"conv1"``, ``"layer2.0.shortcut"``)."""

@@ -100,8 +100,13 @@ def run(args: argparse.Namespace) -> int:
         dense = evaluator.energy(config)
         measured = evaluator.energy(config, rates=activity_rates(evaluator.last_activity))
         images, labels = first_samples(evaluator.data.test, args.simulate_samples)
-        hardware = simulate(model, images.to(evaluator.device), energy_model=evaluator.energy_model, lanes=args.lanes,
-                            labels=labels.to(evaluator.device))
+        if model.bit_serial_unsupported is None:
+            hardware = simulate(model, images.to(evaluator.device), energy_model=evaluator.energy_model, lanes=args.lanes,
+                                labels=labels.to(evaluator.device))
+            hardware_report, hardware_table = hardware.to_dict(), hardware.format()
+        else:
+            hardware_report = {"skipped": model.bit_serial_unsupported}
+            hardware_table = f"bit-serial simulation skipped for {args.model}: {model.bit_serial_unsupported}"
         counts = neurobench_counts(model, evaluator.data.test, device=evaluator.device, max_samples=args.simulate_samples)
         report = {
             "metrics": metrics,
@@ -109,14 +114,14 @@ def run(args: argparse.Namespace) -> int:
             "energy_measured": measured.to_dict(),
             "activity": {n: a.to_dict() for n, a in evaluator.last_activity.items()},
             "neurobench": counts,
-            "hardware": hardware.to_dict(),
+            "hardware": hardware_report,
         }
         tables = [
             dense.format(),
             measured.format(),
             "NeuroBench synaptic operations per sample (integer spikes): "
             + ", ".join(f"{k} {counts[k]:.4g}" for k in ("Effective_ACs", "Effective_MACs", "Dense")),
-            hardware.format(),
+            hardware_table,
         ]
     if args.include_pinned:
         tables.insert(0, "every layer at the uniform choice, the first one included (the seed paper's U-Quant convention)")
