@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import torch
@@ -27,9 +28,12 @@ from spikebits.space import Config, ConfigError, SearchSpace
 
 
 def resolve_device(device: str | None) -> torch.device:
-    """``"cpu"``, ``"cuda"``, ``"cuda:1"`` or None (cpu); any other device, a missing CUDA or
-    a CUDA index this machine lacks is a one-line error."""
+    """``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"auto"`` (cuda when a GPU is there, else cpu) or
+    None (cpu); any other device, a missing CUDA or a CUDA index this machine lacks is a
+    one-line error."""
     name = device or "cpu"
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
     try:
         resolved = torch.device(name)
     except (RuntimeError, TypeError, ValueError):
@@ -110,6 +114,7 @@ class Evaluator:
         val_fraction: float = datasets.VAL_FRACTION,
         workers: int = 0,
         input_shape: tuple[int, ...] | None = None,
+        amp: bool = False,
     ) -> None:
         info = datasets.info(dataset)
         if workers < 0:
@@ -119,8 +124,10 @@ class Evaluator:
         self.model_name, self.dataset = model, dataset
         self.seed = seed
         self.device = resolve_device(device)
-        self.finetune_settings = TrainSettings(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, workers=self.workers)
-        self.pretrain_settings = TrainSettings(epochs=pretrain_epochs, lr=pretrain_lr, batch_size=batch_size, seed=seed, workers=self.workers)
+        self.finetune_settings = TrainSettings(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, workers=self.workers, amp=amp)
+        self.pretrain_settings = TrainSettings(
+            epochs=pretrain_epochs, lr=pretrain_lr, batch_size=batch_size, seed=seed, workers=self.workers, amp=amp
+        )
         self.cache_dir = check_folder_option(cache_dir, "--cache-dir", must_exist=False)
         self.data_root = check_folder_option(data_root, "--data-dir", must_exist=True)
         self.progress = progress
@@ -255,7 +262,7 @@ class Evaluator:
         calibrate(model, self.data.train, device=self.device)
         settings = self.finetune_settings
         if epochs is not None:
-            settings = TrainSettings(epochs=epochs, lr=settings.lr, batch_size=settings.batch_size, seed=settings.seed)
+            settings = dataclasses.replace(settings, epochs=epochs)
         train(model, self.data.train, settings, device=self.device, progress=self.progress, description="fine-tune", on_epoch=on_epoch)
         return model
 

@@ -31,6 +31,8 @@ from spikebits.space import ConfigError, LayerChoice
 
 
 LossFn = Callable[[Tensor, Tensor], Tensor]
+#: Separates a module target's name from the number of its second, third … run in a forward.
+RUN_SEP = "\x00run"
 
 
 # ---------------------------------------------------------------------------------- Hessian
@@ -66,9 +68,11 @@ def _first_order(
     for name, target in tensors.items():
         if isinstance(target, nn.Module):
             runs = captured.get(name, [])
-            if len(runs) != 1:
-                raise ValueError(f"module {name!r} ran {len(runs)} times in one forward; a module target must run exactly once")
+            if not runs:
+                raise ValueError(f"module {name!r} did not run in the forward; a module target must run")
             targets[name] = runs[0]
+            for i, run in enumerate(runs[1:], 1):  # the same neuron on another branch (SEW-ResNet)
+                targets[f"{name}{RUN_SEP}{i}"] = run
         else:
             if not target.requires_grad:
                 raise ValueError(f"tensor {name!r} does not require grad; its Hessian cannot be taken")
@@ -124,7 +128,10 @@ def hutchinson_traces(
       draws one z_l for it;
     * an ``nn.Module`` stands for its first forward input, captured on each batch by a forward
       pre-hook (for a layer's input current, pass ``layer.neuron``); the probe draws one z_l per
-      batch, since the tensor differs per batch. The module must run once per forward.
+      batch, since the tensor differs per batch. A module that runs k times in one forward (one
+      neuron applied to two branches' currents, as SEW-ResNet's blocks do) stands for all k
+      inputs: its trace is the sum of the k diagonal blocks' traces, the trace over the joint
+      input.
 
     Every variable is probed on the same forward and first backward. By default (``joint=False``)
     each gets its own double backward, (H z)_l = ∂(g_l·z_l)/∂θ_l = H_ll z_l, so the per-probe
@@ -154,7 +161,6 @@ def hutchinson_traces(
     progress = progress or quiet
     names = list(tensors)
     fixed = [n for n in names if not isinstance(tensors[n], nn.Module)]
-    per_batch = [n for n in names if isinstance(tensors[n], nn.Module)]
     device = next((t.device for t in tensors.values() if isinstance(t, Tensor)), None)
     if device is None:
         device = batches[0][0].device
@@ -170,9 +176,9 @@ def hutchinson_traces(
         for b, (x, y) in enumerate(batches):
             targets, grads = graphs[b] if graphs is not None else _first_order(model, loss_fn, x, y, tensors)
             z = dict(shared)
-            z.update({n: _rademacher(targets[n], generator) for n in per_batch})
+            z.update({n: _rademacher(t, generator) for n, t in targets.items() if n not in shared})
             for n, value in _hessian_vector(targets, grads, z, joint).items():
-                estimate[n] += value / len(batches)
+                estimate[n.split(RUN_SEP)[0]] += value / len(batches)
             del targets, grads, z
         for n in names:
             sums[n] += estimate[n]

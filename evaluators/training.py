@@ -44,6 +44,9 @@ class TrainSettings:
     weight_decay: float = 0.0
     seed: int = 0
     workers: int = 0
+    #: bf16 autocast of the forward pass while training (mixed precision; the neurons and
+    #: quantizers stay in float32, :meth:`models.SpikingLayer.spikes`).
+    amp: bool = False
 
 
 def default_cache_dir() -> Path:
@@ -97,7 +100,8 @@ def train(
         total, count = 0.0, 0
         for x, y in loader:
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-            loss = F.cross_entropy(model(x), y)
+            with torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=settings.amp):
+                loss = F.cross_entropy(model(x), y)
             value = check_loss(float(loss.detach()), epoch + 1, count // max(settings.batch_size, 1) + 1)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -179,9 +183,11 @@ def pretrain_cache_key(
     ``data_key``: whatever else decides the training data): ``"{model}-{dataset}-seed{seed}-{hash}"``;
     other caches next to it (sensitivity reports) start with it too."""
     name, kwargs = model.arch
+    # "amp" enters the key only when on, so the float32 checkpoints keep their names.
+    recorded = {k: v for k, v in settings.__dict__.items() if k != "amp" or v}
     blob = json.dumps(
         {
-            "model": name, "kwargs": kwargs, "dataset": dataset, "seed": seed, "settings": settings.__dict__,
+            "model": name, "kwargs": kwargs, "dataset": dataset, "seed": seed, "settings": recorded,
             "data": data_key or {}, "v": PRETRAIN_VERSION,
         },
         sort_keys=True,

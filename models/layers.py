@@ -40,6 +40,12 @@ class Activity:
         return self.nonzero / self.total if self.total else 0.0
 
 
+def _autocast_on(tensor: Tensor) -> bool:
+    """Whether autocast (mixed precision) is on for ``tensor``'s device (never on the meta
+    device, where shapes are traced)."""
+    return tensor.device.type in ("cpu", "cuda") and torch.is_autocast_enabled(tensor.device.type)
+
+
 class SpikingLayer(nn.Module):
     """Input neuron + quantized synapse (``nn.Conv2d`` or ``nn.Linear``) + temporal squeeze.
 
@@ -83,11 +89,21 @@ class SpikingLayer(nn.Module):
         return self.neuron.timesteps
 
     def spikes(self, current: Tensor) -> Tensor:
-        """The input neuron's T spike maps, ``[T, B, ...]``."""
+        """The input neuron's T spike maps, ``[T, B, ...]``. Under mixed precision (autocast)
+        the neuron runs in float32 with autocast off, so its membrane and its integer spike
+        levels are those of a float32 run; only the synapse's product runs in bf16."""
+        if _autocast_on(current):
+            with torch.autocast(current.device.type, enabled=False):
+                return self.neuron(current.float())
         return self.neuron(current)
 
     def quantized_weight(self) -> Tensor:
-        return self.weight_quantizer(self.synapse.weight)
+        """Q(W) (the weight quantizer's levels times α), in float32 also under autocast."""
+        weight = self.synapse.weight
+        if _autocast_on(weight):
+            with torch.autocast(weight.device.type, enabled=False):
+                return self.weight_quantizer(weight.float())
+        return self.weight_quantizer(weight)
 
     def squeeze(self, spikes: Tensor) -> Tensor:
         """Temporal squeeze of the ``[T, B, ...]`` spikes this layer's neuron fired: Σ_t s_t / T,

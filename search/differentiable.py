@@ -319,7 +319,8 @@ def train_supernet(
         model.train()
         for x, y in loader:
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-            ce = F.cross_entropy(model(x), y)
+            with torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=evaluator.finetune_settings.amp):
+                ce = F.cross_entropy(model(x), y)
             penalty, avg = net.budget_loss(target, settings.lambdas)
             loss = ce + penalty
             ce_value = check_loss(float(ce.detach()), epoch + 1, step + 1, what="the supernet loss", hint="lower --supernet-lr")

@@ -131,6 +131,7 @@ def make_evaluator(args: argparse.Namespace, *, progress: Any = None, epochs: in
         val_fraction=args.val_fraction,
         workers=args.workers,
         input_shape=args.input_shape,
+        amp=args.amp,
     )
 
 
@@ -185,7 +186,11 @@ def add_common_arguments(p: argparse.ArgumentParser) -> None:
     add_model_arguments(p)
     p.add_argument("--space", help="search space JSON (from `spikebits space`), edited per layer")
     p.add_argument("--seed", type=seed_int, default=0, help="seed of the data split, training and sampler")
-    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--device", default="cpu", help="cpu, cuda (cuda:N) or auto (cuda when a GPU is there)")
+    p.add_argument(
+        "--amp", action="store_true",
+        help="bf16 mixed precision while training (meant for CUDA); neurons and quantizers stay in float32, so their levels do not change",
+    )
     p.add_argument("--lr", type=positive_float, default=1e-3, help="fine-tuning learning rate (Adam)")
     p.add_argument("--pretrain-epochs", type=positive_int, default=30, help="full-precision pretraining epochs (cached)")
     p.add_argument("--cache-dir", help="pretraining cache (default $SPIKEBITS_CACHE or ~/.cache/spikebits)")
