@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 from torch import Tensor, nn
 
 from spikebits.models.layers import SpikingLayer
@@ -40,6 +42,29 @@ class BasicBlock(nn.Module):
         return out + self.bn_shortcut(self.shortcut.synapse_forward(spikes))
 
 
+def residual_stages(
+    block: Callable[[int, int, int, str], nn.Module], cin: int, widths: Sequence[int], blocks: int | Sequence[int], neuron: str
+) -> tuple[list[nn.Sequential], tuple[tuple[str, str], ...]]:
+    """The stages of a residual network: stage i (1-based, module ``layer{i}``) holds
+    ``blocks[i-1]`` blocks ``block(cin, cout, stride, neuron)`` of ``widths[i-1]`` channels,
+    stride 2 at the first block of every stage after the first. A block's 1×1 ``shortcut``
+    (where the shape changes) reads the same spikes as its ``conv1``: it gets that layer as
+    ``spike_source`` and the pair is returned as a tie. Returns (stages, ties)."""
+    counts = [blocks] * len(widths) if isinstance(blocks, int) else list(blocks)
+    stages, ties = [], []
+    for i, (cout, count) in enumerate(zip(widths, counts)):
+        stage = nn.Sequential()
+        for b in range(count):
+            unit = block(cin, cout, 2 if (i > 0 and b == 0) else 1, neuron)
+            if unit.shortcut is not None:
+                ties.append((f"layer{i + 1}.{b}.conv1", f"layer{i + 1}.{b}.shortcut"))
+                unit.shortcut.spike_source = f"layer{i + 1}.{b}.conv1"
+            stage.append(unit)
+            cin = cout
+        stages.append(stage)
+    return stages, tuple(ties)
+
+
 class ResNet20(SpikingNetwork):
     """Wide ResNet-20 (Yao et al.): 3×3 stem (3→128), three stages of 3 basic blocks with
     128, 256, 512 channels (stride 2 at the first block of stages 2 and 3), global average
@@ -65,24 +90,9 @@ class ResNet20(SpikingNetwork):
         self.input_shape = (in_channels, image_size, image_size)
         self.conv1 = SpikingLayer(nn.Conv2d(in_channels, widths[0], 3, 1, 1, bias=False), neuron, encoder=True)
         self.bn1 = nn.BatchNorm2d(widths[0])
-        stages = []
-        cin = widths[0]
-        ties = []
-        for i, cout in enumerate(widths):
-            layer = nn.Sequential()
-            for b in range(blocks):
-                stride = 2 if (i > 0 and b == 0) else 1
-                block = BasicBlock(cin, cout, stride, neuron)
-                if block.shortcut is not None:
-                    ties.append((f"layer{i + 1}.{b}.conv1", f"layer{i + 1}.{b}.shortcut"))
-                    block.shortcut.spike_source = f"layer{i + 1}.{b}.conv1"
-                layer.append(block)
-                cin = cout
-            stages.append(layer)
-        self.layer1, self.layer2, self.layer3 = stages
-        self.ties = tuple(ties)
+        (self.layer1, self.layer2, self.layer3), self.ties = residual_stages(BasicBlock, widths[0], widths, blocks, neuron)
         self.pool = nn.AdaptiveAvgPool2d(1)
-        self.fc = SpikingLayer(nn.Linear(cin, num_classes), neuron)
+        self.fc = SpikingLayer(nn.Linear(widths[-1], num_classes), neuron)
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.bn1(self.conv1(x))

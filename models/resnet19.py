@@ -9,7 +9,7 @@ from torch import Tensor, nn
 from spikebits.models.layers import SpikingLayer
 from spikebits.models.network import SpikingNetwork
 from spikebits.models.registry import register
-from spikebits.models.resnet import BasicBlock
+from spikebits.models.resnet import BasicBlock, residual_stages
 
 
 class ResNet19(SpikingNetwork):
@@ -49,24 +49,9 @@ class ResNet19(SpikingNetwork):
         self.input_shape = (in_channels, image_size, image_size)
         self.conv1 = SpikingLayer(nn.Conv2d(in_channels, widths[0], 3, 1, 1, bias=False), neuron, encoder=True)
         self.bn1 = nn.BatchNorm2d(widths[0])
-        stages = []
-        ties = []
-        cin = widths[0]
-        for i, (cout, count) in enumerate(zip(widths, blocks)):
-            layer = nn.Sequential()
-            for b in range(count):
-                stride = 2 if (i > 0 and b == 0) else 1
-                block = BasicBlock(cin, cout, stride, neuron)
-                if block.shortcut is not None:
-                    ties.append((f"layer{i + 1}.{b}.conv1", f"layer{i + 1}.{b}.shortcut"))
-                    block.shortcut.spike_source = f"layer{i + 1}.{b}.conv1"
-                layer.append(block)
-                cin = cout
-            stages.append(layer)
-        self.layer1, self.layer2, self.layer3 = stages
-        self.ties = tuple(ties)
+        (self.layer1, self.layer2, self.layer3), self.ties = residual_stages(BasicBlock, widths[0], widths, blocks, neuron)
         self.pool = nn.AdaptiveAvgPool2d(1)
-        self.fc1 = SpikingLayer(nn.Linear(cin, head_width), neuron)
+        self.fc1 = SpikingLayer(nn.Linear(widths[-1], head_width), neuron)
         self.fc2 = SpikingLayer(nn.Linear(head_width, num_classes), neuron)
 
     def forward(self, x: Tensor) -> Tensor:

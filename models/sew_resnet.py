@@ -41,6 +41,7 @@ from torch import Tensor, nn
 from spikebits.models.layers import SpikingLayer
 from spikebits.models.network import SpikingNetwork
 from spikebits.models.registry import register
+from spikebits.models.resnet import residual_stages
 
 #: What flows between SEW blocks: the branch currents the next layer's input neuron fires
 #: on, and the spike sum carried along an identity shortcut (``[B, ...]``, or None).
@@ -139,22 +140,11 @@ class SEWResNet(SpikingNetwork):
             self.maxpool = nn.Identity()
         self.conv1 = SpikingLayer(conv, neuron, encoder=True)
         self.bn1 = nn.BatchNorm2d(widths[0])
-        ties = []
-        cin = widths[0]
-        for i, (cout, count) in enumerate(zip(widths, blocks)):
-            layer = nn.Sequential()
-            for b in range(count):
-                stride = 2 if (i > 0 and b == 0) else 1
-                block = SEWBasicBlock(cin, cout, stride, neuron)
-                if block.shortcut is not None:
-                    ties.append((f"layer{i + 1}.{b}.conv1", f"layer{i + 1}.{b}.shortcut"))
-                    block.shortcut.spike_source = f"layer{i + 1}.{b}.conv1"
-                layer.append(block)
-                cin = cout
-            self.add_module(f"layer{i + 1}", layer)
+        stages, self.ties = residual_stages(SEWBasicBlock, widths[0], widths, blocks, neuron)
+        for i, stage in enumerate(stages):
+            self.add_module(f"layer{i + 1}", stage)
         self.stages = len(widths)
-        self.ties = tuple(ties)
-        self.fc = SpikingLayer(nn.Linear(cin, num_classes), neuron)
+        self.fc = SpikingLayer(nn.Linear(widths[-1], num_classes), neuron)
 
     def forward(self, x: Tensor) -> Tensor:
         signal: Signal = ((self.maxpool(self.bn1(self.conv1(x))),), None)
