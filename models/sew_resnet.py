@@ -41,7 +41,7 @@ from torch import Tensor, nn
 from spikebits.models.layers import SpikingLayer
 from spikebits.models.network import SpikingNetwork
 from spikebits.models.registry import register
-from spikebits.models.resnet import residual_stages
+from spikebits.models.resnet import BasicBlock, residual_stages
 
 #: What flows between SEW blocks: the branch currents the next layer's input neuron fires
 #: on, and the spike sum carried along an identity shortcut (``[B, ...]``, or None).
@@ -57,8 +57,9 @@ def _fire(layer: SpikingLayer, signal: Signal) -> Tensor:
     return spikes if carried is None else spikes + carried.unsqueeze(0)
 
 
-class SEWBasicBlock(nn.Module):
+class SEWBasicBlock(BasicBlock):
     """Two 3×3 spiking convolutions; SEW ADD of the residual path's spikes and the shortcut's.
+    The layers are :class:`models.resnet.BasicBlock`'s; only the forward differs.
 
         O_in = Σ_b conv1.spikes(c_b) + carried        (the block input spikes, module docstring)
         r = BN2(conv2(BN1(conv1(O_in))))             (conv2's neuron is SEW's SN1)
@@ -70,18 +71,7 @@ class SEWBasicBlock(nn.Module):
     spikes conv1 reads, so conv1 and the shortcut share S and T: the network ties them.
     """
 
-    def __init__(self, cin: int, cout: int, stride: int, neuron: str) -> None:
-        super().__init__()
-        self.conv1 = SpikingLayer(nn.Conv2d(cin, cout, 3, stride, 1, bias=False), neuron)
-        self.bn1 = nn.BatchNorm2d(cout)
-        self.conv2 = SpikingLayer(nn.Conv2d(cout, cout, 3, 1, 1, bias=False), neuron)
-        self.bn2 = nn.BatchNorm2d(cout)
-        self.shortcut: SpikingLayer | None = None
-        if stride != 1 or cin != cout:
-            self.shortcut = SpikingLayer(nn.Conv2d(cin, cout, 1, stride, bias=False), neuron)
-            self.bn_shortcut = nn.BatchNorm2d(cout)
-
-    def forward(self, signal: Signal) -> Signal:
+    def forward(self, signal: Signal) -> Signal:  # type: ignore[override]
         spikes = _fire(self.conv1, signal)
         residual = self.bn2(self.conv2(self.bn1(self.conv1.synapse_forward(spikes))))
         if self.shortcut is None:
