@@ -28,7 +28,7 @@ from spikebits.space import COST_METRICS, Budget, BudgetError, Config, ConfigErr
 def layer_cost(spec: LayerSpec, choice: LayerChoice, metric: str, energy_model: EnergyModel | str | None = None) -> float:
     """Layer l's term of a cost metric that is a sum over layers, at ``choice`` (dense):
 
-        s_ace:      MACs_l · B_w,l · B_s,l · T_l
+        s_ace:      MACs_l · B_w,l · B_s,l · T_l (+ :func:`attention_bit_products`)
         size_bits:  N_w,l · B_w,l
         energy_pj:  the layer's dense energy estimate (:func:`evaluators.energy.layer_energy`,
                     under ``energy_model``, default horowitz45nm)
@@ -37,12 +37,33 @@ def layer_cost(spec: LayerSpec, choice: LayerChoice, metric: str, energy_model: 
     :func:`size_bits` and the integer program's rows sum these terms.
     """
     if metric == "s_ace":
-        return spec.macs * choice.w_bits * choice.s_bits * choice.timesteps
+        return spec.macs * choice.w_bits * choice.s_bits * choice.timesteps + attention_bit_products(spec, choice)
     if metric == "size_bits":
         return spec.n_weights * choice.w_bits
     if metric == "energy_pj":
         return choice_energy(load_energy_model(energy_model), spec, choice)
     raise ConfigError(f"{metric!r} is not a sum over layers; a layer cost exists for s_ace, size_bits and energy_pj")
+
+
+def attention_bit_products(spec: LayerSpec, choice: LayerChoice) -> int:
+    """S-ACE of the spike-spike products of a spiking self-attention whose Q, K and V run at
+    ``choice``'s S and T (``spec`` is the layer that governs them; 0 for any other layer).
+
+    A product of an a-bit and a b-bit operand counts a·b bit operations, as a weight times a
+    spike counts W·S in S-ACE (a bit-serial AND-accumulate of every pair of set bits). Per
+    step, Q·Kᵀ takes P = heads·N²·d products of two S-bit spike levels; (Q·Kᵀ)·V takes P
+    products of an entry of Q·Kᵀ, B_A = ⌈log₂(d·(2^S − 1)² + 1)⌉ bits
+    (:meth:`models.LayerSpec.attention_map_bits`), and an S-bit V level:
+
+        T · P · (S·S + B_A·S)
+
+    Binary spikes (S = 1) give T·P·(1 + ⌈log₂(d + 1)⌉): the AND of two spikes, then d-bounded
+    counts times one-bit spikes.
+    """
+    if not spec.attention_products:
+        return 0
+    s = choice.s_bits
+    return choice.timesteps * spec.attention_products * (s * s + spec.attention_map_bits(s) * s)
 
 
 def bit_sums(spec: LayerSpec, choice: LayerChoice) -> tuple[int, int, int]:
@@ -86,14 +107,18 @@ def bit_averages(
 
 def s_ace(specs: Sequence[LayerSpec], config: Config, rates: Mapping[str, float] | None = None) -> float:
     """S-ACE = Σ_l MACs_l · B_w,l · Σ_{t=1..T_l} B_s,l,t over every synaptic layer (pinned ones
-    at their own bits). Dense: every input counts. With ``rates`` (layer -> measured fraction
-    of non-zero input spikes) each layer is multiplied by its rate: the activity-aware variant.
-    """
+    at their own bits), plus the spike-spike products of any self-attention
+    (:func:`attention_bit_products`). Dense: every input counts. With ``rates`` (layer ->
+    measured fraction of non-zero input spikes) each layer's synaptic term is multiplied by
+    its rate: the activity-aware variant (the attention's products stay dense: the firing
+    rates of Q, K and V are not measured)."""
     config.check_layers(s.name for s in specs)
     total = 0.0
     for s in specs:
+        choice = config[s.name]
         rate = 1.0 if rates is None else float(rates[s.name])
-        total += layer_cost(s, config[s.name], "s_ace") * rate
+        attention = attention_bit_products(s, choice)
+        total += (layer_cost(s, choice, "s_ace") - attention) * rate + attention
     return float(total)
 
 

@@ -324,9 +324,12 @@ def layer_energy(
         spikes = updates * (rate if source_rate is None else source_rate)
     else:
         updates = spikes = 0.0
+    attn_adds, attn_mults, attn_pj = attention_compute(model, spec, choice)
+    adds, mults, compute = adds + attn_adds, mults + attn_mults, compute + attn_pj
+    updates += spec.output_neurons * t  # Q, K, V neurons (read where they fire, not routed)
     compute += updates * (model.neuron_pj + model.neuron_adds * model.membrane_bits * model.add_pj_per_bit) + spikes * model.spike_pj
     membrane_bits = 2 * updates * model.membrane_bits
-    m_pj, m_tier = model.memory_pj(spec.n_inputs * model.membrane_bits / 8)
+    m_pj, m_tier = model.memory_pj((spec.n_inputs * spec.owns_neuron + spec.output_neurons) * model.membrane_bits / 8)
     return LayerEnergy(
         name=spec.name,
         synaptic_ops=float(ops),
@@ -338,11 +341,43 @@ def layer_energy(
         neuron_updates=float(updates),
         spikes=float(spikes),
         membrane_bits_accessed=float(membrane_bits),
-        membrane_memory=m_tier if spec.owns_neuron else "-",
+        membrane_memory=m_tier if updates else "-",
         compute_pj=float(compute),
         weight_memory_pj=float(weight_read / 64 * w_pj),
         membrane_memory_pj=float(membrane_bits / 64 * m_pj),
     )
+
+
+def attention_compute(model: EnergyModel, spec: LayerSpec, choice: LayerChoice) -> tuple[float, float, float]:
+    """(adds, multiplies, pJ) of the spike-spike products of a self-attention governed by
+    ``spec``'s choice (0 for any other layer), dense, per sample.
+
+    Per step P = heads·N²·d products in each of Q·Kᵀ and (Q·Kᵀ)·V
+    (:class:`models.LayerSpec`). Q·Kᵀ multiplies two S-bit levels into an accumulator of
+    A₁ = 2S + ⌈log₂ d⌉ bits; (Q·Kᵀ)·V multiplies a B_A-bit entry of Q·Kᵀ
+    (:meth:`models.LayerSpec.attention_map_bits`) by an S-bit level into A₂ = B_A + S +
+    ⌈log₂ N⌉ bits. On the ``multiply`` datapath each product is a multiply (a·b scaled, as
+    W × S) plus an add and ``synop_pj``, except that with S = 1 a product with a binary
+    spike is a gated add; on ``shift_add`` it is S shift-adds (one per bit of the spike operand), each an
+    add of the accumulator's width, plus ``synop_pj`` per shift-add.
+    """
+    if not spec.attention_products:
+        return 0.0, 0.0, 0.0
+    s, t, d, n = choice.s_bits, choice.timesteps, spec.attention_head_dim, spec.attention_tokens
+    map_bits = spec.attention_map_bits(s)
+    ops = float(spec.attention_products * t)
+    adds = mults = pj = 0.0
+    for a_bits, acc in ((s, 2 * s + math.ceil(math.log2(d))), (map_bits, map_bits + s + math.ceil(math.log2(n)))):
+        if model.datapath == "shift_add":
+            adds += ops * s
+            pj += ops * s * (acc * model.add_pj_per_bit + model.synop_pj)
+        else:
+            adds += ops
+            pj += ops * (acc * model.add_pj_per_bit + model.synop_pj)
+            if s > 1:
+                mults += ops
+                pj += ops * a_bits * s * model.mult_pj_per_bit2
+    return adds, mults, pj
 
 
 class LayerTotals:

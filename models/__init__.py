@@ -7,6 +7,7 @@ from spikebits.models import digits_cnn as _digits_cnn  # noqa: F401  (registers
 from spikebits.models import resnet as _resnet  # noqa: F401  (registers "resnet20")
 from spikebits.models import resnet19 as _resnet19  # noqa: F401  (registers "resnet19")
 from spikebits.models import sew_resnet as _sew_resnet  # noqa: F401  (registers "sew_resnet18", "sew_resnet34")
+from spikebits.models import spikformer as _spikformer  # noqa: F401  (registers "spikformer")
 from spikebits.models import vgg as _vgg  # noqa: F401  (registers "vgg_dvs")
 from spikebits.models.export import load_sbq, pack_bits, save_sbq, unpack_bits, weight_codes
 from spikebits.models.layers import Activity, SpikingLayer

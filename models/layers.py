@@ -68,6 +68,14 @@ class SpikingLayer(nn.Module):
         #: Module path of the layer whose input neuron fires the spikes this synapse reads;
         #: None: its own (a ResNet 1×1 shortcut reads its block conv1's spikes).
         self.spike_source: str | None = None
+        #: A second neuron at this layer's S and T that fires the layer's *output* current
+        #: (:meth:`fire_output`), for outputs that no synapse reads but a spike-spike product
+        #: does: the Q, K and V of a spiking self-attention (``models.spikformer``). None: the
+        #: output is a current for the next layer's input neuron, as everywhere else.
+        self.output_neuron: nn.Module | None = None
+        #: (heads, head dim) of the spiking self-attention this layer's choice governs (its
+        #: Q·Kᵀ and (Q·Kᵀ)·V products, counted by the cost metrics), or None.
+        self.attention: tuple[int, int] | None = None
 
     @property
     def kind(self) -> str:
@@ -79,10 +87,34 @@ class SpikingLayer(nn.Module):
         self.choice = choice
         if choice is None:
             self.weight_quantizer.configure(None)
-            self.neuron.configure(None, timesteps)
-        else:
+        for neuron in self.neurons():
+            if choice is None:
+                neuron.configure(None, timesteps)
+            else:
+                neuron.configure(choice.s_bits, choice.timesteps)
+        if choice is not None:
             self.weight_quantizer.configure(choice.w_bits, choice.scheme)
-            self.neuron.configure(choice.s_bits, choice.timesteps)
+
+    def neurons(self) -> list[nn.Module]:
+        """The neurons that run at this layer's S and T: the input neuron, then the output
+        neuron when there is one."""
+        return [self.neuron] if self.output_neuron is None else [self.neuron, self.output_neuron]
+
+    def learn_spikes(
+        self,
+        bit_range: tuple[int, int] | None,
+        timestep_range: tuple[int, int] | None,
+        *,
+        bits_init=None,
+        timesteps_init=None,
+    ) -> tuple[nn.Parameter | None, nn.Parameter | None]:
+        """Make this layer's B_s,t and/or T learnable (``RefinedNeuron.learn``): the output
+        neuron shares the input neuron's B̂_s and T̂, so both always run at one S and T.
+        Returns (B̂_s, T̂) for tied layers to share."""
+        bits_p, steps_p = self.neuron.learn(bit_range, timestep_range, bits_init=bits_init, timesteps_init=timesteps_init)
+        if self.output_neuron is not None:
+            self.output_neuron.learn(bit_range, timestep_range, bits_init=bits_p, timesteps_init=steps_p)
+        return bits_p, steps_p
 
     @property
     def timesteps(self) -> int:
@@ -96,6 +128,16 @@ class SpikingLayer(nn.Module):
             with torch.autocast(current.device.type, enabled=False):
                 return self.neuron(current.float())
         return self.neuron(current)
+
+    def fire_output(self, current: Tensor) -> Tensor:
+        """The output neuron's T spike maps ``[T, B, ...]`` of this layer's output current (in
+        float32 under autocast, as :meth:`spikes`)."""
+        if self.output_neuron is None:
+            raise RuntimeError("this layer has no output neuron")
+        if _autocast_on(current):
+            with torch.autocast(current.device.type, enabled=False):
+                return self.output_neuron(current.float())
+        return self.output_neuron(current)
 
     def quantized_weight(self) -> Tensor:
         """Q(W) (the weight quantizer's levels times α), in float32 also under autocast."""

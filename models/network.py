@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -101,6 +102,15 @@ class LayerSpec:
     ``macs`` for linear layers). ``spike_source`` names the layer whose input neuron fires the spikes this
     synapse reads: the layer itself, except a ResNet 1×1 shortcut, which reads its block
     conv1's spikes (its own neuron never runs, so energy models count no neuron for it).
+    A linear layer applied to each of N tokens (``[B, N, in]``) has N·in·out MACs.
+
+    ``output_neurons``: neurons that fire this layer's output at its S and T
+    (:attr:`models.SpikingLayer.output_neuron`: a self-attention's Q, K, V), 0 for none.
+    ``attention_products``: for the layer whose choice governs a spiking self-attention, the
+    products of each of its two spike-spike matrix products per sample and step,
+    heads·N²·d (Q·Kᵀ, then (Q·Kᵀ)·V), with ``attention_tokens`` N and
+    ``attention_head_dim`` d; 0 for every other layer. How the cost metrics count them:
+    :func:`evaluators.cost.attention_bit_products`.
     """
 
     name: str
@@ -113,6 +123,10 @@ class LayerSpec:
     output_shape: tuple[int, ...]
     spike_source: str = ""
     synapses: int = 0
+    output_neurons: int = 0
+    attention_products: int = 0
+    attention_tokens: int = 0
+    attention_head_dim: int = 0
 
     def __post_init__(self) -> None:
         if not self.spike_source:
@@ -124,6 +138,13 @@ class LayerSpec:
     def owns_neuron(self) -> bool:
         """Whether this layer's own input neuron fires (False for a shortcut reading another's spikes)."""
         return self.spike_source == self.name
+
+    def attention_map_bits(self, s_bits: int) -> int:
+        """Bits of one entry of Q·Kᵀ when Q and K hold S-bit spike levels (0 … 2^S − 1):
+        a sum of d products, each at most (2^S − 1)², so ⌈log₂(d·(2^S − 1)² + 1)⌉."""
+        if not self.attention_products:
+            return 0
+        return math.ceil(math.log2(self.attention_head_dim * (2**s_bits - 1) ** 2 + 1))
 
     @property
     def fan_in(self) -> int:
@@ -180,7 +201,16 @@ def layer_specs(model: SpikingNetwork, input_shape: Sequence[int] | None = None)
                 taps *= _taps_inside(in_shape[1 + d], out_shape[1 + d], syn.kernel_size[d], syn.stride[d], syn.padding[d], syn.dilation[d])
             synapses = taps * syn.in_channels // syn.groups * syn.out_channels
         else:
-            macs = synapses = syn.in_features * syn.out_features
+            macs = synapses = n_out * syn.in_features  # tokens · in · out
+        attention = {}
+        if layer.attention is not None:
+            heads, head_dim = layer.attention
+            tokens = int(torch.Size(out_shape[:-1]).numel())
+            attention = {
+                "attention_products": heads * tokens * tokens * head_dim,
+                "attention_tokens": tokens,
+                "attention_head_dim": head_dim,
+            }
         specs.append(
             LayerSpec(
                 lname,
@@ -193,6 +223,8 @@ def layer_specs(model: SpikingNetwork, input_shape: Sequence[int] | None = None)
                 out_shape,
                 layer.spike_source or lname,
                 int(synapses),
+                output_neurons=n_out if layer.output_neuron is not None else 0,
+                **attention,
             )
         )
     return specs

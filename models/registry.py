@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from torch import nn
 
-from spikebits.space import unknown_name_error
+from spikebits.space import ConfigError, unknown_name_error
 
 #: A constructor: keyword arguments in, a network (a ``models.SpikingNetwork``) out.
 Constructor = Callable[..., nn.Module]
@@ -33,12 +33,21 @@ def available() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def build(name: str, **kwargs) -> nn.Module:
+def build(name: str, *, input_shape: tuple[int, ...] | None = None, **kwargs) -> nn.Module:
     """Build the architecture ``name``; unknown names raise a one-line :class:`UnknownNameError`.
 
-    The network's ``arch`` is set to ``(name, kwargs)`` so a structural copy can be rebuilt."""
+    ``input_shape`` (C, H, W of one sample, square images) is the same as
+    ``in_channels=C, image_size=H``, which every built-in architecture takes. The network's
+    ``arch`` is set to ``(name, kwargs)`` so a structural copy can be rebuilt."""
     if name not in _REGISTRY:
         raise unknown_name_error("model", name, available())
+    if input_shape is not None:
+        shape = tuple(int(n) for n in input_shape)
+        if len(shape) != 3 or shape[1] != shape[2] or min(shape) < 1:
+            raise ConfigError(f"input_shape must be C,H,W with H = W >= 1, got {','.join(map(str, shape))}")
+        if {"in_channels", "image_size"} & set(kwargs):
+            raise ConfigError("give input_shape or in_channels/image_size, not both")
+        kwargs = {**kwargs, "in_channels": shape[0], "image_size": shape[1]}
     model = _REGISTRY[name](**kwargs)
     model.arch = (name, dict(kwargs))
     return model

@@ -194,7 +194,7 @@ class Supernet:
             if learn_s or learn_t:
                 bits_p = steps_p = None
                 for layer in group:
-                    bits_p, steps_p = layer.neuron.learn(
+                    bits_p, steps_p = layer.learn_spikes(
                         ranges["s_bits"] if learn_s else None,
                         ranges["timesteps"] if learn_t else None,
                         bits_init=bits_p,
@@ -208,8 +208,9 @@ class Supernet:
             p.data = p.data.to(device)
         for layer in self.layers.values():
             layer.weight_quantizer.renewal_grid = renewal_grid
-            if hasattr(layer.neuron, "renewal_grid"):
-                layer.neuron.renewal_grid = renewal_grid
+            for neuron in layer.neurons():
+                if hasattr(neuron, "renewal_grid"):
+                    neuron.renewal_grid = renewal_grid
 
     # ------------------------------------------------------------------ parameters
     def model_parameters(self) -> list[nn.Parameter]:
@@ -236,8 +237,9 @@ class Supernet:
         """Switch step-size renewal on or off for weight and spike quantizers."""
         for layer in self.layers.values():
             layer.weight_quantizer.renew = weights
-            if isinstance(layer.neuron, RefinedNeuron):
-                layer.neuron.renew = spikes
+            for neuron in layer.neurons():
+                if isinstance(neuron, RefinedNeuron):
+                    neuron.renew = spikes
 
     def set_temperature(self, tau: float) -> None:
         for layer in self.layers.values():
@@ -247,7 +249,7 @@ class Supernet:
     def renewals(self) -> dict[str, int]:
         """How many step-size renewals happened so far, for weights and for spikes."""
         w = sum(getattr(layer.weight_quantizer, "renewals", 0) for layer in self.layers.values())
-        s = sum(getattr(layer.neuron, "renewals", 0) for layer in self.layers.values())
+        s = sum(getattr(neuron, "renewals", 0) for layer in self.layers.values() for neuron in layer.neurons())
         return {"weights": w, "spikes": s}
 
     # ------------------------------------------------------------------ per-layer values

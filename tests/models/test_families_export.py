@@ -16,6 +16,7 @@ SMALL = {
     "resnet19": {"widths": (4, 8, 8), "blocks": (1, 1, 1), "head_width": 8, "in_channels": 3, "image_size": 16},
     "sew_resnet18": {"widths": (4, 4, 8, 8), "blocks": (1, 1, 1, 1), "stem": "cifar", "in_channels": 3, "image_size": 16},
     "vgg_dvs": {"widths": (4, 4, 8, 8, 8, 8, 8, 8), "in_channels": 8, "image_size": 16},
+    "spikformer": {"embed_dim": 16, "depth": 2, "heads": 2, "mlp_ratio": 2.0, "in_channels": 3, "image_size": 16},
 }
 
 
@@ -59,3 +60,11 @@ def test_the_bit_serial_simulator_refuses_sew_resnet_in_one_line():
         simulate(model, torch.rand(2, *model.input_shape))
     message = str(err.value)
     assert "\n" not in message and message.startswith("the bit-serial simulation cannot run sew_resnet18: its blocks add spike maps")
+
+
+def test_the_bit_serial_simulator_refuses_spikformer_in_one_line():
+    model = mixed_model("spikformer")
+    with pytest.raises(ConfigError) as err:
+        simulate(model, torch.rand(2, *model.input_shape))
+    message = str(err.value)
+    assert "\n" not in message and message.startswith("the bit-serial simulation cannot run spikformer: its self-attention multiplies")

@@ -2,12 +2,12 @@
 
 Parameter counts and MACs of the full-size models by hand (built on the meta device), ties,
 forward/backward of small models under a mixed config, SEW's spike accumulation, the CLI
-(`space`, `evaluate --cost-only`) and a short search per family on digits."""
+(`space`, `evaluate --cost-only`). Every strategy runs on each family in
+tests/search/test_every_family.py."""
 
 from __future__ import annotations
 
 import json
-import math
 
 import pytest
 import torch
@@ -230,55 +230,3 @@ def test_cli_evaluate_cost_only(name, capsys, tmp_path):
     assert main(args + ["--cache-dir", str(tmp_path)]) == 0
     metrics = json.loads(capsys.readouterr().out)
     assert metrics["bit_budget"] == pytest.approx(16.0) and metrics["s_ace"] > 0
-
-
-# ----------------------------------------------------------------------------- search on digits
-DIGITS_SMALL = {
-    "resnet19": {"widths": (4, 8, 8), "blocks": (1, 1, 1), "head_width": 8},
-    "sew_resnet18": {"widths": (4, 4, 8, 8), "blocks": (1, 1, 1, 1), "stem": "cifar"},
-    "sew_resnet34": {"widths": (4, 4, 8, 8), "blocks": (1, 1, 1, 1)},
-}
-
-
-def _digits_evaluator(name: str, tmp_path):  # noqa: ANN202 - an Evaluator
-    """``name`` at reduced width on digits, each layer choosing among 16 choices (W 2/4, S 1/2,
-    T 1/2, both schemes), so that the sensitivity measures stay cheap."""
-    from spikebits.evaluators import Evaluator, datasets
-    from spikebits.space import LayerOptions
-
-    shape = datasets.info("digits").input_shape
-    probe = build(name, num_classes=10, in_channels=shape[0], image_size=shape[-1], **DIGITS_SMALL[name])
-    space = default_space(probe, LayerOptions((2, 4), (1, 2), (1, 2)))
-    return Evaluator(name, "digits", epochs=1, pretrain_epochs=1, model_kwargs=DIGITS_SMALL[name], cache_dir=tmp_path, space=space)
-
-
-def _check_finished(*results) -> None:  # noqa: ANN002
-    for result in results:
-        done = [r for r in result.records if r.state == "COMPLETE"]
-        assert done, [r.error for r in result.records]
-        assert all(0.0 < r.metrics["accuracy"] <= 1.0 for r in done)
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("name", FAMILIES)
-def test_short_searches_on_digits(name, tmp_path):
-    from spikebits.search import run_search
-
-    ev = _digits_evaluator(name, tmp_path)
-    objectives = ("accuracy", "bit_budget")
-    random = run_search("random", ev, n_trials=2, objectives=objectives)
-    supernet = run_search("differentiable", ev, targets="2/2/1", supernet_epochs=1, batch_size=256, objectives=objectives)
-    _check_finished(random, supernet)
-
-
-@pytest.mark.slow
-def test_sensitivity_and_the_integer_program_on_sew_resnet(tmp_path):
-    """A SEW block's next conv1 neuron runs once per branch: its activation trace is the trace
-    over both inputs (evaluators.sensitivity.hutchinson_traces)."""
-    from spikebits.search import run_search
-
-    ev = _digits_evaluator("sew_resnet18", tmp_path)
-    report = ev.sensitivity(probes=2, batches=1)  # raised "ran 2 times in one forward" before
-    assert list(report.layers) == ev.space.names
-    assert all(math.isfinite(e.activation_trace) and math.isfinite(e.trace) for e in report.layers.values())
-    _check_finished(run_search("ilp", ev, n_trials=1, objectives=("accuracy", "bit_budget"), sensitivity=report))
