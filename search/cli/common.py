@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from spikebits.space import Config, SearchSpace, read_input_text, unknown_name_error
+from spikebits.space import Config, ConfigError, SearchSpace, SpikebitsError, parse_json, read_input_text, unknown_name_error
 
 #: Largest config or space file read (a real one is a few kB).
 MAX_JSON_BYTES = 16 << 20
@@ -132,17 +132,63 @@ def make_evaluator(args: argparse.Namespace, *, progress: Any = None, epochs: in
         workers=args.workers,
         input_shape=args.input_shape,
         amp=args.amp,
+        model_kwargs=model_kwargs(args),
     )
 
 
+#: Architecture arguments that ``--dataset`` and ``--input-shape`` set.
+SHAPE_ARGS = ("num_classes", "in_channels", "image_size", "input_shape")
+
+
+def parse_model_arg(text: str) -> tuple[str, Any]:
+    """``KEY=VALUE`` → (key, value) (argparse type of ``--model-arg``). VALUE is JSON (a
+    number, a list such as [8,16,16], true/false, a quoted string) or a bare word."""
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key.isidentifier():
+        raise argparse.ArgumentTypeError(f"{text!r} is not KEY=VALUE, for example embed_dim=256 or widths=[8,16,16]")
+    if key in SHAPE_ARGS:
+        raise argparse.ArgumentTypeError(f"{key} is set by --dataset and --input-shape, not by --model-arg")
+    try:
+        value = parse_json(raw, f"--model-arg {key}")
+    except SpikebitsError:
+        if not raw.strip() or not all(c.isalnum() or c in "_-." for c in raw.strip()):
+            raise argparse.ArgumentTypeError(f"{key}={raw!r}: the value is neither JSON nor a plain word") from None
+        value = raw.strip()
+    if isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"{key}: give a number, a list or a word, not an object")
+    return key, tuple(value) if isinstance(value, list) else value
+
+
+def model_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """The architecture's keyword arguments from ``--model-arg`` (the last of a key wins)."""
+    return dict(getattr(args, "model_args", None) or ())
+
+
 def check_names(args: argparse.Namespace) -> None:
-    """Unknown model and data set names fail before any work."""
+    """Unknown model and data set names, and architecture arguments the model refuses, fail
+    before any work (the model is built on the meta device: no memory, no arithmetic)."""
+    import torch
+
     from spikebits import models
     from spikebits.evaluators import datasets
 
     if args.model not in models.available():
         raise unknown_name_error("model", args.model, models.available())
     datasets.check_dataset(args.dataset)
+    kwargs = model_kwargs(args)
+    if kwargs:
+        info = datasets.info(args.dataset)
+        shape = args.input_shape or info.input_shape
+        try:
+            with torch.device("meta"):
+                models.build(args.model, num_classes=info.num_classes, in_channels=shape[0], image_size=shape[-1], **kwargs)
+        except TypeError as err:
+            bad = str(err).rsplit(" ", 1)[-1].strip("'\"") if "unexpected keyword" in str(err) else ""
+            what = f"does not take {bad!r}" if bad else f"cannot be built with these arguments ({err})"
+            raise ConfigError(f"--model-arg: {args.model} {what}; see its docstring for the arguments it takes") from None
+        except ValueError as err:
+            raise ConfigError(f"--model-arg: {args.model}: {err}") from None
 
 
 def build_model(args: argparse.Namespace) -> tuple[Any, Any]:
@@ -153,7 +199,7 @@ def build_model(args: argparse.Namespace) -> tuple[Any, Any]:
     check_names(args)
     info = datasets.info(args.dataset)
     shape = args.input_shape or info.input_shape
-    model = models.build(args.model, num_classes=info.num_classes, in_channels=shape[0], image_size=shape[-1])
+    model = models.build(args.model, num_classes=info.num_classes, in_channels=shape[0], image_size=shape[-1], **model_kwargs(args))
     return model, datasets.DatasetInfo(info.name, tuple(shape), info.num_classes)
 
 
@@ -170,8 +216,15 @@ def parse_input_shape(text: str) -> tuple[int, int, int]:
 
 def add_model_arguments(p: argparse.ArgumentParser) -> None:
     """``--model`` and ``--dataset``: what every subcommand that builds a model takes."""
-    p.add_argument("--model", default="digits_cnn", help="architecture (digits_cnn, resnet20)")
+    from spikebits import models
     from spikebits.evaluators import datasets
+
+    p.add_argument("--model", default="digits_cnn", help=f"architecture: {', '.join(models.available())}")
+    p.add_argument(
+        "--model-arg", dest="model_args", action="append", type=parse_model_arg, metavar="KEY=VALUE",
+        help="an architecture argument (repeat for more), for example --model-arg embed_dim=256 --model-arg depth=2 "
+        "(spikformer) or --model-arg widths=[8,16,16] (resnet20); VALUE is JSON or a word",
+    )
 
     names = ", ".join(datasets.available())
     p.add_argument("--dataset", default="digits", help=f"data set: {names}; sets the input shape of cost figures without reading data")

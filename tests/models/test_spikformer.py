@@ -244,3 +244,24 @@ def test_cli_space_and_cost_only_evaluate(capsys, tmp_path):
     conv1 = 32 * 32 * 9 * 3 * 48
     assert metrics["s_ace"] == 15_171_121_152 - conv1 * 16 + conv1 * 64
     assert math.isfinite(metrics["energy_pj"]) and metrics["energy_pj"] > 0
+
+
+def test_cli_model_args_shrink_the_network(capsys, tmp_path):
+    from spikebits.search.cli import main
+
+    small = ["--model", "spikformer", "--model-arg", "embed_dim=32", "--model-arg", "depth=1", "--model-arg", "heads=2"]
+    assert main(["space", *small]) == 0
+    assert json.loads(capsys.readouterr().out)["ties"] == [["blocks.0.attn.q", "blocks.0.attn.k", "blocks.0.attn.v"]]
+    assert main(["evaluate", *small, "--dataset", "cifar10", "--uniform", "4/4/1", "--cost-only", "--cache-dir", str(tmp_path)]) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    model = build("spikformer", embed_dim=32, depth=1, heads=2)
+    specs = layer_specs(model)
+    config = default_space(model).complete(Config({n: LayerChoice(4, 4, 1) for n in default_space(model).decisions}))
+    assert metrics["s_ace"] == s_ace(specs, config) and metrics["size_bits"] == sum(s.n_weights * config[s.name].w_bits for s in specs)
+    out = tmp_path / "run"
+    args = ["search", *small, "--model-arg", "mlp_ratio=2", "--strategy", "random", "--trials", "1", "--epochs", "1",
+            "--pretrain-epochs", "1", "--cache-dir", str(tmp_path), "--out", str(out), "--quiet"]
+    assert main(args) == 0
+    run = json.loads((out / "run.json").read_text())
+    kwargs = run["evaluator"]["model_kwargs"]
+    assert {k: kwargs[k] for k in ("embed_dim", "depth", "heads", "mlp_ratio")} == {"embed_dim": 32, "depth": 1, "heads": 2, "mlp_ratio": 2}
