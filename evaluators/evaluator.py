@@ -115,6 +115,7 @@ class Evaluator:
         workers: int = 0,
         input_shape: tuple[int, ...] | None = None,
         amp: bool = False,
+        channels_last: bool = False,
     ) -> None:
         info = datasets.info(dataset)
         if workers < 0:
@@ -124,9 +125,10 @@ class Evaluator:
         self.model_name, self.dataset = model, dataset
         self.seed = seed
         self.device = resolve_device(device)
-        self.finetune_settings = TrainSettings(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, workers=self.workers, amp=amp)
+        fmt = {"amp": amp, "channels_last": channels_last}
+        self.finetune_settings = TrainSettings(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, workers=self.workers, **fmt)
         self.pretrain_settings = TrainSettings(
-            epochs=pretrain_epochs, lr=pretrain_lr, batch_size=batch_size, seed=seed, workers=self.workers, amp=amp
+            epochs=pretrain_epochs, lr=pretrain_lr, batch_size=batch_size, seed=seed, workers=self.workers, **fmt
         )
         self.cache_dir = check_folder_option(cache_dir, "--cache-dir", must_exist=False)
         self.data_root = check_folder_option(data_root, "--data-dir", must_exist=True)

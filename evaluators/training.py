@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from torch import nn
+from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from spikebits.models import SpikingNetwork, set_full_precision
@@ -47,6 +47,20 @@ class TrainSettings:
     #: bf16 autocast of the forward pass while training (mixed precision; the neurons and
     #: quantizers stay in float32, :meth:`models.SpikingLayer.spikes`).
     amp: bool = False
+    #: Train in the channels-last memory format (NHWC): the model's 4-D weights and each input
+    #: batch of images. Same arithmetic in another order; opt-in, because on CPU it slowed
+    #: resnet19 and SEW-ResNet-18 down (README, Devices).
+    channels_last: bool = False
+
+
+def to_memory_format(model: nn.Module, settings: TrainSettings) -> nn.Module:
+    """``model`` in channels-last format when ``settings.channels_last`` (in place), else as is."""
+    return model.to(memory_format=torch.channels_last) if settings.channels_last else model
+
+
+def batch_format(x: Tensor, settings: TrainSettings) -> Tensor:
+    """A batch of images ``[B, C, H, W]`` in channels-last format when asked (others as they are)."""
+    return x.contiguous(memory_format=torch.channels_last) if settings.channels_last and x.dim() == 4 else x
 
 
 def default_cache_dir() -> Path:
@@ -91,6 +105,7 @@ def train(
         return []
     torch.manual_seed(settings.seed)
     loader = make_loader(data, settings.batch_size, shuffle=True, seed=settings.seed, workers=settings.workers)
+    to_memory_format(model, settings)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(params, lr=settings.lr, weight_decay=settings.weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=settings.epochs * len(loader))
@@ -99,7 +114,7 @@ def train(
         model.train()
         total, count = 0.0, 0
         for x, y in loader:
-            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            x, y = batch_format(x.to(device, non_blocking=True), settings), y.to(device, non_blocking=True)
             with torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=settings.amp):
                 loss = F.cross_entropy(model(x), y)
             value = check_loss(float(loss.detach()), epoch + 1, count // max(settings.batch_size, 1) + 1)
@@ -183,8 +198,9 @@ def pretrain_cache_key(
     ``data_key``: whatever else decides the training data): ``"{model}-{dataset}-seed{seed}-{hash}"``;
     other caches next to it (sensitivity reports) start with it too."""
     name, kwargs = model.arch
-    # "amp" enters the key only when on, so the float32 checkpoints keep their names.
-    recorded = {k: v for k, v in settings.__dict__.items() if k != "amp" or v}
+    # "amp" and "channels_last" enter the key only when on, so the checkpoints written
+    # without them keep their names.
+    recorded = {k: v for k, v in settings.__dict__.items() if k not in ("amp", "channels_last") or v}
     blob = json.dumps(
         {
             "model": name, "kwargs": kwargs, "dataset": dataset, "seed": seed, "settings": recorded,

@@ -31,7 +31,16 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from spikebits.evaluators.training import Progress, accuracy, calibrate, check_loss, make_loader, recompute_batchnorm
+from spikebits.evaluators.training import (
+    Progress,
+    accuracy,
+    batch_format,
+    calibrate,
+    check_loss,
+    make_loader,
+    recompute_batchnorm,
+    to_memory_format,
+)
 from spikebits.models import DEFAULT_LAMBDAS, Supernet, apply_config
 from spikebits.results import TrialRecord
 from spikebits.search.base import Proposal, Strategy, register_strategy
@@ -265,7 +274,7 @@ def train_supernet(
     model = evaluator.full_precision_model()
     start_config = init_config if init_config is not None else initial_config(evaluator.space, settings.init_bits)
     apply_config(model, evaluator.space.complete(start_config, strict=True))
-    model.to(device)
+    to_memory_format(model.to(device), evaluator.finetune_settings)
     calibrate(model, data.train, device=device)
     torch.manual_seed(seed)
     net = Supernet(
@@ -318,7 +327,7 @@ def train_supernet(
             net.set_temperature(tau0 * (tau1 / tau0) ** frac)
         model.train()
         for x, y in loader:
-            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            x, y = batch_format(x.to(device, non_blocking=True), evaluator.finetune_settings), y.to(device, non_blocking=True)
             with torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=evaluator.finetune_settings.amp):
                 ce = F.cross_entropy(model(x), y)
             penalty, avg = net.budget_loss(target, settings.lambdas)

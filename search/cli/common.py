@@ -132,6 +132,7 @@ def make_evaluator(args: argparse.Namespace, *, progress: Any = None, epochs: in
         workers=args.workers,
         input_shape=args.input_shape,
         amp=args.amp,
+        channels_last=args.channels_last,
         model_kwargs=model_kwargs(args),
     )
 
@@ -243,6 +244,10 @@ def add_common_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--amp", action="store_true",
         help="bf16 mixed precision while training (meant for CUDA); neurons and quantizers stay in float32, so their levels do not change",
+    )
+    p.add_argument(
+        "--channels-last", action="store_true",
+        help="train in the channels-last (NHWC) memory format: the same arithmetic in another order; faster only on some devices (README, Devices)",
     )
     p.add_argument("--lr", type=positive_float, default=1e-3, help="fine-tuning learning rate (Adam)")
     p.add_argument("--pretrain-epochs", type=positive_int, default=30, help="full-precision pretraining epochs (cached)")
