@@ -6,8 +6,10 @@ one module that registers itself; ``spikebits strategies`` lists them with their
 
 from spikebits.search import boost as boost  # noqa: F401  (registers "boost")
 from spikebits.search import differentiable as differentiable  # noqa: F401  (registers "differentiable", "gumbel")
+from spikebits.search import gp as gp  # noqa: F401  (registers "gp")
 from spikebits.search import ilp as ilp  # noqa: F401  (registers "ilp")
 from spikebits.search import nsga2 as nsga2  # noqa: F401  (registers "nsga2")
+from spikebits.search import qmc as qmc  # noqa: F401  (registers "qmc")
 from spikebits.search import random_sampling as random_sampling  # noqa: F401  (registers "random")
 from spikebits.search import tpe as tpe  # noqa: F401  (registers "tpe")
 from spikebits.search.base import (

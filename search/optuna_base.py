@@ -1,4 +1,4 @@
-"""Shared machinery of the Optuna strategies (``nsga2``, ``tpe``, ``random``).
+"""Shared machinery of the Optuna strategies (``nsga2``, ``tpe``, ``random``, ``gp``, ``qmc``).
 
 Each Optuna strategy is a :class:`OptunaStrategy` with its own sampler. Parameters use the
 flat names of DESIGN.md (``conv2.w_bits``, ``conv2.scheme``, ...), one set per independent
@@ -172,7 +172,7 @@ class OptunaStrategy(Strategy):
             )
         for config in warm:
             full = self.space.complete(config)
-            self.study.enqueue_trial(self.space.flat_params(full), skip_if_exists=True)
+            self.study.enqueue_trial(self.encode(self.space.flat_params(full)), skip_if_exists=True)
 
     def fail_orphans(self) -> int:
         """Mark RUNNING trials whose owner process on this host is gone as FAIL (the reason
@@ -226,17 +226,33 @@ class OptunaStrategy(Strategy):
         ]
         return len(before) >= getattr(self, "trial_limit", self.n_trials)
 
-    def _sample(self) -> tuple[optuna.trial.Trial, Config]:
-        trial = self.study.ask()
-        trial.set_user_attr("owner", {"host": socket.gethostname(), "pid": os.getpid()})
+    # ------------------------------------------------------------------ parameters
+    #: The four choices of a decision, in the order of the flat parameter names.
+    KEYS = (("w_bits", "w_bits"), ("s_bits", "s_bits"), ("timesteps", "timesteps"), ("scheme", "schemes"))
+
+    def suggest(self, trial: optuna.trial.Trial) -> dict[str, Any]:
+        """The flat parameters (``conv2.w_bits`` …, DESIGN) of a new trial: one categorical
+        per choice of each decision. A sampler that needs numbers overrides this together
+        with :meth:`encode` and :meth:`decode`."""
         params: dict[str, Any] = {}
         for layer in self.space.decisions:
             opts = self.space.layers[layer]
-            params[f"{layer}.w_bits"] = trial.suggest_categorical(f"{layer}.w_bits", list(opts.w_bits))
-            params[f"{layer}.s_bits"] = trial.suggest_categorical(f"{layer}.s_bits", list(opts.s_bits))
-            params[f"{layer}.timesteps"] = trial.suggest_categorical(f"{layer}.timesteps", list(opts.timesteps))
-            params[f"{layer}.scheme"] = trial.suggest_categorical(f"{layer}.scheme", list(opts.schemes))
-        return trial, self.space.from_params(params)
+            for key, field in self.KEYS:
+                params[f"{layer}.{key}"] = trial.suggest_categorical(f"{layer}.{key}", list(getattr(opts, field)))
+        return params
+
+    def encode(self, flat: dict[str, Any]) -> dict[str, Any]:
+        """Flat parameters → the trial parameters :meth:`suggest` records (for enqueued trials)."""
+        return flat
+
+    def decode(self, params: dict[str, Any]) -> dict[str, Any]:
+        """A trial's parameters → flat parameters."""
+        return params
+
+    def _sample(self) -> tuple[optuna.trial.Trial, Config]:
+        trial = self.study.ask()
+        trial.set_user_attr("owner", {"host": socket.gethostname(), "pid": os.getpid()})
+        return trial, self.space.from_params(self.suggest(trial))
 
     def _cost_limits(self) -> dict[str, float]:
         """The budget's limits on data-free metrics, which decide before any training ({}
@@ -278,7 +294,7 @@ class OptunaStrategy(Strategy):
                 except BudgetError:
                     continue
                 full = self.space.complete(repaired)
-                self.study.enqueue_trial(self.space.flat_params(full), user_attrs={"repaired_from": trial.number})
+                self.study.enqueue_trial(self.encode(self.space.flat_params(full)), user_attrs={"repaired_from": trial.number})
         raise BudgetError(
             f"{MAX_SKIPS} sampled configs in a row broke the budget {self.budget} before any training; loosen the budget"
         )
@@ -310,7 +326,7 @@ class OptunaStrategy(Strategy):
             if state == "COMPLETE" and "skipped" in trial.user_attrs:
                 state = "SKIPPED"
             try:
-                config = self.space.from_params(trial.params) if trial.params else None
+                config = self.space.from_params(self.decode(trial.params)) if trial.params else None
             except ConfigError:
                 config = None
             metrics = trial.user_attrs.get("metrics", {}) if state in ("COMPLETE", "SKIPPED") else {}

@@ -4,8 +4,6 @@ cache tells the two apart only when it is on, and the CLI passes the flag throug
 
 from __future__ import annotations
 
-import json
-
 import torch
 from torch.utils.data import TensorDataset
 
@@ -74,11 +72,12 @@ def test_the_cache_key_names_channels_last_only_when_on():
 
 
 def test_cli_passes_channels_last(tmp_path):
-    from spikebits.search.cli import main
+    from spikebits.search.cli import build_parser
+    from spikebits.search.cli.common import make_evaluator
 
-    out = tmp_path / "run"
-    args = ["search", "--strategy", "random", "--trials", "1", "--epochs", "1", "--pretrain-epochs", "1", "--channels-last",
-            "--cache-dir", str(tmp_path), "--out", str(out), "--quiet"]
-    assert main(args) == 0
-    run = json.loads((out / "run.json").read_text())
-    assert run["evaluator"]["finetune"]["channels_last"] is True and run["evaluator"]["pretrain"]["channels_last"] is True
+    args = build_parser().parse_args(["search", "--channels-last", "--cache-dir", str(tmp_path), "--out", str(tmp_path / "run")])
+    evaluator = make_evaluator(args)
+    assert evaluator.finetune_settings.channels_last and evaluator.pretrain_settings.channels_last
+    assert evaluator.describe()["finetune"]["channels_last"] is True  # what run.json records
+    args = build_parser().parse_args(["search", "--cache-dir", str(tmp_path), "--out", str(tmp_path / "run")])
+    assert not make_evaluator(args).finetune_settings.channels_last

@@ -258,10 +258,10 @@ def test_cli_model_args_shrink_the_network(capsys, tmp_path):
     specs = layer_specs(model)
     config = default_space(model).complete(Config({n: LayerChoice(4, 4, 1) for n in default_space(model).decisions}))
     assert metrics["s_ace"] == s_ace(specs, config) and metrics["size_bits"] == sum(s.n_weights * config[s.name].w_bits for s in specs)
-    out = tmp_path / "run"
-    args = ["search", *small, "--model-arg", "mlp_ratio=2", "--strategy", "random", "--trials", "1", "--epochs", "1",
-            "--pretrain-epochs", "1", "--cache-dir", str(tmp_path), "--out", str(out), "--quiet"]
-    assert main(args) == 0
-    run = json.loads((out / "run.json").read_text())
-    kwargs = run["evaluator"]["model_kwargs"]
+    # the search command's evaluator builds the same network (recorded in run.json)
+    from spikebits.search.cli import build_parser
+    from spikebits.search.cli.common import make_evaluator
+
+    args = build_parser().parse_args(["search", *small, "--model-arg", "mlp_ratio=2", "--cache-dir", str(tmp_path), "--out", str(tmp_path / "r")])
+    kwargs = make_evaluator(args).describe()["model_kwargs"]
     assert {k: kwargs[k] for k in ("embed_dim", "depth", "heads", "mlp_ratio")} == {"embed_dim": 32, "depth": 1, "heads": 2, "mlp_ratio": 2}

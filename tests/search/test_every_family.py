@@ -32,12 +32,13 @@ OBJECTIVES = ("accuracy", "bit_budget")
 
 @pytest.fixture(scope="module", params=sorted(FAMILIES))
 def evaluator(request, tmp_path_factory):
-    """``name`` at reduced width on digits, each layer choosing among 16 choices (W 2/4,
-    S 1/2, T 1/2, both schemes), so that the sensitivity measures stay cheap."""
+    """``name`` at reduced width on digits, each layer choosing among 8 choices (W 2/4,
+    S 1/2, T 1/2, uniform), so that the sensitivity measures stay cheap (every family runs
+    power-of-two layers in its forward/backward test under a mixed config)."""
     name = request.param
     shape = datasets.info("digits").input_shape
     probe = build(name, num_classes=10, input_shape=shape, **FAMILIES[name])
-    space = default_space(probe, LayerOptions((2, 4), (1, 2), (1, 2)))
+    space = default_space(probe, LayerOptions((2, 4), (1, 2), (1, 2), ("uniform",)))
     return Evaluator(
         name, "digits", epochs=1, pretrain_epochs=1, batch_size=256, model_kwargs=FAMILIES[name], cache_dir=tmp_path_factory.mktemp(name), space=space
     )

@@ -43,7 +43,7 @@ def brute_force_best(ev: FakeEvaluator, budget: Budget) -> float:
     return max(ev(c)["accuracy"] for c in ev.space.configs() if budget.feasible(ev.cost(c)))
 
 
-@pytest.mark.parametrize("name", ["random", "tpe", "nsga2"])
+@pytest.mark.parametrize("name", ["random", "tpe", "nsga2", "gp", "qmc"])
 def test_strategies_find_the_known_constrained_optimum(name):
     # 36 configs. Under bit_budget<=3 the best is a=W2S2, b=W2S1: W̄·S̄ = 2·1.5 = 3 and
     # accuracy 0.5 + 0.2·0.75 + 0.1·0.75 + 0.05·2 + 0.02·1 = 0.845; the runner-up
@@ -53,7 +53,10 @@ def test_strategies_find_the_known_constrained_optimum(name):
     best = brute_force_best(ev, budget)
     assert best == pytest.approx(0.845)
     ev.calls.clear()
-    result = run_search(name, ev, budget=budget, objectives=("accuracy",), n_trials=60, seed=1)
+    # GP fits its Gaussian processes at every proposal (seconds each at 60 trials); it is
+    # the sample-efficient one, and 25 trials are its budget here.
+    trials = 25 if name == "gp" else 60
+    result = run_search(name, ev, budget=budget, objectives=("accuracy",), n_trials=trials, seed=1)
     found = max(r.metrics["accuracy"] for r in result.records if r.feasible)
     assert found == pytest.approx(best)
     # Every infeasible record really breaks the budget, every feasible one keeps it.
@@ -80,7 +83,9 @@ def test_constraints_reach_the_optuna_study_and_front_matches_brute_force():
     assert front == nondominated
 
 
-@pytest.mark.parametrize("name, mode", [("random", "skip"), ("nsga2", "repair"), ("tpe", "repair"), ("nsga2", "skip")])
+@pytest.mark.parametrize(
+    "name, mode", [("random", "skip"), ("nsga2", "repair"), ("tpe", "repair"), ("nsga2", "skip"), ("gp", "repair"), ("qmc", "skip"), ("qmc", "repair")]
+)
 def test_no_config_that_breaks_a_data_free_budget_is_trained(name, mode):
     # 36 configs, 5 keep bit_budget<=1.5 (W̄·S̄ = (W_a + W_b)/2 · (S_a + S_b)/2): S̄ = 1 with
     # W_a/W_b 1/1, 1/2, 2/1, and S̄ = 1.5 with W 1/1 (S 1/2 or 2/1).
@@ -175,5 +180,26 @@ def test_strategy_base_drives_ask_evaluate_tell():
 def test_unknown_strategy_is_a_one_line_error():
     from spikebits.space import UnknownNameError
 
-    with pytest.raises(UnknownNameError, match="unknown strategy 'annealing'; choose one of: boost, differentiable, gumbel, ilp, nsga2, random, tpe"):
+    with pytest.raises(UnknownNameError, match="unknown strategy 'annealing'; choose one of: boost, differentiable, gp, gumbel, ilp, nsga2, qmc, random, tpe"):
         get_strategy("annealing")
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_qmc_points_are_balanced_where_random_draws_are_not(seed):
+    """Sobol: after the first trial (Optuna samples it independently to learn the space), 16
+    points put each option of a two-option choice exactly 8 times, and each of the four
+    (a.S, b.S) pairs exactly 4 times."""
+    from collections import Counter
+
+    ev = FakeEvaluator()
+    result = run_search("qmc", ev, objectives=("accuracy",), n_trials=17, seed=seed)
+    configs = [r.config for r in sorted(result.records, key=lambda r: r.number)][1:]
+    assert Counter(c["a"].s_bits for c in configs) == Counter({1: 8, 2: 8})
+    assert Counter(c["b"].s_bits for c in configs) == Counter({1: 8, 2: 8})
+    assert Counter((c["a"].s_bits, c["b"].s_bits) for c in configs) == Counter({(1, 1): 4, (1, 2): 4, (2, 1): 4, (2, 2): 4})
+    # the trial parameters are option indices; the records decode them to the options
+    strategy = get_strategy("qmc")(ev.space, ev, Budget(), ("accuracy",), seed=seed)
+    strategy.run(2)
+    params = strategy.study.trials[1].params
+    assert set(params) == {f"{layer}.{key}.index" for layer in ("a", "b") for key in ("w_bits", "s_bits", "timesteps", "scheme")}
+    assert strategy.decode(params) == ev.space.flat_params(ev.space.complete(strategy.records()[1].config))  # type: ignore[attr-defined]

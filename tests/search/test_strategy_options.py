@@ -15,7 +15,7 @@ from spikebits.space import ConfigError
 
 
 def test_every_registered_strategy_declares_its_own_options():
-    assert available() == ["boost", "differentiable", "gumbel", "ilp", "nsga2", "random", "tpe"]
+    assert available() == ["boost", "differentiable", "gp", "gumbel", "ilp", "nsga2", "qmc", "random", "tpe"]
     for name in available():
         cls = get_strategy(name)
         assert cls.Options.strategy_name == name

@@ -181,3 +181,22 @@ def test_search_with_progress_bars(capsys, tmp_path, cache_dir):
     code, stdout, err = run_main(capsys, "search", "--strategy", "random", "--trials", "1", "--epochs", "0", "--out", str(tmp_path / "bars"))
     assert code == 0, err
     assert "random trials" in err and "1 trials" in stdout
+
+
+@pytest.mark.slow
+def test_gp_under_a_bit_budget_writes_the_standard_outputs(capsys, tmp_path, cache_dir):
+    """``gp`` (Gaussian-process BO): 5 trials, the last 2 proposed by the GPs, every front
+    point within bit_budget<=3; the study holds the budget as Optuna constraints."""
+    out = tmp_path / "gp"
+    code, stdout, _ = run_main(
+        capsys, "search", "--strategy", "gp", "--n-startup-trials", "3", "--trials", "5", "--epochs", "1",
+        "--budget", "bit_budget<=3", "--out", str(out), "--quiet",
+    )
+    assert code == 0, stdout
+    assert {p.name for p in out.iterdir()} >= {"pareto.json", "trials.csv", "pareto.png", "run.json", "study.journal"}
+    assert json.loads((out / "run.json").read_text())["strategy"]["name"] == "gp"
+    pareto = read_pareto_json(out / "pareto.json")
+    assert pareto["points"] and all(p["feasible"] and p["metrics"]["bit_budget"] <= 3 for p in pareto["points"])
+    rows = read_trials_csv(out / "trials.csv")
+    assert sum(r["state"] == "COMPLETE" for r in rows) == 5
+    assert all(r["bit_budget"] <= 3 for r in rows if r["state"] == "COMPLETE")  # repaired before training

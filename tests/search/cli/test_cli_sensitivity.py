@@ -95,7 +95,7 @@ def test_boost_on_digits_proposes_uniform_bases(capsys, tmp_path, cache_dir):
     [
         (["--strategy", "nsga2", "--init-bits", "4/4/2"], "--init-bits applies to differentiable, gumbel; the nsga2 strategy does not take it"),
         (["--strategy", "ilp", "--init-sensitivity", "hessian"],
-         "--init-sensitivity applies to differentiable, gumbel, nsga2, random, tpe; the ilp strategy does not take it"),
+         "--init-sensitivity applies to differentiable, gp, gumbel, nsga2, qmc, random, tpe; the ilp strategy does not take it"),
         (["--strategy", "ilp", "--budget", "firing_rate<=0.2"], "cannot budget 'firing_rate'"),
     ],
 )
