@@ -195,6 +195,10 @@ class Strategy(abc.ABC):
         if self.stop_reason is None:
             self.stop_reason = reason
 
+    def publish(self, records: Sequence[TrialRecord], front: Sequence[TrialRecord]) -> None:
+        """After a run: hand the results to the strategy's own store (an Optuna study, for
+        optuna-dashboard). Nothing by default."""
+
     def write_artifacts(self, out_dir: Path) -> list[Path]:
         """Write strategy-specific files beside ``pareto.png`` (after the run); returns them."""
         return []

@@ -36,17 +36,21 @@ from __future__ import annotations
 import json
 import os
 import socket
+import tempfile
+import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import optuna
 from optuna.trial import TrialState
 
-from spikebits.results import TrialRecord
+from spikebits.results import TrialRecord, pareto_front
 from spikebits.search.base import Proposal, Strategy
 from spikebits.search.options import SensitivityOptions, option
 from spikebits.search.fitting import fit_config
-from spikebits.search.study_storage import open_storage
+from spikebits.search.study_storage import artifact_dir, open_storage
 from spikebits.space import COST_METRICS, SENSITIVITY_METRICS, BudgetError, Config, ConfigError, direction
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -123,6 +127,8 @@ class OptunaStrategy(Strategy):
         strategy, objectives, budget and space), fail the trials of dead processes
         (:meth:`fail_orphans`), and enqueue the warm starts."""
         storage = open_storage(self.options.storage)
+        #: The finished trials told in this process (for the front that gets allocation plots).
+        self._told: list[TrialRecord] = []
         name = self.options.study_name or f"spikebits-{self.name}"
         directions = [direction(m) for m in self.objectives]
         signature = {
@@ -266,6 +272,7 @@ class OptunaStrategy(Strategy):
         record = TrialRecord.skipped(trial.number, config, costs, strategy=self.name, budget=self.budget)
         trial.set_user_attr("skipped", record.error)
         trial.set_user_attr("metrics", dict(record.metrics))
+        self._describe_trial(trial, config, feasible=False)
         # Optuna gets every constraint of the budget, as for a trained trial: a data metric's
         # at its worst value.
         values = {m: costs[m] if m in costs else _worst(m, costs) for m in {*self.objectives, *self.budget.metrics}}
@@ -299,12 +306,61 @@ class OptunaStrategy(Strategy):
             f"{MAX_SKIPS} sampled configs in a row broke the budget {self.budget} before any training; loosen the budget"
         )
 
+    def _describe_trial(self, trial: optuna.trial.Trial, config: Config, *, feasible: bool | None) -> None:
+        """What optuna-dashboard shows of a trial besides its parameters: the whole config
+        (pinned layers included, as ``config`` and one line ``config_short``) and whether it
+        keeps the budget (``feasible``: None for a trial that did not finish)."""
+        full = self.space.complete(config, strict=False)
+        trial.set_user_attr("config", full.to_dict()["layers"])
+        trial.set_user_attr("config_short", full.short())
+        trial.set_user_attr("feasible", feasible)
+
+    def publish(self, records: Sequence[TrialRecord], front: Sequence[TrialRecord]) -> None:
+        """Mark the front in the study: user attribute ``pareto_front``, its trial numbers."""
+        study = getattr(self, "study", None)
+        if study is not None:
+            study.set_user_attr("pareto_front", sorted(r.number for r in front))
+
+    def _attach_allocation(self, trial: optuna.trial.Trial, record: TrialRecord) -> None:
+        """With a file storage, attach ``record``'s allocation plot (``allocation.png``) to
+        ``trial`` as an Optuna artifact, in the folder beside the storage
+        (:func:`search.study_storage.artifact_dir`), when the trial is on the front of the
+        trials finished so far in this process. A trial on the final front is on every
+        earlier front, so each one has its plot (a trial that a later one dominates keeps
+        its plot; ``pareto_front`` says which are final). Optuna attaches artifacts to a
+        running trial only, hence now rather than after the search. A plot that cannot be
+        written is a warning, not a failed trial."""
+        folder = artifact_dir(self.options.storage)
+        if folder is None or record.state != "COMPLETE":
+            return
+        self._told.append(record)
+        if not any(r is record for r in pareto_front(self._told, self.objectives)):
+            return
+        from optuna.artifacts import FileSystemArtifactStore, upload_artifact
+
+        from spikebits.results import plot_allocation  # matplotlib: only where a plot is drawn
+
+        try:
+            folder.mkdir(exist_ok=True)
+            with tempfile.TemporaryDirectory() as tmp:
+                png = Path(tmp) / ALLOCATION_ARTIFACT
+                layers = self.space.complete(record.config, strict=False).to_dict()["layers"]
+                accuracy = record.metrics.get("accuracy")
+                label = f"trial {record.number}" + (f", accuracy {100 * accuracy:.2f} %" if accuracy is not None else "")
+                plot_allocation(png, [{"label": label, "layers": layers}], title=f"{self.study.study_name}: trial {record.number}")
+                upload_artifact(
+                    artifact_store=FileSystemArtifactStore(folder), file_path=str(png), study_or_trial=trial, mimetype="image/png"
+                )
+        except (OSError, ValueError) as err:
+            warnings.warn(f"trial {record.number}: its allocation plot was not attached to the study ({err})", stacklevel=2)
+
     def next_number(self, proposal: Proposal) -> int:
         return proposal.handle.number
 
     def tell(self, proposal: Proposal, record: TrialRecord) -> None:
         trial = proposal.handle
         trial.set_user_attr("wall_time_s", record.wall_time_s)
+        self._describe_trial(trial, record.config, feasible=record.feasible if record.state == "COMPLETE" else None)
         if record.state != "COMPLETE":
             trial.set_user_attr("error", record.error)
             self.study.tell(trial, state=TrialState.PRUNED if record.state == "PRUNED" else TrialState.FAIL)
@@ -312,6 +368,7 @@ class OptunaStrategy(Strategy):
         trial.set_user_attr("metrics", dict(record.metrics))
         if record.info:
             trial.set_user_attr("info", {k: v for k, v in record.info.items() if k != "traceback"})
+        self._attach_allocation(trial, record)
         for metric, violation in record.violations.items():
             trial.set_constraint(metric, violation)
         self.study.tell(trial, [record.metrics[m] for m in self.objectives])
@@ -353,3 +410,8 @@ class OptunaStrategy(Strategy):
         info["study_name"] = self.study.study_name
         info["sampler"] = type(self.study.sampler).__name__
         return info
+
+
+
+#: File name of a trial's allocation plot among its Optuna artifacts.
+ALLOCATION_ARTIFACT = "allocation.png"

@@ -293,6 +293,7 @@ def run_search(
                 drawn = [Path(p).name for p in strategy.write_artifacts(staged.path)]
                 write_outputs(staged.path, records, front, objectives=objectives, budget=budget, reference=reference, hv=hv, run_info=info)
             artifacts = tuple(folder / name for name in drawn)
+        strategy.publish(records, front)
     result = SearchResult(records, front, hv, reference, folder, wall, artifacts, interrupted=strategy.stop_reason is not None,
                           started_at=started_at)
     check_some_finished(records, folder)

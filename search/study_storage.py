@@ -301,3 +301,32 @@ def open_storage(storage: str | None) -> optuna.storages.RDBStorage | optuna.sto
         # sqlite:/x.db or journal:/x.log: a URL with a slash missing, not a file in a folder "sqlite:".
         raise ConfigError(f"storage {storage!r} looks like a URL without its '//'; {SUPPORTED}")
     return _open_journal(storage)
+
+
+def storage_file(storage: str | None) -> Path | None:
+    """The file a ``--storage`` string names (a journal file or an sqlite database), or None
+    (in memory, or a database server)."""
+    if storage is None or not storage.strip():
+        return None
+    if storage.startswith("journal://"):
+        return Path(storage[len("journal://") :]).expanduser()
+    if "://" not in storage:
+        return Path(storage).expanduser()
+    import sqlalchemy
+
+    try:
+        url = sqlalchemy.engine.make_url(storage)
+    except Exception:  # noqa: BLE001  (open_storage has refused it already)
+        return None
+    database = url.database or ""
+    if url.get_backend_name() != "sqlite" or not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database).expanduser()
+
+
+def artifact_dir(storage: str | None) -> Path | None:
+    """The folder beside a file storage that holds its Optuna artifacts (``runs/x/study.journal``
+    → ``runs/x/study.artifacts``), or None when the storage is not a file."""
+    path = storage_file(storage)
+    return None if path is None else path.with_suffix(".artifacts")
+
