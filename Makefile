@@ -10,7 +10,7 @@ install: $(STAMP)
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test,dashboard,neurobench]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test,dashboard,neurobench,nir]'
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps 'neurobench==2.3.0'
 	@touch $(STAMP)
 

@@ -1,5 +1,6 @@
 """``spikebits export``: pack a fine-tuned checkpoint into a pickle-free ``.sbq`` file whose
-weight payload is exactly ⌈size_bits/8⌉ bytes."""
+weight payload is exactly ⌈size_bits/8⌉ bytes, or write it as a NIR graph (``--format nir``,
+:mod:`evaluators.nir_export`)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,11 @@ def add_parser(sub: Any) -> None:
     x.add_argument("--space", help="search space JSON the config was evaluated in (default: the model's default space)")
     x.add_argument("--config", help="config JSON file (default: the one stored in the checkpoint by `evaluate --save-checkpoint`)")
     x.add_argument("--checkpoint", required=True, help="state_dict from `spikebits evaluate --save-checkpoint`")
-    x.add_argument("--out", required=True, help="the .sbq file to write (replaced atomically)")
+    x.add_argument("--out", required=True, help="the file to write (replaced atomically)")
+    x.add_argument(
+        "--format", choices=("sbq", "nir"), default=None,
+        help="sbq (packed integer weights) or nir (a NIR graph for neuromorphic toolchains); default: nir for a .nir --out, else sbq",
+    )
     x.set_defaults(func=run)
 
 
@@ -45,6 +50,13 @@ def run(args: argparse.Namespace) -> int:
             f"checkpoint {args.checkpoint} does not fit {args.model} with this config ({first[:160]}); "
             "export with the --model and --config it was written with"
         ) from None
+    if (args.format or ("nir" if str(args.out).endswith(".nir") else "sbq")) == "nir":
+        from spikebits.evaluators.nir_export import write_nir
+
+        summary = write_nir(model, args.out)
+        print(f"wrote {args.out}: NIR graph of {summary['nodes']} nodes and {summary['edges']} edges, {summary['file_bytes']} bytes "
+              f"({config.short()})")
+        return 0
     expected = size_bits(models.layer_specs(model, info.input_shape), config)
     summary = models.save_sbq(model, args.out)
     if summary["payload_bits"] != expected:  # pragma: no cover  (a packing bug, not a user error)
