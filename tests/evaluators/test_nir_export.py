@@ -91,11 +91,11 @@ def _levels(graph, outputs: dict[str, np.ndarray], layer: str) -> np.ndarray:
 # ----------------------------------------------------------------------------- the round trip
 @pytest.fixture(scope="module")
 def finetuned(tmp_path_factory):
-    """digits_cnn at width 0.5, fine-tuned 1 epoch on digits at a mixed T = 1 config (S 1, 2, 4,
+    """digits_cnn at width 0.25, fine-tuned 1 epoch on digits at a mixed T = 1 config (S 1, 2, 4,
     one power-of-two layer), written through the CLI as a checkpoint and exported to NIR."""
     split = datasets.load("digits", seed=0)
     torch.manual_seed(0)
-    model = build("digits_cnn", width=0.5)
+    model = build("digits_cnn", width=0.25)
     space = default_space(model)
     choices = {"conv2": LayerChoice(3, 2, 1), "conv3": LayerChoice(4, 4, 1, "pow2"), "fc": LayerChoice(4, 1, 1)}
     config = space.complete(space.expand(choices))
@@ -112,7 +112,7 @@ def test_the_nir_graph_runs_like_the_bit_serial_simulator(finetuned, capsys):
 
     model, config, split, folder = finetuned
     (folder / "config.json").write_text(config.to_json())
-    code = main(["export", "--model", "digits_cnn", "--model-arg", "width=0.5", "--checkpoint", str(folder / "m.ckpt"),
+    code = main(["export", "--model", "digits_cnn", "--model-arg", "width=0.25", "--checkpoint", str(folder / "m.ckpt"),
                  "--config", str(folder / "config.json"), "--format", "nir", "--out", str(folder / "m.nir")])
     assert code == 0, capsys.readouterr().err
     assert "NIR graph of" in capsys.readouterr().out

@@ -1,5 +1,7 @@
 """Every strategy on every architecture family of the seed papers (digits_cnn and resnet20
-run every strategy in tests/search/test_search.py and friends): the Optuna samplers (random, TPE, NSGA-II),
+run every strategy in tests/search/test_search.py and friends; SEW-ResNet-34 is SEW-ResNet-18's
+family with the ImageNet stem and more blocks, which its forward/backward, cost and export
+tests cover): the Optuna samplers (random, TPE, NSGA-II),
 the supernet (learnable W, S, T), SensiBoost/KurtBoost, the sensitivity measures and the
 integer program, each on digits at reduced width and depth, end to end on 2 CPU cores.
 
@@ -22,8 +24,7 @@ torch.set_num_threads(1)
 #: Reduced widths/depths that keep each family's structure (ties, stride-2 stages, attention).
 FAMILIES = {
     "resnet19": {"widths": (4, 8, 8), "blocks": (1, 1, 1), "head_width": 8},
-    "sew_resnet18": {"widths": (4, 4, 8, 8), "blocks": (1, 1, 1, 1), "stem": "cifar"},
-    "sew_resnet34": {"widths": (4, 4, 8, 8), "blocks": (1, 1, 1, 1)},  # the ImageNet stem
+    "sew_resnet18": {"widths": (4, 4, 8, 8), "blocks": (1, 1, 1, 1)},  # the ImageNet stem
     "vgg_dvs": {"widths": (4, 4, 8, 8, 8, 8, 8, 8)},
     "spikformer": {"embed_dim": 16, "depth": 1, "heads": 2, "mlp_ratio": 2.0},
 }

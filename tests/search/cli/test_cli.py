@@ -185,11 +185,11 @@ def test_search_with_progress_bars(capsys, tmp_path, cache_dir):
 
 @pytest.mark.slow
 def test_gp_under_a_bit_budget_writes_the_standard_outputs(capsys, tmp_path, cache_dir):
-    """``gp`` (Gaussian-process BO): 5 trials, the last 2 proposed by the GPs, every front
-    point within bit_budget<=3; the study holds the budget as Optuna constraints."""
+    """``gp`` (Gaussian-process BO): 5 trials (scored without fine-tuning, --epochs 0), the
+    last 2 proposed by the GPs, every front point within bit_budget<=3."""
     out = tmp_path / "gp"
     code, stdout, _ = run_main(
-        capsys, "search", "--strategy", "gp", "--n-startup-trials", "3", "--trials", "5", "--epochs", "1",
+        capsys, "search", "--strategy", "gp", "--n-startup-trials", "3", "--trials", "5", "--epochs", "0",
         "--budget", "bit_budget<=3", "--out", str(out), "--quiet",
     )
     assert code == 0, stdout
