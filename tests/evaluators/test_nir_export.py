@@ -100,7 +100,7 @@ def finetuned(tmp_path_factory):
     choices = {"conv2": LayerChoice(3, 2, 1), "conv3": LayerChoice(4, 4, 1, "pow2"), "fc": LayerChoice(4, 1, 1)}
     config = space.complete(space.expand(choices))
     apply_config(model, config)
-    train(model, split.train, TrainSettings(epochs=1, batch_size=64, lr=3e-3))
+    train(model, split.train, TrainSettings(epochs=1, batch_size=128, lr=3e-3))
     model.eval()
     folder = tmp_path_factory.mktemp("nir")
     torch.save(model.state_dict(), folder / "m.ckpt")  # a plain state_dict; the config comes with --config
