@@ -4,7 +4,7 @@ need built in) ÷ the temporal-squeeze path spikebits uses (one synaptic pass on
 Both run digits_cnn at the same config (default W4/S2/T2) on the same batch, in one process,
 interleaved. The per-step path gives the same numbers; this measures what it would cost every
 training step, against the 10 % that issue 18 allows a built-in NeuroBench path. Measured on 2
-CPU cores: 1.45 (so NeuroBench gets a wrapper, ``spikebits.evaluators.neurobench``).
+CPU cores: 1.45–1.48 (so NeuroBench gets a wrapper, ``spikebits.evaluators.neurobench``).
 
     .venv/bin/python bench/neurobench_overhead.py [--steps 60] [--batch 64] [--bits 4/2/2]
 """

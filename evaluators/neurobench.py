@@ -6,7 +6,7 @@ NeuroBench (``neurobench.benchmarks.Benchmark``) counts a network's work with ho
 (activation sparsity, membrane updates). A :class:`models.SpikingLayer` computes its synapse
 once on the temporal mean of its input spikes (``F.conv2d(mean_t s_t, Q(W))``, exact because
 the synapse is affine), so those hooks never fire. Running the synapse once per time step
-instead, as a chip does, would make every training step slower: 1.45× for digits_cnn at
+instead, as a chip does, would make every training step slower: 1.45–1.48× for digits_cnn at
 W4/S2/T2 on 2 CPU cores (``bench/neurobench_overhead.py``), far above the 10 % a built-in path
 may cost. So NeuroBench gets a wrapper:
 
