@@ -54,17 +54,13 @@ def test_the_bit_serial_simulator_runs_the_plain_families(name):
     assert max(layer["max_abs_error"] for layer in report.to_dict()["layers"]) < 1e-4
 
 
-def test_the_bit_serial_simulator_refuses_sew_resnet_in_one_line():
-    model = mixed_model("sew_resnet18")
+@pytest.mark.parametrize(
+    "name, reason",
+    [("sew_resnet18", "its blocks add spike maps"), ("spikformer", "its self-attention multiplies")],
+)
+def test_the_bit_serial_simulator_refuses_what_it_cannot_run_in_one_line(name, reason):
+    model = mixed_model(name)
     with pytest.raises(ConfigError) as err:
         simulate(model, torch.rand(2, *model.input_shape))
     message = str(err.value)
-    assert "\n" not in message and message.startswith("the bit-serial simulation cannot run sew_resnet18: its blocks add spike maps")
-
-
-def test_the_bit_serial_simulator_refuses_spikformer_in_one_line():
-    model = mixed_model("spikformer")
-    with pytest.raises(ConfigError) as err:
-        simulate(model, torch.rand(2, *model.input_shape))
-    message = str(err.value)
-    assert "\n" not in message and message.startswith("the bit-serial simulation cannot run spikformer: its self-attention multiplies")
+    assert "\n" not in message and message.startswith(f"the bit-serial simulation cannot run {name}: {reason}")
