@@ -329,7 +329,8 @@ def layer_energy(
     updates += spec.output_neurons * t  # Q, K, V neurons (read where they fire, not routed)
     compute += updates * (model.neuron_pj + model.neuron_adds * model.membrane_bits * model.add_pj_per_bit) + spikes * model.spike_pj
     membrane_bits = 2 * updates * model.membrane_bits
-    m_pj, m_tier = model.memory_pj((spec.n_inputs * spec.owns_neuron + spec.output_neurons) * model.membrane_bits / 8)
+    membranes = (spec.n_inputs if spec.owns_neuron else 0) + spec.output_neurons
+    m_pj, m_tier = model.memory_pj(membranes * model.membrane_bits / 8)
     return LayerEnergy(
         name=spec.name,
         synaptic_ops=float(ops),

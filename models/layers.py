@@ -46,6 +46,15 @@ def _autocast_on(tensor: Tensor) -> bool:
     return tensor.device.type in ("cpu", "cuda") and torch.is_autocast_enabled(tensor.device.type)
 
 
+def _fire(neuron: nn.Module, current: Tensor) -> Tensor:
+    """``neuron(current)``; under autocast in float32 with autocast off, so that the membrane
+    and the integer spike levels are those of a float32 run."""
+    if _autocast_on(current):
+        with torch.autocast(current.device.type, enabled=False):
+            return neuron(current.float())
+    return neuron(current)
+
+
 class SpikingLayer(nn.Module):
     """Input neuron + quantized synapse (``nn.Conv2d`` or ``nn.Linear``) + temporal squeeze.
 
@@ -87,13 +96,11 @@ class SpikingLayer(nn.Module):
         self.choice = choice
         if choice is None:
             self.weight_quantizer.configure(None)
-        for neuron in self.neurons():
-            if choice is None:
-                neuron.configure(None, timesteps)
-            else:
-                neuron.configure(choice.s_bits, choice.timesteps)
-        if choice is not None:
+        else:
             self.weight_quantizer.configure(choice.w_bits, choice.scheme)
+        bits, steps = (None, timesteps) if choice is None else (choice.s_bits, choice.timesteps)
+        for neuron in self.neurons():
+            neuron.configure(bits, steps)
 
     def neurons(self) -> list[nn.Module]:
         """The neurons that run at this layer's S and T: the input neuron, then the output
@@ -124,20 +131,14 @@ class SpikingLayer(nn.Module):
         """The input neuron's T spike maps, ``[T, B, ...]``. Under mixed precision (autocast)
         the neuron runs in float32 with autocast off, so its membrane and its integer spike
         levels are those of a float32 run; only the synapse's product runs in bf16."""
-        if _autocast_on(current):
-            with torch.autocast(current.device.type, enabled=False):
-                return self.neuron(current.float())
-        return self.neuron(current)
+        return _fire(self.neuron, current)
 
     def fire_output(self, current: Tensor) -> Tensor:
         """The output neuron's T spike maps ``[T, B, ...]`` of this layer's output current (in
         float32 under autocast, as :meth:`spikes`)."""
         if self.output_neuron is None:
             raise RuntimeError("this layer has no output neuron")
-        if _autocast_on(current):
-            with torch.autocast(current.device.type, enabled=False):
-                return self.output_neuron(current.float())
-        return self.output_neuron(current)
+        return _fire(self.output_neuron, current)
 
     def quantized_weight(self) -> Tensor:
         """Q(W) (the weight quantizer's levels times α), in float32 also under autocast."""
