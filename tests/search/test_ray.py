@@ -104,7 +104,7 @@ def test_search_on_a_ray_head_started_here(tmp_path, cache_dir, digits_evaluator
         deadline, proc = time.time() + 120, None
         while time.time() < deadline:
             proc = subprocess.run(
-                [EXE, "search", "--strategy", "random", "--ray", f"127.0.0.1:{port}", "--trials", "2", "--epochs", "1",
+                [EXE, "search", "--strategy", "random", "--ray", f"127.0.0.1:{port}", "--trials", "2", "--epochs", "0",
                  "--out", str(out), "--quiet"],
                 capture_output=True, text=True, timeout=300, env=_env(cache_dir),
             )
