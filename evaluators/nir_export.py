@@ -126,11 +126,18 @@ def to_nir(model: SpikingNetwork) -> Any:
     was_training = model.training
     model.eval()
     try:
+        return _lower(nir, model, config)
+    finally:
+        model.train(was_training)
+
+
+def _lower(nir: Any, model: SpikingNetwork, config: Any) -> Any:
+    """The graph of ``model`` in eval mode (:func:`to_nir`)."""
+    try:
         graph = _Tracer().trace(model)
     except Exception as err:  # noqa: BLE001 - data-dependent control flow and the like
         raise ConfigError(f"the NIR export covers {COVERS}; {model.arch[0]} cannot be traced ({str(err).splitlines()[0][:120]})") from None
     gm = fx.GraphModule(model, graph)
-    shapes: dict[str, tuple[int, ...]] = {}
     env: dict[str, torch.Tensor] = {}
     layers = model.spiking_layers()
     nodes: dict[str, Any] = {}
@@ -173,8 +180,6 @@ def to_nir(model: SpikingNetwork) -> Any:
                 raise ConfigError(f"the NIR export covers {COVERS}; {model.arch[0]} uses {what}")
             edges.append((out_of[src], node.name))
             out_of[node.name] = node.name
-            shapes[node.name] = tuple(env[node.name].shape[1:])
-    model.train(was_training)
     neuron = layers[first].neuron
     metadata = {
         "generator": "spikebits",

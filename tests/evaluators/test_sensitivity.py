@@ -264,7 +264,7 @@ def _sensitivity_files(folder) -> list:
 def test_measure_sensitivity_on_digits_and_cache(digits_evaluator, monkeypatch):
     ev = digits_evaluator
     before = set(_sensitivity_files(ev.cache_dir))  # other tests share the session cache
-    report = measure_sensitivity(ev, probes=10, batches=1, batch_size=64)
+    report = measure_sensitivity(ev, probes=10, batches=1, batch_size=32)
     assert list(report.layers) == ev.space.names == ["conv1", "conv2", "conv3", "fc"]
     assert report.probes == 10 and report.activation_probes == 10  # min_probes = 10 = max
     specs = {s.name: s for s in ev.specs}
@@ -292,13 +292,13 @@ def test_measure_sensitivity_on_digits_and_cache(digits_evaluator, monkeypatch):
         raise RuntimeError("measured again")
 
     monkeypatch.setattr(sensitivity_measure, "hutchinson_traces", fail)
-    assert measure_sensitivity(ev, probes=10, batches=1, batch_size=64) == report
+    assert measure_sensitivity(ev, probes=10, batches=1, batch_size=32) == report
     # Other settings are another file; an unreadable file is measured again.
     with pytest.raises(RuntimeError, match="measured again"):
-        measure_sensitivity(ev, probes=11, batches=1, batch_size=64)
+        measure_sensitivity(ev, probes=11, batches=1, batch_size=32)
     files[0].write_text("{not json")
     with pytest.raises(RuntimeError, match="measured again"):
-        measure_sensitivity(ev, probes=10, batches=1, batch_size=64)
+        measure_sensitivity(ev, probes=10, batches=1, batch_size=32)
 
 
 @pytest.mark.slow
