@@ -147,6 +147,8 @@ def _searcher_class() -> type:
             return True
 
         def suggest(self, trial_id: str) -> dict | str | None:
+            if self.strategy is None:  # read back from Tune's checkpoint: not how spikebits resumes
+                raise RuntimeError("this searcher was read back from Tune's checkpoint, without its strategy; resume with --resume")
             asked = self.strategy.propose()
             if asked is None:
                 return Searcher.FINISHED
@@ -192,7 +194,21 @@ def _searcher_class() -> type:
         def restore(self, checkpoint_path: str) -> None:
             """Nothing to restore: a resumed search reopens the strategy's study instead."""
 
+        def __getstate__(self) -> dict:
+            """What Tune pickles (its ``tuner.pkl`` holds the search algorithm): the numbers of
+            the trials in flight, never the strategy, its proposals or the callback. They live
+            in the driver, hold library objects that need not pickle (an Optuna sampler's lock,
+            a trial's storage) and the evaluator with its data; Tune's own restore is not used
+            for them (a resumed search reopens the strategy's study)."""
+            return {**self.__dict__, "strategy": None, "callback": None, "pending": {}}
+
     return StrategySearcher
+
+
+def make_searcher(strategy: Strategy, callback: TrialCallback | None = None) -> Any:
+    """A Ray Tune searcher (``ray.tune.search.Searcher``) that asks and tells ``strategy``
+    in the driver; what Tune pickles of it holds neither ``strategy`` nor ``callback``."""
+    return _searcher_class()(strategy, callback)
 
 
 # ---------------------------------------------------------------------------- executor
@@ -307,7 +323,7 @@ class RayExecutor:
         remaining = strategy.remaining(n_trials)
         if remaining <= 0:
             return
-        searcher = _searcher_class()(strategy, callback)
+        searcher = make_searcher(strategy, callback)
         search_alg = ConcurrencyLimiter(searcher, max_concurrent=self.max_concurrent) if self.max_concurrent else searcher
         scheduler = None
         if self.early_stop:

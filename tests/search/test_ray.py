@@ -83,6 +83,75 @@ def test_local_ray_search_writes_the_standard_outputs(capsys, tmp_path, cache_di
     assert json.loads((out / "run.json").read_text())["strategy"]["name"] == "nsga2"
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["tpe", "gp", "qmc"])
+def test_every_optuna_sampler_runs_on_ray(name, capsys, tmp_path, cache_dir, digits_evaluator, local_ray):
+    """nsga2 runs in the test above; the other Optuna samplers on Ray too (scored without
+    fine-tuning, to keep the suite short: what crosses Ray is the same)."""
+    from spikebits.search.cli import main
+
+    digits_evaluator.pretrained()
+    out = tmp_path / name
+    code = main(["search", "--strategy", name, "--ray", "--trials", "2", "--epochs", "0", "--budget", "bit_budget<=3",
+                 "--out", str(out), "--quiet"])
+    assert code == 0, capsys.readouterr().err[-2000:]
+    trained = [r for r in read_trials_csv(out / "trials.csv") if r["state"] == "COMPLETE"]
+    assert len(trained) == 2 and all(r["feasible"] and r["bit_budget"] <= 3.0 and 0 < r["accuracy"] <= 1 for r in trained)
+    assert json.loads((out / "run.json").read_text())["strategy"]["name"] == name
+
+
+@pytest.mark.parametrize("name", ["nsga2", "tpe", "gp", "qmc", "random"])
+def test_what_tune_pickles_holds_no_strategy(name, tmp_path):
+    """Ray Tune pickles its search algorithm into the experiment's ``tuner.pkl``. The searcher
+    keeps its strategy (with the Optuna study, its sampler — NSGA-II's holds a lock since
+    Optuna 5.1 — and the evaluator) out of it, and the strategy in the driver goes on."""
+    from ray import cloudpickle
+    from ray.tune.search import ConcurrencyLimiter
+
+    from spikebits.search import get_strategy
+    from spikebits.search.ray_search import make_searcher
+    from spikebits.space import Budget
+
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    evaluator = CrashingEvaluator(str(tmp_path))
+    strategy = get_strategy(name)(evaluator.space, evaluator, Budget.parse("bit_budget<=3"), ("accuracy", "bit_budget"), seed=0,
+                                  storage=f"sqlite:///{tmp_path / 'study.db'}")
+    strategy.start()
+    searcher = make_searcher(strategy)
+    assert searcher.suggest("t0")["number"] == 0  # a trial in flight travels by number only
+    blob = cloudpickle.dumps(ConcurrencyLimiter(searcher, max_concurrent=1))
+    assert b"CrashingEvaluator" not in blob and b"sqlite" not in blob
+    restored = cloudpickle.loads(blob).searcher
+    assert restored.strategy is None and restored.numbers == {"t0": 0}
+    with pytest.raises(RuntimeError, match="resume with --resume"):
+        restored.suggest("t1")
+    assert searcher.suggest("t1")["number"] == 1  # the driver's searcher is untouched
+
+
+def test_what_ray_ships_to_its_workers_round_trips(digits_evaluator, cache_dir):
+    """``tune.with_parameters`` puts the evaluator (data and pretrained state included) and a
+    split strategy's parts in Ray's object store: both come back whole through Ray's pickler."""
+    import torch
+    from ray import cloudpickle
+
+    from spikebits.search import get_strategy
+    from spikebits.space import Budget
+
+    state, accuracy = digits_evaluator.pretrained()
+    copy = cloudpickle.loads(cloudpickle.dumps(digits_evaluator))
+    copy_state, copy_accuracy = copy.pretrained()
+    assert copy_accuracy == accuracy and copy_state.keys() == state.keys()
+    assert all(torch.equal(copy_state[k], state[k]) for k in state)
+    assert torch.equal(copy.data.val.tensors[0], digits_evaluator.data.val.tensors[0])
+    config = digits_evaluator.space.smallest_config()
+    assert copy.cost(config) == digits_evaluator.cost(config)
+    strategy = get_strategy("differentiable")(digits_evaluator.space, digits_evaluator, Budget(), ("accuracy", "bit_budget"),
+                                              targets="1/1/1,2/2/1")
+    strategy.start()
+    parts = cloudpickle.loads(cloudpickle.dumps(strategy.split()))
+    assert [str(p.targets[0]) for p in parts] == [str(t) for t in strategy.targets]
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
