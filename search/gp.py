@@ -1,5 +1,5 @@
 """``gp``: Optuna's Gaussian-process sampler (Bayesian optimisation; constrained and
-multi-objective, with the budget's constraints from ``trial.set_constraint``)."""
+multi-objective, with the budget's constraints as each trial's constraint values)."""
 
 from __future__ import annotations
 
@@ -31,6 +31,9 @@ class GPStrategy(OptunaStrategy):
     name = "gp"
     Options = GPOptions
     options: GPOptions
+    #: A skipped config's accuracy is told as −inf (never measured); the GP clips it to the
+    #: worst measured one, as it should, and says so at every fit.
+    quiet_warnings = ("Clip non-finite values",)
 
     def make_sampler(self, seed: int) -> optuna.samplers.BaseSampler:
         return optuna.samplers.GPSampler(

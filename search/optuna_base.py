@@ -3,17 +3,22 @@
 Each Optuna strategy is a :class:`OptunaStrategy` with its own sampler. Parameters use the
 flat names of DESIGN.md (``conv2.w_bits``, ``conv2.scheme``, ...), one set per independent
 decision (tied groups decided by their first layer, pinned layers left out). Budgets become
-Optuna 5 constraints: ``trial.set_constraint(metric, value - limit)``, ≤ 0 feasible.
+Optuna constraints, value − limit per budget metric (≤ 0 feasible), recorded as one list in
+the budget's order (the form optuna-dashboard reads and Optuna reads too, so samplers,
+``best_trials`` and plots see them; the names are in the trial's user attribute
+``violations``). The study's metric names are the objectives.
 
 Budgets on data-free metrics (:data:`space.COST_METRICS`: bit budget, S-ACE, energy, size,
 effective resolution) are known before any training, so no fine-tune is spent on a config
 that breaks one (``infeasible``):
 
 * ``skip`` (random's default): the config is recorded as a SKIPPED trial with its costs and
-  told to Optuna as COMPLETE with its constraint violations and worst-case values of the
-  data metrics (accuracy 0; active S-ACE and energy at their dense values; firing rate 1),
-  so constrained samplers rank it below every feasible trial; then the sampler draws again.
-  Random sampling therefore draws until feasible.
+  told to Optuna as COMPLETE with its constraint violations (a data metric's at its bound:
+  accuracy 0, active S-ACE and energy at their dense values, firing rate 1) and its data
+  objectives as the worst infinity (never measured), so constrained samplers rank it below
+  every feasible trial and learn the budget from it, while Optuna's importance evaluators
+  and history plot, which use finite values only, leave it out; then the sampler draws
+  again. Random sampling therefore draws until feasible.
 * ``repair`` (nsga2's and tpe's default): as ``skip``, and the config is then repaired by the
   fit rule (:func:`search.fitting.fit_config`: one option of one layer at a time, the
   cheapest move per unit of budget excess first) and the repaired config is enqueued as the
@@ -34,6 +39,7 @@ owner process is gone as FAIL (the reason is kept in the study's user attribute
 from __future__ import annotations
 
 import json
+import math
 import os
 import socket
 import tempfile
@@ -71,13 +77,22 @@ _STATE_NAMES = {
 }
 
 
-def _worst(metric: str, costs: dict[str, float]) -> float:
-    """A data metric's worst value for a config known only by its ``costs``: accuracy 0,
-    firing rate 1, event-driven S-ACE and energy at their dense values (every spike non-zero)."""
+def _bound(metric: str, costs: dict[str, float]) -> float:
+    """A data metric's bound for a config known only by its ``costs``, for its budget
+    constraints: accuracy 0, firing rate 1, event-driven S-ACE and energy at their dense
+    values (every spike non-zero)."""
     dense = {"s_ace_active": "s_ace", "energy_pj_active": "energy_pj"}
     if metric in dense:
         return costs[dense[metric]]
     return {"accuracy": 0.0, "firing_rate": 1.0}[metric]
+
+
+def _unmeasured(metric: str) -> float:
+    """The objective value Optuna is told for a data metric of a config that was never
+    trained: the worst infinity of its direction. Constrained samplers still rank the trial
+    (NSGA-II and TPE by its budget violation, GP clips it to the worst finite value), while
+    Optuna's importance evaluators, which keep finite targets only, leave it out."""
+    return -math.inf if direction(metric) == "maximize" else math.inf
 
 
 def _process_alive(pid: int) -> bool:
@@ -126,7 +141,9 @@ class OptunaStrategy(Strategy):
         """Create or load the study (checking that a loaded one was made with the same
         strategy, objectives, budget and space), fail the trials of dead processes
         (:meth:`fail_orphans`), and enqueue the warm starts."""
-        storage = open_storage(self.options.storage)
+        #: The study's storage (in memory without ``storage``), kept for its public API.
+        self.storage = open_storage(self.options.storage) or optuna.storages.InMemoryStorage()
+        storage = self.storage
         #: The finished trials told in this process (for the front that gets allocation plots).
         self._told: list[TrialRecord] = []
         name = self.options.study_name or f"spikebits-{self.name}"
@@ -138,7 +155,7 @@ class OptunaStrategy(Strategy):
             "space": self.space.to_dict(),
         }
         existing = None
-        if storage is not None:
+        if self.options.storage is not None:
             try:
                 existing = optuna.load_study(study_name=name, storage=storage)
             except KeyError:
@@ -161,6 +178,10 @@ class OptunaStrategy(Strategy):
             load_if_exists=True,
         )
         self.study.set_user_attr("spikebits", signature)
+        self.study_id = self.storage.get_study_id_from_name(self.study.study_name)
+        with warnings.catch_warnings():  # experimental in some Optuna versions
+            warnings.simplefilter("ignore")
+            self.study.set_metric_names(list(self.objectives))
         limits = self._cost_limits()
         if limits:
             costs = self.evaluator.cost(self.space.smallest_config())
@@ -255,10 +276,16 @@ class OptunaStrategy(Strategy):
         """A trial's parameters → flat parameters."""
         return params
 
+    #: Beginnings of sampler warnings that say nothing to a spikebits user (each sampler's own).
+    quiet_warnings: tuple[str, ...] = ()
+
     def _sample(self) -> tuple[optuna.trial.Trial, Config]:
-        trial = self.study.ask()
-        trial.set_user_attr("owner", {"host": socket.gethostname(), "pid": os.getpid()})
-        return trial, self.space.from_params(self.suggest(trial))
+        with warnings.catch_warnings():
+            for message in self.quiet_warnings:
+                warnings.filterwarnings("ignore", message=message)
+            trial = self.study.ask()
+            trial.set_user_attr("owner", {"host": socket.gethostname(), "pid": os.getpid()})
+            return trial, self.space.from_params(self.suggest(trial))
 
     def _cost_limits(self) -> dict[str, float]:
         """The budget's limits on data-free metrics, which decide before any training ({}
@@ -273,12 +300,11 @@ class OptunaStrategy(Strategy):
         trial.set_user_attr("skipped", record.error)
         trial.set_user_attr("metrics", dict(record.metrics))
         self._describe_trial(trial, config, feasible=False)
-        # Optuna gets every constraint of the budget, as for a trained trial: a data metric's
-        # at its worst value.
-        values = {m: costs[m] if m in costs else _worst(m, costs) for m in {*self.objectives, *self.budget.metrics}}
-        for constraint in self.budget.constraints:
-            trial.set_constraint(constraint.metric, constraint.violation(values))
-        self.study.tell(trial, [values[m] for m in self.objectives])
+        # Optuna gets every constraint of the budget, as for a trained trial (a data metric's
+        # at its bound), and an unmeasured data objective as the worst infinity.
+        bounds = {m: costs[m] if m in costs else _bound(m, costs) for m in self.budget.metrics}
+        self._set_constraints(trial, {c.metric: c.violation(bounds) for c in self.budget.constraints})
+        self.study.tell(trial, [costs[m] if m in costs else _unmeasured(m) for m in self.objectives])
 
     def ask(self) -> Proposal | None:
         limits = self._cost_limits()
@@ -314,6 +340,28 @@ class OptunaStrategy(Strategy):
         trial.set_user_attr("config", full.to_dict()["layers"])
         trial.set_user_attr("config_short", full.short())
         trial.set_user_attr("feasible", feasible)
+
+    def _set_constraints(self, trial: optuna.trial.Trial, violations: dict[str, float]) -> None:
+        """Record the budget's constraint values of ``trial`` (value − limit, ≤ 0 feasible) as
+        one list in the budget's order, under the trial's system attribute ``constraints``,
+        written through the storage's public API. Optuna 5 reads that list as it reads
+        ``trial.set_constraint`` (its samplers, ``best_trials`` and plots see the same
+        values), and optuna-dashboard reads only that list (it does not know the names Optuna
+        5 stores). Writing both would make Optuna count every constraint twice, so the names
+        go in the user attribute ``violations`` instead (:meth:`_named_violations` reads them
+        back)."""
+        if not violations:
+            return
+        names = [c.metric for c in self.budget.constraints]
+        trial.set_user_attr("violations", {m: float(violations[m]) for m in names})
+        trial_id = self.storage.get_trial_id_from_study_id_trial_number(self.study_id, trial.number)
+        self.storage.set_trial_system_attr(trial_id, "constraints", [float(violations[m]) for m in names])
+
+    def _named_violations(self, trial: optuna.trial.FrozenTrial) -> dict[str, float]:
+        """``trial``'s constraint values by metric name (the list's positions are the budget's
+        constraints; a study written by ``trial.set_constraint`` has the names already)."""
+        names = [c.metric for c in self.budget.constraints]
+        return {names[int(k)] if k.isdigit() and int(k) < len(names) else k: v for k, v in trial.constraints.items()}
 
     def publish(self, records: Sequence[TrialRecord], front: Sequence[TrialRecord]) -> None:
         """Mark the front in the study: user attribute ``pareto_front``, its trial numbers."""
@@ -369,8 +417,7 @@ class OptunaStrategy(Strategy):
         if record.info:
             trial.set_user_attr("info", {k: v for k, v in record.info.items() if k != "traceback"})
         self._attach_allocation(trial, record)
-        for metric, violation in record.violations.items():
-            trial.set_constraint(metric, violation)
+        self._set_constraints(trial, record.violations)
         self.study.tell(trial, [record.metrics[m] for m in self.objectives])
 
     def records(self) -> list[TrialRecord]:
@@ -387,7 +434,7 @@ class OptunaStrategy(Strategy):
             except ConfigError:
                 config = None
             metrics = trial.user_attrs.get("metrics", {}) if state in ("COMPLETE", "SKIPPED") else {}
-            violations = dict(trial.constraints)
+            violations = self._named_violations(trial)
             out.append(
                 TrialRecord(
                     number=trial.number,

@@ -132,6 +132,17 @@ def test_the_dashboard_serves_the_study_over_http(tmp_path):
             attrs = {a["key"]: a["value"] for a in trials[record.number]["user_attrs"]}
             assert attrs["config_short"] == FakeEvaluator().space.complete(record.config).short()
             assert json.loads(attrs["metrics"])["bit_budget"] == record.metrics["bit_budget"]
+        # Infeasible trials are marked: each finished trial's constraint list (value − limit)
+        # is what the dashboard reads; a config skipped for its budget shows an accuracy of
+        # -inf (never measured), and the objectives carry their names.
+        scored = [r for r in result.records if r.state in ("COMPLETE", "SKIPPED")]
+        assert any(r.state == "SKIPPED" for r in scored) and any(r.feasible for r in scored)
+        for record in scored:
+            trial = trials[record.number]
+            assert trial["constraints"] == [pytest.approx(record.metrics["bit_budget"] - 3)]
+            assert (trial["constraints"][0] > 0) == (not record.feasible)
+            assert (trial["values"][0] == "-inf") == (record.state == "SKIPPED")
+        assert detail["objective_names"] == ["accuracy", "bit_budget"]
         study_attrs = {a["key"]: a["value"] for a in detail["user_attrs"]}
         assert json.loads(study_attrs["pareto_front"]) == sorted(r.number for r in result.front)
         for number in json.loads(study_attrs["pareto_front"]):

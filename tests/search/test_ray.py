@@ -73,13 +73,13 @@ def test_local_ray_search_writes_the_standard_outputs(capsys, tmp_path, cache_di
     for row in rows:
         assert row["feasible"] == (row["bit_budget"] <= 3.0)
         assert row["violation.bit_budget"] == pytest.approx(row["bit_budget"] - 3.0)
-    # The Optuna study holds the same constraints (Optuna 5: value − limit, ≤ 0 feasible);
-    # a skipped trial was told accuracy 0, the worst.
+    # The Optuna study holds the same constraints (value − limit, ≤ 0 feasible; one list);
+    # a skipped trial was told the accuracy it never had as −inf.
     study = optuna.load_study(study_name="s", storage=f"sqlite:///{db}")
     by_number = {r["number"]: r for r in rows}
     for trial in study.trials:
-        assert trial.constraints == {"bit_budget": pytest.approx(by_number[trial.number]["bit_budget"] - 3.0)}
-        assert trial.values[0] == (by_number[trial.number]["accuracy"] if trial.number not in skipped else 0.0)
+        assert trial.constraints == {"0": pytest.approx(by_number[trial.number]["bit_budget"] - 3.0)}
+        assert trial.values[0] == (by_number[trial.number]["accuracy"] if trial.number not in skipped else -math.inf)
     assert json.loads((out / "run.json").read_text())["strategy"]["name"] == "nsga2"
 
 

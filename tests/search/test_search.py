@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from spikebits.results import pareto_front
@@ -70,8 +72,10 @@ def test_constraints_reach_the_optuna_study_and_front_matches_brute_force():
     strategy = get_strategy("random")(ev.space, ev, budget, ("accuracy", "bit_budget"), seed=0)
     records = strategy.run(150)
     for trial in strategy.study.trials:
-        assert set(trial.constraints) == {"bit_budget"}
-        assert trial.constraints["bit_budget"] == pytest.approx(trial.user_attrs["metrics"]["bit_budget"] - 2)
+        # Optuna reads the budget's constraints as one list, in the budget's order (what
+        # optuna-dashboard reads too); the names are in the user attribute "violations".
+        assert trial.constraints == {"0": pytest.approx(trial.user_attrs["metrics"]["bit_budget"] - 2)}
+        assert trial.user_attrs["violations"] == {"bit_budget": trial.constraints["0"]}
     assert len({r.config for r in records}) == 36  # this seed's 150 draws cover the space
     # Brute force over all 36 configs: the feasible front is (accuracy, W̄·S̄) =
     # (0.72, 1.0) all W1S1; (0.77, 1.5) a=W2S1, b=W1S1 -> 0.5+.15+.05+.05+.02 = 0.77;
@@ -125,8 +129,51 @@ def test_a_skipped_trial_carries_every_budget_constraint_to_optuna():
     skipped = [t for t in strategy.study.trials if "skipped" in t.user_attrs]
     assert skipped and len(ev.calls) == 6
     for trial in skipped:
-        assert trial.constraints == {"bit_budget": trial.user_attrs["metrics"]["bit_budget"] - 1.5, "firing_rate": 0.75}
-        assert trial.values[0] == 0.0
+        assert trial.constraints == {"0": trial.user_attrs["metrics"]["bit_budget"] - 1.5, "1": 0.75}
+        assert trial.user_attrs["violations"] == {"bit_budget": trial.constraints["0"], "firing_rate": 0.75}
+        # The accuracy it never had is the worst infinity, not a measured 0.
+        assert trial.values[0] == -math.inf and trial.values[1] == trial.user_attrs["metrics"]["bit_budget"]
+
+
+def test_skipped_configs_stay_out_of_optunas_importance_and_history():
+    """A config skipped for its budget was never trained: Optuna's importance evaluators
+    (finite targets only) and the history plot (which draws finite values only) leave it out,
+    so its never-measured accuracy cannot make a parameter look important."""
+    pytest.importorskip("plotly")
+    import optuna
+    from optuna.importance import FanovaImportanceEvaluator, get_param_importances
+
+    ev = FakeEvaluator()
+    strategy = get_strategy("tpe")(ev.space, ev, Budget.parse(["bit_budget<=1.5"]), ("accuracy", "bit_budget"), seed=0,
+                                   n_trials=12, infeasible="skip")
+    strategy.run()
+    study = strategy.study
+    trained = [t for t in study.trials if "skipped" not in t.user_attrs]
+    assert len(trained) == 12 and len(study.trials) > 20
+    only_trained = optuna.create_study(directions=study.directions)
+    only_trained.add_trials(trained)
+
+    def accuracy(trial):  # noqa: ANN001, ANN202
+        return trial.values[0]
+
+    importances = get_param_importances(study, target=accuracy, evaluator=FanovaImportanceEvaluator(seed=0))
+    assert importances == get_param_importances(only_trained, target=accuracy, evaluator=FanovaImportanceEvaluator(seed=0))
+    figure = optuna.visualization.plot_optimization_history(study, target=accuracy, target_name="accuracy")
+    drawn = sorted(y for trace in figure.data if trace.mode == "markers" for y in trace.y if math.isfinite(y))
+    assert drawn == sorted(t.values[0] for t in trained)
+
+
+@pytest.mark.parametrize("name", ["tpe", "nsga2", "gp"])
+def test_constrained_samplers_learn_the_budget_from_skipped_configs(name):
+    # 5 of the 36 configs keep bit_budget<=1.5, and every trained trial keeps it: what a
+    # sampler knows of the region that breaks it comes from the skipped configs alone. Random
+    # sampling draws about 7 configs per feasible one; the constrained samplers far fewer.
+    def skipped(strategy: str) -> int:
+        result = run_search(strategy, FakeEvaluator(), budget=Budget.parse(["bit_budget<=1.5"]), objectives=("accuracy", "bit_budget"),
+                            n_trials=12, seed=0, infeasible="skip")
+        return sum(r.state == "SKIPPED" for r in result.records)
+
+    assert skipped(name) < 0.5 * skipped("random")
 
 
 def test_train_mode_fine_tunes_infeasible_configs_and_an_unmeetable_budget_is_one_line():
