@@ -4,7 +4,11 @@ need built in) ÷ the temporal-squeeze path spikebits uses (one synaptic pass on
 Both run digits_cnn at the same config (default W4/S2/T2) on the same batch, in one process,
 interleaved. The per-step path gives the same numbers; this measures what it would cost every
 training step, against the 10 % that issue 18 allows a built-in NeuroBench path. Measured on 2
-CPU cores: 1.45–1.48 (so NeuroBench gets a wrapper, ``spikebits.evaluators.neurobench``).
+CPU cores: 1.45–1.48. So the per-step path runs only where it is watched (``models.hooked``):
+in eval mode, on the layers and neurons that carry a module hook (NeuroBench's); training
+and unwatched inference run the one-pass path. The second line prints what watching costs
+an eval forward: watched (a no-op hook on every deployed synapse and firing module, as
+NeuroBench's ``TorchModel`` registers them) ÷ unwatched.
 
     .venv/bin/python bench/neurobench_overhead.py [--steps 60] [--batch 64] [--bits 4/2/2]
 """
@@ -79,6 +83,26 @@ def main() -> None:
             times[True].append(b)
     one, per = statistics.median(times[False]), statistics.median(times[True])
     print(f"digits_cnn {args.bits}: one pass {one * 1e3:.1f} ms, per step {per * 1e3:.1f} ms, ratio {per / one:.3f}")
+    plain, watched = eval_times(squeeze[0], x, args.steps)
+    print(f"digits_cnn {args.bits} eval forward: unwatched {plain * 1e3:.1f} ms, watched {watched * 1e3:.1f} ms, ratio {watched / plain:.3f}")
+
+
+def eval_times(model, x, steps: int) -> tuple[float, float]:  # noqa: ANN001
+    """Median eval forward time (no grad) unwatched and watched, interleaved."""
+    model.eval()
+    watched_modules = [m for layer in model.spiking_layers().values() for m in (layer.deployed, layer.neuron.firing)]
+    times: dict[bool, list[float]] = {False: [], True: []}
+    with torch.no_grad():
+        for i in range(steps + 5):
+            for watch in (False, True):
+                handles = [m.register_forward_pre_hook(lambda module, args: None) for m in watched_modules] if watch else []
+                start = time.perf_counter()
+                model(x)
+                if i >= 5:
+                    times[watch].append(time.perf_counter() - start)
+                for handle in handles:
+                    handle.remove()
+    return statistics.median(times[False]), statistics.median(times[True])
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from spikebits.evaluators.cost import s_ace
-from spikebits.models import LayerSpec, SpikingLayer, SpikingNetwork
+from spikebits.models import LayerSpec, SpikingLayer, SpikingNetwork, spike_levels
 from spikebits.space import Config, ConfigError
 
 #: ``fn(name, layer, spikes)`` of :func:`probe_synapses`; a non-None return replaces the output.
@@ -308,7 +308,10 @@ def neurobench_counts(
 
     ``integer_spikes=True`` (default) feeds the integer levels k (γ_t folded into the weights,
     as deployed hardware sees them): a layer reading 1-bit spikes (S = 1, or LIF) does ACs,
-    a multi-bit layer MACs unless a step happens to fire only level-1 spikes.
+    a multi-bit layer MACs unless a step happens to fire only level-1 spikes. Inputs that
+    are not on the source neuron's grid γ_t·k (a SEW-ResNet sum of several neurons' spikes, a
+    pooled average) are fed as they are (:func:`models.spike_levels`), as a network that
+    NeuroBench watches computes them (:mod:`models.hooked`).
     ``integer_spikes=False`` feeds the real values γ_t·k, as NeuroBench would see the
     fake-quantized PyTorch model: MACs unless γ_t = 1 (or the step is silent).
 
@@ -322,7 +325,12 @@ def neurobench_counts(
     samples = 0
 
     def count(name: str, layer: SpikingLayer, spikes: Tensor) -> None:
-        x = integer_levels(model, name, spikes).to(spikes.dtype) if integer_spikes else spikes.detach()
+        if integer_spikes:
+            neuron = source_layer(model, name).neuron
+            spike_bits(neuron, spikes.shape[0])  # raises for a full-precision neuron
+            x = spike_levels(spikes, spike_steps(neuron, spikes.shape[0]))[0]
+        else:
+            x = spikes.detach()
         w = layer.quantized_weight().detach()
         w_mask = (w != 0).to(x.dtype)
         ones_w = torch.ones_like(w_mask)

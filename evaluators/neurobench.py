@@ -1,32 +1,53 @@
-"""NeuroBench on spikebits models: a wrapper that NeuroBench's hooks see, and the bit-aware
-metrics NeuroBench lacks.
+"""NeuroBench on spikebits models: counted natively, a wrapper that counts the same way
+independently, and the bit-aware metrics NeuroBench lacks.
 
 NeuroBench (``neurobench.benchmarks.Benchmark``) counts a network's work with hooks on its
-``nn.Conv2d`` / ``nn.Linear`` modules (synaptic operations) and on its activation modules
-(activation sparsity, membrane updates). A :class:`models.SpikingLayer` computes its synapse
-once on the temporal mean of its input spikes (``F.conv2d(mean_t s_t, Q(W))``, exact because
-the synapse is affine), so those hooks never fire. Running the synapse once per time step
-instead, as a chip does, would make every training step slower: 1.45–1.48× for digits_cnn at
-W4/S2/T2 on 2 CPU cores (``bench/neurobench_overhead.py``), far above the 10 % a built-in path
-may cost. So NeuroBench gets a wrapper:
+``nn.Conv2d`` / ``nn.Linear`` modules (``SynapticOperations``: each call re-run with binary
+inputs and weights; a call whose inputs lie in {−1, 0, 1} is accumulates, any other
+multiply-accumulates) and on its activation modules (``ActivationSparsity``: the outputs;
+``MembraneUpdates``: the ``mem`` of an ``snntorch.SpikingNeuron`` before and after each
+call). ``TorchModel`` finds activation modules by ``isinstance`` of ``nn.ReLU`` /
+``nn.Sigmoid``. A :class:`models.SpikingLayer` computes its synapse once on the temporal
+mean of its input spikes (``F.conv2d(mean_t s_t, Q(W))``, exact because the synapse is
+affine) and a neuron runs its T steps as one fused node, so none of those hooks would fire.
+Running the synapse once per time step always, as a chip does, would make every training
+step 1.45–1.57× slower (digits_cnn at W4/S2/T2 on 2 CPU cores, ``bench/neurobench_overhead.py``).
 
-:class:`NeuroBenchNet` (``neurobench_model(model)`` wraps it in NeuroBench's ``TorchModel``)
+**Native** (what a NeuroBench user writes: ``Benchmark(TorchModel(model), ...)`` on a bare
+network from ``models.build`` + ``apply_config``, or from ``models.load_sbq``): every layer
+and neuron owns a module that does its work step by step *while watched* — in eval mode
+(``TorchModel`` sets it) with a module hook registered on it (:mod:`models.hooked`):
+
+* ``layer.deployed`` (an ``nn.Conv2d`` / ``nn.Linear`` holding Q(W), no bias) is called once
+  per step t on the integer spike levels k_t (0/1 for S = 1 or LIF spikes, so NeuroBench
+  counts accumulates there, multiply-accumulates for multi-bit spikes); the layer's current
+  is Σ_t γ_t·deployed(k_t)/T + bias, the model's up to float rounding. The float
+  ``layer.synapse`` is hooked too but never called, so it counts nothing.
+* ``neuron.firing`` (an ``nn.ReLU`` subclass, and an ``snntorch.SpikingNeuron`` when snnTorch
+  is installed) fires each step's spikes from the membrane, which it holds as ``mem``.
+
+Training and unwatched inference are untouched (the same numbers, bit for bit, and the same
+speed); watched eval forwards cost ~1.9× (the same bench). Counts equal
+:func:`evaluators.activity.neurobench_counts` (synaptic operations) and this module's wrapper
+(all metrics) — tested on digits_cnn, resnet20 and sew_resnet18, checked on every family.
+After ``Benchmark.run`` NeuroBench keeps its hooks until the ``Benchmark`` is collected or
+``TorchModel.cleanup_hooks()`` runs; until then the model's eval forwards stay step by step.
+
+**Wrapper**: :class:`NeuroBenchNet` (``neurobench_model(model)`` wraps it in ``TorchModel``)
 is a copy of a configured network in which
 
-* every synapse is a real ``nn.Conv2d`` / ``nn.Linear`` holding the quantized weights Q(W)
-  (α·levels; a weight quantized to 0 is 0), called once per time step t on the *integer*
-  spike levels k_t = s_t/γ_t a chip would see (0/1 for S = 1 or LIF spikes, so NeuroBench
-  counts accumulates there and multiply-accumulates for multi-bit spikes); the layer's
-  current is Σ_t γ_t·conv(k_t)/T + bias, the same numbers as the fake-quantized network up
-  to float rounding (tested);
-* every neuron runs step by step as an snnTorch ``SpikingNeuron`` (:class:`StepNeuron`) whose
-  ``mem`` is its membrane, so ``ActivationSparsity`` and ``MembraneUpdates`` count it.
+* every synapse is a real ``nn.Conv2d`` / ``nn.Linear`` holding Q(W), called once per time
+  step on k_t (through :func:`evaluators.activity.probe_synapses`);
+* every neuron runs step by step as an snnTorch ``SpikingNeuron`` (:class:`StepNeuron`),
+  registered as NeuroBench's activation module.
 
-Inputs a layer reads that are not one neuron's integer levels stay as they are (a SEW-ResNet
-layer reads sums of several neurons' spikes; a pooled head reads averages); NeuroBench then
-counts their non-zero entries as multiply-accumulates, as it would for any real-valued input.
-The spike-spike products of a Spikformer attention are not ``nn.Linear`` calls and are not
-counted (S-ACE counts them: :func:`evaluators.cost.attention_bit_products`).
+It is an independent implementation of the same counts, and refuses a full-precision network.
+
+Inputs a layer reads that are not one neuron's integer levels stay as they are, both ways (a
+SEW-ResNet layer may read sums of several neurons' spikes; a pooled head reads averages);
+NeuroBench then counts their non-zero entries as multiply-accumulates, as it would for any
+real-valued input. The spike-spike products of a Spikformer attention are not ``nn.Linear``
+calls and are not counted (S-ACE counts them: :func:`evaluators.cost.attention_bit_products`).
 
 Bit-aware metrics, NeuroBench-style (classes NeuroBench's ``Benchmark`` takes in its metric
 lists; results are keyed by class name):
@@ -36,6 +57,9 @@ lists; results are keyed by class name):
   actually processes; per sample, like ``SynapticOperations``.
 * :class:`PackedFootprint` (static): bytes of the packed ``.sbq`` payload, ⌈Σ_l N_w,l·W_l / 8⌉
   (:func:`models.save_sbq`), against ``Footprint``'s float32 bytes.
+
+Both read a bare network in ``TorchModel`` as well as the wrapper (the deployed synapse
+carries ``w_bits``).
 
 NeuroBench is optional: ``pip install 'spikebits[neurobench]'`` then
 ``pip install --no-deps neurobench==2.3.0`` (its torchaudio requirement would replace this
@@ -66,7 +90,7 @@ from spikebits.evaluators.activity import probe_synapses, source_layer, spike_bi
 from spikebits.models import LIFNeuron, SpikingLayer, SpikingNetwork, current_config, quantize_unsigned
 from spikebits.space import ConfigError
 
-__all__ = ["BitSynapticOperations", "NeuroBenchNet", "PackedFootprint", "StepNeuron", "neurobench_model"]
+__all__ = ["BitSynapticOperations", "NeuroBenchNet", "PackedFootprint", "StepNeuron", "neurobench_model", "packed_bytes"]
 
 
 class StepNeuron(snntorch.SpikingNeuron):
@@ -142,7 +166,7 @@ class NeuroBenchNet(nn.Module):
                     if neuron is not None:
                         setattr(layer, attr, SteppedNeuron(neuron))
         #: ⌈Σ_l N_w,l·W_l / 8⌉: the ``.sbq`` payload (:func:`evaluators.cost.size_bits`).
-        self.packed_bytes = math.ceil(sum(layer.synapse.weight.numel() * config[n].w_bits for n, layer in model.spiking_layers().items()) / 8)
+        self.packed_bytes = packed_bytes(model)
 
     def _synapse(self, name: str, layer: SpikingLayer, spikes: Tensor) -> Tensor:
         """Σ_t γ_t·synapse(k_t) / T + bias, with one real synapse call per step on k_t."""
@@ -239,12 +263,23 @@ class BitSynapticOperations(AccumulatedMetric):
         return self.total / self.samples if self.samples else 0.0
 
 
+def packed_bytes(model: SpikingNetwork) -> int:
+    """⌈Σ_l N_w,l·W_l / 8⌉: bytes of the packed ``.sbq`` payload of a configured network."""
+    config = current_config(model)
+    if config is None:
+        raise ConfigError("the packed size needs a quantized network; configure every layer (apply_config) first")
+    return math.ceil(sum(layer.synapse.weight.numel() * config[n].w_bits for n, layer in model.spiking_layers().items()) / 8)
+
+
 class PackedFootprint(StaticMetric):
     """Bytes of the packed ``.sbq`` payload: ⌈Σ_l N_w,l·W_l / 8⌉ (every weight at its own bit
-    width, no padding), against ``Footprint``'s float32 parameters and buffers."""
+    width, no padding), against ``Footprint``'s float32 parameters and buffers. Reads a
+    spikebits network in NeuroBench's ``TorchModel`` or a :func:`neurobench_model`."""
 
     def __call__(self, model) -> float:  # noqa: ANN001 - a NeuroBench model
         net = model.__net__()
-        if not isinstance(net, NeuroBenchNet):
-            raise ConfigError("PackedFootprint reads a spikebits network; wrap it with neurobench_model(model)")
-        return net.packed_bytes
+        if isinstance(net, NeuroBenchNet):
+            return net.packed_bytes
+        if isinstance(net, SpikingNetwork):
+            return packed_bytes(net)
+        raise ConfigError("PackedFootprint reads a spikebits network; benchmark TorchModel(model) of a spikebits model")

@@ -10,6 +10,7 @@ from spikebits.models import sew_resnet as _sew_resnet  # noqa: F401  (registers
 from spikebits.models import spikformer as _spikformer  # noqa: F401  (registers "spikformer")
 from spikebits.models import vgg as _vgg  # noqa: F401  (registers "vgg_dvs")
 from spikebits.models.export import load_sbq, pack_bits, save_sbq, unpack_bits, weight_codes
+from spikebits.models.hooked import DeployedConv2d, DeployedLinear, Firing, LIFFiring, RefinedFiring, spike_levels
 from spikebits.models.layers import Activity, SpikingLayer
 from spikebits.models.network import (
     LayerSpec,
@@ -40,9 +41,14 @@ from spikebits.models.supernet import DEFAULT_LAMBDAS, MixedWeightQuantizer, Sup
 __all__ = [
     "DEFAULT_LAMBDAS",
     "Activity",
+    "DeployedConv2d",
+    "DeployedLinear",
+    "Firing",
+    "LIFFiring",
     "LIFNeuron",
     "LayerSpec",
     "MixedWeightQuantizer",
+    "RefinedFiring",
     "RefinedNeuron",
     "SpikingLayer",
     "SpikingNetwork",
@@ -69,6 +75,7 @@ __all__ = [
     "round_bits",
     "save_sbq",
     "set_full_precision",
+    "spike_levels",
     "ste_round",
     "unpack_bits",
     "weight_codes",

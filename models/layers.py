@@ -12,6 +12,12 @@ next layer the mean of its T outputs, which the next neuron receives as a consta
 for each of its own T' steps, so neighbouring layers may use different T. Because the
 synapse is affine, mean_t(synapse(s_t)) = synapse(mean_t s_t) exactly, and the layer
 computes the right-hand side (one synaptic pass instead of T).
+
+Seen by module hooks (NeuroBench's): in eval mode, while a hook watches the layer's
+``deployed`` twin of its synapse (:mod:`models.hooked`), the layer computes the left-hand
+side instead, as a chip does: Σ_t γ_t·deployed(k_t) / T + bias, one call per step on the
+integer spike levels k_t, with the deployed weights Q(W) — the same current up to float
+rounding.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from spikebits.models.hooked import deployed_synapse, spike_levels, tag_levels, tagged_levels
 from spikebits.models.neurons import NEURONS, RefinedNeuron
 from spikebits.models.quantizers import WeightQuantizer
 from spikebits.space import ConfigError, LayerChoice
@@ -70,6 +77,9 @@ class SpikingLayer(nn.Module):
         if isinstance(synapse, nn.Conv2d) and synapse.padding_mode != "zeros":
             raise ConfigError(f"convolutions with padding_mode {synapse.padding_mode!r} are not supported; use zero padding")
         self.synapse = synapse
+        #: The synapse as deployed (Q(W), no bias), called once per step while a hook watches it
+        #: in eval mode (module docstring); holds no state of its own.
+        self.deployed = deployed_synapse(synapse)
         self.neuron = RefinedNeuron() if encoder else NEURONS[neuron]()
         self.weight_quantizer = WeightQuantizer()
         self.choice: LayerChoice | None = None
@@ -168,12 +178,43 @@ class SpikingLayer(nn.Module):
                 self.activity.nonzero += float((spikes != 0).sum())
                 self.activity.total += float(spikes.numel())
                 self.activity.spike_sum += float(spikes.sum())
+        if not self.training and self.deployed.watched:
+            return self._stepwise(spikes)
         x = self.squeeze(spikes)
         w = self.quantized_weight()
         if isinstance(self.synapse, nn.Conv2d):
             conv = self.synapse
             return F.conv2d(x, w, conv.bias, conv.stride, conv.padding, conv.dilation, conv.groups)
         return F.linear(x, w, self.synapse.bias)
+
+    def spike_levels(self, spikes: Tensor) -> tuple[Tensor, Tensor]:
+        """(k, γ) of the ``[T, B, ...]`` spikes this synapse reads, s_t = γ_t·k_t: as tagged by
+        the watched neuron that fired them; else, when this layer's own neuron is their source,
+        k = s/γ if that is integer (:func:`models.hooked.spike_levels`, tagged for the layers
+        that read the same spikes); else the spikes as they are, γ = 1."""
+        tagged = tagged_levels(spikes)
+        if tagged is not None:
+            return tagged
+        steps = torch.ones(spikes.shape[0], device=spikes.device, dtype=spikes.dtype)
+        if self.spike_source is None and getattr(self.neuron, "bits", None) is not None:
+            steps = self.neuron.gamma.detach()[: spikes.shape[0]]
+        levels, steps = spike_levels(spikes, steps)
+        tag_levels(spikes, levels, steps)
+        return levels, steps
+
+    def _stepwise(self, spikes: Tensor) -> Tensor:
+        """Σ_t γ_t·deployed(k_t) / T + bias, one call of ``self.deployed`` per step (module docstring)."""
+        levels, steps = self.spike_levels(spikes)
+        deployed = self.deployed
+        deployed.deploy(self.synapse, self.quantized_weight(), None if self.choice is None else self.choice.w_bits)
+        total = steps[0] * deployed(levels[0])
+        for t in range(1, levels.shape[0]):
+            total = total + steps[t] * deployed(levels[t])
+        out = total / levels.shape[0]
+        bias = self.synapse.bias
+        if bias is None:
+            return out
+        return out + (bias.view(1, -1, *([1] * (out.dim() - 2))) if isinstance(self.synapse, nn.Conv2d) else bias)
 
     def forward(self, current: Tensor) -> Tensor:
         return self.synapse_forward(self.spikes(current))

@@ -1,6 +1,10 @@
 """Spiking neurons. Each takes a constant input current and returns T spike maps.
 
 Shapes: the input current is ``[B, ...]``; the output is ``[T, B, ...]``.
+
+Each neuron owns a firing module (``neuron.firing``, :mod:`models.hooked`): in eval mode,
+while a module hook watches it, the neuron runs its T steps as T calls of it (the same
+numbers), so the hook sees every step's spikes and membrane.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ import math
 import torch
 from torch import Tensor, nn
 
+from spikebits.models.hooked import LIFFiring, RefinedFiring, tag_levels
 from spikebits.models.quantizers import init_spike_step, quantize_unsigned, renewal_step, round_bits, unsigned_levels
 
 
@@ -122,6 +127,8 @@ class RefinedNeuron(nn.Module):
         self.renew = False
         self.renewal_grid = 50
         self.renewals = 0
+        #: s_t = f(v_t) of one step, called once per step while watched (module docstring).
+        self.firing = RefinedFiring()
 
     @property
     def spike_bits(self) -> int | None:
@@ -184,6 +191,8 @@ class RefinedNeuron(nn.Module):
                 self.gamma.fill_(init_spike_step(x, self.bits))
                 self.initialized.fill_(True)
         learn_bits = self.bits_param is not None
+        if not self.training and self.firing.watched:
+            return self._watched_steps(x, learn_bits)
         if self.bits is not None and not learn_bits:
             return refined_spikes(x, self.gamma, self.bits, self.timesteps, self.tau)
         v = torch.zeros_like(x)
@@ -199,6 +208,25 @@ class RefinedNeuron(nn.Module):
                 s = quantize_unsigned(v, self.gamma[t], self.bits)
             out.append(s)
         return torch.stack(out)
+
+    def _watched_steps(self, x: Tensor, learn_bits: bool) -> Tensor:
+        """The T steps as T calls of ``self.firing`` (v_t = v_{t−1}/τ + x − s_{t−1}, s_t = firing(v_t)),
+        the spikes tagged with their integer levels and γ_t (:func:`models.hooked.tag_levels`)."""
+        firing = self.firing
+        firing.start(x)
+        v = torch.zeros_like(x)
+        s = torch.zeros_like(x)
+        out, levels = [], []
+        for t in range(self.timesteps):
+            v = (v if self.tau == 1.0 else v / self.tau) + x - s
+            bits = self._step_bits(t, v) if learn_bits else self.bits
+            s = firing(v, self.gamma[t], bits)
+            out.append(s)
+            levels.append(firing.level)
+        spikes = torch.stack(out)
+        if self.bits is None:
+            return spikes
+        return tag_levels(spikes, torch.stack(levels), self.gamma.detach()[: self.timesteps])
 
     def extra_repr(self) -> str:
         return f"bits={self.bits}, timesteps={self.timesteps}, tau={self.tau}"
@@ -240,6 +268,8 @@ class LIFNeuron(nn.Module):
         self.timesteps = 1
         self.timestep_range = (1, 1)
         self.register_parameter("timesteps_param", None)
+        #: s_t = H(v_t − θ) of one step, called once per step while watched (module docstring).
+        self.firing = LIFFiring()
 
     @property
     def spike_bits(self) -> int:
@@ -268,14 +298,18 @@ class LIFNeuron(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         if self.timesteps_param is not None:
             self.timesteps = round_bits(self.timesteps_param, *self.timestep_range)
+        watched = not self.training and self.firing.watched
+        if watched:
+            self.firing.start(x)
         v = torch.zeros_like(x)
         s = torch.zeros_like(x)
         out = []
         for _ in range(self.timesteps):
             v = self.beta * v * (1.0 - s) + x
-            s = spike_fn(v - self.threshold, self.slope)
+            s = self.firing(v, self.threshold) if watched else spike_fn(v - self.threshold, self.slope)
             out.append(s)
-        return torch.stack(out)
+        spikes = torch.stack(out)
+        return tag_levels(spikes, spikes, torch.ones(self.timesteps, device=x.device, dtype=x.dtype)) if watched else spikes
 
     def extra_repr(self) -> str:
         return f"beta={self.beta}, threshold={self.threshold}, timesteps={self.timesteps}"

@@ -1,8 +1,9 @@
-"""NeuroBench's own ``Benchmark`` on spikebits models (through ``neurobench_model``): its
-synaptic operations equal spikebits' ``neurobench_counts``, its activation sparsity and
-membrane updates and the bit-aware metrics are checked by hand on the toy, and the wrapper
-computes what the model computes. Skipped when neurobench is not installed (``make test``
-installs it)."""
+"""NeuroBench's own ``Benchmark`` on spikebits models, as a user writes it (``TorchModel(model)``
+on the bare network) and through ``neurobench_model``: its synaptic operations equal
+spikebits' ``neurobench_counts``, its activation sparsity and membrane updates and the
+bit-aware metrics are checked by hand on the toy, both ways agree, and what NeuroBench
+watches computes what the model computes. Skipped when neurobench is not installed
+(``make test`` installs it)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ pytest.importorskip("neurobench")
 from neurobench.benchmarks import Benchmark  # noqa: E402
 from neurobench.metrics.static import Footprint  # noqa: E402
 from neurobench.metrics.workload import ActivationSparsity, MembraneUpdates, SynapticOperations  # noqa: E402
+from neurobench.models import TorchModel  # noqa: E402
 
 from spikebits.evaluators.activity import neurobench_counts  # noqa: E402
 from spikebits.evaluators.neurobench import BitSynapticOperations, NeuroBenchNet, PackedFootprint, neurobench_model  # noqa: E402
@@ -139,3 +141,75 @@ def test_a_full_precision_model_is_refused():
     model = build("digits_cnn", width=0.25)
     with pytest.raises(ConfigError, match="configure every layer"):
         NeuroBenchNet(model)
+
+
+NATIVE = {
+    "digits_cnn": {"width": 0.25},
+    "resnet20": {"widths": (4, 8, 8), "blocks": 1},
+    "sew_resnet18": {"widths": (4, 4, 8, 8), "blocks": (1, 1, 1, 1), "stem": "cifar", "in_channels": 3, "image_size": 16},
+}
+MIXED = [LayerChoice(4, 2, 1), LayerChoice(2, 4, 2, "pow2"), LayerChoice(3, 1, 3), LayerChoice(8, 2, 2)]
+
+
+@pytest.mark.parametrize("name", sorted(NATIVE))
+@pytest.mark.parametrize("cycle", [MIXED, [LayerChoice(3, 1, 2)]], ids=["multibit", "s1"])
+def test_a_bare_torch_model_counts_what_spikebits_counts(name, cycle):
+    """``TorchModel(model)`` on the bare network, NeuroBench's own classes only: synaptic
+    operations equal ``neurobench_counts`` and the wrapper's, activation sparsity and membrane
+    updates the wrapper's; the watched network computes the model's outputs, and once the
+    hooks are gone the model computes exactly what it did before."""
+    torch.manual_seed(0)
+    model = build(name, num_classes=5, **NATIVE[name])
+    space = default_space(model)
+    apply_config(model, space.expand({n: cycle[i % len(cycle)] for i, n in enumerate(space.decisions)}))
+    x = torch.rand(8, *model.input_shape)
+    with torch.no_grad():
+        expected = model.eval()(x)  # step sizes from data
+    data = DataLoader(TensorDataset(x, torch.zeros(len(x), dtype=torch.long)), batch_size=8)
+    native = TorchModel(model)
+    theirs = Benchmark(native, data, [], [], ALL).run(quiet=True)
+    with torch.no_grad():
+        watched = model(x)  # NeuroBench's hooks are still registered: per-step synapses and neurons
+    ours = neurobench_counts(model, data.dataset)
+    wrapper = _run(model, x)
+    synops = theirs["SynapticOperations"]
+    assert synops["Effective_ACs" if cycle[0].s_bits == 1 else "Effective_MACs"] > 0
+    for key in ("Effective_MACs", "Effective_ACs", "Dense"):
+        assert synops[key] == pytest.approx(ours[key], rel=1e-3, abs=1e-6)
+    for key in ("SynapticOperations", "ActivationSparsity", "MembraneUpdates", "BitSynapticOperations", "PackedFootprint"):
+        assert theirs[key] == pytest.approx(wrapper[key], rel=1e-3), key
+    assert 0 < theirs["ActivationSparsity"] < 1 and theirs["MembraneUpdates"] > 0
+    assert torch.allclose(watched, expected, rtol=1e-4, atol=1e-5)
+    native.cleanup_hooks()
+    with torch.no_grad():
+        assert torch.equal(model(x), expected)
+
+
+def test_hooks_leave_training_untouched():
+    """A hook on the deployed synapse and on the firing module changes nothing in training
+    mode (the fused path runs) and, in eval mode, only float rounding."""
+    torch.manual_seed(0)
+    model = build("digits_cnn", width=0.25)
+    space = default_space(model)
+    apply_config(model, space.expand({n: LayerChoice(4, 2, 2) for n in space.decisions}))
+    for module in model.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.momentum = 0.0  # training steps leave the running statistics as they are
+    x = torch.rand(4, *model.input_shape)
+    with torch.no_grad():
+        model.eval()(x)
+        train, evaluated = model.train()(x), model.eval()(x)
+    layer = model.spiking_layers()["conv2"]
+    calls = []
+    handles = [layer.deployed.register_forward_pre_hook(lambda m, i: calls.append("synapse")),
+               layer.neuron.firing.register_forward_hook(lambda m, i, o: calls.append("neuron"))]  # fmt: skip
+    with torch.no_grad():
+        assert torch.equal(model.train()(x), train) and not calls
+        assert torch.allclose(model.eval()(x), evaluated, rtol=1e-4, atol=1e-5)
+    assert calls == ["neuron", "neuron", "synapse", "synapse"]  # T = 2 steps each
+    for handle in handles:
+        handle.remove()
+        handle.remove()  # a second removal changes nothing
+    assert not layer.deployed.watched and not layer.neuron.firing.watched
+    with torch.no_grad():
+        assert torch.equal(model(x), evaluated)
