@@ -23,6 +23,12 @@ def add_parser(sub: Any) -> None:
         "--format", choices=("sbq", "nir"), default=None,
         help="sbq (packed integer weights) or nir (a NIR graph for neuromorphic toolchains); default: nir for a .nir --out, else sbq",
     )
+    x.add_argument(
+        "--nir-lowering", choices=("auto", "standard", "extended"), default="auto",
+        help="standard: LIF, Conv2d, Affine and SumPool2d nodes that snnTorch, Norse and Sinabs load (binary spikes, S = 1 after "
+             "the input layer); extended: I/Threshold/Scale/Delay subgraphs for multi-bit spikes; auto (default): standard where "
+             "the config allows it",
+    )
     x.set_defaults(func=run)
 
 
@@ -53,8 +59,8 @@ def run(args: argparse.Namespace) -> int:
     if (args.format or ("nir" if str(args.out).endswith(".nir") else "sbq")) == "nir":
         from spikebits.evaluators.nir_export import write_nir
 
-        summary = write_nir(model, args.out)
-        print(f"wrote {args.out}: NIR graph of {summary['nodes']} nodes and {summary['edges']} edges, {summary['file_bytes']} bytes "
+        summary = write_nir(model, args.out, args.nir_lowering)
+        print(f"wrote {args.out}: NIR graph ({summary['lowering']} lowering) of {summary['nodes']} nodes and {summary['edges']} edges, {summary['file_bytes']} bytes "
               f"({config.short()})")
         return 0
     expected = size_bits(models.layer_specs(model, info.input_shape), config)

@@ -1,7 +1,8 @@
 """NIR export: a fine-tuned digits_cnn config written with ``spikebits export --format nir``,
-read back with ``nir`` and run by a reference interpreter written here, gives the integer
-spike levels of the bit-serial simulator in every layer and its logits. Configs NIR cannot
-express are refused in one line."""
+read back with ``nir`` and run by a reference interpreter written here (extended lowering),
+gives the integer spike levels of the bit-serial simulator in every layer and its logits; a
+binary-spike config (standard lowering) loads in snnTorch's ``import_from_nir`` and predicts
+what spikebits predicts. Configs NIR cannot express are refused in one line."""
 
 from __future__ import annotations
 
@@ -115,7 +116,7 @@ def test_the_nir_graph_runs_like_the_bit_serial_simulator(finetuned, capsys):
     code = main(["export", "--model", "digits_cnn", "--model-arg", "width=0.25", "--checkpoint", str(folder / "m.ckpt"),
                  "--config", str(folder / "config.json"), "--format", "nir", "--out", str(folder / "m.nir")])
     assert code == 0, capsys.readouterr().err
-    assert "NIR graph of" in capsys.readouterr().out
+    assert "NIR graph (extended lowering) of" in capsys.readouterr().out
     graph = nir.read(str(folder / "m.nir"))
 
     # the lowering: W, S, T, scheme in each node; Q = 2^S − 1 thresholds; integer weights
@@ -127,6 +128,7 @@ def test_the_nir_graph_runs_like_the_bit_serial_simulator(finetuned, capsys):
         w = graph.nodes[f"{layer}.synapse"].weight
         assert np.array_equal(w, np.round(w))
     assert json.loads(str(graph.metadata["config"])) == config.to_dict()
+    assert not any(n.startswith("bn") for n in graph.nodes)  # BatchNorm folds into L.scale and the synapse's bias
 
     x = split.val.tensors[0][:96]
     step0, bits0 = float(graph.metadata["input_step"]), int(graph.metadata["input_bits"])
@@ -176,6 +178,76 @@ def test_a_two_step_graph_keeps_the_soft_reset():
     current = first["conv2.neuron.int"]
     s1 = gamma * _levels(graph, first, "conv2")
     assert np.allclose(second["conv2.neuron.int"], 2 * current - s1)
+
+
+# ----------------------------------------------------------------------------- standard lowering
+@pytest.fixture(scope="module")
+def binary(tmp_path_factory):
+    """digits_cnn at width 0.25 with binary spikes (S = 1, T = 1) after the pinned W8/S8/T1 input
+    layer, fine-tuned 3 epochs on digits, saved as a checkpoint with its config."""
+    split = datasets.load("digits", seed=0)
+    torch.manual_seed(0)
+    model = build("digits_cnn", width=0.25)
+    space = default_space(model)
+    config = space.complete(space.expand({n: LayerChoice(4, 1, 1) for n in ("conv2", "conv3", "fc")}))
+    apply_config(model, config)
+    train(model, split.train, TrainSettings(epochs=3, batch_size=64, lr=1e-2))
+    model.eval()
+    folder = tmp_path_factory.mktemp("nir_standard")
+    torch.save(model.state_dict(), folder / "m.ckpt")
+    (folder / "config.json").write_text(config.to_json())
+    return model, config, split, folder
+
+
+def test_snntorch_loads_the_standard_graph_and_predicts_like_spikebits(binary, capsys):
+    pytest.importorskip("nirtorch")
+    import_nir = pytest.importorskip("snntorch.import_nir")
+    from spikebits.search.cli import main
+
+    model, config, split, folder = binary
+    code = main(["export", "--model", "digits_cnn", "--model-arg", "width=0.25", "--checkpoint", str(folder / "m.ckpt"),
+                 "--config", str(folder / "config.json"), "--out", str(folder / "m.nir")])
+    assert code == 0, capsys.readouterr().err
+    assert "NIR graph (standard lowering)" in capsys.readouterr().out
+    graph = nir.read(str(folder / "m.nir"))
+
+    # only nodes snnTorch, Norse and Sinabs map; the input quantizer (S0 = 8) as 255 thermometer
+    # LIF populations on the image; BatchNorm folded; integer weights times a per-channel scale
+    kinds = {type(n).__name__ for n in graph.nodes.values()}
+    assert kinds == {"Input", "Output", "LIF", "Conv2d", "SumPool2d"}, kinds
+    assert len([n for n in graph.nodes if n.startswith("conv1.neuron.level")]) == 2**8 - 1
+    assert float(graph.metadata["dt"]) == 1e-4 and int(graph.metadata["timesteps"]) == 1
+    for node in graph.nodes.values():
+        if isinstance(node, nir.LIF):
+            assert np.all(node.tau == 1e-4) and np.all(node.r == 1) and np.unique(node.v_threshold).size == 1
+    for layer in ("conv1", "conv2", "conv3", "fc"):
+        syn = graph.nodes[f"{layer}.synapse"]
+        w_int = syn.weight / syn.metadata["weight_scale"].reshape(-1, 1, 1, 1)
+        assert np.allclose(w_int, np.round(w_int), atol=1e-9)
+    gamma = float(model.conv2.neuron.gamma.detach()[0])
+    assert float(graph.nodes["conv2.neuron"].v_threshold.flat[0]) == np.nextafter(gamma / 2, -np.inf)
+
+    x, labels = split.test.tensors
+    with torch.no_grad():
+        ours = model(x).argmax(1)
+        net = import_nir.import_from_nir(graph)
+        logits, _ = net(x)  # one step (dt = 1e-4, T = 1)
+        theirs = logits.flatten(1).argmax(1)
+        again, _ = net(x)  # a second step on the held input: τ = dt, the neurons forget
+    agreement = float((theirs == ours).double().mean())
+    print(f"snnTorch agrees with spikebits on {agreement:.2%} of {len(ours)} digits test images")
+    assert agreement >= 0.99
+    assert float((ours == labels).double().mean()) > 0.5  # a trained network, not a constant answer
+    assert torch.equal(again.flatten(1).argmax(1), theirs)
+
+
+def test_the_standard_lowering_refuses_multibit_spikes_in_one_line(capsys, tmp_path):
+    model = _configured("digits_cnn", {"conv2": LayerChoice(4, 1, 1), "conv3": LayerChoice(4, 2, 1), "fc": LayerChoice(4, 1, 1)}, width=0.25)
+    with pytest.raises(ConfigError) as err:
+        to_nir(model, "standard")
+    assert "layer conv3 fires S = 2" in str(err.value) and "--nir-lowering extended" in str(err.value) and "\n" not in str(err.value)
+    graph = to_nir(model)  # auto: the extended lowering
+    assert graph.metadata["lowering"] == "extended" and "conv3.neuron.thr3" in graph.nodes
 
 
 # ----------------------------------------------------------------------------- refusals
