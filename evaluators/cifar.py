@@ -17,8 +17,9 @@ Any other global, class or persistent id in a file is refused with a
 :class:`~spikebits.space.DataError`; nothing named in a file is imported or called.
 
 Images stay uint8 ``[N, 3, 32, 32]`` in memory (150 MB for the 50,000 training images) and
-are converted to normalised float32 a batch at a time by :class:`CifarImages`, which also
-augments the training split (random 32×32 crop of the image zero-padded by 4 pixels, then a
+are converted to normalised float32 a batch at a time by
+:class:`~spikebits.evaluators.data.MemoryImages` (``CifarImages`` here), which also augments
+the training split (random 32×32 crop of the image zero-padded by 4 pixels, then a
 horizontal flip with probability 0.5). The validation split is ``val_fraction`` of the
 training data (stratified, seeded) and is never augmented; neither is the test split.
 """
@@ -26,15 +27,21 @@ training data (stratified, seeded) and is never augmented; neither is the test s
 from __future__ import annotations
 
 import pickletools
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset, get_worker_info
 
-from spikebits.evaluators.data import VAL_FRACTION, DataSplit, register_dataset, stratified_split
+from spikebits.evaluators.data import (  # noqa: F401  (crop_and_flip and normalise are used from here too)
+    VAL_FRACTION,
+    DataSplit,
+    MemoryImages,
+    crop_and_flip,
+    normalise,
+    register_dataset,
+    stratified_split,
+)
 from spikebits.space import DataError
 
 #: Per-channel (R, G, B) mean and standard deviation of the 50,000 CIFAR-10 training images,
@@ -567,114 +574,9 @@ def read_cifar(root: str | Path | None, layout: CifarLayout) -> tuple[np.ndarray
 
 
 # ---------------------------------------------------------------------------- transforms
-def normalise(images: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
-    """x = (u / 255 − μ_c) / σ_c for uint8 images ``u`` of shape ``[B, C, H, W]``; float32."""
-    mean_t = torch.tensor(mean, dtype=torch.float32).view(-1, 1, 1)
-    std_t = torch.tensor(std, dtype=torch.float32).view(-1, 1, 1)
-    return images.to(torch.float32).div_(255.0).sub_(mean_t).div_(std_t)
-
-
-def crop_and_flip(images: torch.Tensor, offsets: torch.Tensor, flips: torch.Tensor, padding: int) -> torch.Tensor:
-    """Crop each image of ``images`` ``[B, C, H, W]`` from a copy zero-padded by ``padding``
-    pixels on every side, then mirror it left–right where ``flips`` is true.
-
-    out[b, c, i, j] = P[b, c, i + r_b, j' + s_b], j' = W − 1 − j if flips[b] else j,
-
-    where P is the padded batch and ``offsets[b] = (r_b, s_b)`` in ``0 … 2·padding`` (an
-    offset of ``padding`` is the uncropped image). One gather for the whole batch.
-    """
-    batch, channels, height, width = images.shape
-    padded = images.new_zeros(batch, channels, height + 2 * padding, width + 2 * padding)
-    padded[:, :, padding : padding + height, padding : padding + width] = images
-    rows = offsets[:, 0, None] + torch.arange(height)  # [B, H]
-    columns = torch.arange(width).expand(batch, width)
-    columns = torch.where(flips[:, None], width - 1 - columns, columns) + offsets[:, 1, None]  # [B, W]
-    b = torch.arange(batch)[:, None, None, None]
-    c = torch.arange(channels)[None, :, None, None]
-    return padded[b, c, rows[:, None, :, None], columns[:, None, None, :]]
-
-
-class CifarImages(Dataset):
-    """uint8 images kept in memory, served as normalised float32 ``(x [3, 32, 32], y)``.
-
-    x = (u / 255 − μ_c) / σ_c (:func:`normalise`). With ``augment`` each fetch first crops a
-    random 32×32 window from the image zero-padded by ``padding`` pixels (the pad is black,
-    so it reads (0 − μ_c) / σ_c after normalising) and mirrors it with probability
-    ``flip_probability`` (:func:`crop_and_flip`). ``__getitems__`` does a whole DataLoader
-    batch in one vectorised pass; ``__getitem__`` serves single items.
-
-    Randomness: per batch, first the B crop offsets (``torch.randint``, rows then columns),
-    then B uniform draws for the flips, from ``generator``. When ``generator`` is None (the
-    default, and what the loaders use) they come from torch's default generator, which
-    :func:`~spikebits.evaluators.training.train` seeds with its seed — so each training run
-    is reproducible whatever ran before — and which a DataLoader reseeds in each worker with
-    ``base_seed + worker_id``. With an explicit ``generator``, a DataLoader worker draws from
-    its own generator seeded with ``get_worker_info().seed`` instead (derived the same way),
-    so workers never repeat each other's crops.
-
-    Args:
-        images: uint8 ``[N, 3, H, W]``.
-        labels: int64 ``[N]``.
-        mean, std: per-channel statistics of pixel values scaled to [0, 1].
-        augment: random crop and flip (training only). Default False.
-        generator: source of the augmentation draws. Default None (torch's default generator).
-        padding: zero padding on each side before the crop. Default 4.
-        flip_probability: chance of a horizontal flip. Default 0.5.
-    """
-
-    def __init__(
-        self,
-        images: torch.Tensor,
-        labels: torch.Tensor,
-        mean: Sequence[float],
-        std: Sequence[float],
-        *,
-        augment: bool = False,
-        generator: torch.Generator | None = None,
-        padding: int = 4,
-        flip_probability: float = 0.5,
-    ) -> None:
-        if images.dtype != torch.uint8 or images.ndim != 4 or len(images) != len(labels):
-            raise ValueError("CifarImages needs uint8 images [N, C, H, W] and one label per image")
-        self.images = images
-        self.labels = labels.to(torch.int64)
-        self.mean = tuple(float(m) for m in mean)
-        self.std = tuple(float(s) for s in std)
-        self.augment = augment
-        self.generator = generator
-        self.padding = padding
-        self.flip_probability = flip_probability
-        self._worker_generator: tuple[int, torch.Generator] | None = None
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def _draw_generator(self) -> torch.Generator | None:
-        worker = get_worker_info()
-        if self.generator is None or worker is None:
-            return self.generator
-        if self._worker_generator is None or self._worker_generator[0] != worker.seed:
-            self._worker_generator = (worker.seed, torch.Generator().manual_seed(worker.seed))
-        return self._worker_generator[1]
-
-    def batch(self, indices: Sequence[int] | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Images ``[B, 3, 32, 32]`` (float32, normalised, augmented if set) and labels ``[B]``."""
-        index = torch.as_tensor(indices, dtype=torch.int64).reshape(-1)
-        images = self.images[index]
-        if self.augment and len(index):
-            generator = self._draw_generator()
-            offsets = torch.randint(0, 2 * self.padding + 1, (len(index), 2), generator=generator)
-            flips = torch.rand(len(index), generator=generator) < self.flip_probability
-            images = crop_and_flip(images, offsets, flips, self.padding)
-        return normalise(images, self.mean, self.std), self.labels[index]
-
-    def __getitems__(self, indices: Sequence[int]) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        x, y = self.batch(indices)
-        return list(zip(x.unbind(0), y.unbind(0)))
-
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        x, y = self.batch([int(index)])
-        return x[0], y[0]
+#: The in-memory image dataset CIFAR uses, under its old name (the same class, moved to
+#: :mod:`evaluators.data` so that every image data set shares it).
+CifarImages = MemoryImages
 
 
 # ---------------------------------------------------------------------------- loaders

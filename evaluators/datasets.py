@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from spikebits.evaluators import cifar, digits, events  # noqa: F401  (each registers its data sets)
+from spikebits.evaluators import cifar, digits, events, mnist  # noqa: F401  (each registers its data sets)
 from spikebits.evaluators.data import (
     INFO,
     LOADERS,
