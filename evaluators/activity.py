@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, field
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import DataLoader, Dataset, Subset
 
 from spikebits.evaluators.cost import s_ace
 from spikebits.models import LayerSpec, SpikingLayer, SpikingNetwork, spike_levels
@@ -220,9 +220,11 @@ def record_layer_activity(model: SpikingNetwork) -> Iterator[dict[str, LayerActi
         yield stats
 
 
-def _loader(dataset: TensorDataset, batch_size: int, max_samples: int | None) -> DataLoader:
-    if max_samples is not None:
-        dataset = TensorDataset(*(t[:max_samples] for t in dataset.tensors))
+def _loader(dataset: Dataset, batch_size: int, max_samples: int | None) -> DataLoader:
+    """The first ``max_samples`` items of any map-style ``dataset`` (every loader's type: a
+    ``TensorDataset``, in-memory images, event frames read from disk), in order."""
+    if max_samples is not None and max_samples < len(dataset):
+        dataset = Subset(dataset, range(max_samples))
     return DataLoader(dataset, batch_size=batch_size, shuffle=False)
 
 
@@ -240,7 +242,7 @@ def evaluation_mode(model: nn.Module) -> Iterator[None]:
 
 def measure_activity(
     model: SpikingNetwork,
-    dataset: TensorDataset,
+    dataset: Dataset,
     *,
     device: str | torch.device = "cpu",
     batch_size: int = 256,
@@ -283,7 +285,7 @@ def connection_count(layer: SpikingLayer, inputs: Tensor, weights: Tensor) -> Te
 
 def neurobench_counts(
     model: SpikingNetwork,
-    dataset: TensorDataset,
+    dataset: Dataset,
     *,
     integer_spikes: bool = True,
     device: str | torch.device = "cpu",

@@ -187,3 +187,33 @@ def test_measure_activity_agrees_with_coarse_counter_and_dense_neurobench():
     assert counts["layers"]["fc"]["dense"] == pytest.approx(320 * 2)
     assert counts["layers"]["fc"]["effective_macs"] == 0  # S = 1 integer spikes: accumulates only
     assert counts["layers"]["conv2"]["effective_acs"] + counts["layers"]["conv2"]["effective_macs"] < 67712 * 3
+
+
+class _PlainDataset(torch.utils.data.Dataset):
+    """A map-style dataset with no ``tensors`` (as event frames read from disk are)."""
+
+    def __init__(self, x: torch.Tensor) -> None:
+        self.x = x
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def __getitem__(self, i: int):  # noqa: ANN204
+        return self.x[i], torch.tensor(0)
+
+
+def test_activity_and_counts_read_every_loader_type():
+    """`spikebits evaluate` measures activity on whatever the data set's loader returns: a
+    TensorDataset (digits), in-memory uint8 images (CIFAR, MNIST) or a plain map-style dataset
+    (event frames), the first ``max_samples`` items of each alike."""
+    from spikebits.evaluators.data import MemoryImages
+
+    model, _, _ = _digits()
+    pixels = (torch.rand(40, 1, 16, 16) * 255).round().to(torch.uint8)
+    x = pixels.float() / 255
+    kinds = [_toy_data(x), MemoryImages(pixels, torch.zeros(40, dtype=torch.long), (0.0,), (1.0,)), _PlainDataset(x)]
+    rates = [activity_rates(measure_activity(model, d, max_samples=24, batch_size=10)) for d in kinds]
+    counts = [neurobench_counts(model, d, max_samples=24, batch_size=10) for d in kinds]
+    assert rates[0] == rates[1] == rates[2] and 0 < rates[0]["conv2"] < 1
+    assert counts[0] == counts[1] == counts[2]
+    assert rates[0] != activity_rates(measure_activity(model, kinds[0], max_samples=40))  # max_samples counts
