@@ -43,7 +43,8 @@ test-latest:
 
 # Record what .venv-latest holds (after a green `make test-latest`) as the tested versions.
 lock:
-	.venv-latest/bin/python -m pip freeze --exclude-editable --disable-pip-version-check > $(CONSTRAINTS).tmp
+	{ echo "# The versions the suite passed with (make test-latest, then make lock); make demo and make test install these."; \
+	  .venv-latest/bin/python -m pip freeze --exclude-editable --disable-pip-version-check; } > $(CONSTRAINTS).tmp
 	mv $(CONSTRAINTS).tmp $(CONSTRAINTS)
 
 clean-venv:
