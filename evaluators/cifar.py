@@ -580,16 +580,19 @@ CifarImages = MemoryImages
 
 
 # ---------------------------------------------------------------------------- loaders
-def load_cifar(layout: CifarLayout, *, seed: int = 0, root: str | Path | None = None, val_fraction: float = VAL_FRACTION) -> DataSplit:
+def load_cifar(
+    layout: CifarLayout, *, seed: int = 0, root: str | Path | None = None, val_fraction: float = VAL_FRACTION, augment: bool = True
+) -> DataSplit:
     """The :class:`DataSplit` of ``layout`` read from ``root``: ``val_fraction`` of the
     training images held out for validation (stratified, seeded by ``seed``); the rest
-    augmented for training; the test batch as it is."""
+    for training, augmented by random crops and flips unless ``augment`` is False; the test
+    batch as it is."""
     train_images, train_labels, test_images, test_labels = read_cifar(root, layout)
     kept, held = stratified_split(train_labels, val_fraction, seed)
     images, labels = torch.from_numpy(train_images), torch.from_numpy(train_labels)
     kept_t, held_t = torch.from_numpy(kept), torch.from_numpy(held)
     stats = (layout.mean, layout.std)
-    train = CifarImages(images[kept_t], labels[kept_t], *stats, augment=True)
+    train = CifarImages(images[kept_t], labels[kept_t], *stats, augment=augment)
     val = CifarImages(images[held_t], labels[held_t], *stats)
     del images, train_images
     test = CifarImages(torch.from_numpy(test_images), torch.from_numpy(test_labels), *stats)
@@ -597,14 +600,18 @@ def load_cifar(layout: CifarLayout, *, seed: int = 0, root: str | Path | None = 
 
 
 @register_dataset("cifar10", (3, IMAGE_SIZE, IMAGE_SIZE), 10)
-def load_cifar10(*, seed: int = 0, root: str | Path | None = None, val_fraction: float = VAL_FRACTION) -> DataSplit:
+def load_cifar10(
+    *, seed: int = 0, root: str | Path | None = None, val_fraction: float = VAL_FRACTION, augment: bool = True
+) -> DataSplit:
     """CIFAR-10 from ``root``/cifar-10-batches-py (or ``root`` itself): 50,000 training images
     in data_batch_1 … 5, 10,000 test images in test_batch; see :func:`load_cifar`."""
-    return load_cifar(CIFAR10, seed=seed, root=root, val_fraction=val_fraction)
+    return load_cifar(CIFAR10, seed=seed, root=root, val_fraction=val_fraction, augment=augment)
 
 
 @register_dataset("cifar100", (3, IMAGE_SIZE, IMAGE_SIZE), 100)
-def load_cifar100(*, seed: int = 0, root: str | Path | None = None, val_fraction: float = VAL_FRACTION) -> DataSplit:
+def load_cifar100(
+    *, seed: int = 0, root: str | Path | None = None, val_fraction: float = VAL_FRACTION, augment: bool = True
+) -> DataSplit:
     """CIFAR-100 from ``root``/cifar-100-python (or ``root`` itself) with its 100 fine labels:
     50,000 training images in train, 10,000 test images in test; see :func:`load_cifar`."""
-    return load_cifar(CIFAR100, seed=seed, root=root, val_fraction=val_fraction)
+    return load_cifar(CIFAR100, seed=seed, root=root, val_fraction=val_fraction, augment=augment)

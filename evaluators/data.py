@@ -45,6 +45,8 @@ class DatasetInfo:
     name: str
     input_shape: tuple[int, ...]
     num_classes: int
+    #: The architecture the CLI builds for it when ``--model`` is not given.
+    model: str = "digits_cnn"
 
 
 #: Name → loader and name → shape/classes, filled by :func:`register_dataset`.
@@ -56,15 +58,25 @@ INFO: dict[str, DatasetInfo] = {}
 VAL_FRACTION = 0.1
 
 
-def register_dataset(name: str, input_shape: tuple[int, ...], num_classes: int):
-    """Register a loader ``fn(*, seed, root, val_fraction) -> DataSplit`` under ``name``."""
+def register_dataset(name: str, input_shape: tuple[int, ...], num_classes: int, *, model: str = "digits_cnn"):
+    """Register a loader ``fn(*, seed, root, val_fraction) -> DataSplit`` under ``name``;
+    ``model`` is its default architecture."""
 
     def deco(fn: Callable[..., DataSplit]) -> Callable[..., DataSplit]:
         LOADERS[name] = fn
-        INFO[name] = DatasetInfo(name, tuple(input_shape), num_classes)
+        INFO[name] = DatasetInfo(name, tuple(input_shape), num_classes, model)
         return fn
 
     return deco
+
+
+def chance_ceiling(num_classes: int, samples: int, z: float = 3.0) -> float:
+    """The accuracy a classifier must beat on ``samples`` items of ``num_classes`` balanced
+    classes before it is told apart from guessing: p + z·√(p(1 − p)/n), p = 1/num_classes
+    (z = 3 standard errors of a guesser's accuracy). 10 classes: 0.1116 on 6,000 validation
+    images (MNIST), 0.175 on 144 (digits)."""
+    p = 1.0 / max(num_classes, 1)
+    return p + z * math.sqrt(p * (1.0 - p) / max(samples, 1))
 
 
 def check_val_fraction(val_fraction: float) -> float:

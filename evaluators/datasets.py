@@ -1,15 +1,22 @@
 """Data sets: a registry of loaders returning seeded train / validation / test splits.
 
-``load(name, seed=, root=, val_fraction=)`` returns a :class:`DataSplit`; ``info(name)`` gives
-the input shape and class count without reading any data. Registered: ``digits``
-(:mod:`evaluators.digits`), ``cifar10`` and ``cifar100`` (:mod:`evaluators.cifar`), the event
-and audio spike sets (:mod:`evaluators.events`). See :mod:`evaluators.data` for the split
-every loader returns.
+``load(name, seed=, root=, val_fraction=, augment=, train_fraction=)`` returns a
+:class:`DataSplit`; ``info(name)`` gives the input shape, class count and default model
+without reading any data. Registered: ``digits`` (:mod:`evaluators.digits`), ``mnist``,
+``fashion_mnist`` and ``kmnist`` (:mod:`evaluators.mnist`), ``cifar10`` and ``cifar100``
+(:mod:`evaluators.cifar`), the event and audio spike sets (:mod:`evaluators.events`). See
+:mod:`evaluators.data` for the split every loader returns.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
+import math
 from pathlib import Path
+
+import torch
+from torch.utils.data import Subset
 
 from spikebits.evaluators import cifar, digits, events, mnist  # noqa: F401  (each registers its data sets)
 from spikebits.evaluators.data import (
@@ -23,7 +30,7 @@ from spikebits.evaluators.data import (
     stratified_split,
 )
 from spikebits.evaluators.digits import load_digits
-from spikebits.space import unknown_name_error
+from spikebits.space import DataError, unknown_name_error
 
 __all__ = [
     "VAL_FRACTION",
@@ -54,8 +61,39 @@ def check_dataset(name: str) -> None:
         raise unknown_name_error("data set", name, available())
 
 
-def load(name: str, *, seed: int = 0, root: str | Path | None = None, val_fraction: float = VAL_FRACTION) -> DataSplit:
-    """Load data set ``name`` with splits seeded by ``seed`` (``root``: folder of files on disk;
-    ``val_fraction``: share of the training data held out for validation)."""
+def augments(name: str) -> bool:
+    """Whether data set ``name`` offers training augmentation (its loader takes ``augment``)."""
     check_dataset(name)
-    return LOADERS[name](seed=seed, root=root, val_fraction=check_val_fraction(val_fraction))
+    return "augment" in inspect.signature(LOADERS[name]).parameters
+
+
+def load(
+    name: str,
+    *,
+    seed: int = 0,
+    root: str | Path | None = None,
+    val_fraction: float = VAL_FRACTION,
+    augment: bool | None = None,
+    train_fraction: float = 1.0,
+) -> DataSplit:
+    """Load data set ``name`` with splits seeded by ``seed`` (``root``: folder of files on disk;
+    ``val_fraction``: share of the training data held out for validation).
+
+    ``augment``: None, the data set's own default (CIFAR: random crops and flips; the MNIST
+    family, digits: none); True or False to switch its augmentation on or off (a one-line
+    error for a data set that has none). ``train_fraction`` (0 < f ≤ 1): train on a seeded
+    random ⌈f·N⌉ of the training split (validation and test stay whole)."""
+    check_dataset(name)
+    if not 0.0 < train_fraction <= 1.0:
+        raise DataError(f"--train-fraction must be above 0 and at most 1, not {train_fraction}")
+    kwargs = {}
+    if augment is not None:
+        if not augments(name):
+            raise DataError(f"data set {name} has no training augmentation to switch {'on' if augment else 'off'}; drop --augment")
+        kwargs["augment"] = augment
+    split = LOADERS[name](seed=seed, root=root, val_fraction=check_val_fraction(val_fraction), **kwargs)
+    if train_fraction < 1.0:
+        keep = math.ceil(train_fraction * len(split.train))
+        order = torch.randperm(len(split.train), generator=torch.Generator().manual_seed(seed))[:keep].sort().values
+        split = dataclasses.replace(split, train=Subset(split.train, order.tolist()))
+    return split

@@ -8,13 +8,13 @@ from pathlib import Path
 import torch
 
 from spikebits.evaluators import datasets
-from spikebits.evaluators.data import check_val_fraction
+from spikebits.evaluators.data import chance_ceiling, check_val_fraction
 from spikebits.evaluators.activity import LayerActivity, activity_rates, record_layer_activity
 from spikebits.evaluators.cost import bit_averages, cost_metrics, s_ace
 from spikebits.evaluators.energy import EnergyModel, EnergyReport, energy_report, load_energy_model
 from spikebits.evaluators.sensitivity_measure import measure_sensitivity
 from spikebits.evaluators.sensitivity_report import SensitivityReport
-from spikebits.evaluators.training import Progress, TrainSettings, accuracy, calibrate, pretrained_state, train
+from spikebits.evaluators.training import Log, Progress, TrainSettings, accuracy, calibrate, pretrained_state, train
 from spikebits.models import (
     SpikingNetwork,
     apply_config,
@@ -102,7 +102,7 @@ class Evaluator:
         epochs: int = 1,
         lr: float = 1e-3,
         batch_size: int = 64,
-        pretrain_epochs: int = 30,
+        pretrain_epochs: int | None = None,
         pretrain_lr: float = 2e-3,
         device: str | None = "cpu",
         cache_dir: str | Path | None = None,
@@ -110,8 +110,11 @@ class Evaluator:
         space: SearchSpace | None = None,
         model_kwargs: dict | None = None,
         progress: Progress | None = None,
+        log: Log | None = None,
         energy_model: str | Path | EnergyModel | None = None,
         val_fraction: float = datasets.VAL_FRACTION,
+        train_fraction: float = 1.0,
+        augment: bool | None = None,
         workers: int = 0,
         input_shape: tuple[int, ...] | None = None,
         amp: bool = False,
@@ -121,6 +124,11 @@ class Evaluator:
         if workers < 0:
             raise ConfigError(f"--workers must be 0 or more, not {workers}")
         self.val_fraction, self.workers = check_val_fraction(val_fraction), int(workers)
+        if not 0.0 < train_fraction <= 1.0:
+            raise ConfigError(f"--train-fraction must be above 0 and at most 1, not {train_fraction}")
+        if augment is not None and not datasets.augments(dataset):
+            raise ConfigError(f"data set {dataset} has no training augmentation to switch {'on' if augment else 'off'}; drop --augment")
+        self.train_fraction, self.augment = float(train_fraction), augment
         self.energy_model = load_energy_model(energy_model)
         self.model_name, self.dataset = model, dataset
         self.seed = seed
@@ -133,6 +141,7 @@ class Evaluator:
         self.cache_dir = check_folder_option(cache_dir, "--cache-dir", must_exist=False)
         self.data_root = check_folder_option(data_root, "--data-dir", must_exist=True)
         self.progress = progress
+        self.log = log
         shape = tuple(int(n) for n in (input_shape or info.input_shape))
         if len(shape) != 3 or min(shape) < 1:
             raise ConfigError(f"input shape {shape} is not C,H,W with three positive sizes; write for example --input-shape 3,32,32")
@@ -163,9 +172,13 @@ class Evaluator:
             "energy_model": {**self.energy_model.to_dict(), "basis": "estimate"},
         }
         info["val_fraction"] = self.val_fraction
+        info["train_fraction"] = self.train_fraction
+        info["augment"] = self.augment
         info["input_shape"] = list(self.input_shape)
         if self._pretrained is not None:
             info["full_precision_accuracy"] = self._pretrained[1]["accuracy"]
+            if "epochs" in self._pretrained[1]:
+                info["pretrain_epochs_trained"] = int(self._pretrained[1]["epochs"])
             if "test_accuracy" in self._pretrained[1]:
                 info["full_precision_test_accuracy"] = self._pretrained[1]["test_accuracy"]
         return info
@@ -188,7 +201,10 @@ class Evaluator:
     @property
     def data(self) -> datasets.DataSplit:
         if self._data is None:
-            data = datasets.load(self.dataset, seed=self.seed, root=self.data_root, val_fraction=self.val_fraction)
+            data = datasets.load(
+                self.dataset, seed=self.seed, root=self.data_root, val_fraction=self.val_fraction, augment=self.augment,
+                train_fraction=self.train_fraction,
+            )
             if tuple(data.input_shape) != self.input_shape:
                 raise ConfigError(
                     f"{self.dataset} yields inputs of shape {','.join(map(str, data.input_shape))}, not the "
@@ -201,7 +217,18 @@ class Evaluator:
     def data_key(self) -> dict:
         """What decides the training data besides the data set's name and the seed (part of
         the pretraining cache key)."""
-        return {"val_fraction": self.val_fraction}
+        key: dict = {"val_fraction": self.val_fraction}
+        # The others enter only when set, so the checkpoints written before them keep their names.
+        if self.train_fraction != 1.0:
+            key["train_fraction"] = self.train_fraction
+        if self.augment is not None:
+            key["augment"] = self.augment
+        return key
+
+    def chance_accuracy(self) -> float:
+        """The validation accuracy below which a config is not told apart from guessing
+        (:func:`evaluators.data.chance_ceiling`): a point at or below it is no result."""
+        return chance_ceiling(datasets.info(self.dataset).num_classes, len(self.data.val))
 
     def new_model(self) -> SpikingNetwork:
         return build(self.model_name, **self.model_kwargs)
@@ -225,6 +252,7 @@ class Evaluator:
                 device=self.device,
                 progress=self.progress,
                 data_key=self.data_key,
+                log=self.log,
             )
         return self._pretrained[0], self._pretrained[1]["accuracy"]
 
@@ -265,7 +293,7 @@ class Evaluator:
         settings = self.finetune_settings
         if epochs is not None:
             settings = dataclasses.replace(settings, epochs=epochs)
-        train(model, self.data.train, settings, device=self.device, progress=self.progress, description="fine-tune", on_epoch=on_epoch)
+        train(model, self.data.train, settings, device=self.device, progress=self.progress, description="fine-tune", on_epoch=on_epoch, log=self.log)
         return model
 
     def validation_accuracy(self, model: SpikingNetwork) -> float:

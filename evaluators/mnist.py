@@ -255,13 +255,13 @@ def load_idx(
     return DataSplit(layout.name, train, val, test, (1, IMAGE_SIZE, IMAGE_SIZE), NUM_CLASSES)
 
 
-@register_dataset("mnist", (1, IMAGE_SIZE, IMAGE_SIZE), NUM_CLASSES)
+@register_dataset("mnist", (1, IMAGE_SIZE, IMAGE_SIZE), NUM_CLASSES, model="mnist_cnn")
 def load_mnist(*, seed: int = 0, root: str | Path | None = None, val_fraction: float = VAL_FRACTION, augment: bool = False) -> DataSplit:
     """MNIST digits from ``root``/MNIST/raw (or ``root`` itself); see :func:`load_idx`."""
     return load_idx(MNIST, seed=seed, root=root, val_fraction=val_fraction, augment=augment)
 
 
-@register_dataset("fashion_mnist", (1, IMAGE_SIZE, IMAGE_SIZE), NUM_CLASSES)
+@register_dataset("fashion_mnist", (1, IMAGE_SIZE, IMAGE_SIZE), NUM_CLASSES, model="mnist_cnn")
 def load_fashion_mnist(
     *, seed: int = 0, root: str | Path | None = None, val_fraction: float = VAL_FRACTION, augment: bool = False
 ) -> DataSplit:
@@ -269,7 +269,7 @@ def load_fashion_mnist(
     return load_idx(FASHION_MNIST, seed=seed, root=root, val_fraction=val_fraction, augment=augment)
 
 
-@register_dataset("kmnist", (1, IMAGE_SIZE, IMAGE_SIZE), NUM_CLASSES)
+@register_dataset("kmnist", (1, IMAGE_SIZE, IMAGE_SIZE), NUM_CLASSES, model="mnist_cnn")
 def load_kmnist(*, seed: int = 0, root: str | Path | None = None, val_fraction: float = VAL_FRACTION, augment: bool = False) -> DataSplit:
     """Kuzushiji-MNIST from ``root``/KMNIST/raw (or ``root`` itself); see :func:`load_idx`."""
     return load_idx(KMNIST, seed=seed, root=root, val_fraction=val_fraction, augment=augment)

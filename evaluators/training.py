@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import io
 import json
 import math
 import os
 import sys
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -22,6 +25,15 @@ from spikebits.space import OutputError, TrainingError, atomic_write_bytes
 
 #: ``progress(iterable, description, total) -> iterable``: the CLI passes a tqdm wrapper.
 Progress = Callable[[Iterable, str, int], Iterable]
+#: ``log(line)``: one line per training epoch (loss, validation accuracy, time) that stays in
+#: the output; the CLI prints it, library code passes None.
+Log = Callable[[str], None]
+
+#: The pretraining rule (``TrainSettings.epochs`` None, ``--pretrain-epochs auto``): rounds of
+#: at least this many training samples (and at least one epoch) at a constant learning rate …
+ROUND_SAMPLES = 20_000
+#: … and at most this many epochs in all, the annealing round included.
+MAX_PRETRAIN_EPOCHS = 30
 #: Bump when pretraining changes in a way that invalidates cached checkpoints (3: the
 #: training data lost its validation split).
 PRETRAIN_VERSION = 3
@@ -38,7 +50,8 @@ class TrainSettings:
     ``workers``: DataLoader worker processes that read and augment training batches (0: in
     this process, right for data held in memory)."""
 
-    epochs: int = 1
+    #: None: until validation accuracy stops improving (:func:`train_to_plateau`).
+    epochs: int | None = 1
     lr: float = 1e-3
     batch_size: int = 64
     weight_decay: float = 0.0
@@ -86,6 +99,35 @@ def check_loss(value: float, epoch: int, step: int, *, what: str = "the loss", h
     return value
 
 
+def train_epoch(
+    model: nn.Module,
+    loader: DataLoader,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None,
+    settings: TrainSettings,
+    epoch: int,
+    *,
+    device: str | torch.device = "cpu",
+) -> float:
+    """One epoch of cross-entropy training over ``loader`` (``epoch`` 1-based, for the
+    divergence message); returns the mean loss."""
+    model.train()
+    total, count = 0.0, 0
+    for x, y in loader:
+        x, y = batch_format(x.to(device, non_blocking=True), settings), y.to(device, non_blocking=True)
+        with torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=settings.amp):
+            loss = F.cross_entropy(model(x), y)
+        value = check_loss(float(loss.detach()), epoch, count // max(settings.batch_size, 1) + 1)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
+        total += value * len(y)
+        count += len(y)
+    return total / max(count, 1)
+
+
 def train(
     model: nn.Module,
     data: TensorDataset,
@@ -95,13 +137,15 @@ def train(
     progress: Progress | None = None,
     description: str = "train",
     on_epoch: Callable[[int, nn.Module], None] | None = None,
+    log: Log | None = None,
 ) -> list[float]:
     """Train ``model`` with cross-entropy; returns the mean loss of each epoch.
 
     ``on_epoch(epoch, model)`` is called after each epoch (1-based), e.g. to report an
-    intermediate accuracy; the model is put back in training mode afterwards."""
+    intermediate accuracy; the model is put back in training mode afterwards. ``log`` gets a
+    line per epoch (loss and time)."""
     progress = progress or quiet
-    if settings.epochs <= 0:
+    if not settings.epochs or settings.epochs <= 0:
         return []
     torch.manual_seed(settings.seed)
     loader = make_loader(data, settings.batch_size, shuffle=True, seed=settings.seed, workers=settings.workers)
@@ -111,23 +155,90 @@ def train(
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=settings.epochs * len(loader))
     losses = []
     for epoch in progress(range(settings.epochs), description, settings.epochs):
-        model.train()
-        total, count = 0.0, 0
-        for x, y in loader:
-            x, y = batch_format(x.to(device, non_blocking=True), settings), y.to(device, non_blocking=True)
-            with torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=settings.amp):
-                loss = F.cross_entropy(model(x), y)
-            value = check_loss(float(loss.detach()), epoch + 1, count // max(settings.batch_size, 1) + 1)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            total += value * len(y)
-            count += len(y)
-        losses.append(total / max(count, 1))
+        start = time.perf_counter()
+        losses.append(train_epoch(model, loader, optimizer, scheduler, settings, epoch + 1, device=device))
+        if log is not None:
+            log(f"{description} epoch {epoch + 1}/{settings.epochs}: loss {losses[-1]:.4f}, {time.perf_counter() - start:.1f} s")
         if on_epoch is not None:
             on_epoch(epoch + 1, model)
     return losses
+
+
+@dataclass(frozen=True)
+class PlateauRound:
+    """One round of :func:`train_to_plateau`: its last epoch, mean loss, validation accuracy
+    and wall time; ``anneal`` for the final round."""
+
+    epoch: int
+    loss: float
+    accuracy: float
+    seconds: float
+    anneal: bool = False
+
+
+def train_to_plateau(
+    model: nn.Module,
+    train_data: Dataset,
+    val_data: Dataset,
+    settings: TrainSettings,
+    *,
+    device: str | torch.device = "cpu",
+    progress: Progress | None = None,
+    log: Log | None = None,
+    description: str = "pretrain",
+    round_samples: int = ROUND_SAMPLES,
+    max_epochs: int = MAX_PRETRAIN_EPOCHS,
+) -> list[PlateauRound]:
+    """Train until validation accuracy stops improving (the pretraining rule, README):
+
+    1. rounds of r = max(1, ⌈``round_samples``/N_train⌉) epochs at the constant learning rate
+       ``settings.lr``, the validation accuracy measured after each; stop after the first
+       round that does not raise the best by at least max(0.1 point, one validation image),
+       or when another round would leave no room for step 2 within ``max_epochs``;
+    2. from the best weights, one annealing round of min(r, epochs left) epochs (at least
+       one) whose learning rate falls along a cosine to zero;
+    3. keep the annealed weights unless the best round validated higher.
+
+    On MNIST (54,000 training images) a round is one epoch; on digits (1,293) it is 16, so
+    digits trains 16 constant and 14 annealing epochs, as many as the fixed 30 before.
+    Returns the rounds; the model ends with the kept weights."""
+    progress = progress or quiet
+    torch.manual_seed(settings.seed)
+    loader = make_loader(train_data, settings.batch_size, shuffle=True, seed=settings.seed, workers=settings.workers)
+    to_memory_format(model, settings)
+    per_round = max(1, math.ceil(round_samples / max(len(train_data), 1)))
+    min_gain = max(1e-3, 1.0 / max(len(val_data), 1))
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.Adam(params, lr=settings.lr, weight_decay=settings.weight_decay)
+    rounds: list[PlateauRound] = []
+    best, best_state, epoch = -1.0, None, 0
+
+    def run(epochs: int, scheduler: Any, anneal: bool) -> PlateauRound:
+        nonlocal epoch
+        start, losses = time.perf_counter(), []
+        for _ in progress(range(epochs), f"{description} {'anneal' if anneal else 'round'} {len(rounds) + 1}", epochs):
+            epoch += 1
+            losses.append(train_epoch(model, loader, optimizer, scheduler, settings, epoch, device=device))
+        done = PlateauRound(epoch, losses[-1], accuracy(model, val_data, device=device), time.perf_counter() - start, anneal)
+        rounds.append(done)
+        if log is not None:
+            what = "annealed" if anneal else f"round {len(rounds)}"
+            log(f"{description} epoch {epoch} ({what}): loss {done.loss:.4f}, validation {100 * done.accuracy:.2f}%, {done.seconds:.1f} s")
+        return done
+
+    while epoch + per_round < max_epochs or not rounds:
+        done = run(min(per_round, max(1, max_epochs - epoch - 1)), None, anneal=False)
+        improved = done.accuracy >= best + min_gain
+        if done.accuracy > best:
+            best, best_state = done.accuracy, copy.deepcopy(model.state_dict())
+        if not improved:
+            break
+    model.load_state_dict(best_state)
+    anneal_epochs = max(1, min(per_round, max_epochs - epoch))
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=anneal_epochs * len(loader))
+    if run(anneal_epochs, scheduler, anneal=True).accuracy < best:
+        model.load_state_dict(best_state)
+    return rounds
 
 
 @torch.no_grad()
@@ -224,12 +335,15 @@ def pretrained_state(
     device: str | torch.device = "cpu",
     progress: Progress | None = None,
     data_key: dict | None = None,
+    log: Log | None = None,
 ) -> tuple[dict[str, torch.Tensor], dict[str, float]]:
     """Full-precision weights for (model, data set, seed), trained once and cached on disk.
 
     Full precision: float weights, unquantized neurons (the B_s → ∞ limit, s = max(v, 0)),
-    T = 1. Returns the state dict and ``{"accuracy": validation accuracy, "test_accuracy":
-    test accuracy}`` (the latter only to report; absent without ``test_data``). The cache file
+    T = 1, trained for ``settings.epochs`` epochs or, when that is None, by the pretraining
+    rule (:func:`train_to_plateau`). Returns the state dict and ``{"accuracy": validation
+    accuracy, "epochs": epochs trained, "test_accuracy": test accuracy}`` (the last only to
+    report; absent without ``test_data``). The cache file
     name holds a hash of the architecture, data set, seed, settings and ``data_key`` (what
     else decides the training data, e.g. the validation fraction); it is written atomically.
     """
@@ -243,8 +357,13 @@ def pretrained_state(
             pass  # unreadable cache: retrain and overwrite it
     set_full_precision(model)
     model.to(device)
-    train(model, train_data, settings, device=device, progress=progress, description="pretrain")
-    scores = {"accuracy": accuracy(model, val_data, device=device)}
+    if settings.epochs is None:
+        rounds = train_to_plateau(model, train_data, val_data, settings, device=device, progress=progress, log=log)
+        epochs = rounds[-1].epoch
+    else:
+        train(model, train_data, settings, device=device, progress=progress, description="pretrain", log=log)
+        epochs = settings.epochs
+    scores = {"accuracy": accuracy(model, val_data, device=device), "epochs": float(epochs)}
     if test_data is not None:
         scores["test_accuracy"] = accuracy(model, test_data, device=device)
     state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}

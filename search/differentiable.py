@@ -104,7 +104,10 @@ class DifferentiableOptions(SensitivityOptions):
         metavar="W/S/T,...",
     )
     target_tolerance: float = option(0.25, "bits a final average may miss its target by before a layer is moved")
-    supernet_epochs: int = option(10, "supernet training epochs per target")
+    supernet_epochs: int | None = option(
+        None, "supernet training epochs per target (default: enough to see 12,000 training samples, 1 to 10 epochs: "
+        "10 on digits, 1 on MNIST)"
+    )
     optimizer: str = option("adam", "supernet optimizer: adam, or sgd with momentum 0.9 (the seed paper's recipe)", choices=OPTIMIZERS)
     supernet_lr: float | None = option(None, "learning rate of the weights and step sizes (cosine to zero; default 1e-3 with adam, 0.1 with sgd)")
     bits_lr: float | None = option(None, "learning rate of B̂ and θ (default 0.05 with adam, 0.1 with sgd)")
@@ -134,7 +137,7 @@ class DifferentiableOptions(SensitivityOptions):
 
     def validate(self) -> None:
         super().validate()
-        self.require(self.supernet_epochs >= 1, "supernet_epochs", "at least 1")
+        self.require(self.supernet_epochs is None or self.supernet_epochs >= 1, "supernet_epochs", "at least 1")
         self.require(self.renewal_grid >= 1, "renewal_grid", "at least 1 (the seed paper uses 50 to 100)")
         self.require(0 <= self.renewal_min_share <= 1, "renewal_min_share", "between 0 and 1")
         self.require(0 <= self.freeze_share < 1, "freeze_share", "at least 0 and below 1")
@@ -294,7 +297,8 @@ def train_supernet(
         optimizer: torch.optim.Optimizer = torch.optim.SGD(groups, momentum=0.9)
     else:
         optimizer = torch.optim.Adam(groups)
-    total_steps = settings.supernet_epochs * len(loader)
+    n_epochs = settings.supernet_epochs if settings.supernet_epochs is not None else supernet_epochs(len(data.train))
+    total_steps = n_epochs * len(loader)
     cosine = _bits_factor("cosine", total_steps, 0.0)
     bits_factor = _bits_factor(settings.bits_schedule, total_steps, settings.freeze_share)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, [cosine, bits_factor, bits_factor])
@@ -312,9 +316,9 @@ def train_supernet(
     net.set_renewal(**renew)
     run.history.append({"step": 0, "epoch": 0.0, "w_bits": initial[0], "s_bits": initial[1], "timesteps": initial[2]})
     tau0, tau1 = settings.temperature if gumbel else (1.0, 1.0)
-    epochs = range(settings.supernet_epochs)
+    epochs = range(n_epochs)
     if progress is not None:
-        epochs = progress(epochs, f"supernet {target}", settings.supernet_epochs)
+        epochs = progress(epochs, f"supernet {target}", n_epochs)
     step = 0
     min_step = math.ceil(settings.renewal_min_share * total_steps)
     last_epoch: list[dict[str, dict]] = []
@@ -323,9 +327,10 @@ def train_supernet(
     late: list[dict[str, dict]] = []
     for epoch in epochs:
         if gumbel:
-            frac = epoch / max(settings.supernet_epochs - 1, 1)
+            frac = epoch / max(n_epochs - 1, 1)
             net.set_temperature(tau0 * (tau1 / tau0) ** frac)
         model.train()
+        epoch_start = time.perf_counter()
         for x, y in loader:
             x, y = batch_format(x.to(device, non_blocking=True), evaluator.finetune_settings), y.to(device, non_blocking=True)
             with torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=evaluator.finetune_settings.amp):
@@ -339,9 +344,9 @@ def train_supernet(
             scheduler.step()
             net.clamp_()
             step += 1
-            if epoch == settings.supernet_epochs - 1 or step >= late_from:
+            if epoch == n_epochs - 1 or step >= late_from:
                 rounded = net.rounded()
-                if epoch == settings.supernet_epochs - 1:
+                if epoch == n_epochs - 1:
                     last_epoch.append(rounded)
                 if step >= late_from:
                     late.append(rounded)
@@ -356,6 +361,10 @@ def train_supernet(
                         run.renewal_off_step[kind] = step
                         net.set_renewal(**renew)
         run.layer_history.append({"epoch": epoch + 1, "layers": net.rounded()})
+        log = getattr(evaluator, "log", None)
+        if log is not None:
+            log(f"supernet {target} epoch {epoch + 1}/{n_epochs}: loss {ce_value:.4f}, W̄/S̄/T̄ {avg[0]:.2f}/{avg[1]:.2f}/{avg[2]:.2f}, "
+                f"{time.perf_counter() - epoch_start:.1f} s")
     run.learned = net.learned()
     run.config = net.snap(_mean_values(last_epoch) if last_epoch else None)
     run.late_changes = {"steps": len(late) - 1, "changes": count_changes(late)}
@@ -365,6 +374,19 @@ def train_supernet(
     run.supernet_accuracy = accuracy(model, data.val, device=device)  # validation: the test split is only reported
     run.wall_time_s = time.perf_counter() - start
     return run
+
+
+#: The default supernet training length: epochs enough to see this many training samples …
+SUPERNET_SAMPLES = 12_000
+#: … and at most this many epochs.
+MAX_SUPERNET_EPOCHS = 10
+
+
+def supernet_epochs(train_samples: int) -> int:
+    """Supernet epochs per target when ``supernet_epochs`` is not set: ⌈12,000 / N_train⌉,
+    between 1 and 10 (digits, 1,293 training images: 10, as before; MNIST, 54,000: 1, which
+    is 844 steps of 64 against digits' 210)."""
+    return max(1, min(MAX_SUPERNET_EPOCHS, math.ceil(SUPERNET_SAMPLES / max(train_samples, 1))))
 
 
 def count_changes(snapshots: Sequence[Any]) -> int:

@@ -284,7 +284,8 @@ class RayExecutor:
         evaluator = strategy.evaluator
         evaluator.pretrained()  # train or read the checkpoint once, in the driver
         _ = evaluator.data
-        progress, evaluator.progress = evaluator.progress, None  # a tqdm wrapper does not travel
+        progress, log = evaluator.progress, getattr(evaluator, "log", None)
+        evaluator.progress = evaluator.log = None  # a tqdm wrapper and the console's epoch log do not travel
         strategy.start()
         try:
             if self.resume and not any(r.state == "COMPLETE" for r in strategy.records()):
@@ -295,7 +296,7 @@ class RayExecutor:
             else:
                 self._run_trials(strategy, n_trials, callback)
         finally:
-            evaluator.progress = progress
+            evaluator.progress, evaluator.log = progress, log
             strategy.finish()
         return strategy.records()
 

@@ -4,10 +4,11 @@ threads, progress bars and the evaluator."""
 from __future__ import annotations
 
 import argparse
+import sys
 import math
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from spikebits.space import Config, ConfigError, SearchSpace, SpikebitsError, parse_json, read_input_text, unknown_name_error
@@ -75,6 +76,19 @@ seed_int = bounded(int, 0, MAX_SEED, what=f"a whole number from 0 to {MAX_SEED}"
 fraction_open = bounded(float, 0, 1, low_open=True, high_open=True, what="above 0 and below 1")
 
 
+def pretrain_epochs(text: str) -> int | None:
+    """``--pretrain-epochs``: ``auto`` (None: the pretraining rule) or a whole number ≥ 1."""
+    if text.strip().lower() == "auto":
+        return None
+    try:
+        return positive_int(text)
+    except argparse.ArgumentTypeError as err:
+        raise argparse.ArgumentTypeError(f"{err} (or auto)") from None
+
+
+pretrain_epochs.__name__ = "int"
+
+
 def read_text(path: str, what: str) -> str:
     """The UTF-8 text of the regular file ``path`` (a one-line :class:`ConfigError` otherwise)."""
     return read_input_text(path, f"{what} file", hint="check the path", limit=MAX_JSON_BYTES)
@@ -112,7 +126,30 @@ def progress_factory(quiet: bool) -> Any:
     return progress
 
 
+def epoch_line(line: str) -> None:
+    """Print a training epoch's line on stderr above the progress bars, where it stays."""
+    from tqdm import tqdm
+
+    tqdm.write(line, file=sys.stderr)
+
+
+def warn_chance_level(evaluator: Any, full_precision: float | None, accuracies: Sequence[float | None]) -> None:
+    """One warning line on stderr when the full-precision network or points of a result are
+    at chance level (:meth:`Evaluator.chance_accuracy`): such a point is no result."""
+    ceiling = evaluator.chance_accuracy()
+    low = [a for a in accuracies if a is not None and a <= ceiling]
+    if full_precision is not None and full_precision <= ceiling:
+        print(f"spikebits: warning: the full-precision network is at chance level ({100 * full_precision:.2f}% validation, "
+              f"guessing reaches up to {100 * ceiling:.2f}%): nothing below is a result; pretrain longer (--pretrain-epochs auto)",
+              file=sys.stderr)
+    elif low:
+        print(f"spikebits: warning: {len(low)} of {len(accuracies)} points are at chance level (validation accuracy ≤ "
+              f"{100 * ceiling:.2f}%, what guessing reaches): they are not results; fine-tune them longer (--epochs)", file=sys.stderr)
+
+
 def make_evaluator(args: argparse.Namespace, *, progress: Any = None, epochs: int | None = None) -> Any:
+    """The evaluator of the command line's settings; with ``progress`` (bars on), each
+    training epoch also prints a line that stays (:func:`epoch_line`)."""
     from spikebits.evaluators import Evaluator
 
     return Evaluator(
@@ -126,9 +163,12 @@ def make_evaluator(args: argparse.Namespace, *, progress: Any = None, epochs: in
         data_root=args.data_root,
         space=load_space(args.space),
         progress=progress,
+        log=epoch_line if progress is not None else None,
         pretrain_epochs=args.pretrain_epochs,
         energy_model=args.energy_model,
         val_fraction=args.val_fraction,
+        train_fraction=args.train_fraction,
+        augment={"auto": None, "on": True, "off": False}[args.augment],
         workers=args.workers,
         input_shape=args.input_shape,
         amp=args.amp,
@@ -220,7 +260,9 @@ def add_model_arguments(p: argparse.ArgumentParser) -> None:
     from spikebits import models
     from spikebits.evaluators import datasets
 
-    p.add_argument("--model", default="digits_cnn", help=f"architecture: {', '.join(models.available())}")
+    p.add_argument(
+        "--model", help=f"architecture: {', '.join(models.available())} (default: the data set's, mnist_cnn for the MNIST family, else digits_cnn)"
+    )
     p.add_argument(
         "--model-arg", dest="model_args", action="append", type=parse_model_arg, metavar="KEY=VALUE",
         help="an architecture argument (repeat for more), for example --model-arg embed_dim=256 --model-arg depth=2 "
@@ -250,10 +292,22 @@ def add_common_arguments(p: argparse.ArgumentParser) -> None:
         help="train in the channels-last (NHWC) memory format: the same arithmetic in another order; faster only on some devices (README, Devices)",
     )
     p.add_argument("--lr", type=positive_float, default=1e-3, help="fine-tuning learning rate (Adam)")
-    p.add_argument("--pretrain-epochs", type=positive_int, default=30, help="full-precision pretraining epochs (cached)")
+    p.add_argument(
+        "--pretrain-epochs", type=pretrain_epochs, default=None, metavar="N|auto",
+        help="full-precision pretraining epochs (cached); auto (default): until validation accuracy stops improving (README)",
+    )
     p.add_argument("--cache-dir", help="pretraining cache (default $SPIKEBITS_CACHE or ~/.cache/spikebits)")
-    p.add_argument("--data-dir", "--data-root", dest="data_root", metavar="DIR", help="folder holding the data set's files (cifar10, event data)")
+    p.add_argument("--data-dir", "--data-root", dest="data_root", metavar="DIR", help="folder holding the data set's files (mnist, cifar10, event data)")
     p.add_argument("--val-fraction", type=fraction_open, default=0.1, help="share of the training data held out for validation (default 0.1)")
+    p.add_argument(
+        "--train-fraction", type=bounded(float, 0, 1, low_open=True, what="above 0 and at most 1"), default=1.0, metavar="F",
+        help="train (pretraining, supernets, fine-tuning) on a seeded random share F of the training split (default 1)",
+    )
+    p.add_argument(
+        "--augment", choices=("auto", "on", "off"), default="auto",
+        help="training augmentation: auto (the data set's default: crops and flips for CIFAR, none for the MNIST family "
+        "and digits), on (CIFAR: crops and flips; MNIST family: shifts of up to 2 pixels, never flips) or off",
+    )
     p.add_argument("--workers", type=nonnegative_int, default=0, help="DataLoader worker processes reading training batches (default 0)")
     p.add_argument("--threads", type=positive_int, help="torch CPU threads (default: the machine's cores, at most 8)")
     p.add_argument(

@@ -23,6 +23,7 @@ from spikebits.search.cli.common import (
     positive_int,
     progress_factory,
     set_threads,
+    warn_chance_level,
 )
 from spikebits.space import Config, ConfigError, LayerChoice, atomic_write_text, check_output_file
 
@@ -127,6 +128,8 @@ def run(args: argparse.Namespace) -> int:
         tables.insert(0, "every layer at the uniform choice, the first one included (the seed paper's U-Quant convention)")
     print(json.dumps(metrics, indent=2))
     print("\n\n".join(tables), file=sys.stderr)
+    if not args.cost_only:
+        warn_chance_level(evaluator, evaluator.describe().get("full_precision_accuracy"), [metrics["accuracy"]])
     if args.report:
         from spikebits.results import to_jsonable
 

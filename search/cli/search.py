@@ -27,6 +27,7 @@ from spikebits.search.cli.common import (
     positive_int,
     progress_factory,
     set_threads,
+    warn_chance_level,
 )
 from spikebits.search.cli.strategies import format_default
 from spikebits.search.options import OptionInfo
@@ -218,6 +219,7 @@ def search_locked(args: argparse.Namespace, strategy: Any, evaluator: Any, execu
     print("accuracy: validation split (what the search decided on); test_accuracy: test split, read once to report")
     print(f"budget: {budget}   objectives: {', '.join(objectives)}   hypervolume: {result.hypervolume:.6g}")
     print(format_front_table(result.front, objectives))
+    warn_chance_level(evaluator, fp, [r.metrics.get("accuracy") for r in result.front])
     written = ["pareto.json", "trials.csv", "pareto.png", "run.json", *(p.name for p in result.artifacts)]
     print(f"wrote {result.out_dir}/{', '.join(written)}")
     if result.interrupted:

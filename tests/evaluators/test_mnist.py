@@ -290,3 +290,26 @@ def test_real_mnist() -> None:
     assert int(y[0]) == 7 and int(split.test.labels[-1]) == 6  # the first and last t10k digits
     print(f"real MNIST read and split in {seconds:.2f} s")
     assert seconds < 30
+
+
+def test_augment_and_train_fraction_through_the_registry(tmp_path: Path) -> None:
+    """``datasets.load(..., augment=, train_fraction=)`` (the CLI's --augment and
+    --train-fraction): the MNIST family trains unaugmented unless asked; digits has no
+    augmentation to switch; a training fraction keeps a seeded random ⌈f·N⌉ of the training
+    split and leaves validation and test whole."""
+    from spikebits.evaluators import datasets
+
+    write_set(tmp_path, make_parts(), gz=False)
+    assert not datasets.load("mnist", root=tmp_path, val_fraction=0.2).train.augment
+    assert datasets.load("mnist", root=tmp_path, val_fraction=0.2, augment=True).train.augment
+    assert datasets.augments("cifar10") and datasets.augments("mnist") and not datasets.augments("digits")
+    assert "digits has no training augmentation" in one_line_error(datasets.load, "digits", augment=False)
+    whole = datasets.load("mnist", root=tmp_path, val_fraction=0.2, seed=3)
+    part = datasets.load("mnist", root=tmp_path, val_fraction=0.2, seed=3, train_fraction=0.3)
+    again = datasets.load("mnist", root=tmp_path, val_fraction=0.2, seed=3, train_fraction=0.3)
+    assert len(whole.train) == 40 and len(part.train) == 12  # ⌈0.3 · 40⌉
+    assert list(part.train.indices) == list(again.train.indices) == sorted(set(part.train.indices))
+    x, y = next(iter(torch.utils.data.DataLoader(part.train, batch_size=12)))
+    assert torch.equal(x, whole.train.batch(part.train.indices)[0]) and torch.equal(y, whole.train.labels[part.train.indices])
+    assert len(part.val) == len(whole.val) and len(part.test) == len(whole.test)
+    assert "at most 1" in one_line_error(datasets.load, "mnist", root=tmp_path, train_fraction=1.5)

@@ -67,3 +67,44 @@ def test_recompute_batchnorm_gives_the_mean_and_variance_of_the_data():
     var = sum(c.var(0, unbiased=True) for c in chunks) / 3
     assert torch.allclose(model[1].running_mean, mean, atol=1e-6)
     assert torch.allclose(model[1].running_var, var, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "scores, kept_anneal, epochs",
+    [
+        # rounds of 3 epochs (25 samples / 10 per epoch); one validation image is 0.01:
+        # 0.5, 0.7 improve, 0.7005 does not (by less than 0.01): stop, anneal 1 epoch (10 at most)
+        ([0.5, 0.7, 0.7005, 0.72], True, [3, 6, 9, 10]),
+        # the anneal validates lower than the best round: the best round's weights are kept
+        ([0.5, 0.6, 0.55, 0.58], False, [3, 6, 9, 10]),
+        # still improving when another round would leave no room for the anneal: 3 rounds then 1
+        ([0.1, 0.2, 0.3, 0.4], True, [3, 6, 9, 10]),
+        # the second round does not improve on the first: stop after 6 epochs, anneal a whole round
+        ([0.9, 0.9, 0.95], True, [3, 6, 9]),
+    ],
+)
+def test_pretraining_rule_stops_when_validation_accuracy_stops_improving(monkeypatch, scores, kept_anneal, epochs):
+    import torch
+    from torch import nn
+    from torch.utils.data import TensorDataset
+
+    from spikebits.evaluators import training
+
+    seen = iter(scores)
+    states = []
+
+    def fake_accuracy(model, data, device="cpu"):  # noqa: ANN001, ANN202 - the scores above, in turn
+        states.append(model.weight.detach().clone())
+        return next(seen)
+
+    monkeypatch.setattr(training, "accuracy", fake_accuracy)
+    torch.manual_seed(0)
+    model = nn.Linear(4, 2)
+    train = TensorDataset(torch.randn(10, 4), torch.randint(0, 2, (10,)))
+    val = TensorDataset(torch.randn(100, 4), torch.randint(0, 2, (100,)))
+    rounds = training.train_to_plateau(model, train, val, training.TrainSettings(epochs=None, batch_size=5), round_samples=25,
+                                       max_epochs=10)
+    assert [r.epoch for r in rounds] == epochs and [r.anneal for r in rounds] == [False] * (len(epochs) - 1) + [True]
+    assert [r.accuracy for r in rounds] == scores[: len(epochs)]
+    best = max(range(len(rounds) - 1), key=lambda i: (rounds[i].accuracy, -i))
+    assert torch.equal(model.weight, states[-1] if kept_anneal else states[best])

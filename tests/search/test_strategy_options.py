@@ -102,3 +102,11 @@ def test_renewal_min_share_zero_lets_the_switch_off_act_after_the_first_step(cap
     # of the 2 epochs' steps.
     assert 1 <= off["0"] < steps_per_epoch
     assert off["0.5"] == max(off["0"], steps_per_epoch)
+
+
+def test_default_supernet_length_sees_twelve_thousand_samples():
+    from spikebits.search.differentiable import DifferentiableOptions, supernet_epochs
+
+    assert DifferentiableOptions().supernet_epochs is None
+    # ⌈12,000 / N⌉ epochs, 1 to 10: digits (1,293 training images) 10, MNIST (54,000) 1.
+    assert [supernet_epochs(n) for n in (1293, 54_000, 6_000, 5_999, 100, 12_001)] == [10, 1, 2, 3, 10, 1]
