@@ -164,6 +164,27 @@ def test_digits_cnn_forward_logits_shape():
     assert torch.isfinite(out).all()
 
 
+def test_mnist_cnn_is_digits_cnn_with_a_flattening_head():
+    from spikebits.models import layer_specs
+    from spikebits.space import ConfigError
+
+    m = build("mnist_cnn")
+    specs = {s.name: s for s in layer_specs(m, (1, 28, 28))}
+    # c = 8: conv1 1→8 at 28×28, conv2 8→16 at 14×14, conv3 16→32 at 7×7, fc reads the whole
+    # 32×7×7 map (1,568 inputs) instead of its 32 channel means.
+    assert m.fc.synapse.in_features == 32 * 7 * 7 == 1568
+    assert specs["conv1"].macs == 28 * 28 * 9 * 1 * 8 and specs["conv2"].macs == 14 * 14 * 9 * 8 * 16
+    assert specs["conv3"].macs == 7 * 7 * 9 * 16 * 32 and specs["fc"].macs == 1568 * 10
+    # parameters: convolutions (no bias), BatchNorm γ/β, fc with bias
+    assert sum(p.numel() for p in m.parameters() if p.requires_grad) - sum(
+        p.numel() for n, p in m.named_parameters() if n.endswith(("alpha", "gamma", "bits_param", "timesteps_param"))
+    ) == 9 * 8 + 9 * 8 * 16 + 9 * 16 * 32 + 2 * (8 + 16 + 32) + 1568 * 10 + 10
+    assert build("digits_cnn").fc.synapse.in_features == 128  # digits keeps its global average
+    assert build("digits_cnn", head="flatten").fc.synapse.in_features == 128 * 4 * 4
+    with pytest.raises(ConfigError, match="head 'max' is not one of pool, flatten"):
+        build("digits_cnn", head="max")
+
+
 def test_quantized_weights_take_at_most_2b_minus_1_values():
     # after a forward (α initialized), a W2 uniform layer's weights take ≤ 3 values, W3 pow2 ≤ 7
     torch.manual_seed(0)

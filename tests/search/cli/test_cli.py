@@ -183,6 +183,28 @@ def test_search_with_progress_bars(capsys, tmp_path, cache_dir):
     assert "random trials" in err and "1 trials" in stdout
 
 
+def test_points_at_chance_level_come_with_a_warning(capsys):
+    from spikebits.evaluators.data import chance_ceiling
+    from spikebits.search.cli.common import warn_chance_level
+
+    # p + 3·√(p(1 − p)/n), p = 1/10: 0.1 + 3·√(0.09/6000) on MNIST's 6,000 validation images,
+    # 0.1 + 3·0.3/12 = 0.175 on digits' 144.
+    assert chance_ceiling(10, 6000) == pytest.approx(0.111619, abs=1e-6)
+    assert chance_ceiling(10, 144) == pytest.approx(0.175)
+
+    class Stub:
+        def chance_accuracy(self) -> float:
+            return 0.175
+
+    warn_chance_level(Stub(), 0.96, [0.9, 0.106, 0.175])
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "warning: 2 of 3 points are at chance level (validation accuracy ≤ 17.50%" in err
+    warn_chance_level(Stub(), 0.12, [0.11])
+    assert "the full-precision network is at chance level (12.00% validation" in capsys.readouterr().err
+    warn_chance_level(Stub(), 0.96, [0.9, 0.5])
+    assert capsys.readouterr().err == ""
+
+
 @pytest.mark.slow
 def test_gp_under_a_bit_budget_writes_the_standard_outputs(capsys, tmp_path, cache_dir):
     """``gp`` (Gaussian-process BO): 5 trials (scored without fine-tuning, --epochs 0), the
