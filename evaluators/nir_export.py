@@ -286,21 +286,30 @@ def _lower(nir: Any, model: SpikingNetwork, config: Any) -> Any:
                 nodes[step.name] = nir.Flatten(input_type={"input": np.array(step.in_shape)}, start_dim=0, end_dim=-1)
             edges.append((out_of[step.source], step.name))
             out_of[step.key] = step.name
-    neuron = layers[first].neuron
-    metadata = {
+    metadata = _graph_metadata(
+        model, config, "extended",
+        time_base="discrete steps, dt = 1; every layer at T = 1",
+        input="integer levels k0 = clip(floor(x / input_step + 0.5), 0, 2^input_bits - 1) of the first layer",
+    )
+    return nir.NIRGraph(nodes=nodes, edges=edges, metadata=metadata)
+
+
+def _graph_metadata(model: SpikingNetwork, config: Any, lowering: str, **fields: Any) -> dict[str, Any]:
+    """The graph's metadata: the model, its config, the ``lowering`` and its ``fields`` (time
+    base, input), the input quantizer's step and bits, the threshold convention."""
+    neuron = model.spiking_layers()[model.layer_names[0]].neuron
+    return {
         "generator": "spikebits",
         "model": model.arch[0],
         "model_kwargs": json.dumps(model.arch[1], default=str),
         "config": config.to_json(indent=None),
-        "lowering": "extended",
-        "time_base": "discrete steps, dt = 1; every layer at T = 1",
-        "input": "integer levels k0 = clip(floor(x / input_step + 0.5), 0, 2^input_bits - 1) of the first layer",
+        "lowering": lowering,
+        **fields,
         "input_step": float(spike_steps(neuron, 1)[0]),
         "input_bits": int(spike_bits(neuron, 1)[0]),
         "threshold": "strict (v > theta) at the float64 just below (j - 1/2)*gamma: v >= (j - 1/2)*gamma",
         "lowering_doc": "spikebits.evaluators.nir_export",
     }
-    return nir.NIRGraph(nodes=nodes, edges=edges, metadata=metadata)
 
 
 @dataclass
@@ -396,22 +405,11 @@ def _lower_standard(nir: Any, model: SpikingNetwork, config: Any) -> Any:
         nodes[f"{name}.synapse"] = syn.make(syn.w_int * scale, syn.bias, {
             **syn.meta, "role": "synapse (integer weights x weight_scale per output channel; BatchNorm and pooling folded in)",
             "weight_scale": syn.weight_scale})
-    neuron = layers[first].neuron
-    metadata = {
-        "generator": "spikebits",
-        "model": model.arch[0],
-        "model_kwargs": json.dumps(model.arch[1], default=str),
-        "config": config.to_json(indent=None),
-        "lowering": "standard",
-        "dt": DT,
-        "timesteps": 1,
-        "time_base": f"one step of dt = {DT} s (every LIF has tau = dt, r = 1: it forgets between steps); present each image for one step",
-        "input": "the image x as the model reads it; the first layer's quantizer is in the graph (LIF nodes <first>.neuron.level<j>)",
-        "input_step": float(spike_steps(neuron, 1)[0]),
-        "input_bits": int(spike_bits(neuron, 1)[0]),
-        "threshold": "strict (v > theta) at the float64 just below (j - 1/2)*gamma: v >= (j - 1/2)*gamma",
-        "lowering_doc": "spikebits.evaluators.nir_export",
-    }
+    metadata = _graph_metadata(
+        model, config, "standard", dt=DT, timesteps=1,
+        time_base=f"one step of dt = {DT} s (every LIF has tau = dt, r = 1: it forgets between steps); present each image for one step",
+        input="the image x as the model reads it; the first layer's quantizer is in the graph (LIF nodes <first>.neuron.level<j>)",
+    )
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata=metadata)
 
 
