@@ -46,7 +46,7 @@ from spikebits.evaluators.hardware import HardwareReport, simulate
 from spikebits.evaluators.sensitivity import activation_omega, hawq_omega, hutchinson_traces, output_error, pearson_kurtosis
 from spikebits.evaluators.sensitivity_measure import measure_sensitivity
 from spikebits.evaluators.sensitivity_report import LayerSensitivity, SensitivityReport
-from spikebits.evaluators.training import TrainSettings, accuracy, calibrate, default_cache_dir, pretrained_state, train
+from spikebits.evaluators.training import StopRequest, TrainSettings, accuracy, calibrate, default_cache_dir, pretrained_state, train
 
 __all__ = [
     "DEFAULT_ENERGY_MODEL",
@@ -72,6 +72,7 @@ __all__ = [
     "Evaluator",
     "LayerSensitivity",
     "SensitivityReport",
+    "StopRequest",
     "TrainSettings",
     "accuracy",
     "activation_omega",

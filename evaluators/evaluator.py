@@ -14,7 +14,7 @@ from spikebits.evaluators.cost import bit_averages, cost_metrics, s_ace
 from spikebits.evaluators.energy import EnergyModel, EnergyReport, energy_report, load_energy_model
 from spikebits.evaluators.sensitivity_measure import measure_sensitivity
 from spikebits.evaluators.sensitivity_report import SensitivityReport
-from spikebits.evaluators.training import Log, Progress, TrainSettings, accuracy, calibrate, pretrained_state, train
+from spikebits.evaluators.training import Log, Progress, StopRequest, TrainSettings, accuracy, calibrate, pretrained_state, train
 from spikebits.models import (
     SpikingNetwork,
     apply_config,
@@ -142,6 +142,9 @@ class Evaluator:
         self.data_root = check_folder_option(data_root, "--data-dir", must_exist=True)
         self.progress = progress
         self.log = log
+        #: Asks the training in progress (pretraining, fine-tuning, a supernet) to stop at its
+        #: next batch (:class:`evaluators.training.StopRequest`; the CLI's signal handler sets it).
+        self.stop = StopRequest()
         shape = tuple(int(n) for n in (input_shape or info.input_shape))
         if len(shape) != 3 or min(shape) < 1:
             raise ConfigError(f"input shape {shape} is not C,H,W with three positive sizes; write for example --input-shape 3,32,32")
@@ -253,6 +256,7 @@ class Evaluator:
                 progress=self.progress,
                 data_key=self.data_key,
                 log=self.log,
+                stop=self.stop,
             )
         return self._pretrained[0], self._pretrained[1]["accuracy"]
 
@@ -293,7 +297,8 @@ class Evaluator:
         settings = self.finetune_settings
         if epochs is not None:
             settings = dataclasses.replace(settings, epochs=epochs)
-        train(model, self.data.train, settings, device=self.device, progress=self.progress, description="fine-tune", on_epoch=on_epoch, log=self.log)
+        train(model, self.data.train, settings, device=self.device, progress=self.progress, description="fine-tune", on_epoch=on_epoch, log=self.log,
+              stop=self.stop)
         return model
 
     def validation_accuracy(self, model: SpikingNetwork) -> float:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import copy
+import dataclasses
 import hashlib
 import io
 import json
@@ -21,7 +21,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from spikebits.models import SpikingNetwork, set_full_precision
-from spikebits.space import OutputError, TrainingError, atomic_write_bytes
+from spikebits.space import OutputError, TrainingError, TrainingStopped, atomic_write_bytes
 
 #: ``progress(iterable, description, total) -> iterable``: the CLI passes a tqdm wrapper.
 Progress = Callable[[Iterable, str, int], Iterable]
@@ -42,6 +42,105 @@ PRETRAIN_VERSION = 3
 def quiet(iterable: Iterable, description: str, total: int) -> Iterable:
     """The :data:`Progress` that shows nothing: ``iterable`` unchanged (library code and tests)."""
     return iterable
+
+
+class StopRequest:
+    """A request that training stop at its next batch boundary.
+
+    :meth:`request` only sets an attribute, so a signal handler may call it (the CLI's
+    :class:`search.runner.StopOnSignals` does, on the first SIGINT or SIGTERM). Every training
+    loop (:func:`train_epoch`, hence :func:`train` and :func:`train_to_plateau`, and the
+    supernet's) calls :meth:`check` after each batch, which raises
+    :class:`space.TrainingStopped` once a stop was requested. One per evaluator
+    (:attr:`evaluators.Evaluator.stop`), handed down as an argument; never a global. The
+    request stays until :meth:`clear`."""
+
+    def __init__(self) -> None:
+        #: Why a stop was requested (e.g. ``"stopped by SIGTERM"``); None: it was not.
+        self.reason: str | None = None
+
+    def request(self, reason: str = "stopped") -> None:
+        """Ask the training in progress to stop after its current batch (the first reason stays)."""
+        if self.reason is None:
+            self.reason = reason
+
+    def clear(self) -> None:
+        """Withdraw the request (training may run again)."""
+        self.reason = None
+
+    @property
+    def requested(self) -> bool:
+        return self.reason is not None
+
+    def check(self, where: str = "training") -> None:
+        """Raise :class:`space.TrainingStopped` if a stop was requested (``where``: what stops)."""
+        if self.reason is not None:
+            raise TrainingStopped(f"interrupted ({self.reason}) during {where}")
+
+
+#: ``kind`` of a partial checkpoint: the loop that wrote it (:func:`train` or :func:`train_to_plateau`).
+PARTIAL_KINDS = ("train", "plateau")
+
+
+def partial_path(path: Path) -> Path:
+    """Where the partial (per-epoch) checkpoint of the cache file ``path`` lives: the same
+    stem with ``.partial.pt``."""
+    return path.with_name(f"{path.stem}.partial.pt")
+
+
+def rng_state(loader: DataLoader, device: str | torch.device) -> dict[str, Tensor]:
+    """The random state a training loop draws on: torch's CPU generator, the loader's shuffling
+    generator, and the CUDA generator of ``device`` when it is a GPU."""
+    state = {"torch": torch.get_rng_state(), "loader": loader.generator.get_state()}
+    if torch.device(device).type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def set_rng_state(loader: DataLoader, device: str | torch.device, state: dict[str, Tensor]) -> None:
+    """Restore :func:`rng_state`."""
+    torch.set_rng_state(state["torch"])
+    loader.generator.set_state(state["loader"])
+    if "cuda" in state and torch.device(device).type == "cuda":
+        torch.cuda.set_rng_state(state["cuda"], device)
+
+
+def write_partial(path: Path | None, blob: dict[str, Any]) -> None:
+    """Save ``blob`` (tensors, numbers, strings, lists and dicts of those) to ``path``
+    atomically; a folder that cannot be written only costs the resume (nothing raised)."""
+    if path is None:
+        return
+    buffer = io.BytesIO()
+    torch.save(blob, buffer)
+    try:
+        atomic_write_bytes(path, buffer.getvalue())
+    except OutputError:
+        pass
+
+
+def read_partial(path: Path | None, kind: str, key: str | None, log: Log | None, description: str) -> dict[str, Any] | None:
+    """The partial checkpoint at ``path`` if it is one of ``kind`` for ``key``; None when there
+    is none, and when it is damaged or another's (said through ``log``: training starts over).
+    Read with ``weights_only=True``: nothing but tensors and plain data is unpickled."""
+    if path is None or not path.exists():
+        return None
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+        if not isinstance(blob, dict) or blob.get("kind") != kind or blob.get("key") != key:
+            raise ValueError("not this training's checkpoint")
+        for field in ("model", "optimizer", "book", "rng"):
+            if not isinstance(blob.get(field), dict):
+                raise ValueError(f"no {field}")
+        return blob
+    except Exception as err:  # noqa: BLE001 - damaged or foreign: start over
+        if log is not None:
+            log(f"{description}: ignoring the partial checkpoint {path} ({type(err).__name__}: {err}); starting over")
+        return None
+
+
+def copy_state(state: dict[str, Tensor]) -> dict[str, Tensor]:
+    """A detached copy of a state dict, on the CPU."""
+    return {k: v.detach().cpu().clone() for k, v in state.items()}
 
 
 @dataclass(frozen=True)
@@ -108,9 +207,12 @@ def train_epoch(
     epoch: int,
     *,
     device: str | torch.device = "cpu",
+    stop: StopRequest | None = None,
+    description: str = "training",
 ) -> float:
     """One epoch of cross-entropy training over ``loader`` (``epoch`` 1-based, for the
-    divergence message); returns the mean loss."""
+    divergence message); returns the mean loss. After each batch ``stop`` is checked
+    (:meth:`StopRequest.check`: raises :class:`space.TrainingStopped`)."""
     model.train()
     total, count = 0.0, 0
     for x, y in loader:
@@ -125,6 +227,8 @@ def train_epoch(
             scheduler.step()
         total += value * len(y)
         count += len(y)
+        if stop is not None:
+            stop.check(f"{description} epoch {epoch}")
     return total / max(count, 1)
 
 
@@ -138,12 +242,19 @@ def train(
     description: str = "train",
     on_epoch: Callable[[int, nn.Module], None] | None = None,
     log: Log | None = None,
+    stop: StopRequest | None = None,
+    checkpoint: Path | None = None,
+    checkpoint_key: str | None = None,
 ) -> list[float]:
     """Train ``model`` with cross-entropy; returns the mean loss of each epoch.
 
     ``on_epoch(epoch, model)`` is called after each epoch (1-based), e.g. to report an
     intermediate accuracy; the model is put back in training mode afterwards. ``log`` gets a
-    line per epoch (loss and time)."""
+    line per epoch (loss and time). ``stop`` is checked after each batch
+    (:class:`StopRequest`). With ``checkpoint`` (a file), the model, optimizer, scheduler,
+    losses and random state are saved there atomically after each epoch but the last, and a
+    run that finds one written for ``checkpoint_key`` resumes after its epoch (a damaged
+    one is ignored); the caller removes it once the result is kept."""
     progress = progress or quiet
     if not settings.epochs or settings.epochs <= 0:
         return []
@@ -153,15 +264,47 @@ def train(
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(params, lr=settings.lr, weight_decay=settings.weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=settings.epochs * len(loader))
-    losses = []
-    for epoch in progress(range(settings.epochs), description, settings.epochs):
+    losses: list[float] = []
+    saved = read_partial(checkpoint, "train", checkpoint_key, log, description)
+    if saved is not None:
+        initial = copy_state(model.state_dict())
+        try:
+            model.load_state_dict(saved["model"])
+            optimizer.load_state_dict(saved["optimizer"])
+            scheduler.load_state_dict(saved["scheduler"])
+            losses = [float(v) for v in saved["book"]["losses"]]
+            set_rng_state(loader, device, saved["rng"])
+            if not 0 < len(losses) < settings.epochs:
+                raise ValueError(f"{len(losses)} epochs of {settings.epochs}")
+            if log is not None:
+                log(f"{description}: resuming from {checkpoint} after epoch {len(losses)}/{settings.epochs}")
+        except Exception as err:  # noqa: BLE001 - it did not fit: start over from the start
+            if log is not None:
+                log(f"{description}: ignoring the partial checkpoint {checkpoint} ({type(err).__name__}: {err}); starting over")
+            return train(
+                model_from(model, initial), data, settings, device=device, progress=progress, description=description,
+                on_epoch=on_epoch, log=log, stop=stop, checkpoint=None,
+            )
+    done = len(losses)
+    for epoch in progress(range(done, settings.epochs), description, settings.epochs - done):
         start = time.perf_counter()
-        losses.append(train_epoch(model, loader, optimizer, scheduler, settings, epoch + 1, device=device))
+        losses.append(train_epoch(model, loader, optimizer, scheduler, settings, epoch + 1, device=device, stop=stop, description=description))
+        if checkpoint is not None and epoch + 1 < settings.epochs:
+            write_partial(checkpoint, {
+                "kind": "train", "key": checkpoint_key, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(), "book": {"losses": list(losses)}, "rng": rng_state(loader, device),
+            })
         if log is not None:
             log(f"{description} epoch {epoch + 1}/{settings.epochs}: loss {losses[-1]:.4f}, {time.perf_counter() - start:.1f} s")
         if on_epoch is not None:
             on_epoch(epoch + 1, model)
     return losses
+
+
+def model_from(model: nn.Module, state: dict[str, Tensor]) -> nn.Module:
+    """``model`` with ``state`` loaded back (in place), after a resume that did not fit."""
+    model.load_state_dict(state)
+    return model
 
 
 @dataclass(frozen=True)
@@ -188,6 +331,9 @@ def train_to_plateau(
     description: str = "pretrain",
     round_samples: int = ROUND_SAMPLES,
     max_epochs: int = MAX_PRETRAIN_EPOCHS,
+    stop: StopRequest | None = None,
+    checkpoint: Path | None = None,
+    checkpoint_key: str | None = None,
 ) -> list[PlateauRound]:
     """Train until validation accuracy stops improving (the pretraining rule, README):
 
@@ -201,7 +347,14 @@ def train_to_plateau(
 
     On MNIST (54,000 training images) a round is one epoch; on digits (1,293) it is 16, so
     digits trains 16 constant and 14 annealing epochs, as many as the fixed 30 before.
-    Returns the rounds; the model ends with the kept weights."""
+    Returns the rounds; the model ends with the kept weights.
+
+    ``stop`` is checked after each batch (:class:`StopRequest`). With ``checkpoint`` (a file)
+    the state after each epoch is saved there atomically — model, optimizer, the annealing
+    schedule, the random state and the rule's bookkeeping (finished rounds, best accuracy and
+    its weights, phase, the current round's losses) — and a run that finds one written for
+    ``checkpoint_key`` resumes after its epoch, taking the same decisions as a run that was
+    never stopped (a damaged one is ignored); the caller removes it once the result is kept."""
     progress = progress or quiet
     torch.manual_seed(settings.seed)
     loader = make_loader(train_data, settings.batch_size, shuffle=True, seed=settings.seed, workers=settings.workers)
@@ -210,35 +363,93 @@ def train_to_plateau(
     min_gain = max(1e-3, 1.0 / max(len(val_data), 1))
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(params, lr=settings.lr, weight_decay=settings.weight_decay)
-    rounds: list[PlateauRound] = []
-    best, best_state, epoch = -1.0, None, 0
+    # The rule's bookkeeping, plain numbers only (a partial checkpoint holds it): the epochs
+    # done, the best validation accuracy, the finished rounds, whether a round stopped
+    # improving, whether annealing started (and its length), and the current round's losses
+    # and seconds so far.
+    book: dict[str, Any] = {
+        "epoch": 0, "best": -1.0, "rounds": [], "plateau": False, "anneal": False, "anneal_epochs": 0,
+        "round_losses": [], "round_seconds": 0.0,
+    }
+    best_state: dict[str, Tensor] | None = None
+    scheduler: Any = None
 
-    def run(epochs: int, scheduler: Any, anneal: bool) -> PlateauRound:
-        nonlocal epoch
-        start, losses = time.perf_counter(), []
-        for _ in progress(range(epochs), f"{description} {'anneal' if anneal else 'round'} {len(rounds) + 1}", epochs):
-            epoch += 1
-            losses.append(train_epoch(model, loader, optimizer, scheduler, settings, epoch, device=device))
-        done = PlateauRound(epoch, losses[-1], accuracy(model, val_data, device=device), time.perf_counter() - start, anneal)
-        rounds.append(done)
+    def cosine(epochs: int) -> Any:
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs * len(loader))
+
+    saved = read_partial(checkpoint, "plateau", checkpoint_key, log, description)
+    if saved is not None:
+        initial = copy_state(model.state_dict())
+        try:
+            restored = dict(saved["book"])
+            if set(restored) != set(book):
+                raise ValueError("bookkeeping of another version")
+            if restored["anneal"]:
+                scheduler = cosine(int(restored["anneal_epochs"]))  # before the optimizer's state: it sets the lr
+            model.load_state_dict(saved["model"])
+            optimizer.load_state_dict(saved["optimizer"])
+            if scheduler is not None:
+                scheduler.load_state_dict(saved["scheduler"])
+            best_state = saved.get("best_state") or None
+            if (best_state is None) != (not restored["rounds"]) or (best_state is not None and set(best_state) != set(initial)):
+                raise ValueError("best weights do not fit the rounds or the model")
+            set_rng_state(loader, device, saved["rng"])
+            book = restored
+            if log is not None:
+                log(f"{description}: resuming from {checkpoint} after epoch {book['epoch']}")
+        except Exception as err:  # noqa: BLE001 - it did not fit: start over
+            if log is not None:
+                log(f"{description}: ignoring the partial checkpoint {checkpoint} ({type(err).__name__}: {err}); starting over")
+            return train_to_plateau(
+                model_from(model, initial), train_data, val_data, settings, device=device, progress=progress, log=log,
+                description=description, round_samples=round_samples, max_epochs=max_epochs, stop=stop,
+            )
+
+    def save() -> None:
+        if checkpoint is not None:
+            write_partial(checkpoint, {
+                "kind": "plateau", "key": checkpoint_key, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict() if scheduler is not None else None, "best_state": best_state,
+                "book": book, "rng": rng_state(loader, device),
+            })
+
+    def round_start() -> int:
+        return book["epoch"] - len(book["round_losses"])
+
+    def run(epochs: int, anneal: bool) -> PlateauRound:
+        done_before = len(book["round_losses"])
+        start = time.perf_counter() - book["round_seconds"]
+        label = f"{description} {'anneal' if anneal else 'round'} {len(book['rounds']) + 1}"
+        for _ in progress(range(done_before, epochs), label, epochs - done_before):
+            book["epoch"] += 1
+            book["round_losses"].append(
+                train_epoch(model, loader, optimizer, scheduler, settings, book["epoch"], device=device, stop=stop, description=description)
+            )
+            book["round_seconds"] = time.perf_counter() - start
+            if len(book["round_losses"]) < epochs:
+                save()  # the end of a round is saved once its accuracy is known
+        done = PlateauRound(book["epoch"], book["round_losses"][-1], accuracy(model, val_data, device=device), time.perf_counter() - start, anneal)
+        book["rounds"].append(dataclasses.asdict(done))
+        book["round_losses"], book["round_seconds"] = [], 0.0
         if log is not None:
-            what = "annealed" if anneal else f"round {len(rounds)}"
-            log(f"{description} epoch {epoch} ({what}): loss {done.loss:.4f}, validation {100 * done.accuracy:.2f}%, {done.seconds:.1f} s")
+            what = "annealed" if anneal else f"round {len(book['rounds'])}"
+            log(f"{description} epoch {done.epoch} ({what}): loss {done.loss:.4f}, validation {100 * done.accuracy:.2f}%, {done.seconds:.1f} s")
         return done
 
-    while epoch + per_round < max_epochs or not rounds:
-        done = run(min(per_round, max(1, max_epochs - epoch - 1)), None, anneal=False)
-        improved = done.accuracy >= best + min_gain
-        if done.accuracy > best:
-            best, best_state = done.accuracy, copy.deepcopy(model.state_dict())
-        if not improved:
-            break
-    model.load_state_dict(best_state)
-    anneal_epochs = max(1, min(per_round, max_epochs - epoch))
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=anneal_epochs * len(loader))
-    if run(anneal_epochs, scheduler, anneal=True).accuracy < best:
+    while not book["anneal"] and not book["plateau"] and (round_start() + per_round < max_epochs or not book["rounds"]):
+        done = run(min(per_round, max(1, max_epochs - round_start() - 1)), anneal=False)
+        improved = done.accuracy >= book["best"] + min_gain
+        if done.accuracy > book["best"]:
+            book["best"], best_state = done.accuracy, copy_state(model.state_dict())
+        book["plateau"] = not improved
+        save()
+    if not book["anneal"]:
         model.load_state_dict(best_state)
-    return rounds
+        book["anneal"], book["anneal_epochs"] = True, max(1, min(per_round, max_epochs - book["epoch"]))
+        scheduler = cosine(book["anneal_epochs"])
+    if run(book["anneal_epochs"], anneal=True).accuracy < book["best"]:
+        model.load_state_dict(best_state)
+    return [PlateauRound(**r) for r in book["rounds"]]
 
 
 @torch.no_grad()
@@ -336,6 +547,7 @@ def pretrained_state(
     progress: Progress | None = None,
     data_key: dict | None = None,
     log: Log | None = None,
+    stop: StopRequest | None = None,
 ) -> tuple[dict[str, torch.Tensor], dict[str, float]]:
     """Full-precision weights for (model, data set, seed), trained once and cached on disk.
 
@@ -346,9 +558,18 @@ def pretrained_state(
     report; absent without ``test_data``). The cache file
     name holds a hash of the architecture, data set, seed, settings and ``data_key`` (what
     else decides the training data, e.g. the validation fraction); it is written atomically.
+
+    While training, the state after each epoch is kept in a partial checkpoint next to it
+    (:func:`partial_path`: the same stem with ``.partial.pt``); a call that finds one for the
+    same key resumes after its epoch (and says so through ``log``), so a pretraining stopped by
+    ``stop`` (:class:`StopRequest`: :class:`space.TrainingStopped` within one batch), a signal
+    or a crash loses at most the epoch in progress. The partial file is removed once the final
+    one is written; a damaged one is ignored (training starts over).
     """
     cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
-    path = cache_dir / f"{pretrain_cache_key(model, dataset, settings.seed, settings, data_key)}.pt"
+    key = pretrain_cache_key(model, dataset, settings.seed, settings, data_key)
+    path = cache_dir / f"{key}.pt"
+    partial = partial_path(path)
     if path.exists():
         try:
             blob = torch.load(path, map_location="cpu", weights_only=True)
@@ -358,10 +579,16 @@ def pretrained_state(
     set_full_precision(model)
     model.to(device)
     if settings.epochs is None:
-        rounds = train_to_plateau(model, train_data, val_data, settings, device=device, progress=progress, log=log)
+        rounds = train_to_plateau(
+            model, train_data, val_data, settings, device=device, progress=progress, log=log, stop=stop, checkpoint=partial,
+            checkpoint_key=key,
+        )
         epochs = rounds[-1].epoch
     else:
-        train(model, train_data, settings, device=device, progress=progress, description="pretrain", log=log)
+        train(
+            model, train_data, settings, device=device, progress=progress, description="pretrain", log=log, stop=stop,
+            checkpoint=partial, checkpoint_key=key,
+        )
         epochs = settings.epochs
     scores = {"accuracy": accuracy(model, val_data, device=device), "epochs": float(epochs)}
     if test_data is not None:
@@ -373,4 +600,8 @@ def pretrained_state(
         atomic_write_bytes(path, buffer.getvalue(), what=f"the pretraining cache in {cache_dir}", hint="set SPIKEBITS_CACHE to a writable folder")
     except OutputError as err:  # a cache is an optimisation: go on with the weights in memory
         print(f"spikebits: warning: {err}; going on without the cache", file=sys.stderr)
+    try:
+        partial.unlink(missing_ok=True)
+    except OSError:
+        pass  # a stale partial file is ignored next time: its key finds the final file first
     return state, scores

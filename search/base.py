@@ -13,7 +13,7 @@ from typing import Any, ClassVar, Protocol
 from spikebits.evaluators.training import Progress
 from spikebits.results import TrialRecord
 from spikebits.search.options import StrategyOptions
-from spikebits.space import Budget, Config, SearchSpace, SpikebitsError, unknown_name_error
+from spikebits.space import Budget, Config, SearchSpace, SpikebitsError, TrainingStopped, unknown_name_error
 
 #: Trials a search runs when nobody says otherwise (strategies with a plan of their own, such
 #: as one supernet per target, may run fewer).
@@ -50,6 +50,11 @@ def failure_reason(err: BaseException) -> str:
     return reason if isinstance(err, SpikebitsError) else f"{type(err).__name__}: {reason}"
 
 
+def was_interrupted(record: TrialRecord) -> bool:
+    """Whether ``record`` is a trial whose training was stopped on request (SIGINT, SIGTERM)."""
+    return bool(record.info.get("interrupted"))
+
+
 def evaluate_trial(
     evaluator: ConfigEvaluator,
     config: Config,
@@ -62,13 +67,19 @@ def evaluate_trial(
 ) -> TrialRecord:
     """Score ``config`` with ``evaluator`` as trial ``number``, timed and budget-checked. An
     exception inside the evaluator becomes a FAIL record with its one-line reason (and a short
-    traceback in ``info``), so a failed trial never ends a search. ``on_epoch(epoch, model)``
+    traceback in ``info``), so a failed trial never ends a search. A training stopped on request
+    (:class:`space.TrainingStopped`) becomes a FAIL record with ``info["interrupted"]``
+    (:func:`was_interrupted`): :meth:`Strategy.step` then stops the search. ``on_epoch(epoch, model)``
     is passed to the evaluator (Ray's early stopping reports through it)."""
     start = time.perf_counter()
     try:
         metrics = evaluator(config) if on_epoch is None else evaluator(config, on_epoch=on_epoch)
     except KeyboardInterrupt:
         raise
+    except TrainingStopped as err:  # stopped at a batch boundary: a FAIL marked interrupted
+        return TrialRecord.failed(
+            number, config, failure_reason(err), strategy=strategy, wall_time_s=time.perf_counter() - start, info={"interrupted": True}
+        )
     except Exception as err:  # a failed trial must not end the search
         return TrialRecord.failed(
             number,
@@ -265,6 +276,8 @@ class Strategy(abc.ABC):
             return False
         proposal, number = asked
         record = self.evaluate(proposal, number)
+        if was_interrupted(record):  # its training was stopped: ask nothing more
+            self.request_stop(record.error or "interrupted")
         self.tell(proposal, record)
         self.note_told()
         if callback is not None:

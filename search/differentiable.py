@@ -56,6 +56,7 @@ from spikebits.space import (
     ConfigError,
     SearchSpace,
     TrainingError,
+    TrainingStopped,
     direction,
 )
 
@@ -270,7 +271,9 @@ def train_supernet(
 
     After training, the network is fixed at the snapped config (:meth:`Supernet.fix`), its
     BatchNorm statistics are recomputed at that config on the training data
-    (:func:`evaluators.training.recompute_batchnorm`), and then it is scored."""
+    (:func:`evaluators.training.recompute_batchnorm`), and then it is scored. The evaluator's
+    ``stop`` (:class:`evaluators.training.StopRequest`, if it has one) is checked after each
+    batch: a stop request raises :class:`space.TrainingStopped`."""
     start = time.perf_counter()
     device = evaluator.device
     data = evaluator.data
@@ -320,6 +323,7 @@ def train_supernet(
     if progress is not None:
         epochs = progress(epochs, f"supernet {target}", n_epochs)
     step = 0
+    stop = getattr(evaluator, "stop", None)  # a StopRequest: checked after each batch
     min_step = math.ceil(settings.renewal_min_share * total_steps)
     last_epoch: list[dict[str, dict]] = []
     # The rounded config after each of the last 10% of steps (and the step before them).
@@ -360,6 +364,8 @@ def train_supernet(
                         renew[kind] = False
                         run.renewal_off_step[kind] = step
                         net.set_renewal(**renew)
+            if stop is not None:
+                stop.check(f"supernet {target} epoch {epoch + 1}")
         run.layer_history.append({"epoch": epoch + 1, "layers": net.rounded()})
         log = getattr(evaluator, "log", None)
         if log is not None:
@@ -508,6 +514,9 @@ class DifferentiableStrategy(Strategy):
         except TrainingError as err:  # this target's trial fails; the next target still runs
             self.diverged += 1
             return Proposal(None, handle=str(err), info={"target": str(target)})  # type: ignore[arg-type]
+        except TrainingStopped as err:  # stopped (SIGINT/SIGTERM): nothing more is asked; finished trials are kept
+            self.request_stop(str(err))
+            return None
         config, moves = fit_config(
             run.config, self.space, self._measure, self._limits(), target=target, tolerance=self.options.target_tolerance,
             learned=run.learned,

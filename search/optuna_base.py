@@ -53,7 +53,7 @@ import optuna
 from optuna.trial import TrialState
 
 from spikebits.results import TrialRecord, pareto_front
-from spikebits.search.base import Proposal, Strategy
+from spikebits.search.base import Proposal, Strategy, was_interrupted
 from spikebits.search.options import SensitivityOptions, option
 from spikebits.search.fitting import fit_config
 from spikebits.search.study_storage import artifact_dir, open_storage
@@ -409,6 +409,10 @@ class OptunaStrategy(Strategy):
         trial = proposal.handle
         trial.set_user_attr("wall_time_s", record.wall_time_s)
         self._describe_trial(trial, record.config, feasible=record.feasible if record.state == "COMPLETE" else None)
+        if was_interrupted(record):  # stopped on request (SIGINT, SIGTERM): FAIL, not counted towards n_trials
+            self.study.set_user_attr(f"error.{trial.number}", record.error)
+            self.study.tell(trial, state=TrialState.FAIL)
+            return
         if record.state != "COMPLETE":
             trial.set_user_attr("error", record.error)
             self.study.tell(trial, state=TrialState.PRUNED if record.state == "PRUNED" else TrialState.FAIL)

@@ -3,8 +3,9 @@
 A run's files are written together (:class:`space.StagedOutputs`): a failed or interrupted run
 leaves an output folder's earlier files as they were, and one process at a time writes to a
 folder (:func:`space.lock_folder`). :class:`StopOnSignals` turns SIGINT and SIGTERM into "stop
-after the trials in flight" (the output files are then written for the finished trials); a
-second SIGINT stops at once.
+at the next batch of whatever trains now" (a trial in progress is recorded FAIL, interrupted;
+a pretraining keeps its partial checkpoint; the output files are then written for the finished
+trials); a second signal stops at once.
 """
 
 from __future__ import annotations
@@ -69,10 +70,13 @@ def check_output_dir(out: str | os.PathLike[str]) -> Path:
 
 
 class StopOnSignals:
-    """``with StopOnSignals(strategy):`` the first SIGINT or SIGTERM asks ``strategy`` to stop
-    after the trials in flight (:meth:`Strategy.request_stop`) and calls ``announce(signum)``;
-    a second SIGINT raises :class:`KeyboardInterrupt` at once. Outside the main thread (where
-    Python cannot catch signals) it does nothing. ``received`` is the first signal's number."""
+    """``with StopOnSignals(strategy):`` the first SIGINT or SIGTERM asks ``strategy`` to ask
+    nothing more (:meth:`Strategy.request_stop`) and its evaluator's training in progress —
+    pretraining, fine-tuning, a supernet — to stop after the current batch (the evaluator's
+    ``stop``, an :class:`evaluators.StopRequest`, if it has one), then calls
+    ``announce(signum)``; a second one raises :class:`KeyboardInterrupt` at once. Outside the
+    main thread (where Python cannot catch signals) it does nothing. ``received`` is the first
+    signal's number."""
 
     def __init__(self, strategy: Strategy, announce: Callable[[int], None] | None = None) -> None:
         self.strategy = strategy
@@ -83,7 +87,11 @@ class StopOnSignals:
     def _handle(self, signum: int, frame: Any) -> None:
         if self.received is None:
             self.received = signum
-            self.strategy.request_stop(f"stopped by {signal.Signals(signum).name}")
+            reason = f"stopped by {signal.Signals(signum).name}"
+            self.strategy.request_stop(reason)
+            stop = getattr(self.strategy.evaluator, "stop", None)
+            if stop is not None:
+                stop.request(reason)
             if self.announce is not None:
                 self.announce(signum)
             return
@@ -296,7 +304,8 @@ def run_search(
         strategy.publish(records, front)
     result = SearchResult(records, front, hv, reference, folder, wall, artifacts, interrupted=strategy.stop_reason is not None,
                           started_at=started_at)
-    check_some_finished(records, folder)
+    if not result.interrupted:  # a run stopped before any trial finished has not failed
+        check_some_finished(records, folder)
     return result
 
 

@@ -14,6 +14,7 @@ from spikebits.space.errors import (
     SearchError,
     SpikebitsError,
     TrainingError,
+    TrainingStopped,
     UnknownNameError,
     unknown_name_error,
 )
@@ -92,6 +93,7 @@ __all__ = [
     "SearchSpace",
     "SpikebitsError",
     "TrainingError",
+    "TrainingStopped",
     "UnknownNameError",
     "direction",
     "format_number",

@@ -34,6 +34,13 @@ class TrainingError(SpikebitsError):
     """Training diverged: the loss became NaN or infinite (a trial records it as FAIL)."""
 
 
+class TrainingStopped(SpikebitsError):
+    """Training was asked to stop (:class:`evaluators.StopRequest`, set by SIGINT or SIGTERM in
+    the CLI) and stopped at a batch boundary. A trial in progress records it as FAIL
+    (interrupted); a pretraining keeps its partial checkpoint and resumes from it. The CLI
+    exits with 130, as for any interruption."""
+
+
 class SearchError(SpikebitsError):
     """A search ended without a single finished trial (every trial failed); its output files
     were written first."""

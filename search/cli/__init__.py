@@ -3,7 +3,8 @@
 
 Errors a user can cause print one line and exit with code 2, without a traceback; any other
 exception (a bug) prints one line and exits with code 1. ``--debug`` (anywhere on the command
-line) prints the traceback as well. An interrupted command exits with 130.
+line) prints the traceback as well. An interrupted command (Ctrl-C, SIGTERM; training stopped at
+a batch boundary, :class:`space.TrainingStopped`) exits with 130.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Sequence
 
 from spikebits.search.cli import compare, evaluate, export, report, search, sensitivity, space, strategies
 from spikebits.search.cli.common import Parser
-from spikebits.space import SpikebitsError
+from spikebits.space import SpikebitsError, TrainingStopped
 
 #: The subcommands, in the order ``spikebits --help`` lists them.
 SUBCOMMANDS = (search, compare, report, evaluate, sensitivity, space, export, strategies)
@@ -49,6 +50,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.model = datasets.info(args.dataset).model if args.dataset in datasets.available() else "digits_cnn"
     try:
         return int(args.func(args) or 0)
+    except TrainingStopped as err:  # stopped on SIGINT/SIGTERM at a batch boundary, outside a trial
+        if debug:
+            traceback.print_exc()
+        print(f"spikebits: {one_line(err)}", file=sys.stderr)
+        return 130
     except SpikebitsError as err:
         if debug:
             traceback.print_exc()

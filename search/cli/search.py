@@ -198,8 +198,9 @@ def search_locked(args: argparse.Namespace, strategy: Any, evaluator: Any, execu
         bars[0].update(1)
 
     def announce(signum: int) -> None:
-        print(f"spikebits: {signal.Signals(signum).name}: stopping after the trial in progress and writing {out} "
-              "(press Ctrl-C again to stop at once)", file=sys.stderr, flush=True)
+        print(f"spikebits: {signal.Signals(signum).name}: stopping at the next batch and writing {out} for the finished "
+              "trials (an unfinished pretraining resumes from its checkpoint with the same command; press Ctrl-C again to stop "
+              "at once)", file=sys.stderr, flush=True)
 
     try:
         with StopOnSignals(strategy, announce):

@@ -180,7 +180,7 @@ def test_a_second_process_on_one_out_folder_is_refused(capsys, tmp_path):
 
 # ---------------------------------------------------------------------------- interruption
 @pytest.mark.slow
-def test_sigint_stops_after_the_trial_and_writes_the_finished_trials(cache_dir, tmp_path):
+def test_sigint_stops_the_trial_in_progress_and_writes_the_finished_trials(cache_dir, tmp_path):
     out = tmp_path / "out"
     env = {**os.environ, "SPIKEBITS_CACHE": str(cache_dir)}
     proc = subprocess.Popen([EXE, "search", *SMALL, "--trials", "20", "--out", str(out)], env=env,
@@ -189,14 +189,50 @@ def test_sigint_stops_after_the_trial_and_writes_the_finished_trials(cache_dir, 
     proc.send_signal(signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 130, stderr.decode()
-    assert "stopping after the trial in progress" in stderr.decode() and "run the same command (same --out) to continue it" in stderr.decode()
+    assert "stopping at the next batch" in stderr.decode() and "run the same command (same --out) to continue it" in stderr.decode()
     rows = _rows(out / "trials.csv")
     finished = _finished(out / "study.journal")
-    assert 1 <= len(rows) == finished < 20 and all(r["state"] == "COMPLETE" for r in rows)
+    complete = [r for r in rows if r["state"] == "COMPLETE"]
+    stopped = [r for r in rows if r["state"] != "COMPLETE"]  # the trial in progress, stopped within a batch
+    assert 1 <= len(complete) == finished < 20 and len(stopped) <= 1
+    assert all(r["state"] == "FAIL" and "interrupted (stopped by SIGINT) during fine-tune" in r["error"] for r in stopped)
     run = json.loads((out / "run.json").read_text())
     assert run["interrupted"] == "stopped by SIGINT" and run["trials"]["COMPLETE"] == finished
     assert read_pareto_json(out / "pareto.json")["points"]
     assert b"wrote" in stdout
+
+
+@pytest.mark.slow
+def test_sigterm_during_pretraining_stops_within_a_batch_and_the_same_command_resumes_it(tmp_path):
+    cache, out = tmp_path / "cache", tmp_path / "out"
+    env = {**os.environ, "SPIKEBITS_CACHE": str(cache)}
+    argv = [EXE, "search", "--strategy", "random", "--trials", "3", "--epochs", "1", "--pretrain-epochs", "5", "--out", str(out)]
+    proc = subprocess.Popen([*argv, "--quiet"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + 240
+    while time.time() < deadline and proc.poll() is None and not list(cache.glob("*.partial.pt")):
+        time.sleep(0.05)
+    assert proc.poll() is None, proc.stderr.read().decode()
+    proc.send_signal(signal.SIGTERM)
+    sent = time.time()
+    stdout, stderr = proc.communicate(timeout=60)
+    assert time.time() - sent < 15, "the pretraining did not stop at the next batch"
+    assert proc.returncode == 130, stderr.decode()
+    [row] = _rows(out / "trials.csv")  # the trial that was pretraining, recorded interrupted
+    assert row["state"] == "FAIL" and "interrupted (stopped by SIGTERM) during pretrain epoch" in row["error"]
+    partials = list(cache.glob("*.partial.pt"))
+    assert len(partials) == 1 and not [p for p in cache.glob("*.pt") if p not in partials]
+    epochs_done = len(torch.load(partials[0], weights_only=True)["book"]["losses"])
+    assert 1 <= epochs_done < 5
+    run = json.loads((out / "run.json").read_text())
+    assert run["interrupted"] == "stopped by SIGTERM" and run["trials"]["COMPLETE"] == 0
+    # The same command (shown here without --quiet, which only hides the epoch lines) resumes it.
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert f"pretrain: resuming from {partials[0]} after epoch {epochs_done}/5" in done.stderr
+    assert not partials[0].exists() and len(list(cache.glob("*.pt"))) == 1
+    run = json.loads((out / "run.json").read_text())
+    assert run["interrupted"] is None and run["trials"]["COMPLETE"] == 3
+    assert run["evaluator"]["pretrain_epochs_trained"] == 5
 
 
 # ---------------------------------------------------------------------------- concurrency
