@@ -44,10 +44,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
-    if "model" in args and args.model is None:  # the data set's default architecture
-        from spikebits.evaluators import datasets
-
-        args.model = datasets.info(args.dataset).model if args.dataset in datasets.available() else "digits_cnn"
     try:
         return int(args.func(args) or 0)
     except TrainingStopped as err:  # stopped on SIGINT/SIGTERM at a batch boundary, outside a trial

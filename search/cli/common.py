@@ -18,10 +18,21 @@ MAX_JSON_BYTES = 16 << 20
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse with one-line errors and exit code 2."""
+    """argparse with one-line errors and exit code 2; a ``--model`` left out becomes the
+    ``--dataset``'s default architecture (``mnist_cnn`` for the MNIST family, else
+    ``digits_cnn``)."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+    def parse_known_args(self, args=None, namespace=None):  # noqa: ANN001, ANN201 - argparse's signature
+        parsed, extras = super().parse_known_args(args, namespace)
+        if getattr(parsed, "model", "") is None and getattr(parsed, "dataset", None) is not None:
+            from spikebits.evaluators import datasets
+
+            known = parsed.dataset in datasets.available()
+            parsed.model = datasets.info(parsed.dataset).model if known else "digits_cnn"  # an unknown one is refused later
+        return parsed, extras
 
 
 # ---------------------------------------------------------------------------- option types

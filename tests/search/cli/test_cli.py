@@ -222,3 +222,13 @@ def test_gp_under_a_bit_budget_writes_the_standard_outputs(capsys, tmp_path, cac
     rows = read_trials_csv(out / "trials.csv")
     assert sum(r["state"] == "COMPLETE" for r in rows) == 5
     assert all(r["bit_budget"] <= 3 for r in rows if r["state"] == "COMPLETE")  # repaired before training
+
+
+def test_the_data_set_picks_the_model_when_none_is_given():
+    from spikebits.search.cli import build_parser
+
+    parse = build_parser().parse_args
+    assert parse(["search", "--dataset", "mnist"]).model == "mnist_cnn"
+    assert parse(["evaluate", "--dataset", "fashion_mnist", "--uniform", "4/4/1"]).model == "mnist_cnn"
+    assert parse(["search"]).model == "digits_cnn" and parse(["search", "--dataset", "cifar10"]).model == "digits_cnn"
+    assert parse(["search", "--dataset", "mnist", "--model", "resnet20"]).model == "resnet20"
