@@ -34,15 +34,21 @@ a search started again continues the same study, locally or on Ray. Trials of a 
 died (SIGKILL) stay RUNNING in the storage; :meth:`OptunaStrategy.start` marks those whose
 owner process is gone as FAIL (the reason is kept in the study's user attribute
 ``error.<number>``) and enqueues their parameters again, so the interrupted config is retried.
+A process asks its trial and then records itself as the owner, two writes: one killed between
+them leaves a RUNNING trial without an owner, which is an orphan once it is
+:data:`OWNERLESS_GRACE_S` old (a live process records its ownership within milliseconds);
+``start`` waits for a younger one to reach that age before it decides.
 """
 
 from __future__ import annotations
 
+import datetime
 import json
 import math
 import os
 import socket
 import tempfile
+import time
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -93,6 +99,17 @@ def _unmeasured(metric: str) -> float:
     (NSGA-II and TPE by its budget violation, GP clips it to the worst finite value), while
     Optuna's importance evaluators, which keep finite targets only, leave it out."""
     return -math.inf if direction(metric) == "maximize" else math.inf
+
+
+#: Seconds after which a RUNNING trial that names no owner is an orphan (its process died
+#: between asking the trial and recording itself as the owner).
+OWNERLESS_GRACE_S = 10.0
+
+
+def _age_s(trial: optuna.trial.FrozenTrial) -> float:
+    """Seconds since ``trial`` was asked."""
+    start = trial.datetime_start
+    return math.inf if start is None else (datetime.datetime.now() - start).total_seconds()
 
 
 def _process_alive(pid: int) -> bool:
@@ -206,12 +223,21 @@ class OptunaStrategy(Strategy):
         in the study's user attribute ``error.<number>``) and enqueue their params again;
         returns how many."""
         host = socket.gethostname()
+        running = self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        young = [_age_s(t) for t in running if "owner" not in t.user_attrs and _age_s(t) < OWNERLESS_GRACE_S]
+        if young:  # an owner may still be recording itself: look again once it could not be
+            time.sleep(OWNERLESS_GRACE_S - min(young))
+            running = self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
         failed = 0
-        for trial in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-            owner = trial.user_attrs.get("owner") or {}
-            if owner.get("host") != host or _process_alive(int(owner.get("pid", -1))):
+        for trial in running:
+            owner = trial.user_attrs.get("owner")
+            if owner is None:
+                reason = "interrupted: its process ended before recording itself as the owner"
+            elif owner.get("host") != host or _process_alive(int(owner.get("pid", -1))):
                 continue
-            self.study.set_user_attr(f"error.{trial.number}", f"interrupted: process {owner.get('pid')} ended")
+            else:
+                reason = f"interrupted: process {owner.get('pid')} ended"
+            self.study.set_user_attr(f"error.{trial.number}", reason)
             self.study.tell(trial.number, state=TrialState.FAIL)
             if trial.params:
                 self.study.enqueue_trial(trial.params, skip_if_exists=False)

@@ -320,7 +320,8 @@ def test_an_interrupted_ray_search_resumes_without_losing_trials(capsys, tmp_pat
     for number, values in finished.items():  # no finished trial is lost or changed
         assert states[number] == optuna.trial.TrialState.COMPLETE
         assert after.trials[number].values == values
-    assert sum(s == optuna.trial.TrialState.COMPLETE for s in states.values()) >= 5
+    told = [(t.number, t.state.name, after.user_attrs.get(f"error.{t.number}")) for t in after.trials]
+    assert sum(s == optuna.trial.TrialState.COMPLETE for s in states.values()) >= 5, told
     assert optuna.trial.TrialState.RUNNING not in states.values()
     rows = read_trials_csv(out / "trials.csv")
     assert len(rows) == len(after.trials)
