@@ -42,6 +42,7 @@ from spikebits.evaluators.energy import (
     load_energy_model,
 )
 from spikebits.evaluators.evaluator import Evaluator, resolve_device
+from spikebits.evaluators.oneshot import SCORINGS, OneShotEvaluator, draw_config, one_shot_epochs
 from spikebits.evaluators.hardware import HardwareReport, simulate
 from spikebits.evaluators.sensitivity import activation_omega, hawq_omega, hutchinson_traces, output_error, pearson_kurtosis
 from spikebits.evaluators.sensitivity_measure import measure_sensitivity
@@ -49,6 +50,10 @@ from spikebits.evaluators.sensitivity_report import LayerSensitivity, Sensitivit
 from spikebits.evaluators.training import StopRequest, TrainSettings, accuracy, calibrate, default_cache_dir, pretrained_state, train
 
 __all__ = [
+    "SCORINGS",
+    "OneShotEvaluator",
+    "draw_config",
+    "one_shot_epochs",
     "DEFAULT_ENERGY_MODEL",
     "PRESETS",
     "EnergyModel",

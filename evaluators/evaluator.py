@@ -260,6 +260,13 @@ class Evaluator:
             )
         return self._pretrained[0], self._pretrained[1]["accuracy"]
 
+    def prepare(self) -> None:
+        """What every trial needs, done once: the pretrained network (trained or read from the
+        cache) and the data. An executor calls it before it sends the evaluator to other
+        processes, so that they receive the result instead of redoing it."""
+        self.pretrained()
+        _ = self.data
+
     def full_precision_model(self) -> SpikingNetwork:
         state, _ = self.pretrained()
         model = set_full_precision(self.new_model())
@@ -306,12 +313,13 @@ class Evaluator:
         supernet decide on."""
         return accuracy(model, self.data.val, device=self.device, workers=self.workers)
 
-    def score(self, model: SpikingNetwork) -> dict[str, float]:
+    def score(self, model: SpikingNetwork, *, test: bool = True) -> dict[str, float]:
         """The data-dependent metrics of a trained model: on the validation split ``accuracy``,
         ``firing_rate`` (non-zero fraction of the spikes fed to the unpinned layers), and the
         event-driven ``s_ace_active`` and ``energy_pj_active`` (each layer's ops scaled by
-        its measured non-zero input-spike rate); then ``test_accuracy`` on the test split, to
-        report only. The per-layer activity (validation) is kept in :attr:`last_activity`."""
+        its measured non-zero input-spike rate); then, with ``test``, ``test_accuracy`` on the
+        test split, to report only. The per-layer activity (validation) is kept in
+        :attr:`last_activity`."""
         with record_layer_activity(model) as stats:
             acc = self.validation_accuracy(model)
         self.last_activity = stats
@@ -320,13 +328,15 @@ class Evaluator:
         rate = sum(sum(a.nonzero) for a in free) / total if total else 0.0
         config = current_config(model)
         rates = activity_rates(stats)
-        return {
+        metrics = {
             "accuracy": acc,
             "firing_rate": rate,
             "s_ace_active": s_ace(self.specs, config, rates=rates),
             "energy_pj_active": energy_report(self.specs, config, self.energy_model, rates=rates).total_pj,
-            "test_accuracy": accuracy(model, self.data.test, device=self.device, workers=self.workers),
         }
+        if test:
+            metrics["test_accuracy"] = accuracy(model, self.data.test, device=self.device, workers=self.workers)
+        return metrics
 
     def __call__(self, config: Config, *, on_epoch=None) -> dict[str, float]:
         """All metrics of ``config`` (fixed keys of DESIGN.md)."""

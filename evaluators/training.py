@@ -209,13 +209,17 @@ def train_epoch(
     device: str | torch.device = "cpu",
     stop: StopRequest | None = None,
     description: str = "training",
+    before_batch: Callable[[int, int], None] | None = None,
 ) -> float:
     """One epoch of cross-entropy training over ``loader`` (``epoch`` 1-based, for the
-    divergence message); returns the mean loss. After each batch ``stop`` is checked
-    (:meth:`StopRequest.check`: raises :class:`space.TrainingStopped`)."""
+    divergence message); returns the mean loss. ``before_batch(epoch, step)`` (step 0-based)
+    runs before each batch (a one-shot supernet sets its next path there). After each batch
+    ``stop`` is checked (:meth:`StopRequest.check`: raises :class:`space.TrainingStopped`)."""
     model.train()
     total, count = 0.0, 0
-    for x, y in loader:
+    for step, (x, y) in enumerate(loader):
+        if before_batch is not None:
+            before_batch(epoch, step)
         x, y = batch_format(x.to(device, non_blocking=True), settings), y.to(device, non_blocking=True)
         with torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=settings.amp):
             loss = F.cross_entropy(model(x), y)
@@ -245,6 +249,7 @@ def train(
     stop: StopRequest | None = None,
     checkpoint: Path | None = None,
     checkpoint_key: str | None = None,
+    before_batch: Callable[[int, int], None] | None = None,
 ) -> list[float]:
     """Train ``model`` with cross-entropy; returns the mean loss of each epoch.
 
@@ -254,7 +259,10 @@ def train(
     (:class:`StopRequest`). With ``checkpoint`` (a file), the model, optimizer, scheduler,
     losses and random state are saved there atomically after each epoch but the last, and a
     run that finds one written for ``checkpoint_key`` resumes after its epoch (a damaged
-    one is ignored); the caller removes it once the result is kept."""
+    one is ignored); the caller removes it once the result is kept. ``before_batch`` goes to
+    :func:`train_epoch` (a function of (epoch, step) alone, so a resumed run repeats it) and is
+    called once more with step −1 after each epoch, before the checkpoint is written (a
+    one-shot supernet puts the model back in the form it is saved in)."""
     progress = progress or quiet
     if not settings.epochs or settings.epochs <= 0:
         return []
@@ -283,12 +291,16 @@ def train(
                 log(f"{description}: ignoring the partial checkpoint {checkpoint} ({type(err).__name__}: {err}); starting over")
             return train(
                 model_from(model, initial), data, settings, device=device, progress=progress, description=description,
-                on_epoch=on_epoch, log=log, stop=stop, checkpoint=None,
+                on_epoch=on_epoch, log=log, stop=stop, checkpoint=None, before_batch=before_batch,
             )
     done = len(losses)
     for epoch in progress(range(done, settings.epochs), description, settings.epochs - done):
         start = time.perf_counter()
-        losses.append(train_epoch(model, loader, optimizer, scheduler, settings, epoch + 1, device=device, stop=stop, description=description))
+        losses.append(train_epoch(
+            model, loader, optimizer, scheduler, settings, epoch + 1, device=device, stop=stop, description=description, before_batch=before_batch,
+        ))
+        if before_batch is not None:  # the epoch's end: the model back in the form its checkpoint has
+            before_batch(epoch + 1, -1)
         if checkpoint is not None and epoch + 1 < settings.epochs:
             write_partial(checkpoint, {
                 "kind": "train", "key": checkpoint_key, "model": model.state_dict(), "optimizer": optimizer.state_dict(),

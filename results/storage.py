@@ -117,12 +117,21 @@ def pareto_records(data: Mapping[str, Any]) -> list[TrialRecord]:
 
 
 # --------------------------------------------------------------------- trials.csv
+#: The columns a search with one-shot scoring adds to ``trials.csv`` (after ``repaired_from``).
+SCORING_COLUMNS: tuple[str, ...] = ("scoring", "one_shot_accuracy")
+
+
 def trials_columns(records: Iterable[TrialRecord]) -> list[str]:
     """Header of ``trials.csv``: number, state, feasible, strategy, wall_time_s, every metric
     of :data:`space.RECORD_METRICS` in order (``accuracy``, then ``test_accuracy``, then the
     rest), ``violation.<metric>`` for each budget metric any record carries (in METRICS order), config, error, repaired_from (the number of the sampled trial
-    whose config broke a data-free budget and was repaired into this one; empty otherwise)."""
+    whose config broke a data-free budget and was repaired into this one; empty otherwise), and
+    in a search with one-shot scoring (records with ``info["scoring"]``) ``scoring`` (how the
+    row's accuracy was measured: ``one-shot`` or ``finetune``) and ``one_shot_accuracy`` (a
+    fine-tuned front point's one-shot score)."""
+    records = list(records)
     present = {m for r in records for m in r.violations}
+    scored = any("scoring" in r.info for r in records)
     return [
         *TRIAL_COLUMNS,
         *RECORD_METRICS,
@@ -130,6 +139,7 @@ def trials_columns(records: Iterable[TrialRecord]) -> list[str]:
         "config",
         "error",
         "repaired_from",
+        *(SCORING_COLUMNS if scored else ()),
     ]
 
 
@@ -156,6 +166,8 @@ def write_trials_csv(path: str | os.PathLike[str], records: Sequence[TrialRecord
             "config": "" if r.config is None else json.dumps(r.config.to_dict(), separators=(",", ":")),
             "error": r.error or "",
             "repaired_from": "" if r.info.get("repaired_from") is None else str(int(r.info["repaired_from"])),
+            "scoring": str(r.info.get("scoring", "")),
+            "one_shot_accuracy": _cell(r.info.get("one_shot_accuracy")),
         }
         for m in RECORD_METRICS:
             row[m] = _cell(r.metrics.get(m))
@@ -188,7 +200,7 @@ def read_trials_csv(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
                     if value not in ("true", "false"):
                         raise ValueError(f"feasible is {value!r}, not true/false")
                     row[key] = value == "true"
-                elif key in ("state", "strategy"):
+                elif key in ("state", "strategy", "scoring"):
                     row[key] = value
                 elif key == "config":
                     row[key] = json.loads(value) if value else None
@@ -206,7 +218,7 @@ def read_trials_csv(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
 
 def read_trial_records(path: str | os.PathLike[str]) -> list[TrialRecord]:
     """``trials.csv`` read back as :class:`TrialRecord` s (info, which the file does not hold,
-    left empty; a missing wall time is NaN)."""
+    left empty but for the scoring columns; a missing wall time is NaN)."""
     records = []
     for row in read_trials_csv(path):
         records.append(
@@ -220,6 +232,7 @@ def read_trial_records(path: str | os.PathLike[str]) -> list[TrialRecord]:
                 state=row["state"],
                 violations={k[len(VIOLATION_PREFIX):]: v for k, v in row.items() if k.startswith(VIOLATION_PREFIX) and v is not None},
                 error=row["error"],
+                info={k: row[k] for k in SCORING_COLUMNS if row.get(k) not in (None, "")},
             )
         )
     return records

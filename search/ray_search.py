@@ -282,8 +282,7 @@ class RayExecutor:
         self.check(strategy)
         init_ray(self.address, num_cpus=self.num_cpus)
         evaluator = strategy.evaluator
-        evaluator.pretrained()  # train or read the checkpoint once, in the driver
-        _ = evaluator.data
+        evaluator.prepare()  # train or read the checkpoint (and a one-shot supernet) once, in the driver
         progress, log = evaluator.progress, getattr(evaluator, "log", None)
         evaluator.progress = evaluator.log = None  # a tqdm wrapper and the console's epoch log do not travel
         strategy.start()

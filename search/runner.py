@@ -37,6 +37,7 @@ from spikebits.results import (
 )
 from spikebits.search.base import DEFAULT_TRIALS, ConfigEvaluator, Progress, Strategy, TrialCallback, get_strategy
 from spikebits.search.executors import Executor, LocalExecutor
+from spikebits.search.scoring import finetune_front, scored_one_shot
 from spikebits.space import (
     COST_METRICS,
     DEFAULT_OBJECTIVES,
@@ -269,8 +270,11 @@ def run_search(
     with lock_folder(folder) if folder is not None else contextlib.nullcontext():
         started_at = time.monotonic()
         records = executor.run(strategy, n_trials, callback)
+        if scored_one_shot(evaluator) and strategy.stop_reason is None:
+            records, front = finetune_front(evaluator, records, objectives, budget, log=getattr(evaluator, "log", None))
+        else:
+            front = pareto_front(records, objectives) if not scored_one_shot(evaluator) else []
         wall = time.monotonic() - started_at
-        front = pareto_front(records, objectives)
         reference = default_reference(evaluator, objectives)
         hv = hypervolume(front, objectives, reference) if front else 0.0
         artifacts: tuple[Path, ...] = ()

@@ -161,9 +161,13 @@ def warn_chance_level(evaluator: Any, full_precision: float | None, accuracies: 
 def make_evaluator(args: argparse.Namespace, *, progress: Any = None, epochs: int | None = None) -> Any:
     """The evaluator of the command line's settings; with ``progress`` (bars on), each
     training epoch also prints a line that stays (:func:`epoch_line`)."""
-    from spikebits.evaluators import Evaluator
+    from spikebits.evaluators import Evaluator, OneShotEvaluator
 
-    return Evaluator(
+    one_shot = getattr(args, "scoring", "finetune") == "one-shot"
+    extra = {"one_shot_epochs": args.one_shot_epochs, "bn_batches": args.bn_batches} if one_shot else {}
+    if not one_shot and getattr(args, "one_shot_epochs", None) is not None:
+        raise ConfigError("--one-shot-epochs sets the one-shot supernet; add --scoring one-shot or drop it")
+    return (OneShotEvaluator if one_shot else Evaluator)(
         args.model,
         args.dataset,
         seed=args.seed,
@@ -185,6 +189,24 @@ def make_evaluator(args: argparse.Namespace, *, progress: Any = None, epochs: in
         amp=args.amp,
         channels_last=args.channels_last,
         model_kwargs=model_kwargs(args),
+        **extra,
+    )
+
+
+def add_scoring_arguments(p: argparse.ArgumentParser) -> None:
+    """How a search scores the configs its strategy proposes (``search``, ``compare``)."""
+    p.add_argument(
+        "--scoring", choices=("finetune", "one-shot"), default="finetune",
+        help="finetune (default): each config fine-tuned from the pretrained network; one-shot: each config scored with the shared "
+        "weights of one supernet trained over the whole space, BatchNorm recomputed per config, and the front then fine-tuned (README)",
+    )
+    p.add_argument(
+        "--one-shot-epochs", type=positive_int, metavar="N",
+        help="training epochs of the one-shot supernet (default: enough to see 50,000 training images, 1 to 30 epochs)",
+    )
+    p.add_argument(
+        "--bn-batches", type=positive_int, default=8, metavar="N",
+        help="batches of 256 training images over which one-shot scoring recomputes BatchNorm per config (default 8)",
     )
 
 

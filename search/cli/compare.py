@@ -11,6 +11,7 @@ from typing import Any
 from spikebits.search.base import available
 from spikebits.search.cli.common import (
     add_common_arguments,
+    add_scoring_arguments,
     check_names,
     default_out,
     make_evaluator,
@@ -40,6 +41,7 @@ def add_parser(sub: Any) -> None:
     c.add_argument("--budget", action="append", metavar="METRIC<=X", help="constraint, e.g. 'bit_budget<=2.5' (repeatable)")
     c.add_argument("--objectives", default=",".join(DEFAULT_OBJECTIVES), help="comma-separated metrics to optimise")
     c.add_argument("--out", help="output folder (default runs/compare-DATE-TIME); run again with the same --out to resume")
+    add_scoring_arguments(c)
     add_ray_arguments(c)
     c.set_defaults(func=run)
 

@@ -220,12 +220,8 @@ class CrashingEvaluator:
         self.folder = folder
         self.progress = None
 
-    def pretrained(self):
-        return {}, 1.0
-
-    @property
-    def data(self):
-        return None
+    def prepare(self):
+        """Nothing to train before the trials are sent to Ray's workers."""
 
     def cost(self, config):
         config = self.space.complete(config, strict=False)

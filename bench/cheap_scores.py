@@ -1,0 +1,166 @@
+"""How well do cheap scores rank configs on MNIST? And what does a one-shot search cost?
+
+Two measurements on the real MNIST (read in place), written to
+``bench/results/mnist/cheap_scores.json`` and ``cheap_scores.md`` with the machine described:
+
+1. ``rank``: ``--configs`` configs (default 20) drawn uniformly from mnist_cnn's default space
+   (each decision independently, seed 1234, the first layer pinned as always) are scored
+   four ways, each timed:
+
+   * ``finetune`` — the reference: the pretrained network fine-tuned ``--epochs`` epochs at
+     the config on the whole training split (the search's own score);
+   * ``one-shot`` — the shared weights of a one-shot supernet (``--scoring one-shot``; its
+     default length), BatchNorm recomputed per config (``evaluators.oneshot``);
+   * ``fraction`` — multi-fidelity's first rung: one fine-tuning epoch on a seeded 10% of the
+     training split (``--train-fraction 0.1``);
+   * ``no-training`` — the pretrained network set to the config with calibrated step sizes
+     and nothing trained (post-training quantization), the floor a cheap score must beat.
+
+   Kendall's τ (``scipy.stats.kendalltau``, τ-b) of each cheap score against the reference,
+   and its seconds per config, the supernet's training included once.
+2. ``nsga2``: ``spikebits search --dataset mnist --strategy nsga2 --trials 100 --scoring
+   one-shot`` in a subprocess (pretraining cache filled beforehand, as in a second search):
+   wall time (target ≤ 15 minutes) and the fine-tuned front.
+
+Run with nothing else on the machine:
+
+    .venv/bin/python bench/cheap_scores.py [--data-dir ../shared/data/mnist] [--only rank|nsga2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from scipy.stats import kendalltau
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from mnist import DEFAULT_DATA, OUT, machine  # noqa: E402
+
+
+def rank(data_dir: Path, configs: int, epochs: int, cache: Path) -> dict:
+    from spikebits.evaluators import Evaluator, OneShotEvaluator, draw_config
+    from spikebits.evaluators.training import calibrate
+
+    common = {"data_root": data_dir, "cache_dir": cache}
+    reference = Evaluator("mnist_cnn", "mnist", epochs=epochs, **common)
+    one_shot = OneShotEvaluator("mnist_cnn", "mnist", epochs=epochs, **common)
+    fraction = Evaluator("mnist_cnn", "mnist", epochs=1, train_fraction=0.1, **common)
+    for ev in (reference, one_shot, fraction):
+        ev.pretrained()
+    start = time.perf_counter()
+    one_shot.prepare()
+    supernet_s = time.perf_counter() - start
+    drawn = [draw_config(reference.space, 1234, 0, i) for i in range(configs)]
+
+    def no_training(config):  # noqa: ANN001, ANN202
+        from spikebits.models import apply_config
+
+        model = reference.full_precision_model()
+        apply_config(model, reference.space.complete(config, strict=False))
+        calibrate(model, reference.data.train)
+        return {"accuracy": reference.validation_accuracy(model)}
+
+    scorers = {"finetune": reference, "one-shot": one_shot, "fraction": fraction, "no-training": no_training}
+    rows = []
+    seconds = {name: 0.0 for name in scorers}
+    for i, config in enumerate(drawn):
+        row = {"config": config.short(), "bit_budget": reference.cost(config)["bit_budget"]}
+        for name, score in scorers.items():
+            t = time.perf_counter()
+            row[name] = float(score(config)["accuracy"])
+            seconds[name] += time.perf_counter() - t
+        rows.append(row)
+        print(f"{i + 1:2d}/{configs} {row['config']}: " + ", ".join(f"{n} {100 * row[n]:.2f}%" for n in scorers), flush=True)
+    seconds["one-shot"] += supernet_s
+    out = {"configs": configs, "reference_epochs": epochs, "supernet_s": supernet_s,
+           "one_shot_epochs": one_shot._settings().epochs, "rows": rows, "scores": {}}
+    for name in scorers:
+        tau = kendalltau([r["finetune"] for r in rows], [r[name] for r in rows])
+        out["scores"][name] = {"kendall_tau": float(tau.statistic), "p_value": float(tau.pvalue), "s_per_config": seconds[name] / configs}
+        print(f"{name}: Kendall τ {tau.statistic:.3f} (p {tau.pvalue:.2g}), {seconds[name] / configs:.1f} s per config")
+    return out
+
+
+def nsga2(data_dir: Path, cache: Path, trials: int) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        run_dir = Path(tmp) / "run"
+        env = {**os.environ, "SPIKEBITS_CACHE": str(cache)}
+        command = [str(Path(sys.executable).with_name("spikebits")), "search", "--dataset", "mnist", "--data-dir", str(data_dir),
+                   "--strategy", "nsga2", "--trials", str(trials), "--scoring", "one-shot", "--out", str(run_dir), "--quiet"]
+        start = time.perf_counter()
+        proc = subprocess.run(command, capture_output=True, text=True, env=env)
+        wall = time.perf_counter() - start
+        if proc.returncode != 0:
+            raise SystemExit(f"the search failed: {proc.stderr[-2000:]}")
+        run = json.loads((run_dir / "run.json").read_text())
+        pareto = json.loads((run_dir / "pareto.json").read_text())
+    fp_test = run["evaluator"]["full_precision_test_accuracy"]
+    points = [
+        {"bit_budget": p["metrics"]["bit_budget"], "accuracy": p["metrics"]["accuracy"], "test_accuracy": p["metrics"]["test_accuracy"],
+         "config": p["config"]["layers"]}
+        for p in sorted(pareto["points"], key=lambda p: p["metrics"]["bit_budget"])
+    ]
+    print(f"nsga2, {trials} configs scored one-shot, front fine-tuned: {wall / 60:.1f} min; {len(points)} points")
+    return {"command": " ".join(["spikebits", *command[1:-3], "--quiet"]), "wall_s": wall, "trials": run["trials"],
+            "full_precision_test_accuracy": fp_test, "front": points, "hypervolume": pareto["hypervolume"]}
+
+
+def report(results: dict) -> str:
+    lines = ["# Cheap scores on MNIST (bench/cheap_scores.py)", "", f"Machine: {json.dumps(results['machine'])}", ""]
+    if "rank" in results:
+        r = results["rank"]
+        lines += [f"## Rank agreement with the fine-tune ({r['configs']} configs drawn uniformly, reference: "
+                  f"{r['reference_epochs']} fine-tuning epoch(s) on the whole training split)", "",
+                  f"One-shot supernet: {r['one_shot_epochs']} epoch(s), {r['supernet_s']:.0f} s (counted in its seconds per config).", "",
+                  "| score | Kendall τ | p | seconds per config |", "|---|---|---|---|"]
+        for name, s in r["scores"].items():
+            lines.append(f"| {name} | {s['kendall_tau']:.3f} | {s['p_value']:.2g} | {s['s_per_config']:.1f} |")
+        lines += ["", "| config | bit budget | " + " | ".join(r["scores"]) + " |", "|---|---|" + "---|" * len(r["scores"])]
+        for row in r["rows"]:
+            lines.append(f"| {row['config']} | {row['bit_budget']:.3f} | " + " | ".join(f"{100 * row[n]:.2f}%" for n in r["scores"]) + " |")
+        lines.append("")
+    if "nsga2" in results:
+        n = results["nsga2"]
+        lines += ["## NSGA-II over 100 configs, scored one-shot, front fine-tuned", "", f"`{n['command']}` (pretraining cached)", "",
+                  f"Wall time {n['wall_s'] / 60:.1f} min; trials {n['trials']}; hypervolume {n['hypervolume']:.5g}; full precision "
+                  f"{100 * n['full_precision_test_accuracy']:.2f}% test.", "",
+                  "| bit budget | validation | test | below full precision (test) |", "|---|---|---|---|"]
+        for p in n["front"]:
+            lines.append(f"| {p['bit_budget']:.3f} | {100 * p['accuracy']:.2f}% | {100 * p['test_accuracy']:.2f}% | "
+                         f"{100 * (n['full_precision_test_accuracy'] - p['test_accuracy']):.2f} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--only", choices=("rank", "nsga2"))
+    parser.add_argument("--configs", type=int, default=20)
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--trials", type=int, default=100)
+    parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "spikebits-bench-cache")
+    args = parser.parse_args()
+    torch.set_num_threads(2)
+    results: dict = {"machine": machine()}
+    if args.only in (None, "rank"):
+        results["rank"] = rank(args.data_dir, args.configs, args.epochs, args.cache)
+    if args.only in (None, "nsga2"):
+        results["nsga2"] = nsga2(args.data_dir, args.cache, args.trials)
+    OUT.mkdir(parents=True, exist_ok=True)
+    name = "cheap_scores" if args.only is None else f"cheap_scores_{args.only}"
+    (OUT / f"{name}.json").write_text(json.dumps(results, indent=2) + "\n")
+    (OUT / f"{name}.md").write_text(report(results))
+    print(f"wrote {OUT / name}.json and .md")
+
+
+if __name__ == "__main__":
+    main()
