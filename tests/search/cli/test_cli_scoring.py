@@ -1,0 +1,37 @@
+"""``spikebits search --scoring one-shot`` from the command line: configs scored with a
+one-shot supernet's shared weights, the one-shot front fine-tuned, the scoring in the files."""
+
+from __future__ import annotations
+
+import json
+
+from spikebits.results import read_pareto_json, read_trials_csv
+
+from cli_run import run_main
+
+SMALL = ["--model-arg", "width=0.25", "--pretrain-epochs", "1", "--train-fraction", "0.2", "--epochs", "1", "--quiet", "--threads", "1"]
+
+
+def test_a_one_shot_search_fine_tunes_its_front_and_says_so(capsys, tmp_path, cache_dir):
+    out = tmp_path / "run"
+    code, stdout, err = run_main(
+        capsys, "search", "--strategy", "random", "--trials", "5", "--scoring", "one-shot", "--one-shot-epochs", "1",
+        "--bn-batches", "2", *SMALL, "--out", str(out),
+    )
+    assert code == 0, err
+    rows = read_trials_csv(out / "trials.csv")
+    assert len(rows) == 5 and {r["scoring"] for r in rows} <= {"one-shot", "finetune"}
+    tuned = {r["number"] for r in rows if r["scoring"] == "finetune"}
+    assert tuned
+    for r in rows:  # a fine-tuned row keeps its one-shot score; a one-shot row reads no test split
+        assert (r["one_shot_accuracy"] is not None) == (r["number"] in tuned)
+        assert (r["test_accuracy"] is not None) == (r["number"] in tuned)
+    pareto = read_pareto_json(out / "pareto.json")
+    assert pareto["points"] and all("test_accuracy" in p["metrics"] for p in pareto["points"])
+    run = json.loads((out / "run.json").read_text())
+    assert run["evaluator"]["scoring"] == {"name": "one-shot", "epochs": 1, "lr": 0.001, "bn_batches": 2, "samples_rule": 50000}
+
+
+def test_one_shot_options_without_one_shot_scoring_are_refused(capsys, tmp_path, cache_dir):
+    code, _, err = run_main(capsys, "search", "--strategy", "random", "--one-shot-epochs", "2", *SMALL, "--out", str(tmp_path / "x"))
+    assert code == 2 and err.count("\n") == 1 and "--scoring one-shot" in err
