@@ -12,6 +12,7 @@ from typing import Any, ClassVar, Protocol
 
 from spikebits.evaluators.training import Progress
 from spikebits.results import TrialRecord
+from spikebits.search.halving import TrialPruned
 from spikebits.search.options import StrategyOptions
 from spikebits.space import Budget, Config, SearchSpace, SpikebitsError, TrainingStopped, unknown_name_error
 
@@ -70,12 +71,19 @@ def evaluate_trial(
     traceback in ``info``), so a failed trial never ends a search. A training stopped on request
     (:class:`space.TrainingStopped`) becomes a FAIL record with ``info["interrupted"]``
     (:func:`was_interrupted`): :meth:`Strategy.step` then stops the search. ``on_epoch(epoch, model)``
-    is passed to the evaluator (Ray's early stopping reports through it)."""
+    is passed to the evaluator (Ray's early stopping reports through it); one that raises
+    :class:`search.halving.TrialPruned` (the local early stopping) makes a PRUNED record whose
+    ``info`` holds the epoch and the validation accuracy at which it stopped."""
     start = time.perf_counter()
     try:
         metrics = evaluator(config) if on_epoch is None else evaluator(config, on_epoch=on_epoch)
     except KeyboardInterrupt:
         raise
+    except TrialPruned as stop:  # stopped at a rung by successive halving: PRUNED, as on Ray
+        return TrialRecord.failed(
+            number, config, str(stop), strategy=strategy, wall_time_s=time.perf_counter() - start, state="PRUNED",
+            info={**(info or {}), **stop.info()},
+        )
     except TrainingStopped as err:  # stopped at a batch boundary: a FAIL marked interrupted
         return TrialRecord.failed(
             number, config, failure_reason(err), strategy=strategy, wall_time_s=time.perf_counter() - start, info={"interrupted": True}
@@ -168,6 +176,9 @@ class Strategy(abc.ABC):
         self.deadline: float | None = None
         #: Why the search was asked to stop early (:meth:`request_stop`); None: it was not.
         self.stop_reason: str | None = None
+        #: ``on_epoch(epoch, model)`` that :meth:`evaluate` passes to the evaluator with every
+        #: trial, set by an executor (:class:`search.LocalExecutor`'s early stopping); None: none.
+        self.on_epoch: Callable[[int, Any], None] | None = None
 
     # ------------------------------------------------------------------ to implement
     @abc.abstractmethod
@@ -253,8 +264,12 @@ class Strategy(abc.ABC):
 
     # ------------------------------------------------------------------ driver
     def evaluate(self, proposal: Proposal, number: int) -> TrialRecord:
-        """Score ``proposal.config`` with the shared evaluator (:func:`evaluate_trial`)."""
-        return evaluate_trial(self.evaluator, proposal.config, number, strategy=self.name, budget=self.budget, info=proposal.info)
+        """Score ``proposal.config`` with the shared evaluator (:func:`evaluate_trial`), with
+        :attr:`on_epoch` when an executor set one."""
+        return evaluate_trial(
+            self.evaluator, proposal.config, number, strategy=self.name, budget=self.budget, info=proposal.info,
+            on_epoch=self.on_epoch,
+        )
 
     def propose(self) -> tuple[Proposal, int] | None:
         """:meth:`ask` and the trial number of the answer (``None`` when nothing is left, once

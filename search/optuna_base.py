@@ -441,6 +441,8 @@ class OptunaStrategy(Strategy):
             return
         if record.state != "COMPLETE":
             trial.set_user_attr("error", record.error)
+            if record.state == "PRUNED" and record.info:  # where it stopped (local early stopping), read back by records()
+                trial.set_user_attr("info", {k: v for k, v in record.info.items() if k != "traceback"})
             self.study.tell(trial, state=TrialState.PRUNED if record.state == "PRUNED" else TrialState.FAIL)
             return
         trial.set_user_attr("metrics", dict(record.metrics))

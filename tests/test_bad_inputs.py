@@ -167,6 +167,11 @@ CASES = [
     ("search --ray --max-concurrent 0", "--max-concurrent: 0 must be at least 1"),
     ("search --ray --max-failures -1", "--max-failures: -1 must be 0 or more"),
     ("search --resume --out {prev}", "need --ray"),
+    ("search --early-stop --out {prev}", "the differentiable strategy runs whole supernet runs (drop --early-stop)"),
+    ("search --strategy random --early-stop --epochs 1 --out {prev}", "--epochs 1 leaves no such epoch: give --epochs 2 or more"),
+    ("search --strategy random --early-stop --reduction-factor 1 --out {prev}", "--reduction-factor must be a whole number of at least 2"),
+    ("search --strategy random --reduction-factor 3 --out {prev}", "--reduction-factor sets η of the local --early-stop"),
+    ("search --ray --early-stop --reduction-factor 3 --out {prev}", "give --early-stop without --ray"),
     ("search --ray 127.0.0.1:1 --out {prev}", "cannot reach a Ray cluster at 127.0.0.1:1"),
     # ---- evaluate
     ("evaluate --uniform 4/4", "write W/S/T"),

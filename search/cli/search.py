@@ -102,7 +102,12 @@ def add_ray_arguments(s: argparse.ArgumentParser) -> None:
     r.add_argument("--gpus-per-trial", type=nonnegative_float, default=0.0, help="GPUs per Ray trial (default 0)")
     r.add_argument("--max-concurrent", type=positive_int, help="most trials at once (default: as many as the cluster fits)")
     r.add_argument("--max-failures", type=nonnegative_int, default=0, help="retries of a trial that raises before it counts as failed")
-    r.add_argument("--early-stop", action="store_true", help="ASHA on the accuracy after each fine-tuning epoch")
+    r.add_argument(
+        "--early-stop", action="store_true",
+        help="stop trials that fall behind during fine-tuning (ASHA): locally, at epochs 1, η, η², ... before the last, the top 1/η "
+        "of the validation accuracies recorded there go on; with --ray, Ray Tune's ASHAScheduler",
+    )
+    r.add_argument("--reduction-factor", type=int, metavar="η", help="η of the local --early-stop (default 3)")
     r.add_argument("--resume", action="store_true", help="continue an interrupted Ray search from its study (same --storage and --study)")
     r.add_argument("--ray-storage", help="Ray experiment folder, shared by every node of a cluster (default OUT/ray)")
 
@@ -131,10 +136,12 @@ def make_executor(args: argparse.Namespace, out: str):
     """A :class:`search.RayExecutor` with ``--ray``, else a :class:`search.LocalExecutor`."""
     from spikebits.search.executors import LocalExecutor
 
+    if args.reduction_factor is not None and (args.ray is not None or not args.early_stop):
+        raise ConfigError("--reduction-factor sets η of the local --early-stop: give --early-stop without --ray (Ray Tune's ASHA keeps its own), or drop it")
     if args.ray is None:
-        if any((args.resume, args.early_stop, args.max_failures, args.max_concurrent, args.ray_storage)):
-            raise ConfigError("--resume, --early-stop, --max-failures, --max-concurrent and --ray-storage need --ray")
-        return LocalExecutor()
+        if any((args.resume, args.max_failures, args.max_concurrent, args.ray_storage)):
+            raise ConfigError("--resume, --max-failures, --max-concurrent and --ray-storage need --ray")
+        return LocalExecutor(early_stop=args.early_stop, **({} if args.reduction_factor is None else {"reduction": args.reduction_factor}))
     from spikebits.search.ray_search import RayExecutor, check_address
 
     check_address(None if args.ray == "local" else args.ray)
