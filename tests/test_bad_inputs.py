@@ -172,6 +172,12 @@ CASES = [
     ("search --strategy random --early-stop --reduction-factor 1 --out {prev}", "--reduction-factor must be a whole number of at least 2"),
     ("search --strategy random --reduction-factor 3 --out {prev}", "--reduction-factor sets η of the local --early-stop"),
     ("search --ray --early-stop --reduction-factor 3 --out {prev}", "give --early-stop without --ray"),
+    ("search --strategy random --scoring oneshot --out {prev}", "invalid choice: 'oneshot'"),
+    ("search --strategy random --scoring one-shot --one-shot-epochs 0 --out {prev}", "--one-shot-epochs: 0 must be at least 1"),
+    ("search --strategy random --scoring one-shot --bn-batches 0 --out {prev}", "--bn-batches: 0 must be at least 1"),
+    ("search --strategy random --one-shot-epochs 3 --out {prev}", "add --scoring one-shot or drop it"),
+    ("search --strategy random --scoring one-shot --early-stop --out {prev}", "drop one of them"),
+    ("compare --strategies random --evaluations 2 --one-shot-epochs 3 --out {prev}", "add --scoring one-shot or drop it"),
     ("search --ray 127.0.0.1:1 --out {prev}", "cannot reach a Ray cluster at 127.0.0.1:1"),
     # ---- evaluate
     ("evaluate --uniform 4/4", "write W/S/T"),

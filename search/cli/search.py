@@ -17,6 +17,7 @@ from typing import Any
 from spikebits.search.base import DEFAULT_TRIALS, available, get_strategy
 from spikebits.search.cli.common import (
     add_common_arguments,
+    add_scoring_arguments,
     check_names,
     default_out,
     load_config,
@@ -89,6 +90,7 @@ def add_parser(sub: Any) -> None:
     s.add_argument("--objectives", default=",".join(DEFAULT_OBJECTIVES), help="comma-separated metrics to optimise")
     s.add_argument("--warm-start", action="append", metavar="CONFIG.json", help="config evaluated first (repeatable; nsga2, tpe, random)")
     s.add_argument("--out", help="output folder (default runs/search-DATE-TIME)")
+    add_scoring_arguments(s)
     add_ray_arguments(s)
     add_strategy_arguments(s)
     s.set_defaults(func=run)
@@ -136,6 +138,8 @@ def make_executor(args: argparse.Namespace, out: str):
     """A :class:`search.RayExecutor` with ``--ray``, else a :class:`search.LocalExecutor`."""
     from spikebits.search.executors import LocalExecutor
 
+    if args.early_stop and getattr(args, "scoring", "finetune") == "one-shot":
+        raise ConfigError("--early-stop stops fine-tunes early, and --scoring one-shot fine-tunes only its front at the end; drop one of them")
     if args.reduction_factor is not None and (args.ray is not None or not args.early_stop):
         raise ConfigError("--reduction-factor sets η of the local --early-stop: give --early-stop without --ray (Ray Tune's ASHA keeps its own), or drop it")
     if args.ray is None:
