@@ -8,7 +8,9 @@ One supernet run per target W̄/S̄/T̄; several targets trace a front. A run:
 2. trains weights, step sizes and the bit parameters (B̂_w, B̂_s,t, T̂; or the Gumbel logits
    θ over (scheme, W)) with L = CE + λ_w|W̄ − W_t| + λ_s|S̄ − S_t| + λ_T|T̄ − T_t| (exact
    averages), with step-size renewal when a rounded bit width changes until the switch-off
-   rule stops it, and the bit parameters frozen for the last part of training;
+   rule stops it, and the bit parameters frozen for the last part of training; after each
+   epoch but the last, a partial checkpoint in the evaluator's cache folder (named for the
+   run's settings, :func:`supernet_checkpoint`) lets a stopped run resume bit for bit;
 3. snaps the learned values (the rounded values averaged over the last epoch) to each
    layer's options, fixes the network there and recomputes its BatchNorm statistics before
    scoring it; if the config breaks a budget or an average misses its target by more
@@ -21,6 +23,8 @@ One supernet run per target W̄/S̄/T̄; several targets trace a front. A run:
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -37,9 +41,16 @@ from spikebits.evaluators.training import (
     batch_format,
     calibrate,
     check_loss,
+    default_cache_dir,
     make_loader,
+    partial_path,
+    pretrain_cache_key,
+    read_partial,
     recompute_batchnorm,
+    rng_state,
+    set_rng_state,
     to_memory_format,
+    write_partial,
 )
 from spikebits.models import DEFAULT_LAMBDAS, Supernet, apply_config
 from spikebits.results import TrialRecord
@@ -255,6 +266,65 @@ def _bits_factor(schedule: str, total_steps: int, freeze_share: float) -> Callab
     return lambda k: 1.0
 
 
+#: Bump when a supernet run of the same settings would train differently: the partial
+#: checkpoints written before are then not found (:func:`supernet_checkpoint`).
+SUPERNET_CHECKPOINT_VERSION = 1
+#: Plain attributes of the quantizers and neurons that the next batch depends on and no state
+#: dict holds: the rounded bit widths and time steps of the last forward (a change renews a
+#: step size), the renewal switches and counts, and the Gumbel temperature.
+MODULE_STATE = ("bits", "step_bits", "timesteps", "renew", "renewals", "temperature")
+
+
+def supernet_checkpoint(
+    evaluator: Any, model: Any, target: BitTargets, settings: DifferentiableOptions, *, seed: int, gumbel: bool,
+    start: Config, epochs: int,
+) -> Path | None:
+    """The partial (per-epoch) checkpoint file of one supernet run: in the evaluator's cache
+    folder (``evaluator.cache_dir`` or :func:`evaluators.training.default_cache_dir`), named
+    ``{pretraining cache key}-supernet-{hash}.partial.pt``, the hash covering everything that
+    decides the run: the target, the supernet settings (:data:`SUPERNET_SETTINGS`), Gumbel or
+    not, the starting config (``init_bits``, ``init_sensitivity`` or ``initial_configs``), the
+    number of epochs, the space, the seed and the fine-tuning format (amp, channels_last). A run
+    of other settings looks for another file, so it never resumes this one. None (no
+    checkpoint) for an evaluator without a pretraining cache key."""
+    try:
+        key = pretrain_cache_key(model, evaluator.dataset, evaluator.seed, evaluator.pretrain_settings, evaluator.data_key)
+        fmt = evaluator.finetune_settings
+        blob = json.dumps(
+            {
+                "target": target.to_dict(), "settings": {k: getattr(settings, k, None) for k in SUPERNET_SETTINGS}, "gumbel": gumbel,
+                "start": start.to_dict(), "epochs": epochs, "space": evaluator.space.to_dict(), "seed": seed,
+                "format": {"amp": fmt.amp, "channels_last": fmt.channels_last}, "v": SUPERNET_CHECKPOINT_VERSION,
+            },
+            sort_keys=True,
+            default=str,
+        )
+        folder = Path(evaluator.cache_dir) if getattr(evaluator, "cache_dir", None) else default_cache_dir()
+    except AttributeError:
+        return None
+    return partial_path(folder / f"{key}-supernet-{hashlib.sha256(blob.encode()).hexdigest()[:12]}.pt")
+
+
+def module_state(model: torch.nn.Module) -> dict[str, dict[str, Any]]:
+    """Per module name, its :data:`MODULE_STATE` attributes (plain numbers, lists, None)."""
+    out: dict[str, dict[str, Any]] = {}
+    for name, module in model.named_modules():
+        attrs = {k: (list(v) if isinstance(v, list) else v) for k, v in vars(module).items() if k in MODULE_STATE}
+        if attrs:
+            out[name] = attrs
+    return out
+
+
+def set_module_state(model: torch.nn.Module, state: Mapping[str, Mapping[str, Any]]) -> None:
+    """Restore :func:`module_state` (every module it names must exist and have the attribute)."""
+    modules = dict(model.named_modules())
+    for name, attrs in state.items():
+        for k, v in attrs.items():
+            if k not in MODULE_STATE or k not in vars(modules[name]):
+                raise ValueError(f"module {name!r} has no {k}")
+            setattr(modules[name], k, list(v) if isinstance(v, list) else v)
+
+
 def train_supernet(
     evaluator: Any,
     target: BitTargets,
@@ -264,6 +334,7 @@ def train_supernet(
     gumbel: bool = False,
     progress: Progress | None = None,
     init_config: Config | None = None,
+    resume: bool = True,
 ) -> SupernetRun:
     """One supernet run towards ``target`` on the evaluator's model, data and device, with the
     supernet settings of ``settings`` (a :class:`GumbelOptions` for ``gumbel``);
@@ -273,7 +344,18 @@ def train_supernet(
     BatchNorm statistics are recomputed at that config on the training data
     (:func:`evaluators.training.recompute_batchnorm`), and then it is scored. The evaluator's
     ``stop`` (:class:`evaluators.training.StopRequest`, if it has one) is checked after each
-    batch: a stop request raises :class:`space.TrainingStopped`."""
+    batch: a stop request raises :class:`space.TrainingStopped`.
+
+    After each epoch but the last, everything the next epoch depends on is saved to a partial
+    checkpoint (:func:`supernet_checkpoint`: in the evaluator's cache folder, named for these
+    settings): the model's state (weights, step sizes, B̂, T̂, θ, quantizer buffers and
+    :data:`MODULE_STATE`), the optimizer and scheduler (the bit parameters' schedule), the
+    step, the renewal switches, the recorded trajectory and snapshots, and the random state
+    (the loader's shuffling and the Gumbel noise). A run that finds one resumes after its
+    epoch (said through the evaluator's ``log``) and ends bit for bit as an uninterrupted run
+    on the same device; a damaged one is ignored (training starts over), and ``resume=False``
+    ignores it too. The file is removed once the run is over (finished, or diverged:
+    :class:`space.TrainingError`)."""
     start = time.perf_counter()
     device = evaluator.device
     data = evaluator.data
@@ -319,58 +401,101 @@ def train_supernet(
     net.set_renewal(**renew)
     run.history.append({"step": 0, "epoch": 0.0, "w_bits": initial[0], "s_bits": initial[1], "timesteps": initial[2]})
     tau0, tau1 = settings.temperature if gumbel else (1.0, 1.0)
-    epochs = range(n_epochs)
-    if progress is not None:
-        epochs = progress(epochs, f"supernet {target}", n_epochs)
     step = 0
     stop = getattr(evaluator, "stop", None)  # a StopRequest: checked after each batch
+    log = getattr(evaluator, "log", None)
     min_step = math.ceil(settings.renewal_min_share * total_steps)
     last_epoch: list[dict[str, dict]] = []
     # The rounded config after each of the last 10% of steps (and the step before them).
     late_from = total_steps - max(1, math.ceil(LATE_SHARE * total_steps))
     late: list[dict[str, dict]] = []
-    for epoch in epochs:
-        if gumbel:
-            frac = epoch / max(n_epochs - 1, 1)
-            net.set_temperature(tau0 * (tau1 / tau0) ** frac)
-        model.train()
-        epoch_start = time.perf_counter()
-        for x, y in loader:
-            x, y = batch_format(x.to(device, non_blocking=True), evaluator.finetune_settings), y.to(device, non_blocking=True)
-            with torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=evaluator.finetune_settings.amp):
-                ce = F.cross_entropy(model(x), y)
-            penalty, avg = net.budget_loss(target, settings.lambdas)
-            loss = ce + penalty
-            ce_value = check_loss(float(ce.detach()), epoch + 1, step + 1, what="the supernet loss", hint="lower --supernet-lr")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            net.clamp_()
-            step += 1
-            if epoch == n_epochs - 1 or step >= late_from:
-                rounded = net.rounded()
-                if epoch == n_epochs - 1:
-                    last_epoch.append(rounded)
-                if step >= late_from:
-                    late.append(rounded)
-            run.history.append(
-                {"step": step, "epoch": step / len(loader), "w_bits": avg[0], "s_bits": avg[1], "timesteps": avg[2], "loss": ce_value}
+    checkpoint = supernet_checkpoint(
+        evaluator, model, target, settings, seed=seed, gumbel=gumbel, start=start_config, epochs=n_epochs
+    )
+    description = f"supernet {target}"
+    done = 0
+    saved = read_partial(checkpoint, "supernet", checkpoint.stem if checkpoint else None, log, description) if resume else None
+    if saved is not None:
+        try:
+            book = saved["book"]
+            done = int(book["epoch"])
+            if not 0 < done < n_epochs:
+                raise ValueError(f"{done} epochs of {n_epochs}")
+            model.load_state_dict(saved["model"])
+            set_module_state(model, saved["modules"])
+            optimizer.load_state_dict(saved["optimizer"])
+            scheduler.load_state_dict(saved["scheduler"])
+            step, renew = int(book["step"]), {k: bool(v) for k, v in book["renew"].items()}
+            run.history, run.layer_history = list(book["history"]), list(book["layer_history"])
+            run.renewal_off_step = dict(book["renewal_off_step"])
+            last_epoch, late = list(book["last_epoch"]), list(book["late"])
+            net.set_renewal(**renew)
+            set_rng_state(loader, device, saved["rng"])
+        except Exception as err:  # noqa: BLE001 - it did not fit: start over from the start
+            if log is not None:
+                log(f"{description}: ignoring the partial checkpoint {checkpoint} ({type(err).__name__}: {err}); starting over")
+            return train_supernet(
+                evaluator, target, settings, seed=seed, gumbel=gumbel, progress=progress, init_config=init_config, resume=False
             )
-            # Switch-off rule (seed paper's code, signed): avg − target < switch_off·(start − target).
-            if step >= min_step:
-                for kind, index in (("weights", 0), ("spikes", 1)):
-                    if renew[kind] and avg[index] - targets[index] < settings.switch_off * gaps[kind]:
-                        renew[kind] = False
-                        run.renewal_off_step[kind] = step
-                        net.set_renewal(**renew)
-            if stop is not None:
-                stop.check(f"supernet {target} epoch {epoch + 1}")
-        run.layer_history.append({"epoch": epoch + 1, "layers": net.rounded()})
-        log = getattr(evaluator, "log", None)
         if log is not None:
-            log(f"supernet {target} epoch {epoch + 1}/{n_epochs}: loss {ce_value:.4f}, W̄/S̄/T̄ {avg[0]:.2f}/{avg[1]:.2f}/{avg[2]:.2f}, "
-                f"{time.perf_counter() - epoch_start:.1f} s")
+            log(f"{description}: resuming from {checkpoint} after epoch {done}/{n_epochs}")
+    epochs = range(done, n_epochs)
+    if progress is not None:
+        epochs = progress(epochs, description, n_epochs - done)
+    try:
+        for epoch in epochs:
+            if gumbel:
+                frac = epoch / max(n_epochs - 1, 1)
+                net.set_temperature(tau0 * (tau1 / tau0) ** frac)
+            model.train()
+            epoch_start = time.perf_counter()
+            for x, y in loader:
+                x, y = batch_format(x.to(device, non_blocking=True), evaluator.finetune_settings), y.to(device, non_blocking=True)
+                with torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=evaluator.finetune_settings.amp):
+                    ce = F.cross_entropy(model(x), y)
+                penalty, avg = net.budget_loss(target, settings.lambdas)
+                loss = ce + penalty
+                ce_value = check_loss(float(ce.detach()), epoch + 1, step + 1, what="the supernet loss", hint="lower --supernet-lr")
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                scheduler.step()
+                net.clamp_()
+                step += 1
+                if epoch == n_epochs - 1 or step >= late_from:
+                    rounded = net.rounded()
+                    if epoch == n_epochs - 1:
+                        last_epoch.append(rounded)
+                    if step >= late_from:
+                        late.append(rounded)
+                run.history.append(
+                    {"step": step, "epoch": step / len(loader), "w_bits": avg[0], "s_bits": avg[1], "timesteps": avg[2], "loss": ce_value}
+                )
+                # Switch-off rule (seed paper's code, signed): avg − target < switch_off·(start − target).
+                if step >= min_step:
+                    for kind, index in (("weights", 0), ("spikes", 1)):
+                        if renew[kind] and avg[index] - targets[index] < settings.switch_off * gaps[kind]:
+                            renew[kind] = False
+                            run.renewal_off_step[kind] = step
+                            net.set_renewal(**renew)
+                if stop is not None:
+                    stop.check(f"supernet {target} epoch {epoch + 1}")
+            run.layer_history.append({"epoch": epoch + 1, "layers": net.rounded()})
+            if checkpoint is not None and epoch + 1 < n_epochs:
+                write_partial(checkpoint, {
+                    "kind": "supernet", "key": checkpoint.stem, "model": model.state_dict(), "modules": module_state(model),
+                    "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "rng": rng_state(loader, device),
+                    "book": {
+                        "epoch": epoch + 1, "step": step, "renew": dict(renew), "renewal_off_step": dict(run.renewal_off_step),
+                        "history": run.history, "layer_history": run.layer_history, "last_epoch": last_epoch, "late": late,
+                    },
+                })
+            if log is not None:
+                log(f"supernet {target} epoch {epoch + 1}/{n_epochs}: loss {ce_value:.4f}, W̄/S̄/T̄ {avg[0]:.2f}/{avg[1]:.2f}/{avg[2]:.2f}, "
+                    f"{time.perf_counter() - epoch_start:.1f} s")
+    except TrainingError:  # diverged: the run is over (a FAIL trial), its checkpoint would only diverge again
+        _remove(checkpoint)
+        raise
     run.learned = net.learned()
     run.config = net.snap(_mean_values(last_epoch) if last_epoch else None)
     run.late_changes = {"steps": len(late) - 1, "changes": count_changes(late)}
@@ -379,7 +504,18 @@ def train_supernet(
     recompute_batchnorm(model, data.train, device=device)
     run.supernet_accuracy = accuracy(model, data.val, device=device)  # validation: the test split is only reported
     run.wall_time_s = time.perf_counter() - start
+    _remove(checkpoint)
     return run
+
+
+def _remove(path: Path | None) -> None:
+    """Remove a finished run's partial checkpoint (one left behind is harmless: a finished
+    run is not asked again)."""
+    if path is not None:
+        try:
+            path.unlink(missing_ok=True)
+        except OSError:
+            pass
 
 
 #: The default supernet training length: epochs enough to see this many training samples …
