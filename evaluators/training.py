@@ -78,8 +78,9 @@ class StopRequest:
             raise TrainingStopped(f"interrupted ({self.reason}) during {where}")
 
 
-#: ``kind`` of a partial checkpoint: the loop that wrote it (:func:`train` or :func:`train_to_plateau`).
-PARTIAL_KINDS = ("train", "plateau")
+#: ``kind`` of a partial checkpoint: the loop that wrote it (:func:`train`, :func:`train_to_plateau`
+#: or the differentiable strategy's supernet, ``search.differentiable.train_supernet``).
+PARTIAL_KINDS = ("train", "plateau", "supernet")
 
 
 def partial_path(path: Path) -> Path:
