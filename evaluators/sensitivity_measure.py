@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ from torch import Tensor, nn
 
 from spikebits.evaluators.sensitivity import activation_omega, hawq_omega, hutchinson_traces, output_error, pearson_kurtosis
 from spikebits.evaluators.sensitivity_report import LayerSensitivity, SensitivityReport, spike_key, weight_key
-from spikebits.evaluators.training import Progress, calibrate, default_cache_dir, make_loader, pretrain_cache_key, quiet
+from spikebits.evaluators.training import Progress, StopRequest, calibrate, default_cache_dir, make_loader, pretrain_cache_key, quiet
 from spikebits.models import SpikingNetwork, apply_config, set_full_precision
 from spikebits.space import HESSIAN_NETWORKS, atomic_write_text, check_sensitivity_metric
 
@@ -89,6 +89,21 @@ def _largest_quantized_model(evaluator: Any) -> SpikingNetwork:
     return model
 
 
+def stopping(progress: Progress, stop: StopRequest | None) -> Progress:
+    """``progress`` that checks ``stop`` after each item it hands out (a Hessian probe, a
+    config's output error): a stop request ends the measurement within one item
+    (:class:`space.TrainingStopped`)."""
+    if stop is None:
+        return progress
+
+    def wrapped(iterable: Iterable, description: str, total: int) -> Iterator:
+        for item in progress(iterable, description, total):
+            yield item
+            stop.check(description)
+
+    return wrapped
+
+
 def measure_sensitivity(
     evaluator: Any,
     *,
@@ -155,7 +170,7 @@ def measure_sensitivity(
     memoises the report) rather than this function.
     """
     check_sensitivity_metric(network, HESSIAN_NETWORKS, what="Hessian network")
-    progress = progress or evaluator.progress or quiet
+    progress = stopping(progress or evaluator.progress or quiet, getattr(evaluator, "stop", None))
     settings = {
         "probes": probes,
         "tol": tol,

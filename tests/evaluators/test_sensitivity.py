@@ -318,3 +318,25 @@ def test_resnet_shortcuts_get_no_activation_term(tmp_path):
         assert entry.trace > 0 and entry.omega["uniform2"] > 0 and entry.output_error["W2S2T1"] > 0
         assert partner.activation_trace > 0 and partner.activation_omega["S2T1"] > 0
     assert statistics.mean(e.trace for e in report.layers.values()) > 0
+
+
+def test_a_stop_request_ends_the_sensitivity_measurement_within_one_probe(tmp_path):
+    """SIGINT/SIGTERM stop every phase within one unit of work: here a Hessian probe."""
+    from spikebits.evaluators import Evaluator
+    from spikebits.evaluators.sensitivity_measure import measure_sensitivity
+    from spikebits.space import TrainingStopped
+
+    ev = Evaluator("digits_cnn", "digits", pretrain_epochs=1, train_fraction=0.2, cache_dir=tmp_path, model_kwargs={"width": 0.25})
+    ev.pretrained()
+    seen: list[str] = []
+
+    def progress(iterable, description, total):  # noqa: ANN001, ANN202
+        for i, item in enumerate(iterable):
+            seen.append(f"{description} {i}")
+            if i == 2:
+                ev.stop.request("a test")
+            yield item
+
+    with pytest.raises(TrainingStopped, match="Hessian probes"):
+        measure_sensitivity(ev, probes=50, progress=progress)
+    assert seen == ["Hessian probes 0", "Hessian probes 1", "Hessian probes 2"]
