@@ -3,6 +3,7 @@ and the score of a config, which depends on that config alone."""
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 
 import pytest
@@ -59,7 +60,7 @@ def test_a_config_s_score_depends_on_that_config_alone_and_reads_no_test_split(t
     # BatchNorm statistics those of the first bn_batches training batches at that config.
     model = ev.shared_model(a)
     norm = next(m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d))
-    assert int(norm.num_batches_tracked) == 2
+    assert int(norm.num_batches_tracked) == min(2, math.ceil(len(ev.data.train) / 256))  # 194 images: one batch
     assert first["accuracy"] == ev.validation_accuracy(model)
     tuned = ev.finetuned(a)  # the fine-tune's score, test accuracy included
     assert "test_accuracy" in tuned and "scoring" not in tuned
