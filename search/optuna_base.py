@@ -106,6 +106,24 @@ def _unmeasured(metric: str) -> float:
 OWNERLESS_GRACE_S = 10.0
 
 
+#: What ``Evaluator.describe`` says that is not part of a run's identity: where it runs, and
+#: what pretraining found (known only once it ran).
+NOT_IDENTITY = ("device", "full_precision_accuracy", "full_precision_test_accuracy", "pretrain_epochs_trained")
+
+
+def evaluator_identity(evaluator: Any) -> dict:
+    """The evaluator's result-changing settings (model, data, training, scoring), which a
+    resumed study must share with the run that made it (DESIGN: resuming with other settings is
+    refused). An evaluator without ``describe`` (a test double) has none."""
+    describe = getattr(evaluator, "describe", None)
+    info = describe() if callable(describe) else {}
+    identity = {k: v for k, v in info.items() if k not in NOT_IDENTITY}
+    for phase in ("finetune", "pretrain"):  # loader processes change the speed, not the result
+        if isinstance(identity.get(phase), dict):
+            identity[phase] = {k: v for k, v in identity[phase].items() if k != "workers"}
+    return json.loads(json.dumps(identity, default=str))
+
+
 def _age_s(trial: optuna.trial.FrozenTrial) -> float:
     """Seconds since ``trial`` was asked."""
     start = trial.datetime_start
@@ -170,6 +188,7 @@ class OptunaStrategy(Strategy):
             "objectives": list(self.objectives),
             "budget": self.budget.to_dict(),
             "space": self.space.to_dict(),
+            "evaluator": evaluator_identity(self.evaluator),
         }
         existing = None
         if self.options.storage is not None:
@@ -179,8 +198,9 @@ class OptunaStrategy(Strategy):
                 existing = None
             if existing is not None:
                 old = existing.user_attrs.get("spikebits")
-                if old is not None and old != json.loads(json.dumps(signature)):
-                    changed = [k for k in signature if old.get(k) != json.loads(json.dumps(signature[k]))]
+                # A study written before a key joined the signature is judged on the keys it has.
+                changed = [k for k in signature if old is not None and k in old and old[k] != json.loads(json.dumps(signature[k]))]
+                if changed:
                     raise ConfigError(
                         f"study {name!r} in {self.options.storage} was made with another {', '.join(changed)}; "
                         "use a new --study name, another --storage (or --out), or the same settings"

@@ -35,3 +35,21 @@ def test_a_one_shot_search_fine_tunes_its_front_and_says_so(capsys, tmp_path, ca
 def test_one_shot_options_without_one_shot_scoring_are_refused(capsys, tmp_path, cache_dir):
     code, _, err = run_main(capsys, "search", "--strategy", "random", "--one-shot-epochs", "2", *SMALL, "--out", str(tmp_path / "x"))
     assert code == 2 and err.count("\n") == 1 and "--scoring one-shot" in err
+
+
+def test_resuming_a_search_with_other_scoring_or_training_is_refused_and_damages_nothing(capsys, tmp_path, cache_dir):
+    # DESIGN: a run's result-changing settings are part of its identity. Trials scored one-shot
+    # and trials fine-tuned for 1 epoch must never meet in one study.
+    out = tmp_path / "run"
+    first = ["search", "--strategy", "random", "--trials", "1", *SMALL, "--out", str(out)]
+    code, _, err = run_main(capsys, *first)
+    assert code == 0, err
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    for change in (["--scoring", "one-shot"], ["--epochs", "2"], ["--train-fraction", "0.3"]):
+        code, _, err = run_main(capsys, *first, *change)
+        assert code == 2 and err.count("\n") == 1, err
+        assert "was made with another evaluator" in err and "use a new --study name" in err
+        assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+    code, _, err = run_main(capsys, *first)  # the same settings: the finished search, written again
+    assert code == 0, err
+    assert len(read_trials_csv(out / "trials.csv")) == 1
