@@ -91,8 +91,10 @@ def test_evaluate_reports_measured_energy_neurobench_and_simulation(capsys, tmp_
     assert data["energy_measured"]["activity"] == "measured"
     assert data["energy_measured"]["total_pj"] == pytest.approx(metrics["energy_pj_active"])
     assert metrics["energy_pj_active"] < metrics["energy_pj"] and metrics["s_ace_active"] < metrics["s_ace"]
-    # The simulator runs the integer datapath: its accuracy is the model's own.
-    assert data["hardware"]["accuracy"] == pytest.approx(metrics["accuracy"])
+    # The simulator runs the integer datapath on the test split (all 360 digits, under the
+    # default --simulate-samples 512): its accuracy is the model's own test accuracy.
+    assert data["hardware"]["samples"] == 360
+    assert data["hardware"]["accuracy"] == pytest.approx(metrics["test_accuracy"])
     assert data["hardware"]["lanes"] == 4
     # NeuroBench: conv3 reads 1-bit spikes (integer levels 0/1) -> ACs; conv2 reads 2-bit ones.
     nb = data["neurobench"]["layers"]
