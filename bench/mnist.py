@@ -146,13 +146,27 @@ def report(results: dict) -> str:
         lines += ["## The default differentiable search", "", f"`{s['command']}` (empty pretraining cache)", "",
                   f"Wall time {s['wall_s'] / 60:.1f} min including pretraining ({fp['epochs']} epochs); full precision "
                   f"{100 * fp['accuracy']:.2f}% validation, {100 * fp['test_accuracy']:.2f}% test; hypervolume {s['hypervolume']:.5g}.", "",
-                  "| bit budget | validation | test | below full precision (test) | config |", "|---|---|---|---|---|"]
-        for q in s["front"]:
-            config = " ".join(f"{n}:W{c['w_bits']}{'p' if c['scheme'] == 'pow2' else ''}S{c['s_bits']}T{c['timesteps']}" for n, c in q["config"].items())
-            lines.append(f"| {q['bit_budget']:.3f} | {100 * q['accuracy']:.2f}% | {100 * q['test_accuracy']:.2f}% | "
-                         f"{100 * (fp['test_accuracy'] - q['test_accuracy']):.2f} | {config} |")
-        lines.append("")
+                  *front_table(s["front"], fp["test_accuracy"]), ""]
     return "\n".join(lines)
+
+
+def front_table(front: list[dict], full_precision_test: float) -> list[str]:
+    """A front as Markdown table lines: bit budget, validation and test accuracy, the distance
+    to full precision and the config."""
+    lines = ["| bit budget | validation | test | below full precision (test) | config |", "|---|---|---|---|---|"]
+    for q in front:
+        config = " ".join(f"{n}:W{c['w_bits']}{'p' if c['scheme'] == 'pow2' else ''}S{c['s_bits']}T{c['timesteps']}" for n, c in q["config"].items())
+        lines.append(f"| {q['bit_budget']:.3f} | {100 * q['accuracy']:.2f}% | {100 * q['test_accuracy']:.2f}% | "
+                     f"{100 * (full_precision_test - q['test_accuracy']):.2f} | {config} |")
+    return lines
+
+
+def save(results: dict, text: str, json_name: str, md_name: str) -> None:
+    """Write a bench's results (JSON) and report (Markdown) under :data:`OUT`."""
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / json_name).write_text(json.dumps(results, indent=2) + "\n")
+    (OUT / md_name).write_text(text)
+    print(f"wrote {OUT / json_name} and {OUT / md_name}")
 
 
 def main() -> None:
@@ -165,10 +179,7 @@ def main() -> None:
         results["pipeline"] = pipeline(args.data_dir)
     if args.only in (None, "search"):
         results["search"] = search(args.data_dir)
-    OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-    (OUT / "report.md").write_text(report(results))
-    print(f"wrote {OUT / 'results.json'} and {OUT / 'report.md'}")
+    save(results, report(results), "results.json", "report.md")
 
 
 if __name__ == "__main__":

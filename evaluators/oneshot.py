@@ -135,6 +135,10 @@ class OneShotEvaluator(Evaluator):
             settings = dataclasses.replace(settings, epochs=one_shot_epochs(len(self.data.train)))
         return settings
 
+    def supernet_epochs(self) -> int:
+        """The one-shot supernet's epochs: ``one_shot_epochs``, or :func:`one_shot_epochs`'s rule."""
+        return int(self._settings().epochs)
+
     def cache_path(self) -> Path:
         """The shared weights' cache file: the pretraining checkpoint's stem, then a hash of
         the supernet's settings and space."""
