@@ -199,6 +199,53 @@ def check_loss(value: float, epoch: int, step: int, *, what: str = "the loss", h
     return value
 
 
+#: The most a step size (α, γ) may shrink in one optimizer update: to this fraction of its
+#: value before it (:class:`StepSizeGuard`).
+STEP_SHRINK_LIMIT = 0.5
+
+
+def step_size_parameters(model: nn.Module) -> list[nn.Parameter]:
+    """Every trainable quantizer step size of ``model``: α of the weight quantizers (one per
+    candidate in a Gumbel mixture) and γ of the refined neurons."""
+    from spikebits.models import MixedWeightQuantizer, RefinedNeuron, WeightQuantizer
+
+    found: list[nn.Parameter] = []
+    for module in model.modules():
+        if isinstance(module, WeightQuantizer):
+            found.append(module.alpha)
+        elif isinstance(module, MixedWeightQuantizer):
+            found.append(module.alphas)
+        elif isinstance(module, RefinedNeuron):
+            found.append(module.gamma)
+    return [p for p in found if p.requires_grad]
+
+
+class StepSizeGuard:
+    """Keeps every step size positive through training: an optimizer update may shrink a step
+    size to no less than :data:`STEP_SHRINK_LIMIT` of its value before the update.
+
+    Adam moves a parameter by about its learning rate per update whatever the gradient's
+    scale, so LSQ's gradient scaling does not protect a small step size: the noisy, near-zero
+    mean gradient of a fine 8-bit γ (about 0.1) walked it below zero within one MNIST epoch
+    at lr 1e-3, after which the quantizer outputs only zeros and receives no gradient (the
+    network stays at chance: 3 fine-tunes of 20 in bench/cheap_scores.py). A shrink limit is
+    scale-free and leaves every ordinary update alone (1e-3 of 0.1 is 1%)."""
+
+    def __init__(self, model: nn.Module) -> None:
+        self.params = step_size_parameters(model)
+        self._before: list[Tensor] = []
+
+    def before_step(self) -> None:
+        self._before = [p.detach().clone() for p in self.params]
+
+    @torch.no_grad()
+    def after_step(self) -> None:
+        for p, old in zip(self.params, self._before):
+            if p.shape == old.shape:
+                floor = old * STEP_SHRINK_LIMIT
+                p.copy_(torch.where(old > 0, torch.maximum(p, floor), p))
+
+
 def train_epoch(
     model: nn.Module,
     loader: DataLoader,
@@ -218,16 +265,20 @@ def train_epoch(
     ``stop`` is checked (:meth:`StopRequest.check`: raises :class:`space.TrainingStopped`)."""
     model.train()
     total, count = 0.0, 0
+    guard = StepSizeGuard(model)
     for step, (x, y) in enumerate(loader):
         if before_batch is not None:
             before_batch(epoch, step)
+            guard = StepSizeGuard(model)  # the path may have made new step-size tensors
         x, y = batch_format(x.to(device, non_blocking=True), settings), y.to(device, non_blocking=True)
         with torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=settings.amp):
             loss = F.cross_entropy(model(x), y)
         value = check_loss(float(loss.detach()), epoch, count // max(settings.batch_size, 1) + 1)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        guard.before_step()
         optimizer.step()
+        guard.after_step()
         if scheduler is not None:
             scheduler.step()
         total += value * len(y)

@@ -48,6 +48,7 @@ from spikebits.evaluators.training import (
     read_partial,
     recompute_batchnorm,
     rng_state,
+    StepSizeGuard,
     set_rng_state,
     to_memory_format,
     write_partial,
@@ -387,6 +388,7 @@ def train_supernet(
     cosine = _bits_factor("cosine", total_steps, 0.0)
     bits_factor = _bits_factor(settings.bits_schedule, total_steps, settings.freeze_share)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, [cosine, bits_factor, bits_factor])
+    guard = StepSizeGuard(model)
     with torch.no_grad():
         initial = [float(v) for v in net.averages()]
     targets = (target.w_bits, target.s_bits, target.timesteps)
@@ -458,7 +460,9 @@ def train_supernet(
                 ce_value = check_loss(float(ce.detach()), epoch + 1, step + 1, what="the supernet loss", hint="lower --supernet-lr")
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
+                guard.before_step()
                 optimizer.step()
+                guard.after_step()
                 scheduler.step()
                 net.clamp_()
                 step += 1
