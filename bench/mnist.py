@@ -131,10 +131,10 @@ def search(data_dir: Path) -> dict:
 
 
 def report(results: dict) -> str:
-    lines = ["# spikebits on MNIST (bench/mnist.py)", "", f"Machine: {json.dumps(results['machine'])}", ""]
+    lines = ["# spikebits on MNIST (bench/mnist.py)", ""]
     if "pipeline" in results:
         p = results["pipeline"]
-        lines += ["## Training epoch: spikebits' quantization-aware loop ÷ a hand-written float loop", "",
+        lines += ["## Training epoch: spikebits' quantization-aware loop ÷ a hand-written float loop", "", *machine_line(p),
                   "| torch threads | float epoch, hand loop | W2/S2/T2 epoch, spikebits | ratio |", "|---|---|---|---|"]
         for threads in (1, 2):
             t = p[f"threads_{threads}"]
@@ -143,7 +143,7 @@ def report(results: dict) -> str:
     if "search" in results:
         s = results["search"]
         fp = s["full_precision"]
-        lines += ["## The default differentiable search", "", f"`{s['command']}` (empty pretraining cache)", "",
+        lines += ["## The default differentiable search", "", *machine_line(s), f"`{s['command']}` (empty pretraining cache)", "",
                   f"Wall time {s['wall_s'] / 60:.1f} min including pretraining ({fp['epochs']} epochs); full precision "
                   f"{100 * fp['accuracy']:.2f}% validation, {100 * fp['test_accuracy']:.2f}% test; hypervolume {s['hypervolume']:.5g}.", "",
                   *front_table(s["front"], fp["test_accuracy"]), ""]
@@ -161,6 +161,26 @@ def front_table(front: list[dict], full_precision_test: float) -> list[str]:
     return lines
 
 
+def keep_other_sections(only: str | None, json_name: str) -> dict:
+    """The results a run with ``--only SECTION`` starts from: the other sections of the
+    committed file, each with the machine it was measured on (nothing for a full run)."""
+    path = OUT / json_name
+    if only is None or not path.exists():
+        return {}
+    kept = json.loads(path.read_text())
+    shared = kept.pop("machine", None)
+    for section in kept.values():
+        if isinstance(section, dict) and shared is not None:
+            section.setdefault("machine", shared)
+    kept.pop(only, None)
+    return kept
+
+
+def machine_line(section: dict) -> list[str]:
+    """The line saying which machine measured a section."""
+    return [f"Machine: {json.dumps(section['machine'])}", ""] if "machine" in section else []
+
+
 def save(results: dict, text: str, json_name: str, md_name: str) -> None:
     """Write a bench's results (JSON) and report (Markdown) under :data:`OUT`."""
     OUT.mkdir(parents=True, exist_ok=True)
@@ -174,11 +194,11 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--only", choices=("pipeline", "search"))
     args = parser.parse_args()
-    results: dict = {"machine": machine()}
+    results = keep_other_sections(args.only, "results.json")
     if args.only in (None, "pipeline"):
-        results["pipeline"] = pipeline(args.data_dir)
+        results["pipeline"] = {**pipeline(args.data_dir), "machine": machine()}
     if args.only in (None, "search"):
-        results["search"] = search(args.data_dir)
+        results["search"] = {**search(args.data_dir), "machine": machine()}
     save(results, report(results), "results.json", "report.md")
 
 
