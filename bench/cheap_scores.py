@@ -39,9 +39,7 @@ import argparse
 import dataclasses
 import json
 import math
-import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -52,7 +50,7 @@ from scipy.stats import kendalltau
 from torch.utils.data import Subset
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from mnist import DEFAULT_DATA, front_table, machine, save  # noqa: E402
+from mnist import DEFAULT_DATA, front_table, machine, run_search, save  # noqa: E402
 
 
 def rank(data_dir: Path, configs: int, epochs: int, cache: Path, one_shot_epochs: list[int]) -> dict:
@@ -117,35 +115,19 @@ def rank(data_dir: Path, configs: int, epochs: int, cache: Path, one_shot_epochs
 
 
 def nsga2(data_dir: Path, cache: Path, trials: int) -> dict:
-    with tempfile.TemporaryDirectory() as tmp:
-        run_dir = Path(tmp) / "run"
+    arguments = ["--dataset", "mnist", "--data-dir", str(data_dir), "--strategy", "nsga2", "--trials", str(trials),
+                 "--scoring", "one-shot", "--objectives", "accuracy,bit_budget"]
+    with tempfile.TemporaryDirectory() as fresh:
         # The pretraining checkpoint is reused (a second search on the same data); the one-shot
         # supernet is trained inside the timed run.
-        fresh = Path(tmp) / "cache"
-        fresh.mkdir()
         for checkpoint in cache.glob("*.pt"):
             if "oneshot" not in checkpoint.name and not checkpoint.name.endswith(".partial.pt"):
-                shutil.copy(checkpoint, fresh / checkpoint.name)
-        env = {**os.environ, "SPIKEBITS_CACHE": str(fresh)}
-        command = [str(Path(sys.executable).with_name("spikebits")), "search", "--dataset", "mnist", "--data-dir", str(data_dir),
-                   "--strategy", "nsga2", "--trials", str(trials), "--scoring", "one-shot", "--objectives", "accuracy,bit_budget",
-                   "--out", str(run_dir), "--quiet"]
-        start = time.perf_counter()
-        proc = subprocess.run(command, capture_output=True, text=True, env=env)
-        wall = time.perf_counter() - start
-        if proc.returncode != 0:
-            raise SystemExit(f"the search failed: {proc.stderr[-2000:]}")
-        run = json.loads((run_dir / "run.json").read_text())
-        pareto = json.loads((run_dir / "pareto.json").read_text())
-    fp_test = run["evaluator"]["full_precision_test_accuracy"]
-    points = [
-        {"bit_budget": p["metrics"]["bit_budget"], "accuracy": p["metrics"]["accuracy"], "test_accuracy": p["metrics"]["test_accuracy"],
-         "config": p["config"]["layers"]}
-        for p in sorted(pareto["points"], key=lambda p: p["metrics"]["bit_budget"])
-    ]
+                shutil.copy(checkpoint, Path(fresh) / checkpoint.name)
+        wall, run, pareto, points = run_search(arguments, Path(fresh))
     print(f"nsga2, {trials} configs scored one-shot, front fine-tuned: {wall / 60:.1f} min; {len(points)} points")
-    return {"command": " ".join(["spikebits", *command[1:-3], "--quiet"]), "wall_s": wall, "trials": run["trials"],
-            "full_precision_test_accuracy": fp_test, "front": points, "hypervolume": pareto["hypervolume"]}
+    return {"command": " ".join(["spikebits", "search", *arguments, "--quiet"]), "wall_s": wall, "trials": run["trials"],
+            "full_precision_test_accuracy": run["evaluator"]["full_precision_test_accuracy"], "front": points,
+            "hypervolume": pareto["hypervolume"]}
 
 
 def report(results: dict) -> str:

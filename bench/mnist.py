@@ -94,28 +94,36 @@ def pipeline(data_dir: Path) -> dict:
     return out
 
 
-def search(data_dir: Path) -> dict:
+def run_search(arguments: list[str], cache: Path) -> tuple[float, dict, dict, list[dict]]:
+    """``spikebits search ARGUMENTS`` in a subprocess with ``cache`` as its cache folder and a
+    temporary ``--out``: its wall time, run.json, pareto.json and the front's points by bit
+    budget (accuracies, S-ACE, config)."""
     with tempfile.TemporaryDirectory() as tmp:
         run_dir = Path(tmp) / "run"
-        env = {**os.environ, "SPIKEBITS_CACHE": str(Path(tmp) / "cache")}
-        command = [str(Path(sys.executable).with_name("spikebits")), "search", "--dataset", "mnist", "--data-dir", str(data_dir),
-                   "--out", str(run_dir), "--quiet"]
+        command = [str(Path(sys.executable).with_name("spikebits")), "search", *arguments, "--out", str(run_dir), "--quiet"]
         start = time.perf_counter()
-        proc = subprocess.run(command, capture_output=True, text=True, env=env)
+        proc = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "SPIKEBITS_CACHE": str(cache)})
         wall = time.perf_counter() - start
         if proc.returncode != 0:
             raise SystemExit(f"the search failed: {proc.stderr[-2000:]}")
         run = json.loads((run_dir / "run.json").read_text())
         pareto = json.loads((run_dir / "pareto.json").read_text())
-    evaluator = run["evaluator"]
     points = [
         {"bit_budget": p["metrics"]["bit_budget"], "accuracy": p["metrics"]["accuracy"], "test_accuracy": p["metrics"]["test_accuracy"],
          "s_ace": p["metrics"]["s_ace"], "config": p["config"]["layers"]}
         for p in sorted(pareto["points"], key=lambda p: p["metrics"]["bit_budget"])
     ]
+    return wall, run, pareto, points
+
+
+def search(data_dir: Path) -> dict:
+    arguments = ["--dataset", "mnist", "--data-dir", str(data_dir)]
+    with tempfile.TemporaryDirectory() as cache:
+        wall, run, pareto, points = run_search(arguments, Path(cache))
+    evaluator = run["evaluator"]
     fp_test = evaluator["full_precision_test_accuracy"]
     out = {
-        "command": " ".join(["spikebits", *command[1:]]),
+        "command": " ".join(["spikebits", "search", *arguments, "--quiet"]),
         "wall_s": wall,
         "full_precision": {"accuracy": evaluator["full_precision_accuracy"], "test_accuracy": fp_test,
                            "epochs": evaluator.get("pretrain_epochs_trained")},
