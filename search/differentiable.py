@@ -37,6 +37,7 @@ import torch.nn.functional as F
 
 from spikebits.evaluators.training import (
     Progress,
+    StepSizeGuard,
     accuracy,
     batch_format,
     calibrate,
@@ -48,7 +49,6 @@ from spikebits.evaluators.training import (
     read_partial,
     recompute_batchnorm,
     rng_state,
-    StepSizeGuard,
     set_rng_state,
     to_memory_format,
     write_partial,
