@@ -64,3 +64,10 @@ def test_adam_at_a_large_rate_leaves_every_step_size_positive():
     train(model, data, TrainSettings(epochs=2, lr=0.5, batch_size=32, seed=0))
     steps = torch.cat([p.detach().reshape(-1) for p in step_size_parameters(model)])
     assert bool((steps > 0).all()), steps
+
+
+def test_a_gumbel_mixture_s_per_candidate_steps_are_guarded():
+    from spikebits.models import MixedWeightQuantizer
+
+    mixture = MixedWeightQuantizer([("uniform", 2), ("pow2", 3)], torch.nn.Parameter(torch.zeros(2)))
+    assert step_size_parameters(torch.nn.Sequential(mixture)) == [mixture.alphas]
