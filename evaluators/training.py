@@ -265,11 +265,10 @@ def train_epoch(
     ``stop`` is checked (:meth:`StopRequest.check`: raises :class:`space.TrainingStopped`)."""
     model.train()
     total, count = 0.0, 0
-    guard = StepSizeGuard(model)
+    guard = StepSizeGuard(model)  # the optimizer steps the tensors it was made with, no others
     for step, (x, y) in enumerate(loader):
         if before_batch is not None:
             before_batch(epoch, step)
-            guard = StepSizeGuard(model)  # the path may have made new step-size tensors
         x, y = batch_format(x.to(device, non_blocking=True), settings), y.to(device, non_blocking=True)
         with torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=settings.amp):
             loss = F.cross_entropy(model(x), y)
