@@ -301,11 +301,16 @@ class Evaluator:
         apply_config(model, full)
         model.to(self.device)
         calibrate(model, self.data.train, device=self.device)
+        return self.train(model, epochs=epochs, on_epoch=on_epoch)
+
+    def train(self, model: SpikingNetwork, *, epochs: int | None = None, on_epoch=None, description: str = "fine-tune") -> SpikingNetwork:
+        """Train the configured ``model`` in place with the fine-tuning settings (``epochs``
+        replaces their epochs) on the training split; returns it."""
         settings = self.finetune_settings
         if epochs is not None:
             settings = dataclasses.replace(settings, epochs=epochs)
-        train(model, self.data.train, settings, device=self.device, progress=self.progress, description="fine-tune", on_epoch=on_epoch, log=self.log,
-              stop=self.stop)
+        train(model, self.data.train, settings, device=self.device, progress=self.progress, description=description, on_epoch=on_epoch,
+              log=self.log, stop=self.stop)
         return model
 
     def validation_accuracy(self, model: SpikingNetwork) -> float:

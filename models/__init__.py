@@ -9,7 +9,7 @@ from spikebits.models import resnet19 as _resnet19  # noqa: F401  (registers "re
 from spikebits.models import sew_resnet as _sew_resnet  # noqa: F401  (registers "sew_resnet18", "sew_resnet34")
 from spikebits.models import spikformer as _spikformer  # noqa: F401  (registers "spikformer")
 from spikebits.models import vgg as _vgg  # noqa: F401  (registers "vgg_dvs")
-from spikebits.models.export import load_sbq, pack_bits, save_sbq, unpack_bits, weight_codes
+from spikebits.models.export import CHECKPOINT_SCHEMA, checkpoint_bytes, load_sbq, pack_bits, save_sbq, unpack_bits, weight_codes
 from spikebits.models.hooked import DeployedConv2d, DeployedLinear, Firing, LIFFiring, RefinedFiring, spike_levels
 from spikebits.models.layers import Activity, SpikingLayer
 from spikebits.models.network import (
@@ -39,6 +39,7 @@ from spikebits.models.registry import available, build, register
 from spikebits.models.supernet import DEFAULT_LAMBDAS, MixedWeightQuantizer, Supernet, ste_round
 
 __all__ = [
+    "CHECKPOINT_SCHEMA",
     "DEFAULT_LAMBDAS",
     "Activity",
     "DeployedConv2d",
@@ -57,6 +58,7 @@ __all__ = [
     "apply_config",
     "available",
     "build",
+    "checkpoint_bytes",
     "current_config",
     "default_space",
     "grid_search_step",

@@ -180,6 +180,23 @@ def _weight_keys(model: SpikingNetwork) -> dict[str, str]:
     return {name: (f"{name}." if name else "") + "synapse.weight" for name in model.spiking_layers()}
 
 
+# --------------------------------------------------------------------------- checkpoints
+#: The checkpoint file of a configured network: ``{"schema", "config" (JSON text), "state_dict"}``.
+CHECKPOINT_SCHEMA = "spikebits.checkpoint/1"
+
+
+def checkpoint_bytes(model: torch.nn.Module, config: Config) -> bytes:
+    """``model``'s checkpoint (:data:`CHECKPOINT_SCHEMA`: its state dict as CPU tensors, and
+    ``config`` as JSON text, so the weights never travel without the bit widths they were
+    trained at) as the bytes of a weights-only torch file."""
+    import io
+
+    buffer = io.BytesIO()
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    torch.save({"schema": CHECKPOINT_SCHEMA, "config": config.to_json(), "state_dict": state}, buffer)
+    return buffer.getvalue()
+
+
 # --------------------------------------------------------------------------- save / load
 def save_sbq(model: SpikingNetwork, path: str | os.PathLike[str]) -> dict[str, int]:
     """Write ``model`` (every layer configured, every step size calibrated) to ``path`` as an

@@ -124,13 +124,16 @@ class SpikingLayer(nn.Module):
         *,
         bits_init=None,
         timesteps_init=None,
+        bit_options: tuple[int, ...] | None = None,
+        timestep_options: tuple[int, ...] | None = None,
     ) -> tuple[nn.Parameter | None, nn.Parameter | None]:
         """Make this layer's B_s,t and/or T learnable (``RefinedNeuron.learn``): the output
         neuron shares the input neuron's B̂_s and T̂, so both always run at one S and T.
         Returns (B̂_s, T̂) for tied layers to share."""
-        bits_p, steps_p = self.neuron.learn(bit_range, timestep_range, bits_init=bits_init, timesteps_init=timesteps_init)
+        options = {"bit_options": bit_options, "timestep_options": timestep_options}
+        bits_p, steps_p = self.neuron.learn(bit_range, timestep_range, bits_init=bits_init, timesteps_init=timesteps_init, **options)
         if self.output_neuron is not None:
-            self.output_neuron.learn(bit_range, timestep_range, bits_init=bits_p, timesteps_init=steps_p)
+            self.output_neuron.learn(bit_range, timestep_range, bits_init=bits_p, timesteps_init=steps_p, **options)
         return bits_p, steps_p
 
     @property

@@ -15,7 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from spikebits.models.hooked import LIFFiring, RefinedFiring, tag_levels
-from spikebits.models.quantizers import init_spike_step, quantize_unsigned, renewal_step, round_bits, unsigned_levels
+from spikebits.models.quantizers import held_bits, init_spike_step, quantize_unsigned, renewal_step, unsigned_levels
 
 
 def _shared_or_new(init: float | nn.Parameter, shape: tuple[int, ...]) -> nn.Parameter:
@@ -123,6 +123,12 @@ class RefinedNeuron(nn.Module):
         self.timesteps = 1
         self.bit_range = (1, 16)
         self.timestep_range = (1, 1)
+        #: The values B_s,t and T may take within their ranges when not every integer (None: all).
+        self.bit_options: tuple[int, ...] | None = None
+        self.timestep_options: tuple[int, ...] | None = None
+        #: How far B̂_s,t and T̂ must pass a rounding threshold before B_s,t or T changes
+        #: (:func:`models.quantizers.held_bits`).
+        self.hysteresis = 0.0
         self.step_bits: list[int] = []
         self.renew = False
         self.renewal_grid = 50
@@ -151,8 +157,11 @@ class RefinedNeuron(nn.Module):
         *,
         bits_init: float | nn.Parameter | None = None,
         timesteps_init: float | nn.Parameter | None = None,
+        bit_options: tuple[int, ...] | None = None,
+        timestep_options: tuple[int, ...] | None = None,
     ) -> tuple[nn.Parameter | None, nn.Parameter | None]:
-        """Make B_s,t (per step) and/or T learnable within the given inclusive ranges.
+        """Make B_s,t (per step) and/or T learnable within the given inclusive ranges (only
+        at ``*_options`` when given: the allowed values when not every integer).
 
         ``*_init`` is a starting value or an existing parameter to share (tied layers).
         γ and B̂_s are sized for the largest T; returns (B̂_s, T̂), None where not learnable.
@@ -165,15 +174,17 @@ class RefinedNeuron(nn.Module):
         if bit_range is not None:
             self.bit_range = (int(bit_range[0]), int(bit_range[1]))
             self.bits_param = _shared_or_new(self.bits if bits_init is None else bits_init, (t_max,))
+            self.bit_options = tuple(bit_options) if bit_options is not None else None
             self.step_bits = [self.bits] * t_max
         if timestep_range is not None:
             self.timestep_range = (int(timestep_range[0]), int(timestep_range[1]))
+            self.timestep_options = tuple(timestep_options) if timestep_options is not None else None
             self.timesteps_param = _shared_or_new(self.timesteps if timesteps_init is None else timesteps_init, ())
         return self.bits_param, self.timesteps_param
 
     def _step_bits(self, t: int, v: Tensor) -> int:
         """B_s,t of a learnable neuron; renews γ_t from v_t when it changed."""
-        bits = round_bits(self.bits_param[t], *self.bit_range)
+        bits = held_bits(self.bits_param[t], *self.bit_range, self.bit_options, self.step_bits[t], self.hysteresis)
         if bits != self.step_bits[t]:
             self.step_bits[t] = bits
             if self.renew:
@@ -185,7 +196,7 @@ class RefinedNeuron(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         if self.timesteps_param is not None:
-            self.timesteps = round_bits(self.timesteps_param, *self.timestep_range)
+            self.timesteps = held_bits(self.timesteps_param, *self.timestep_range, self.timestep_options, self.timesteps, self.hysteresis)
         if self.bits is not None and not bool(self.initialized):
             with torch.no_grad():
                 self.gamma.fill_(init_spike_step(x, self.bits))
@@ -267,6 +278,8 @@ class LIFNeuron(nn.Module):
         self.beta, self.threshold, self.slope = beta, threshold, slope
         self.timesteps = 1
         self.timestep_range = (1, 1)
+        self.timestep_options: tuple[int, ...] | None = None
+        self.hysteresis = 0.0
         self.register_parameter("timesteps_param", None)
         #: s_t = H(v_t − θ) of one step, called once per step while watched (module docstring).
         self.firing = LIFFiring()
@@ -288,16 +301,19 @@ class LIFNeuron(nn.Module):
         *,
         bits_init: float | nn.Parameter | None = None,
         timesteps_init: float | nn.Parameter | None = None,
+        bit_options: tuple[int, ...] | None = None,
+        timestep_options: tuple[int, ...] | None = None,
     ) -> tuple[None, nn.Parameter | None]:
         """Make T learnable (spikes stay binary, so there is no B̂_s); returns (None, T̂)."""
         if timestep_range is not None:
             self.timestep_range = (int(timestep_range[0]), int(timestep_range[1]))
+            self.timestep_options = tuple(timestep_options) if timestep_options is not None else None
             self.timesteps_param = _shared_or_new(self.timesteps if timesteps_init is None else timesteps_init, ())
         return None, self.timesteps_param
 
     def forward(self, x: Tensor) -> Tensor:
         if self.timesteps_param is not None:
-            self.timesteps = round_bits(self.timesteps_param, *self.timestep_range)
+            self.timesteps = held_bits(self.timesteps_param, *self.timestep_range, self.timestep_options, self.timesteps, self.hysteresis)
         watched = not self.training and self.firing.watched
         if watched:
             self.firing.start(x)

@@ -212,9 +212,40 @@ def grid_search_step(
     return best_step
 
 
-def round_bits(b_hat: Tensor, low: int, high: int) -> int:
-    """B = round(clip(B̂, low, high)): the integer a learnable bit width (or T̂) stands for."""
-    return int(torch.round(b_hat.detach().clamp(low, high)))
+def round_bits(b_hat: Tensor, low: int, high: int, options: tuple[int, ...] | None = None) -> int:
+    """B = round(clip(B̂, low, high)): the integer a learnable bit width (or T̂) stands for;
+    with ``options`` (the allowed values in [low, high], when they are not every integer) the
+    nearest of them, a tie to the smaller (:func:`snap_to_options`)."""
+    clipped = b_hat.detach().clamp(low, high)
+    return int(torch.round(clipped) if options is None else snap_to_options(clipped, options))
+
+
+def held_bits(
+    b_hat: Tensor, low: int, high: int, options: tuple[int, ...] | None, current: int | None, margin: float
+) -> int:
+    """:func:`round_bits` with hysteresis: the value ``current`` is kept until B̂ is nearer to
+    another value by more than 2·``margin`` (between neighbours: until B̂ passes their
+    rounding threshold by ``margin``). With ``margin`` 0 (or no ``current``) it is
+    :func:`round_bits`.
+
+    A budget that binds holds B̂ on a rounding threshold — the penalty pushes it down as soon
+    as it rounds up and the loss pushes it back up — so the rounded value flips back and forth
+    at a rate that no decay of the learning rate slows (the oscillation's amplitude shrinks
+    with the step size, its period does not; cf. the weight oscillations of Nagel et al.,
+    ICML 2022). With a margin the flips stop once the amplitude has decayed below 2·margin:
+    the config settles while the bits still learn."""
+    new = round_bits(b_hat, low, high, options)
+    if current is None or margin <= 0 or new == current:
+        return new
+    x = float(b_hat.detach().clamp(low, high))
+    return new if abs(x - current) - abs(x - new) > 2 * margin else int(current)
+
+
+def snap_to_options(x: Tensor, options: tuple[int, ...]) -> Tensor:
+    """Each element of ``x`` replaced by the nearest of the ascending ``options`` (a tie goes to
+    the smaller, as :func:`space.nearest_option`), as a tensor of ``x``'s dtype."""
+    values = torch.tensor(options, dtype=x.dtype, device=x.device)
+    return values[(x.unsqueeze(-1) - values).abs().argmin(-1)]
 
 
 def renewal_step(x: Tensor, bits: int, mode: str, *, grid: int = 50, max_samples: int = 65536) -> float:
@@ -258,6 +289,10 @@ class WeightQuantizer(nn.Module):
         self.bits: int | None = None
         self.scheme = "uniform"
         self.bit_range = (1, 16)
+        #: The values B may take within ``bit_range`` when they are not every integer (None: all).
+        self.bit_options: tuple[int, ...] | None = None
+        #: Bits B̂ must pass a rounding threshold by before B changes (:func:`held_bits`).
+        self.hysteresis = 0.0
         self.renew = False
         self.renewal_grid = 50
         self.renewals = 0
@@ -270,21 +305,22 @@ class WeightQuantizer(nn.Module):
         self.bits, self.scheme = bits, scheme
         self.bits_param = None
 
-    def learn_bits(self, low: int, high: int, init: float | nn.Parameter) -> nn.Parameter:
-        """Make the bit width learnable in [low, high], starting at ``init`` (or share an
-        existing B̂ parameter, for tied layers). Returns B̂."""
+    def learn_bits(self, low: int, high: int, init: float | nn.Parameter, options: tuple[int, ...] | None = None) -> nn.Parameter:
+        """Make the bit width learnable in [low, high] (only at ``options`` when given),
+        starting at ``init`` (or share an existing B̂ parameter, for tied layers). Returns B̂."""
         if self.bits is None:
             raise ValueError("configure a bit width before making it learnable")
         param = init if isinstance(init, nn.Parameter) else nn.Parameter(torch.tensor(float(init)))
         self.bits_param = param
         self.bit_range = (int(low), int(high))
+        self.bit_options = tuple(options) if options is not None else None
         return param
 
     def forward(self, w: Tensor) -> Tensor:
         if self.bits is None:
             return w
         if self.bits_param is not None:
-            bits = round_bits(self.bits_param, *self.bit_range)
+            bits = held_bits(self.bits_param, *self.bit_range, self.bit_options, self.bits, self.hysteresis)
             if bits != self.bits:
                 self.bits = bits
                 if self.renew and bool(self.initialized):

@@ -10,7 +10,9 @@ learnable ones (no second copy of any quantizer): per decision of a :class:`Sear
 
 each starting from the layer's configured value and bounded as in the seed paper: B̂ in
 [1, B_init + 2], T̂ in [1, T_init + 1], further limited to the layer's smallest and largest
-option; every integer in that range is allowed during training. Tied layers share one
+option. B̂ and T̂ stand for the nearest of the layer's options within that range (round(·)
+when the options are every integer there), so training runs only at values the final snap
+can choose. Tied layers share one
 parameter object; pinned layers stay at their pin. It also computes the averages W̄, S̄, T̄ of
 the bit budget — exactly, with straight-through gradients (for the budget loss) — snaps the
 learned values to the allowed options and fixes the network at the snapped config.
@@ -28,16 +30,19 @@ from torch import Tensor, nn
 from spikebits.models.layers import SpikingLayer
 from spikebits.models.network import LayerSpec, SpikingNetwork
 from spikebits.models.neurons import RefinedNeuron
-from spikebits.models.quantizers import init_weight_step, quantize_weight, round_bits
+from spikebits.models.quantizers import WeightQuantizer, held_bits, init_weight_step, quantize_weight, snap_to_options
 from spikebits.space import BitTargets, Config, LayerChoice, SearchSpace, nearest_option
 
 #: Seed-paper coefficients of the budget loss: (λ_w, λ_s, λ_T).
 DEFAULT_LAMBDAS: tuple[float, float, float] = (0.04, 0.04, 0.01)
 
 
-def ste_round(x: Tensor, low: float, high: float) -> Tensor:
-    """round(clip(x, low, high)) forward, identity gradient (straight through)."""
-    return x + (torch.round(x.detach().clamp(low, high)) - x.detach())
+def ste_round(x: Tensor, low: float, high: float, options: tuple[int, ...] | None = None) -> Tensor:
+    """round(clip(x, low, high)) forward — with ``options``, the nearest of them
+    (:func:`models.quantizers.snap_to_options`) — and an identity gradient (straight through)."""
+    clipped = x.detach().clamp(low, high)
+    rounded = torch.round(clipped) if options is None else snap_to_options(clipped, options)
+    return x + (rounded - x.detach())
 
 
 def exact_value(path: Tensor, value: Fraction | float) -> Tensor:
@@ -135,7 +140,9 @@ class Supernet:
     starting from its configured value. The range of a decision is [smallest option,
     min(largest option, start + ``bits_above``)] for W and S and [smallest option,
     min(largest option, start + ``timesteps_above``)] for T (seed paper: 2 and 1; ``None``:
-    up to the largest option). ``gumbel=True`` replaces each decision's weight quantizer by a
+    up to the largest option), then narrowed to the first and last option inside it; B̂ and
+    T̂ stand for the nearest option in the range (:attr:`allowed`), so the supernet trains
+    only at values :meth:`snap` can return. ``gumbel=True`` replaces each decision's weight quantizer by a
     :class:`MixedWeightQuantizer` over its (scheme, W) options instead of a learnable B̂_w.
     ``specs`` (:func:`models.layer_specs`) give N_w and N_a for the averages.
     """
@@ -150,6 +157,7 @@ class Supernet:
         renewal_grid: int = 50,
         bits_above: int | None = None,
         timesteps_above: int | None = None,
+        hysteresis: float = 0.0,
     ) -> None:
         self.model = model
         self.space = space
@@ -161,6 +169,7 @@ class Supernet:
         #: … of which the T̂ (the seed paper gives them their own learning rate).
         self.timestep_params: list[nn.Parameter] = []
         self.ranges: dict[str, dict[str, tuple[int, int]]] = {}
+        self.allowed: dict[str, dict[str, tuple[int, ...] | None]] = {}
         for rep in space.decisions:
             options = space.layers[rep]
             group = [self.layers[n] for n in space.group_of(rep)]
@@ -177,7 +186,15 @@ class Supernet:
                 if above[key] is not None:
                     hi = max(lo, min(hi, int(start[key]) + above[key]))
                 ranges[key] = (lo, hi)
+            # The options within each range: the range shrinks to the first and last of them,
+            # and B̂ or T̂ stands for the nearest one (None: every integer in the range is one).
+            allowed = {}
+            for key, (lo, hi) in ranges.items():
+                values = tuple(sorted(o for o in getattr(options, key) if lo <= o <= hi))
+                ranges[key] = (values[0], values[-1])
+                allowed[key] = None if values == tuple(range(values[0], values[-1] + 1)) else values
             self.ranges[rep] = ranges
+            self.allowed[rep] = allowed
             if gumbel:
                 candidates = [(scheme, bits) for scheme in options.schemes for bits in options.w_bits]
                 logits = nn.Parameter(torch.zeros(len(candidates), device=group[0].synapse.weight.device))
@@ -187,7 +204,9 @@ class Supernet:
             elif ranges["w_bits"][0] < ranges["w_bits"][1]:
                 shared = None
                 for layer in group:
-                    shared = layer.weight_quantizer.learn_bits(*ranges["w_bits"], shared if shared is not None else layer.weight_quantizer.bits)
+                    shared = layer.weight_quantizer.learn_bits(
+                        *ranges["w_bits"], shared if shared is not None else layer.weight_quantizer.bits, allowed["w_bits"]
+                    )
                 self.arch_params.append(shared)
             learn_s = isinstance(group[0].neuron, RefinedNeuron) and ranges["s_bits"][0] < ranges["s_bits"][1]
             learn_t = ranges["timesteps"][0] < ranges["timesteps"][1]
@@ -199,6 +218,8 @@ class Supernet:
                         ranges["timesteps"] if learn_t else None,
                         bits_init=bits_p,
                         timesteps_init=steps_p,
+                        bit_options=allowed["s_bits"],
+                        timestep_options=allowed["timesteps"],
                     )
                 self.arch_params.extend(p for p in (bits_p, steps_p) if p is not None)
                 if steps_p is not None:
@@ -208,9 +229,12 @@ class Supernet:
             p.data = p.data.to(device)
         for layer in self.layers.values():
             layer.weight_quantizer.renewal_grid = renewal_grid
+            layer.weight_quantizer.hysteresis = hysteresis
             for neuron in layer.neurons():
                 if hasattr(neuron, "renewal_grid"):
                     neuron.renewal_grid = renewal_grid
+                if hasattr(neuron, "hysteresis"):
+                    neuron.hysteresis = hysteresis
 
     # ------------------------------------------------------------------ parameters
     def model_parameters(self) -> list[nn.Parameter]:
@@ -258,19 +282,21 @@ class Supernet:
         if isinstance(q, MixedWeightQuantizer):
             return q.expected_bits()
         if q.bits_param is not None:
-            return ste_round(q.bits_param, *q.bit_range)
+            return ste_round(q.bits_param, *q.bit_range, q.bit_options)
         return torch.tensor(float(q.bits))
 
     def _t_value(self, name: str) -> Tensor:
         neuron = self.layers[name].neuron
         if getattr(neuron, "timesteps_param", None) is not None:
-            return ste_round(neuron.timesteps_param, *neuron.timestep_range)
+            return ste_round(neuron.timesteps_param, *neuron.timestep_range, neuron.timestep_options)
         return torch.tensor(float(neuron.timesteps))
 
     def _timesteps(self, name: str) -> int:
         neuron = self.layers[name].neuron
         if getattr(neuron, "timesteps_param", None) is not None:
-            return round_bits(neuron.timesteps_param, *neuron.timestep_range)
+            return held_bits(
+                neuron.timesteps_param, *neuron.timestep_range, neuron.timestep_options, neuron.timesteps, neuron.hysteresis
+            )
         return int(neuron.timesteps)
 
     def _s_value(self, name: str) -> Tensor:
@@ -278,13 +304,13 @@ class Supernet:
         neuron = self.layers[name].neuron
         if getattr(neuron, "bits_param", None) is not None:
             t = self._timesteps(name)
-            return ste_round(neuron.bits_param[:t], *neuron.bit_range).mean()
+            return ste_round(neuron.bits_param[:t], *neuron.bit_range, neuron.bit_options).mean()
         return torch.tensor(float(neuron.spike_bits))
 
     def _w_int(self, name: str) -> int:
         q = self.layers[name].weight_quantizer
         if getattr(q, "bits_param", None) is not None:
-            return round_bits(q.bits_param, *q.bit_range)
+            return held_bits(q.bits_param, *q.bit_range, q.bit_options, q.bits, q.hysteresis)
         return int(q.bits)
 
     def _s_ints(self, name: str) -> list[int]:
@@ -292,7 +318,10 @@ class Supernet:
         neuron = self.layers[name].neuron
         t = self._timesteps(name)
         if getattr(neuron, "bits_param", None) is not None:
-            return [round_bits(b, *neuron.bit_range) for b in neuron.bits_param[:t]]
+            return [
+                held_bits(b, *neuron.bit_range, neuron.bit_options, neuron.step_bits[i], neuron.hysteresis)
+                for i, b in enumerate(neuron.bits_param[:t])
+            ]
         return [int(neuron.spike_bits)] * t
 
     def averages(self, layers: Iterable[str] | None = None) -> tuple[Tensor, Tensor, Tensor]:
@@ -406,3 +435,62 @@ class Supernet:
                 neuron.timesteps_param.fill_(float(choice.timesteps))
             if getattr(neuron, "bits_param", None) is not None:
                 neuron.bits_param.fill_(float(choice.s_bits))
+
+    @torch.no_grad()
+    def release(self, config: Config) -> list[str]:
+        """Turn the trained supernet into a plain network at ``config``, in place: every
+        learnable B̂ and T̂ is dropped and each layer is configured as :func:`models.apply_config`
+        would set it — a Gumbel choice becomes a :class:`WeightQuantizer` with its candidate's
+        α, each neuron keeps γ_1 … γ_T of the T steps it runs — so that the model's state dict
+        loads into a fresh model set to ``config`` and computes the same outputs.
+
+        Call it after :meth:`fix` with ``config`` and at least one forward (e.g. the
+        BatchNorm recomputation), which renews the step sizes of the bit widths :meth:`fix`
+        changed. Returns the layers whose step sizes are still those of another width or
+        scheme (a config :meth:`fix` could not reach, e.g. a scheme moved after training):
+        they are initialised afresh on the next forward, so the caller recomputes BatchNorm.
+        The supernet is unusable afterwards."""
+        config = self.space.complete(config, strict=False)
+        stale: list[str] = []
+        for name, layer in self.layers.items():
+            choice = config[name]
+            q = layer.weight_quantizer
+            if isinstance(q, MixedWeightQuantizer):
+                plain = WeightQuantizer().to(q.alphas.device)
+                plain.configure(choice.w_bits, choice.scheme)
+                if (choice.scheme, choice.w_bits) in q.candidates and bool(q.initialized):
+                    plain.alpha.fill_(float(q.alphas[q.candidates.index((choice.scheme, choice.w_bits))]))
+                    plain.initialized.fill_(True)
+                else:
+                    stale.append(name)
+                layer.weight_quantizer = plain
+            elif (q.bits, q.scheme) != (choice.w_bits, choice.scheme):
+                q.configure(choice.w_bits, choice.scheme)
+                stale.append(name)
+            else:
+                q.bits_param = None
+            for neuron in layer.neurons():
+                learnable = getattr(neuron, "bits_param", None) is not None or getattr(neuron, "timesteps_param", None) is not None
+                if not isinstance(neuron, RefinedNeuron):  # binary spikes: only T can have been learned
+                    if learnable:
+                        neuron.configure(choice.s_bits, choice.timesteps)
+                    continue
+                t, s = choice.timesteps, choice.s_bits
+                if not learnable:
+                    if (neuron.bits, neuron.timesteps) != (s, t):
+                        neuron.configure(s, t)
+                        stale.append(name)
+                    continue
+                runs = neuron.step_bits[:t] if neuron.bits_param is not None else [neuron.bits] * t
+                trained = neuron.timesteps == t and runs == [s] * t and neuron.gamma.numel() >= t and bool(neuron.initialized)
+                gamma = neuron.gamma.detach()[:t].clone()
+                neuron.configure(s, t)  # drops B̂_s and T̂, sizes γ for t steps
+                if trained:
+                    neuron.gamma = nn.Parameter(gamma)
+                    neuron.initialized.fill_(True)
+                else:
+                    stale.append(name)
+                neuron.step_bits = []
+            layer.choice = choice
+        return sorted(set(stale))
+

@@ -16,8 +16,11 @@ One supernet run per target W̄/S̄/T̄; several targets trace a front. A run:
    scoring it; if the config breaks a budget or an average misses its target by more
    than ``target_tolerance``, moves one option of one layer at a time — first the reduction
    that costs least — until it fits (:func:`fit_config`);
-4. proposes that config, which the shared :class:`evaluators.Evaluator` fine-tunes and
-   scores like any other strategy's.
+4. hands on the supernet's own network at that config (``network: supernet``, the default:
+   :mod:`search.supernet_network`), scored by the shared evaluator's :meth:`score` and
+   written as ``network-{trial}.pt`` / ``.sbq``; or (``network: finetune``) proposes the
+   config for the shared :class:`evaluators.Evaluator` to fine-tune from full precision and
+   score like any other strategy's.
 """
 
 from __future__ import annotations
@@ -55,9 +58,10 @@ from spikebits.evaluators.training import (
 )
 from spikebits.models import DEFAULT_LAMBDAS, Supernet, apply_config
 from spikebits.results import TrialRecord
-from spikebits.search.base import Proposal, Strategy, register_strategy
+from spikebits.search.base import Proposal, Strategy, evaluate_trial, register_strategy
 from spikebits.search.fitting import fit_config
 from spikebits.search.options import SensitivityOptions, option
+from spikebits.search.supernet_network import NETWORKS, NetworkScore, decode_network, encode_network, hand_on, write_networks
 from spikebits.space import (
     COST_METRICS,
     SENSITIVITY_METRICS,
@@ -86,6 +90,39 @@ BIT_SCHEDULES = ("cosine", "freeze", "constant")
 #: Learning rates when the options leave them unset: (weights and step sizes, B̂ and θ, T̂).
 #: sgd is the seed paper's recipe (momentum 0.9; lr 0.1, and 0.01 for T̂).
 DEFAULT_LRS = {"adam": (1e-3, 0.05, 0.05), "sgd": (0.1, 0.1, 0.01)}
+#: Weight decay of the synapse weights when the options leave it unset (the released code:
+#: 1e-4 with SGD, on the weights only; none on step sizes, bit parameters, BatchNorm, biases).
+DEFAULT_WEIGHT_DECAY = {"adam": 0.0, "sgd": 1e-4}
+#: The released code's budget-loss coefficients (λ_w, λ_s, λ_T): its default for targets
+#: below 3 bits, and the gentler set it notes as good for targets of 3 bits or more.
+PAPER_LAMBDAS_LOW: tuple[float, float, float] = DEFAULT_LAMBDAS
+PAPER_LAMBDAS_HIGH: tuple[float, float, float] = (0.01, 0.02, 0.01)
+#: A bit target at or above this takes the gentler coefficient (per W and S).
+GENTLE_FROM_BITS = 3.0
+RECIPES = ("paper",)
+#: Fine-tuning epochs of a handed-on network whose config fitting moved off the one trained.
+MOVED_EPOCHS = 1
+#: ``recipe paper``: the seed paper's training of the supernet (its released code's CIFAR
+#: script): SGD with momentum 0.9 and weight decay 1e-4, lr 0.1 (weights, step sizes, bits)
+#: and 0.01 (T̂), all on one cosine to zero, batch 128, 200 epochs.
+PAPER_RECIPE: dict[str, Any] = {
+    "optimizer": "sgd", "supernet_lr": 0.1, "bits_lr": 0.1, "timesteps_lr": 0.01, "weight_decay": 1e-4,
+    "bits_schedule": "cosine", "batch_size": 128, "supernet_epochs": 200,
+}
+#: What an option left unset takes without a recipe (the learning rates and weight decay
+#: follow the optimizer, the epochs the data set's size, the coefficients each target).
+PLAIN_DEFAULTS: dict[str, Any] = {"optimizer": "adam", "bits_schedule": "cosine", "batch_size": 64}
+
+
+def paper_lambdas(target: BitTargets) -> tuple[float, float, float]:
+    """The released code's (λ_w, λ_s, λ_T) for ``target``: per kind, the gentler coefficient
+    of :data:`PAPER_LAMBDAS_HIGH` when its target is 3 bits or more, else
+    :data:`PAPER_LAMBDAS_LOW`; λ_T is 0.01 either way."""
+    return (
+        PAPER_LAMBDAS_HIGH[0] if target.w_bits >= GENTLE_FROM_BITS else PAPER_LAMBDAS_LOW[0],
+        PAPER_LAMBDAS_HIGH[1] if target.s_bits >= GENTLE_FROM_BITS else PAPER_LAMBDAS_LOW[1],
+        PAPER_LAMBDAS_LOW[2],
+    )
 
 
 @dataclass(frozen=True)
@@ -94,19 +131,21 @@ class DifferentiableOptions(SensitivityOptions):
 
     ``optimizer`` adam (default) or sgd (momentum 0.9, the seed paper's recipe); the learning
     rates of the weights and step sizes (``supernet_lr``), of B̂ and θ (``bits_lr``) and of T̂
-    (``timesteps_lr``) default to the optimizer's (:data:`DEFAULT_LRS`). The weights always
-    decay on one cosine to zero over all steps; ``bits_schedule`` says what the bit parameters
-    do: ``freeze`` (default: constant, then frozen for the last ``freeze_share`` of the steps),
-    ``cosine`` (the same cosine to zero, as in the seed paper) or ``constant`` (never settles;
-    for comparison). Measured on digits (the demo's three targets, seeds 0–2): the fronts'
-    hypervolumes are equal within noise (freeze 3.7011·10¹⁰, cosine 3.7006·10¹⁰ on average),
-    but under Adam a cosine's tiny late steps still flip values that sit on a rounding
-    boundary (7 late changes over the three targets at seed 0), freeze none. ``lambdas`` = (λ_w, λ_s, λ_T) of the budget loss (seed paper:
-    0.04, 0.04, 0.01). The start is ``init_bits`` (seed paper: 4/4/2) snapped to each layer's
-    options; B̂ then moves in [1, start + ``bits_above``] and T̂ in [1, start +
-    ``timesteps_above``] (seed paper: 2 and 1), both within the layer's smallest and largest
-    option. ``renewal``: which step sizes are renewed when a rounded bit width changes (seed
-    paper's best: spikes). Renewal of a kind switches off for good after the first step, at
+    (``timesteps_lr``) default to the optimizer's (:data:`DEFAULT_LRS`), the synapse weights'
+    ``weight_decay`` to 1e-4 with sgd and 0 with adam (:data:`DEFAULT_WEIGHT_DECAY`). The
+    weights always decay on one cosine to zero over all steps; ``bits_schedule`` says what the
+    bit parameters do: ``cosine`` (default: the same cosine to zero, as in the seed paper),
+    ``freeze`` (constant, then frozen for the last ``freeze_share`` of the steps) or
+    ``constant`` (never settles; for comparison). ``late_changes`` counts the config's changes
+    over the last 10% of the steps in which the bits still learn. ``lambdas`` = (λ_w, λ_s,
+    λ_T) of the budget loss for every target; unset, each target takes the released code's
+    (:func:`paper_lambdas`). ``recipe paper`` sets the seed paper's training
+    (:data:`PAPER_RECIPE`) for the options left unset and refuses others. The start is
+    ``init_bits`` (seed paper: 4/4/2) snapped to each layer's options; B̂ then moves in [1,
+    start + ``bits_above``] and T̂ in [1, start + ``timesteps_above``] (seed paper: 2 and 1),
+    both within the layer's options and only at them (:class:`models.Supernet`).
+    ``renewal``: which step sizes are renewed when a rounded bit width changes (seed paper's
+    best: spikes). Renewal of a kind switches off for good after the first step, at
     or beyond ``renewal_min_share`` of training, at which avg − target < ``switch_off``·(start
     − target) (the signed rule of the seed paper's code), and at once when the start equals
     the target.
@@ -121,17 +160,29 @@ class DifferentiableOptions(SensitivityOptions):
         None, "supernet training epochs per target (default: enough to see 12,000 training samples, 1 to 10 epochs: "
         "10 on digits, 1 on MNIST)"
     )
-    optimizer: str = option("adam", "supernet optimizer: adam, or sgd with momentum 0.9 (the seed paper's recipe)", choices=OPTIMIZERS)
+    recipe: str | None = option(
+        None, "paper: the seed paper's supernet training (sgd, momentum 0.9, weight decay 1e-4, lr 0.1 and 0.01 for T̂, cosine, "
+        "batch 128, 200 epochs), for reproducing it on a GPU; options it sets may not be given other values", choices=RECIPES,
+    )
+    optimizer: str | None = option(None, "supernet optimizer: adam (default), or sgd with momentum 0.9 (the seed paper's)", choices=OPTIMIZERS)
     supernet_lr: float | None = option(None, "learning rate of the weights and step sizes (cosine to zero; default 1e-3 with adam, 0.1 with sgd)")
     bits_lr: float | None = option(None, "learning rate of B̂ and θ (default 0.05 with adam, 0.1 with sgd)")
     timesteps_lr: float | None = option(None, "learning rate of T̂ (default 0.05 with adam, 0.01 with sgd)")
-    bits_schedule: str = option(
-        "freeze", "learning-rate schedule of the bit parameters: cosine (with the weights, to zero), freeze (constant, frozen for the "
-        "last freeze_share) or constant", choices=BIT_SCHEDULES,
+    weight_decay: float | None = option(None, "weight decay of the synapse weights (default 1e-4 with sgd, as the released code; 0 with adam)")
+    bits_schedule: str | None = option(
+        None, "learning-rate schedule of the bit parameters: cosine (default: with the weights, to zero, as the seed paper), "
+        "freeze (constant, frozen for the last freeze_share) or constant", choices=BIT_SCHEDULES,
     )
     freeze_share: float = option(0.2, "share of the steps at the end in which the bit parameters stay frozen (bits_schedule freeze)")
-    batch_size: int = option(64, "supernet training batch size")
-    lambdas: tuple[float, float, float] = option(DEFAULT_LAMBDAS, "budget-loss coefficients λ_w/λ_s/λ_T (seed paper)", metavar="LW/LS/LT")
+    bits_hysteresis: float = option(
+        0.1, "bits by which B̂ or T̂ must pass a rounding threshold before the value it stands for changes; a budget that binds "
+        "holds B̂ on a threshold, and without a margin the config flips there until the last step (0: plain rounding)",
+    )
+    batch_size: int | None = option(None, "supernet training batch size (default 64; 128 with recipe paper)")
+    lambdas: tuple[float, float, float] | None = option(
+        None, "budget-loss coefficients λ_w/λ_s/λ_T for every target (default: the released code's per target, 0.04/0.04/0.01, "
+        "with λ_w 0.01 and λ_s 0.02 for a W or S target of 3 bits or more)", metavar="LW/LS/LT",
+    )
     renewal: str = option("spikes", "step-size renewal when a rounded bit width changes", choices=RENEWAL_MODES)
     renewal_grid: int = option(50, "clipping ranges tried by a renewal (the seed paper uses 50 to 100)", metavar="K")
     renewal_min_share: float = option(0.07, "share of training before the renewal switch-off rule may act (seed paper: 14 of 200 epochs)")
@@ -147,22 +198,54 @@ class DifferentiableOptions(SensitivityOptions):
         choices=SENSITIVITY_METRICS,
     )
     initial_configs: tuple[Config, ...] = option((), "one starting config per target (replaces init_bits)", cli=False)
+    network: str = option(
+        "supernet", "the network each target's front point scores: supernet (the supernet's own trained network at the fitted "
+        "config, BatchNorm recomputed; its checkpoint and .sbq are written) or finetune (the full-precision network fine-tuned "
+        "at that config by the evaluator, as other strategies' configs are; for comparison)", choices=NETWORKS,
+    )
+    network_epochs: int | None = option(
+        None, "epochs of fine-tuning the supernet's network at its fitted config before it is scored (network supernet; default: "
+        f"{MOVED_EPOCHS} when fitting moved a layer off the config the supernet trained at, else 0)",
+    )
+
+    def __post_init__(self) -> None:
+        """Fill the options left unset from ``recipe`` (or the plain defaults) before the
+        checks; a value given that the recipe sets otherwise is a one-line error."""
+        recipe = PAPER_RECIPE if self.recipe == "paper" else {}
+        for name, value in recipe.items():
+            given = getattr(self, name)
+            if given is not None and given != value:
+                raise ConfigError(f"recipe paper sets {name} to {value}; drop --{name.replace('_', '-')} {given} or --recipe")
+            object.__setattr__(self, name, value)
+        for name, value in PLAIN_DEFAULTS.items():
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, value)
+        if self.weight_decay is None and self.optimizer in DEFAULT_WEIGHT_DECAY:
+            object.__setattr__(self, "weight_decay", DEFAULT_WEIGHT_DECAY[self.optimizer])
+        super().__post_init__()
 
     def validate(self) -> None:
         super().validate()
         self.require(self.supernet_epochs is None or self.supernet_epochs >= 1, "supernet_epochs", "at least 1")
+        self.require(self.weight_decay is not None and self.weight_decay >= 0, "weight_decay", "0 or more")
         self.require(self.renewal_grid >= 1, "renewal_grid", "at least 1 (the seed paper uses 50 to 100)")
         self.require(0 <= self.renewal_min_share <= 1, "renewal_min_share", "between 0 and 1")
         self.require(0 <= self.freeze_share < 1, "freeze_share", "at least 0 and below 1")
         self.require(self.bits_above >= 0, "bits_above", "0 or more")
+        self.require(0 <= self.bits_hysteresis < 0.5, "bits_hysteresis", "at least 0 and below 0.5")
         self.require(self.timesteps_above >= 0, "timesteps_above", "0 or more")
         for name in ("supernet_lr", "bits_lr", "timesteps_lr"):
             value = getattr(self, name)
             self.require(value is None or value >= 0, name, "0 or more")
         self.require(self.batch_size >= 1, "batch_size", "at least 1")
         self.require(self.target_tolerance >= 0, "target_tolerance", "0 or more")
+        self.require(self.network_epochs is None or self.network_epochs >= 0, "network_epochs", "0 or more")
+        if self.network_epochs and self.network != "supernet":
+            raise ConfigError("network_epochs fine-tunes the supernet's network; with network finetune the evaluator's --epochs set the fine-tune")
         self.require(0 <= self.switch_off <= 1, "switch_off", "between 0 and 1")
-        self.require(all(x >= 0 for x in self.lambdas), "lambdas", "three numbers >= 0, λ_w/λ_s/λ_T, for example 0.04/0.04/0.01")
+        if self.lambdas is not None and len(self.lambdas) != 3:
+            raise ConfigError(f"{self.strategy_name} option lambdas needs 3 numbers, λ_w/λ_s/λ_T, for example 0.04/0.04/0.01; got {len(self.lambdas)}")
+        self.require(self.lambdas is None or all(x >= 0 for x in self.lambdas), "lambdas", "three numbers >= 0, λ_w/λ_s/λ_T, for example 0.04/0.04/0.01")
         if self.targets is not None:
             BitTargets.parse_list(self.targets)
         if self.init_bits not in (None, "largest"):
@@ -179,11 +262,15 @@ class DifferentiableOptions(SensitivityOptions):
         given = (self.supernet_lr, self.bits_lr, self.timesteps_lr)
         return tuple(d if g is None else g for g, d in zip(given, defaults))  # type: ignore[return-value]
 
+    def lambdas_for(self, target: BitTargets) -> tuple[float, float, float]:
+        """(λ_w, λ_s, λ_T) of ``target``'s budget loss: ``lambdas``, or :func:`paper_lambdas`."""
+        return tuple(self.lambdas) if self.lambdas is not None else paper_lambdas(target)  # type: ignore[return-value]
+
 
 #: The options that set how one supernet is trained (``run.json`` groups them under ``settings``).
 SUPERNET_SETTINGS = (
-    "supernet_epochs", "optimizer", "supernet_lr", "bits_lr", "timesteps_lr", "bits_schedule", "freeze_share", "batch_size",
-    "lambdas", "renewal", "renewal_grid", "renewal_min_share", "switch_off", "init_bits", "bits_above", "timesteps_above",
+    "supernet_epochs", "recipe", "optimizer", "supernet_lr", "bits_lr", "timesteps_lr", "weight_decay", "bits_schedule", "freeze_share",
+    "batch_size", "lambdas", "bits_hysteresis", "renewal", "renewal_grid", "renewal_min_share", "switch_off", "init_bits", "bits_above", "timesteps_above",
     "temperature",
 )
 
@@ -210,10 +297,15 @@ class SupernetRun:
     renewals: dict[str, int] = field(default_factory=dict)
     #: The step after which renewal of weights / spikes switched off (0: never on; None: stayed on).
     renewal_off_step: dict[str, int | None] = field(default_factory=dict)
-    #: How many of the last 10% of steps changed the rounded config: {"steps", "changes"}.
+    #: How many of the last 10% of the steps in which the bits learn changed the rounded
+    #: config: {"steps", "changes"}.
     late_changes: dict[str, int] = field(default_factory=dict)
     supernet_accuracy: float = float("nan")
     wall_time_s: float = 0.0
+    #: (λ_w, λ_s, λ_T) of this target's budget loss.
+    lambdas: tuple[float, ...] = ()
+    #: The trained :class:`models.Supernet`, fixed at :attr:`config` (not saved; handed on once).
+    supernet: Supernet | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> SupernetRun:
@@ -229,6 +321,7 @@ class SupernetRun:
             late_changes=data["late_changes"],
             supernet_accuracy=data["supernet_accuracy"],
             wall_time_s=data["wall_time_s"],
+            lambdas=tuple(data.get("lambdas", ())),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -241,6 +334,7 @@ class SupernetRun:
             "late_changes": self.late_changes,
             "supernet_accuracy": self.supernet_accuracy,
             "wall_time_s": self.wall_time_s,
+            "lambdas": list(self.lambdas),
             "history": self.history,
             "layer_history": self.layer_history,
         }
@@ -257,6 +351,15 @@ def initial_config(space: SearchSpace, init: str | None) -> Config:
     return space.nearest_config(start.w_bits, start.s_bits, start.timesteps)
 
 
+def learning_steps(schedule: str, total_steps: int, freeze_share: float) -> int:
+    """How many of the first steps the bit parameters learn in (a factor above 0): every step
+    with ``cosine`` (its factor reaches 0 only after the last) and ``constant``, the steps
+    before the freeze with ``freeze``."""
+    if schedule == "freeze":
+        return total_steps - math.ceil(freeze_share * total_steps)
+    return total_steps
+
+
 def _bits_factor(schedule: str, total_steps: int, freeze_share: float) -> Callable[[int], float]:
     """The bit parameters' learning-rate factor after ``k`` steps (``bits_schedule``)."""
     if schedule == "cosine":
@@ -269,7 +372,7 @@ def _bits_factor(schedule: str, total_steps: int, freeze_share: float) -> Callab
 
 #: Bump when a supernet run of the same settings would train differently: the partial
 #: checkpoints written before are then not found (:func:`supernet_checkpoint`).
-SUPERNET_CHECKPOINT_VERSION = 1
+SUPERNET_CHECKPOINT_VERSION = 2
 #: Plain attributes of the quantizers and neurons that the next batch depends on and no state
 #: dict holds: the rounded bit widths and time steps of the last forward (a change renews a
 #: step size), the renewal switches and counts, and the Gumbel temperature.
@@ -368,16 +471,20 @@ def train_supernet(
     torch.manual_seed(seed)
     net = Supernet(
         model, evaluator.space, evaluator.specs, gumbel=gumbel, renewal_grid=settings.renewal_grid,
-        bits_above=settings.bits_above, timesteps_above=settings.timesteps_above,
+        bits_above=settings.bits_above, timesteps_above=settings.timesteps_above, hysteresis=settings.bits_hysteresis,
     )
     renew = {"weights": settings.renewal in ("weights", "both"), "spikes": settings.renewal in ("spikes", "both")}
     loader = make_loader(data.train, settings.batch_size, shuffle=True, seed=seed)
     lr_weights, lr_bits, lr_steps = settings.learning_rates()
     steps_ids = {id(p) for p in net.timestep_params}
+    # Weight decay on the synapse (and other matrix) weights only, as the released code:
+    # never on step sizes, BatchNorm, biases or the bit parameters.
+    weights = net.model_parameters()
     groups = [
-        {"params": net.model_parameters(), "lr": lr_weights},
-        {"params": [p for p in net.arch_params if id(p) not in steps_ids], "lr": lr_bits},
-        {"params": net.timestep_params, "lr": lr_steps},
+        {"params": [p for p in weights if p.ndim > 1], "lr": lr_weights, "weight_decay": settings.weight_decay},
+        {"params": [p for p in net.arch_params if id(p) not in steps_ids], "lr": lr_bits, "weight_decay": 0.0},
+        {"params": net.timestep_params, "lr": lr_steps, "weight_decay": 0.0},
+        {"params": [p for p in weights if p.ndim <= 1], "lr": lr_weights, "weight_decay": 0.0},
     ]
     if settings.optimizer == "sgd":
         optimizer: torch.optim.Optimizer = torch.optim.SGD(groups, momentum=0.9)
@@ -387,7 +494,7 @@ def train_supernet(
     total_steps = n_epochs * len(loader)
     cosine = _bits_factor("cosine", total_steps, 0.0)
     bits_factor = _bits_factor(settings.bits_schedule, total_steps, settings.freeze_share)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, [cosine, bits_factor, bits_factor])
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, [cosine, bits_factor, bits_factor, cosine])
     guard = StepSizeGuard(model)
     with torch.no_grad():
         initial = [float(v) for v in net.averages()]
@@ -408,9 +515,12 @@ def train_supernet(
     log = getattr(evaluator, "log", None)
     min_step = math.ceil(settings.renewal_min_share * total_steps)
     last_epoch: list[dict[str, dict]] = []
-    # The rounded config after each of the last 10% of steps (and the step before them).
-    late_from = total_steps - max(1, math.ceil(LATE_SHARE * total_steps))
+    # The rounded config after each of the last 10% of the steps in which the bits still learn
+    # (and the step before them): with a freeze schedule the window ends where the freeze starts.
+    learn_end = learning_steps(settings.bits_schedule, total_steps, settings.freeze_share)
+    late_from = learn_end - max(1, math.ceil(LATE_SHARE * learn_end))
     late: list[dict[str, dict]] = []
+    lambdas = run.lambdas = settings.lambdas_for(target)
     checkpoint = supernet_checkpoint(
         evaluator, model, target, settings, seed=seed, gumbel=gumbel, start=start_config, epochs=n_epochs
     )
@@ -455,7 +565,7 @@ def train_supernet(
                 x, y = batch_format(x.to(device, non_blocking=True), evaluator.finetune_settings), y.to(device, non_blocking=True)
                 with torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=evaluator.finetune_settings.amp):
                     ce = F.cross_entropy(model(x), y)
-                penalty, avg = net.budget_loss(target, settings.lambdas)
+                penalty, avg = net.budget_loss(target, lambdas)
                 loss = ce + penalty
                 ce_value = check_loss(float(ce.detach()), epoch + 1, step + 1, what="the supernet loss", hint="lower --supernet-lr")
                 optimizer.zero_grad(set_to_none=True)
@@ -466,11 +576,12 @@ def train_supernet(
                 scheduler.step()
                 net.clamp_()
                 step += 1
-                if epoch == n_epochs - 1 or step >= late_from:
+                late_step = late_from <= step <= learn_end
+                if epoch == n_epochs - 1 or late_step:
                     rounded = net.rounded()
                     if epoch == n_epochs - 1:
                         last_epoch.append(rounded)
-                    if step >= late_from:
+                    if late_step:
                         late.append(rounded)
                 run.history.append(
                     {"step": step, "epoch": step / len(loader), "w_bits": avg[0], "s_bits": avg[1], "timesteps": avg[2], "loss": ce_value}
@@ -508,6 +619,7 @@ def train_supernet(
     recompute_batchnorm(model, data.train, device=device)
     run.supernet_accuracy = accuracy(model, data.val, device=device)  # validation: the test split is only reported
     run.wall_time_s = time.perf_counter() - start
+    run.supernet = net
     _remove(checkpoint)
     return run
 
@@ -612,6 +724,8 @@ class DifferentiableStrategy(Strategy):
         self.moves: list[list[str]] = []
         #: Targets whose supernet training diverged (a FAIL trial each, without a run).
         self.diverged = 0
+        #: Per scored trial, the handed-on network and its config (``network: supernet``).
+        self.networks: dict[int, tuple[torch.nn.Module, Config]] = {}
 
     # ------------------------------------------------------------------ lifecycle
     def _limits(self) -> dict[str, float]:
@@ -661,14 +775,19 @@ class DifferentiableStrategy(Strategy):
             run.config, self.space, self._measure, self._limits(), target=target, tolerance=self.options.target_tolerance,
             learned=run.learned,
         )
+        supernet, run.supernet = run.supernet, None
+        network = hand_on(supernet, run.config, config, self.evaluator) if self.options.network == "supernet" else None
         self.runs.append(run)
         self.moves.append(moves)
         averages = self.evaluator.averages(config)
         return Proposal(
             config,
+            handle=network,
             info={
                 "target": str(target),
+                "network": self.options.network,
                 "supernet_accuracy": run.supernet_accuracy,
+                "late_changes": run.late_changes.get("changes"),
                 "moves": ";".join(moves),
                 "avg_w_bits": averages[0],
                 "avg_s_bits": averages[1],
@@ -677,11 +796,25 @@ class DifferentiableStrategy(Strategy):
         )
 
     def evaluate(self, proposal: Proposal, number: int) -> TrialRecord:
-        """Fine-tune and score the fitted config; a target whose supernet diverged is a FAIL
-        trial with the reason."""
+        """Score the fitted config: the supernet's handed-on network (``network: supernet``,
+        :class:`search.supernet_network.NetworkScore`, kept for :meth:`write_artifacts`) or
+        the evaluator's fine-tune of the full-precision network (``network: finetune``); a
+        target whose supernet diverged is a FAIL trial with the reason."""
         if proposal.config is None:
             return TrialRecord.failed(number, None, str(proposal.handle), strategy=self.name, info=proposal.info)
-        return super().evaluate(proposal, number)
+        if not isinstance(proposal.handle, torch.nn.Module):
+            return super().evaluate(proposal, number)
+        epochs = self.options.network_epochs
+        if epochs is None:
+            epochs = MOVED_EPOCHS if proposal.info and proposal.info.get("moves") else 0
+        score = NetworkScore(self.evaluator, proposal.handle, epochs)
+        record = evaluate_trial(
+            score, proposal.config, number, strategy=self.name, budget=self.budget, info={**(proposal.info or {}), "network_epochs": epochs},
+            on_epoch=self.on_epoch,
+        )
+        if record.state == "COMPLETE":
+            self.networks[number] = (proposal.handle, proposal.config)
+        return record
 
     # ------------------------------------------------------------------ parts
     def split(self) -> list[Strategy]:
@@ -702,6 +835,7 @@ class DifferentiableStrategy(Strategy):
         return {
             **super().outcome(),
             "runs": [{**run.to_dict(), "moves": moves} for run, moves in zip(self.runs, self.moves)],
+            "networks": [encode_network(model, config) for _, (model, config) in sorted(self.networks.items())],
         }
 
     def merge(self, outcomes: Sequence[Mapping[str, Any] | str]) -> None:
@@ -713,6 +847,9 @@ class DifferentiableStrategy(Strategy):
                 run = dict(outcome["runs"][0])
                 self.moves.append(run.pop("moves"))
                 self.runs.append(SupernetRun.from_dict(run))
+                for text in outcome.get("networks", [])[:1]:
+                    model = decode_network(text, self.evaluator)
+                    self.networks[index] = (model, record.config)
             self.trial_records.append(record)
             self.note_told()
 
@@ -728,13 +865,15 @@ class DifferentiableStrategy(Strategy):
 
     def write_artifacts(self, out_dir: Path) -> list[Path]:
         """``bit_trajectories.png`` (W̄, S̄, T̄ over training, with the targets) and
-        ``allocation.png`` (per-layer bars of each final config), beside ``pareto.png``."""
+        ``allocation.png`` (per-layer bars of each final config), beside ``pareto.png``; and
+        each scored network handed on as ``network-{trial}.pt`` and ``.sbq``
+        (:func:`search.supernet_network.write_networks`)."""
         if not self.runs:
             return []
         return draw_supernet_figures(
             out_dir, self.name, [(run.target, run.history) for run in self.runs],
             [rec.config for rec in self.records() if rec.config is not None],
-        )
+        ) + write_networks(out_dir, self.networks)
 
     @classmethod
     def redraw_artifacts(cls, out_dir: Path, run_info: Mapping[str, Any], records: Sequence[TrialRecord]) -> list[Path]:

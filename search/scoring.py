@@ -8,7 +8,9 @@ scored in full, test accuracy included (:meth:`OneShotEvaluator.finetuned`, the 
 evaluator's score); its record takes the fine-tuned metrics, with ``scoring: "finetune"`` and
 its ``one_shot_accuracy`` in ``info``. The run's front is the front of these fine-tuned
 records alone; every other record keeps its one-shot score (``scoring: "one-shot"`` in
-``trials.csv``), so no reported point mixes the two.
+``trials.csv``), so no reported point mixes the two. A supernet strategy's records of its own
+trained networks (``info["network"] == "supernet"``) are scored in full already: they are
+kept as they are and join the front.
 """
 
 from __future__ import annotations
@@ -38,8 +40,9 @@ def finetune_front(
     configs not fine-tuned by then keep their one-shot records and stay off the front."""
     out = list(records)
     where = {r.number: i for i, r in enumerate(out)}
-    chosen = pareto_front(out, objectives)
-    tuned: list[TrialRecord] = []
+    # A supernet strategy's handed-on networks were scored in full already (test accuracy included).
+    tuned: list[TrialRecord] = [r for r in out if r.info.get("network") == "supernet" and r.state == "COMPLETE"]
+    chosen = pareto_front([r for r in out if r not in tuned], objectives)
     if log is not None and chosen:
         log(f"fine-tuning the {len(chosen)} config(s) on the one-shot front")
     for record in chosen:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import stat
@@ -37,6 +38,8 @@ MAX_INPUT_BYTES = 1 << 30
 LOCK_NAME = ".spikebits.lock"
 #: What a run's output files end in; an earlier run's stale files are removed only if they do.
 OUTPUT_SUFFIXES = (".json", ".csv", ".png", ".md")
+#: The networks a supernet strategy hands on (``network-{trial}.pt`` / ``.sbq``): a run's own files too.
+NETWORK_FILES = r"network-\d+\.(pt|sbq)"
 
 #: Permissions of a newly created file (an existing file keeps its own).
 NEW_FILE_MODE = 0o644
@@ -303,8 +306,12 @@ class StagedOutputs:
             return []
         if not isinstance(files, list):
             return []
-        # Only what a run writes (figures, JSON, tables): never a study, a checkpoint or a hidden file.
-        return [f for f in files if isinstance(f, str) and f == Path(f).name and not f.startswith(".") and f.endswith(OUTPUT_SUFFIXES)]
+        # Only what a run writes (figures, JSON, tables, its handed-on networks): never a study, a checkpoint or a hidden file.
+        return [
+            f for f in files
+            if isinstance(f, str) and f == Path(f).name and not f.startswith(".")
+            and (f.endswith(OUTPUT_SUFFIXES) or re.fullmatch(NETWORK_FILES, f))
+        ]
 
     def commit(self) -> list[Path]:
         names = self.names()

@@ -8,22 +8,17 @@ import re
 import warnings
 from typing import Any
 
+from spikebits.models import CHECKPOINT_SCHEMA, checkpoint_bytes
 from spikebits.space import Config, ConfigError, SpikebitsError, atomic_write_bytes, read_input_bytes
 
-CHECKPOINT_SCHEMA = "spikebits.checkpoint/1"
 HINT = "write one with `spikebits evaluate --config F --save-checkpoint CKPT`"
 
 
 def save_checkpoint(model: Any, path: str, config: Config) -> None:
     """``{"schema", "config" (JSON text), "state_dict" (CPU tensors)}``, written with
-    torch.save atomically; the config travels with the weights, so ``export`` cannot pack
-    them at other bit widths than they were fine-tuned at."""
-    import torch
-
-    buffer = io.BytesIO()
-    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    torch.save({"schema": CHECKPOINT_SCHEMA, "config": config.to_json(), "state_dict": state}, buffer)
-    atomic_write_bytes(path, buffer.getvalue())
+    torch.save atomically (:func:`models.checkpoint_bytes`); the config travels with the
+    weights, so ``export`` cannot pack them at other bit widths than they were fine-tuned at."""
+    atomic_write_bytes(path, checkpoint_bytes(model, config))
 
 
 #: How a torch file of the zip format starts, and a pickle (protocol 2 or later).
@@ -90,3 +85,18 @@ def load_checkpoint(path: str) -> tuple[dict, Config | None]:
         found = type(data[bad_value]).__name__
         raise ConfigError(f"checkpoint {path} is not a model state_dict (entry {bad_value[:60]!r} is a {found}, not a tensor); {HINT}")
     return data, config
+
+
+def load_into(model: Any, state: dict, path: str, model_name: str) -> Any:
+    """``model`` (configured) with the checkpoint's ``state`` loaded; a state that does not
+    fit is a one-line :class:`ConfigError` naming ``path``."""
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as err:
+        first = next((line.strip() for line in str(err).splitlines()[1:] if line.strip()), str(err).splitlines()[0])
+        raise ConfigError(
+            f"checkpoint {path} does not fit {model_name} with this config ({first[:160]}); "
+            "give the --model (and --space) it was written with"
+        ) from None
+    return model
+

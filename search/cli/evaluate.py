@@ -3,7 +3,8 @@
 Metrics as JSON on stdout; the energy report (and, after fine-tuning, the event-driven
 estimate, the NeuroBench counts and the bit-serial simulation) as tables on stderr, and all
 of it in ``--report FILE``. ``--save-checkpoint CKPT`` keeps the fine-tuned model for
-``spikebits export``.
+``spikebits export``. ``--checkpoint CKPT`` scores a trained network as it is (a search's
+``network-{trial}.pt``, or a checkpoint of ``--save-checkpoint``) at the config it holds.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from typing import Any
 import json
 import sys
 
-from spikebits.search.cli.checkpoint import save_checkpoint
+from spikebits.models import apply_config
+from spikebits.search.cli.checkpoint import load_checkpoint, load_into, save_checkpoint
 from spikebits.search.cli.common import (
     add_common_arguments,
     check_names,
@@ -39,11 +41,19 @@ def add_parser(sub: Any) -> None:
         "--uniform", metavar="W/S/T[p]", type=parse_uniform,
         help="every unpinned layer at this choice, e.g. 4/4/1 (p: power-of-two weights, 4p/4/1)",
     )
+    which.add_argument(
+        "--checkpoint", metavar="CKPT",
+        help="score this trained network at the config it holds (a search's network-N.pt, or --save-checkpoint's file), not fine-tuned "
+             "unless --epochs is given",
+    )
     e.add_argument(
         "--include-pinned", action="store_true",
         help="with --uniform: the pinned first layer takes the choice too (the seed paper's U-Quant convention)",
     )
-    e.add_argument("--epochs", type=nonnegative_int, default=DEFAULT_EPOCHS, help="fine-tuning epochs")
+    e.add_argument(
+        "--epochs", type=nonnegative_int, default=None,
+        help=f"fine-tuning epochs (default {DEFAULT_EPOCHS}; with --checkpoint 0: the network is scored as it is)",
+    )
     e.add_argument("--cost-only", action="store_true", help="only the data-free cost metrics; any W, S in 1..16, T >= 1")
     e.add_argument("--save-checkpoint", metavar="CKPT", help="write the fine-tuned model's state_dict here (for `spikebits export`)")
     e.add_argument("--report", metavar="FILE", help="write metrics, energy reports, activity, NeuroBench counts and the simulation as JSON")
@@ -73,7 +83,15 @@ def run(args: argparse.Namespace) -> int:
     if args.include_pinned and args.uniform is None:
         raise ConfigError("--include-pinned goes with --uniform W/S/T; a config file names every layer itself")
     check_names(args)
+    if args.checkpoint and args.cost_only:
+        raise ConfigError("--cost-only needs no network; give --config or --uniform instead of --checkpoint")
+    if args.epochs is None:
+        args.epochs = 0 if args.checkpoint else DEFAULT_EPOCHS
     config = load_config(args.config) if args.config else None
+    if args.checkpoint:
+        state, config = load_checkpoint(args.checkpoint)
+        if config is None:
+            raise ConfigError(f"checkpoint {args.checkpoint} holds no config; score it with `spikebits export` or write it with --save-checkpoint")
     for flag, path in (("--report", args.report), ("--save-checkpoint", args.save_checkpoint)):
         if path:
             check_output_file(path, f"{flag} {path}")
@@ -92,8 +110,13 @@ def run(args: argparse.Namespace) -> int:
         set_threads(args.threads)
         evaluator = make_evaluator(args, progress=progress_factory(args.quiet))
         config = uniform_config(evaluator, args) if config is None else config
-        evaluator.space.complete(config, strict=False)
-        model = evaluator.finetune(config)  # what evaluator(config) does, keeping the model
+        full = evaluator.space.complete(config, strict=False)
+        if args.checkpoint:
+            model = load_into(apply_config(evaluator.new_model(), full), state, args.checkpoint, args.model).to(evaluator.device)
+            if args.epochs:
+                evaluator.train(model, epochs=args.epochs, description="fine-tune the checkpoint's network")
+        else:
+            model = evaluator.finetune(config)  # what evaluator(config) does, keeping the model
         metrics = evaluator.cost(config)
         metrics.update(evaluator.score(model))
         if args.save_checkpoint:

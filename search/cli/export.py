@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from spikebits.search.cli.checkpoint import load_checkpoint
+from spikebits.search.cli.checkpoint import load_checkpoint, load_into
 from spikebits.search.cli.common import add_model_arguments, build_model, load_config, load_space
 from spikebits.space import ConfigError, check_output_file
 
@@ -47,15 +47,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(
             f"--config differs from the config checkpoint {args.checkpoint} was fine-tuned with ({saved.short()}); drop --config"
         )
-    models.apply_config(model, config)
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as err:
-        first = next((line.strip() for line in str(err).splitlines()[1:] if line.strip()), str(err).splitlines()[0])
-        raise ConfigError(
-            f"checkpoint {args.checkpoint} does not fit {args.model} with this config ({first[:160]}); "
-            "export with the --model and --config it was written with"
-        ) from None
+    load_into(models.apply_config(model, config), state, args.checkpoint, args.model)
     if (args.format or ("nir" if str(args.out).endswith(".nir") else "sbq")) == "nir":
         from spikebits.evaluators.nir_export import write_nir
 

@@ -16,9 +16,11 @@ def add_parser(sub: Any) -> None:
     p.set_defaults(func=run)
 
 
-def format_default(info: OptionInfo) -> str:
-    """An option's default as a user writes it on the command line."""
-    value: Any = info.default
+def format_default(info: OptionInfo, resolved: Any = None) -> str:
+    """An option's default as a user writes it on the command line; an option whose field is
+    unset (None) but that the options fill in by themselves (``resolved``, the options built
+    from no values) shows that value."""
+    value: Any = info.default if info.default is not None else resolved
     if value is None:
         return "none"
     if isinstance(value, tuple):
@@ -32,11 +34,12 @@ def describe_strategy(name: str) -> str:
     """The listing of one strategy: its name and summary, then one line per option."""
     cls = get_strategy(name)
     lines = [f"{name}: {strategy_summary(cls)}"]
+    resolved = cls.Options()
     for info in cls.Options.fields_info():
         if not info.cli:
             continue
         choices = f" {{{','.join(map(str, info.choices))}}}" if info.choices else ""
-        lines.append(f"  {info.flag:<22} default {format_default(info):<14} {info.help}{choices}")
+        lines.append(f"  {info.flag:<22} default {format_default(info, getattr(resolved, info.name)):<14} {info.help}{choices}")
     if len(lines) == 1:
         lines.append("  (no options)")
     return "\n".join(lines)

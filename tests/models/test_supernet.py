@@ -303,24 +303,60 @@ def test_paper_bounds_snap_within_them_and_fix_runs_the_snapped_config():
     space = default_space(model)  # W {1,2,3,4,8}, S {1,2,4}, T {1,2,4}
     apply_config(model, space.uniform(LayerChoice(4, 4, 2, "uniform")))
     net = Supernet(model, space, layer_specs(model), bits_above=2, timesteps_above=1)
-    # B̂ in [1, min(8, 4 + 2)], S in [1, min(4, 4 + 2)], T̂ in [1, min(4, 2 + 1)].
-    assert net.ranges["conv2"] == {"w_bits": (1, 6), "s_bits": (1, 4), "timesteps": (1, 3)}
+    # B̂ in [1, min(8, 4 + 2)] = [1, 6], S in [1, 4], T̂ in [1, min(4, 2 + 1)] = [1, 3]; each then
+    # narrowed to the options inside it: W 1..4, S {1, 2, 4}, T 1..2.
+    assert net.ranges["conv2"] == {"w_bits": (1, 4), "s_bits": (1, 4), "timesteps": (1, 2)}
+    assert net.allowed["conv2"] == {"w_bits": None, "s_bits": (1, 2, 4), "timesteps": None}
+    conv2 = model.spiking_layers()["conv2"]
     with torch.no_grad():
-        conv2 = model.spiking_layers()["conv2"]
-        conv2.weight_quantizer.bits_param.fill_(6.2)  # W 6 (not an option): 4 is nearer than 8
-        conv2.neuron.timesteps_param.fill_(3.0)  # T 3: a tie between 2 and 4, and 4 is out of range
-        conv2.neuron.bits_param.fill_(3.0)  # S 3 at both steps: a tie, to the cheaper 2
-    config = net.snap()
-    assert config["conv2"] == LayerChoice(4, 2, 2, "uniform")
+        conv2.weight_quantizer.bits_param.fill_(4.4)  # clamped to the range: W 4
+        conv2.neuron.timesteps_param.fill_(2.4)  # T 2
+        conv2.neuron.bits_param.fill_(3.0)  # S 3 is no option: a tie between 2 and 4, to the cheaper 2
     x = torch.randn(8, 1, 16, 16)
     model.eval()
     model(x)
-    net.set_renewal(weights=False, spikes=False)
-    net.fix(config)
-    model(x)  # the widths that changed (S 3 -> 2, W 6 -> 4) get their step sizes renewed
+    # The supernet runs at S 2, not 3: the value it trains at is the value the snap returns.
+    assert conv2.neuron.step_bits == [2, 2] and conv2.neuron.timesteps == 2 and conv2.weight_quantizer.bits == 4
     assert net.rounded()["conv2"] == {"w_bits": 4, "s_bits": 2.0, "timesteps": 2, "scheme": "uniform"}
-    assert conv2.weight_quantizer.bits == 4 and conv2.neuron.timesteps == 2
+    config = net.snap()
+    assert config["conv2"] == LayerChoice(4, 2, 2, "uniform")
+    net.set_renewal(weights=False, spikes=False)
+    fixed = space.expand({**{r: config[r] for r in space.decisions}, "conv2": LayerChoice(2, 1, 1, "uniform")})
+    net.fix(fixed)
+    model(x)  # the widths that changed (W 4 -> 2, S 2 -> 1) get their step sizes renewed
+    assert net.rounded()["conv2"] == {"w_bits": 2, "s_bits": 1.0, "timesteps": 1, "scheme": "uniform"}
+    assert conv2.weight_quantizer.bits == 2 and conv2.neuron.timesteps == 1
     assert net.renewals()["weights"] >= 1 and net.renewals()["spikes"] >= 1
+
+
+def test_the_supernet_never_trains_at_a_value_the_snap_cannot_return():
+    """Whatever B̂ and T̂ hold, every value the forward runs at is an option of the layer, and
+    the snap of the rounded config is that config itself (nothing is moved to an untrained value)."""
+    model = build("digits_cnn")
+    space = default_space(model)  # S {1,2,4}, T {1,2,4}: not contiguous
+    apply_config(model, space.uniform(LayerChoice(4, 4, 2, "uniform")))
+    net = Supernet(model, space, layer_specs(model), bits_above=2, timesteps_above=2)
+    x = torch.randn(4, 1, 16, 16)
+    model.eval()
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(40):
+        with torch.no_grad():
+            for p in net.arch_params:
+                p.copy_(torch.rand(p.shape, generator=gen) * 5 + 0.5)
+        net.clamp_()
+        model(x)
+        rounded = net.rounded()
+        for rep, values in rounded.items():
+            layer, options = model.spiking_layers()[rep], space.layers[rep]
+            assert values["w_bits"] in options.w_bits and values["timesteps"] in options.timesteps
+            assert set(layer.neuron.step_bits[: values["timesteps"]]) <= set(options.s_bits)
+            assert layer.neuron.timesteps == values["timesteps"] and layer.weight_quantizer.bits == values["w_bits"]
+        snapped = net.snap()
+        assert all(
+            (snapped[r].w_bits, snapped[r].timesteps) == (rounded[r]["w_bits"], rounded[r]["timesteps"]) for r in rounded
+        )
+        uniform_s = [r for r in rounded if len(set(model.spiking_layers()[r].neuron.step_bits[: rounded[r]["timesteps"]])) == 1]
+        assert all(snapped[r].s_bits == rounded[r]["s_bits"] for r in uniform_s)
 
 
 def test_gumbel_mixture_is_the_weighted_sum_of_candidates():

@@ -74,7 +74,9 @@ def test_strategies_lists_every_strategy_with_its_options_and_defaults(capsys):
         assert f"\n{name}: " in f"\n{out}"
     blocks = {b.split(":")[0]: b for b in out.split("\n\n")}
     assert "--renewal-min-share" in blocks["differentiable"] and "default 0.07 " in blocks["differentiable"]
-    assert "--bits-schedule" in blocks["differentiable"] and "default freeze " in blocks["differentiable"]
+    assert "--bits-schedule" in blocks["differentiable"] and "default cosine " in blocks["differentiable"]
+    # Options the strategy fills in itself when unset show the value they take.
+    assert "default adam " in blocks["differentiable"] and "default 64 " in blocks["differentiable"]
     assert "--threshold" in blocks["boost"] and "default 3 " in blocks["boost"]
     assert "--temperature" in blocks["gumbel"] and "default 5/0.5" in blocks["gumbel"]
     assert "--temperature" not in blocks["differentiable"]
@@ -90,7 +92,7 @@ def test_renewal_min_share_zero_lets_the_switch_off_act_after_the_first_step(cap
     off = {}
     for min_share in ("0", "0.5"):
         out = tmp_path / min_share
-        code = main(["search", "--strategy", "differentiable", "--targets", "2/2/1", "--supernet-epochs", "2", "--epochs", "0",
+        code = main(["search", "--strategy", "differentiable", "--targets", "2/2/1", "--supernet-epochs", "4", "--epochs", "0",
                      "--renewal-min-share", min_share, "--switch-off", "1", "--out", str(out), "--quiet",
                      "--cache-dir", str(cache_dir)])
         assert code == 0, capsys.readouterr().err
@@ -99,9 +101,9 @@ def test_renewal_min_share_zero_lets_the_switch_off_act_after_the_first_step(cap
         off[min_share] = run["runs"][0]["renewal_off_step"]["spikes"]
     # switch_off 1 and a start above the target (4/4/2 → 2/2/1): avg − target < start − target
     # holds after the first step that lowers S̄; with a minimum share of 0.5 not before half
-    # of the 2 epochs' steps.
-    assert 1 <= off["0"] < steps_per_epoch
-    assert off["0.5"] == max(off["0"], steps_per_epoch)
+    # of the 4 epochs' steps.
+    assert 1 <= off["0"] < 2 * steps_per_epoch
+    assert off["0.5"] == max(off["0"], 2 * steps_per_epoch)
 
 
 def test_default_supernet_length_sees_twelve_thousand_samples():

@@ -30,7 +30,7 @@ OTHER = BitTargets(3.0, 2.0, 1.0)
 CASES = {
     "adam": (DifferentiableOptions(supernet_epochs=EPOCHS, renewal="both", bits_lr=0.2), False),
     "sgd-cosine": (DifferentiableOptions(supernet_epochs=EPOCHS, optimizer="sgd", bits_schedule="cosine"), False),
-    "gumbel": (GumbelOptions(supernet_epochs=EPOCHS), True),
+    "gumbel": (GumbelOptions(supernet_epochs=EPOCHS, bits_lr=0.2), True),
 }
 PARTIALS = "*-supernet-*.partial.pt"
 
