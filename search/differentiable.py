@@ -429,6 +429,26 @@ def set_module_state(model: torch.nn.Module, state: Mapping[str, Mapping[str, An
             setattr(modules[name], k, list(v) if isinstance(v, list) else v)
 
 
+def supernet_optimizer(net: Supernet, settings: DifferentiableOptions) -> torch.optim.Optimizer:
+    """The supernet's optimizer: Adam, or SGD with momentum 0.9 (``settings.optimizer``), over
+    four groups whose learning-rate factors the scheduler sets (cosine, bits, bits, cosine):
+    the synapse (matrix) weights, with ``weight_decay``; B̂ and θ; T̂; and the rest of the
+    model's parameters (step sizes, BatchNorm, biases). Weight decay only on the first, as
+    the released code: never on step sizes, BatchNorm, biases or the bit parameters."""
+    lr_weights, lr_bits, lr_steps = settings.learning_rates()
+    steps_ids = {id(p) for p in net.timestep_params}
+    weights = net.model_parameters()
+    groups = [
+        {"params": [p for p in weights if p.ndim > 1], "lr": lr_weights, "weight_decay": settings.weight_decay},
+        {"params": [p for p in net.arch_params if id(p) not in steps_ids], "lr": lr_bits, "weight_decay": 0.0},
+        {"params": net.timestep_params, "lr": lr_steps, "weight_decay": 0.0},
+        {"params": [p for p in weights if p.ndim <= 1], "lr": lr_weights, "weight_decay": 0.0},
+    ]
+    if settings.optimizer == "sgd":
+        return torch.optim.SGD(groups, momentum=0.9)
+    return torch.optim.Adam(groups)
+
+
 def train_supernet(
     evaluator: Any,
     target: BitTargets,
@@ -475,21 +495,7 @@ def train_supernet(
     )
     renew = {"weights": settings.renewal in ("weights", "both"), "spikes": settings.renewal in ("spikes", "both")}
     loader = make_loader(data.train, settings.batch_size, shuffle=True, seed=seed)
-    lr_weights, lr_bits, lr_steps = settings.learning_rates()
-    steps_ids = {id(p) for p in net.timestep_params}
-    # Weight decay on the synapse (and other matrix) weights only, as the released code:
-    # never on step sizes, BatchNorm, biases or the bit parameters.
-    weights = net.model_parameters()
-    groups = [
-        {"params": [p for p in weights if p.ndim > 1], "lr": lr_weights, "weight_decay": settings.weight_decay},
-        {"params": [p for p in net.arch_params if id(p) not in steps_ids], "lr": lr_bits, "weight_decay": 0.0},
-        {"params": net.timestep_params, "lr": lr_steps, "weight_decay": 0.0},
-        {"params": [p for p in weights if p.ndim <= 1], "lr": lr_weights, "weight_decay": 0.0},
-    ]
-    if settings.optimizer == "sgd":
-        optimizer: torch.optim.Optimizer = torch.optim.SGD(groups, momentum=0.9)
-    else:
-        optimizer = torch.optim.Adam(groups)
+    optimizer = supernet_optimizer(net, settings)
     n_epochs = settings.supernet_epochs if settings.supernet_epochs is not None else supernet_epochs(len(data.train))
     total_steps = n_epochs * len(loader)
     cosine = _bits_factor("cosine", total_steps, 0.0)

@@ -153,6 +153,10 @@ CASES = [
     ("search --strategy random --storage {dev} --out {prev}", "{dev}"),
     # ---- search: strategy options
     ("search --strategy differentiable --supernet-epochs 0 --out {prev}", "supernet_epochs = 0 must be at least 1"),
+    ("search --strategy differentiable --recipe paper --batch-size 64 --out {prev}", "recipe paper sets batch_size to 128; drop --batch-size 64"),
+    ("search --strategy differentiable --bits-hysteresis 0.5 --out {prev}", "bits_hysteresis = 0.5 must be at least 0 and below 0.5"),
+    ("search --strategy differentiable --network finetune --network-epochs 1 --out {prev}", "network_epochs fine-tunes the supernet's network"),
+    ("search --strategy differentiable --lambdas 0.1/0.1 --out {prev}", "lambdas needs 3 numbers"),
     ("search --strategy differentiable --renewal-grid 0 --out {prev}", "renewal_grid = 0 must be at least 1"),
     ("search --strategy differentiable --bits-lr -1 --out {prev}", "bits_lr = -1.0 must be 0 or more"),
     ("search --strategy differentiable --target-tolerance nan --out {prev}", "target_tolerance must be a finite number"),
@@ -193,6 +197,10 @@ CASES = [
     ("evaluate --uniform 4/4/1 --lanes 0", "--lanes: 0 must be at least 1"),
     ("evaluate --uniform 4/4/1 --simulate-samples 0", "--simulate-samples: 0 must be at least 1"),
     ("evaluate --uniform 4/4/1 --cost-only --save-checkpoint {w}/c.ckpt", "drop --cost-only"),
+    ("evaluate --checkpoint {w}/random.ckpt --cost-only", "give --config or --uniform instead of --checkpoint"),
+    ("evaluate --checkpoint {w}/missing.ckpt", "checkpoint file {w}/missing.ckpt does not exist"),
+    ("evaluate --checkpoint {w}/pickled.ckpt", "pickled"),
+    ("evaluate --checkpoint {w}/wrong_config.ckpt", "config"),
     ("evaluate --config {w}/typo_config.json --include-pinned", "--include-pinned goes with --uniform"),
     # ---- sensitivity
     ("sensitivity --probes 0", "--probes: 0 must be at least 1"),

@@ -335,6 +335,14 @@ def test_differentiable_target_sweep_on_ray(capsys, tmp_path, cache_dir, digits_
     assert {p.name for p in out.iterdir()} >= {"pareto.json", "trials.csv", "pareto.png", "run.json", "bit_trajectories.png", "allocation.png"}
     rows = read_trials_csv(out / "trials.csv")
     assert [r["number"] for r in rows] == [0, 1] and all(r["state"] == "COMPLETE" for r in rows)
+    # Each part's network came back from its Ray worker and was written with the run: scored
+    # again, it gives the trial's accuracy.
+    from spikebits.models import load_sbq
+
+    for row in rows:
+        assert (out / f"network-{row['number']}.pt").is_file()
+        network = load_sbq(out / f"network-{row['number']}.sbq")
+        assert digits_evaluator.validation_accuracy(network) == pytest.approx(row["accuracy"], abs=1e-12)
     runs = json.loads((out / "run.json").read_text())["strategy"]["runs"]
     assert [r["target"]["w_bits"] for r in runs] == [1.0, 2.0]
     assert all(len(r["history"]) == 1 + 2 * digits_steps_per_epoch() for r in runs)
