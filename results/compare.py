@@ -304,6 +304,41 @@ def winner(data: Mapping[str, Any]) -> dict[str, Any]:
     return result
 
 
+def against_primary(data: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The primary strategy (the first of ``data["strategies"]``) against each other one::
+
+        {"strategy": str, "primary_mean": float | None, "mean": float | None,
+         "difference": float | None, "u": float | None, "p_value": float | None,
+         "significant": bool, "note": str | None}
+
+    ``u`` and ``p_value`` are those of ``scipy.stats.mannwhitneyu(primary's final
+    hypervolumes, the other's, alternative="two-sided")``; ``significant`` is ``p_value <
+    0.05``; ``difference`` is the primary's mean less the other's. Fewer than 2 runs on either
+    side: no test, ``note`` says why."""
+    rows = {row["strategy"]: row for row in summarize(data)}
+    primary = data["strategies"][0]
+    x = [float(r["hypervolume"]) for r in runs_of(data, primary)]
+    out = []
+    for strategy in data["strategies"][1:]:
+        y = [float(r["hypervolume"]) for r in runs_of(data, strategy)]
+        entry: dict[str, Any] = {
+            "strategy": strategy, "primary_mean": rows[primary]["hypervolume_mean"], "mean": rows[strategy]["hypervolume_mean"],
+            "difference": None, "u": None, "p_value": None, "significant": False, "note": None,
+        }
+        if x and y:
+            entry["difference"] = entry["primary_mean"] - entry["mean"]
+        if min(len(x), len(y)) < 2:
+            entry["note"] = "a significance test needs at least 2 seeds per strategy"
+        else:
+            from scipy.stats import mannwhitneyu  # ~1 s to import: only where a test is made
+
+            test = mannwhitneyu(x, y, alternative="two-sided")
+            entry["u"], entry["p_value"] = float(test.statistic), float(test.pvalue)
+            entry["significant"] = bool(entry["p_value"] < ALPHA)
+        out.append(entry)
+    return out
+
+
 def best_points(
     data: Mapping[str, Any],
     budget_metric: str | None = None,
@@ -528,7 +563,8 @@ def format_report_md(data: Mapping[str, Any], *, plots: Sequence[str] = ()) -> s
         feasible | wall time (s)
 
     (means over seeds; the time column also says how many runs reached 90 % of HV*), the
-    winner paragraph (:func:`winner`) and an image link to each file name in ``plots``.
+    winner paragraph (:func:`winner`), the primary strategy (the first listed) against each
+    other one (:func:`against_primary`) and an image link to each file name in ``plots``.
     Numbers have 4 significant digits (fractions: percent with one decimal); the same data
     gives the same text byte for byte.
     """
@@ -564,6 +600,24 @@ def format_report_md(data: Mapping[str, Any], *, plots: Sequence[str] = ()) -> s
         lines.append(f"| {row['strategy']} | {hv} | {reach} | {_num(row['evaluations_mean'])} | "
                      f"{_percent(row['feasible_fraction_mean'])} | {_num(row['wall_time_s_mean'])} |")
     lines += ["", "## Winner", "", _winner_paragraph(data, winner(data))]
+    tests = against_primary(data)
+    if tests:
+        primary = data["strategies"][0]
+        lines += [
+            "", f"## {primary} against each other strategy", "",
+            f"The first strategy listed is the primary one. Difference: its mean final hypervolume less the other's; "
+            f"Mann-Whitney U of its per-seed final hypervolumes against the other's, two-sided, significant below {ALPHA:g}.",
+            "", "| strategy | its mean | difference | U | p | |", "|---|---:|---:|---:|---:|---|",
+        ]
+        for t in tests:
+            if t["p_value"] is None:
+                verdict = t["note"] or ""
+            elif t["significant"]:
+                verdict = f"{primary} {'higher' if t['difference'] > 0 else 'lower'}, significant"
+            else:
+                verdict = "not significant"
+            lines.append(f"| {t['strategy']} | {_num(t['mean'])} | {_num(t['difference'])} | {_num(t['u'])} | "
+                         f"{MISSING if t['p_value'] is None else format_number(t['p_value'], 3)} | {verdict} |")
     if plots:
         lines += ["", "## Figures", ""]
         for name in plots:

@@ -223,11 +223,11 @@ def test_supernet_shares_learnable_s_and_t_with_the_attention_neurons():
     (nn.functional.cross_entropy(out, torch.tensor([0, 1, 2, 3])) + loss).backward()
     assert attn.q.neuron.timesteps_param.grad is not None and attn.q.neuron.timesteps_param.grad != 0
     # fixing the snapped config moves the output neurons with the layer
-    config = space.expand({n: LayerChoice(4, 1 if ".attn." in n else 2, 3) for n in space.decisions})
+    config = space.expand({n: LayerChoice(4, 1 if ".attn." in n else 2, 4) for n in space.decisions})
     supernet.fix(config)
     with torch.no_grad():
         model(torch.rand(2, 3, 16, 16))
-    assert attn.v.output_neuron.timesteps == 3 and attn.v.output_neuron.step_bits[:3] == [1, 1, 1]
+    assert attn.v.output_neuron.timesteps == 4 and attn.v.output_neuron.step_bits[:4] == [1, 1, 1, 1]
 
 
 # ----------------------------------------------------------------------------- CLI

@@ -16,6 +16,7 @@ from figure_spy import capture_figures
 from scipy.stats import mannwhitneyu
 
 from spikebits.results.compare import (
+    against_primary,
     best_points,
     format_report_md,
     hypervolume_at,
@@ -303,6 +304,21 @@ def test_winner_all_seeds_above_gives_u_9(data: dict[str, Any]) -> None:
     assert result["u"] == 9.0 and result["p_value"] == pytest.approx(0.1, abs=1e-12)
     assert result["significant"] is False  # 3 seeds each can never reach p < 0.05
     assert result["exceeds_spread"] is True  # 6.25 - 4.458 > 1.277
+
+
+def test_the_primary_strategy_against_each_other_one(data: dict[str, Any]) -> None:
+    # The first listed is the primary one: differentiable first, then nsga2 and a strategy without runs.
+    data["strategies"] = ["differentiable", "nsga2", "tpe"]
+    tests = against_primary(data)
+    assert [t["strategy"] for t in tests] == ["nsga2", "tpe"]
+    nsga2, tpe = tests
+    # The same pairs as test_winner_and_mann_whitney, seen from differentiable: U = 7, p = 0.4.
+    assert nsga2["u"] == 7.0 and nsga2["p_value"] == pytest.approx(0.4, abs=1e-12) and nsga2["significant"] is False
+    assert nsga2["difference"] == pytest.approx(2.625 / 3, rel=1e-12)
+    assert tpe["p_value"] is None and tpe["note"] == "a significance test needs at least 2 seeds per strategy"
+    report = format_report_md(data)
+    assert "## differentiable against each other strategy" in report
+    assert "| nsga2 | 3.583 | 0.875 | 7 | 0.4 | not significant |" in report
 
 
 def test_winner_with_one_strategy(data: dict[str, Any]) -> None:
