@@ -269,8 +269,9 @@ class DifferentiableOptions(SensitivityOptions):
 
 #: The options that set how one supernet is trained (``run.json`` groups them under ``settings``).
 SUPERNET_SETTINGS = (
-    "supernet_epochs", "recipe", "optimizer", "supernet_lr", "bits_lr", "timesteps_lr", "weight_decay", "bits_schedule", "freeze_share",
-    "batch_size", "lambdas", "bits_hysteresis", "renewal", "renewal_grid", "renewal_min_share", "switch_off", "init_bits", "bits_above", "timesteps_above",
+    "supernet_epochs", "recipe", "optimizer", "supernet_lr", "bits_lr", "timesteps_lr", "weight_decay", "bits_schedule",
+    "freeze_share", "batch_size", "lambdas", "bits_hysteresis", "renewal", "renewal_grid", "renewal_min_share", "switch_off",
+    "init_bits", "bits_above", "timesteps_above",
     "temperature",
 )
 

@@ -5,6 +5,9 @@ paper's recipe, the per-target coefficients, the learning window, the rounding h
 from __future__ import annotations
 
 import io
+import json
+import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -166,3 +169,28 @@ def test_a_one_shot_search_keeps_the_supernets_scored_networks_on_its_front():
     assert tuner.calls == [cheap]  # only the one-shot record is fine-tuned
     assert records[0] is supernet and records[1].metrics["accuracy"] == 0.5
     assert {r.number for r in front} == {0, 1} == {r.number for r in pareto_front(records, ("accuracy", "bit_budget"))}
+
+
+@pytest.mark.slow
+def test_the_default_mnist_run_settles_and_reports_its_own_networks(tmp_path, cache_dir):
+    """The default search on the real MNIST (three targets, one supernet epoch each): in the
+    last 10% of the steps in which the bits learn the config never changes, and every front
+    point is the written network's own score."""
+    from spikebits.evaluators import Evaluator
+    from spikebits.models import load_sbq
+    from spikebits.search import run_search
+
+    real = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "mnist"
+    if not (real / "train-images-idx3-ubyte.gz").is_file():
+        pytest.skip(f"the real MNIST files are not in {real}")
+    ev = Evaluator("mnist_cnn", "mnist", seed=0, data_root=real, cache_dir=cache_dir)
+    out = tmp_path / "mnist"
+    result = run_search("differentiable", ev, objectives=("accuracy", "bit_budget"), out_dir=out)
+    runs = json.loads((out / "run.json").read_text())["strategy"]["runs"]
+    assert len(runs) == 3 and all(r["state"] == "COMPLETE" for r in result.records)
+    for run in runs:
+        assert run["late_changes"]["steps"] == math.ceil(0.1 * math.ceil(54_000 / 64)) and run["late_changes"]["changes"] == 0
+    for record in result.records:
+        network = load_sbq(out / f"network-{record.number}.sbq")
+        assert ev.validation_accuracy(network) == record.metrics["accuracy"]
+    assert max(r.metrics["accuracy"] for r in result.records) > 0.985  # the 4/4/1 network: near the float network's 99.0%
