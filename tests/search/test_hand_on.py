@@ -187,7 +187,7 @@ def test_the_default_mnist_run_settles_and_reports_its_own_networks(tmp_path, ca
     out = tmp_path / "mnist"
     result = run_search("differentiable", ev, objectives=("accuracy", "bit_budget"), out_dir=out)
     runs = json.loads((out / "run.json").read_text())["strategy"]["runs"]
-    assert len(runs) == 3 and all(r["state"] == "COMPLETE" for r in result.records)
+    assert len(runs) == 3 and all(r.state == "COMPLETE" for r in result.records)
     for run in runs:
         assert run["late_changes"]["steps"] == math.ceil(0.1 * math.ceil(54_000 / 64)) and run["late_changes"]["changes"] == 0
     for record in result.records:
