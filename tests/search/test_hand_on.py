@@ -190,7 +190,11 @@ def test_the_default_mnist_run_settles_and_reports_its_own_networks(tmp_path, ca
     assert len(runs) == 3 and all(r.state == "COMPLETE" for r in result.records)
     for run in runs:
         assert run["late_changes"]["steps"] == math.ceil(0.1 * math.ceil(54_000 / 64)) and run["late_changes"]["changes"] == 0
-    for record in result.records:
+    for record, run in zip(result.records, runs):
         network = load_sbq(out / f"network-{record.number}.sbq")
         assert ev.validation_accuracy(network) == record.metrics["accuracy"]
+        # A network whose config fitting moved is fine-tuned there for one epoch; one at its own config is not.
+        assert record.info["network_epochs"] == (1 if run["moves"] else 0)
+        if not run["moves"]:
+            assert record.metrics["accuracy"] == run["supernet_accuracy"]
     assert max(r.metrics["accuracy"] for r in result.records) > 0.985  # the 4/4/1 network: near the float network's 99.0%
