@@ -42,7 +42,8 @@ def finetune_front(
     where = {r.number: i for i, r in enumerate(out)}
     # A supernet strategy's handed-on networks were scored in full already (test accuracy included).
     tuned: list[TrialRecord] = [r for r in out if r.info.get("network") == "supernet" and r.state == "COMPLETE"]
-    chosen = pareto_front([r for r in out if r not in tuned], objectives)
+    final = {r.number for r in tuned}
+    chosen = pareto_front([r for r in out if r.number not in final], objectives)
     if log is not None and chosen:
         log(f"fine-tuning the {len(chosen)} config(s) on the one-shot front")
     for record in chosen:
