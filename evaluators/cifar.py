@@ -1,4 +1,4 @@
-"""CIFAR-10 and CIFAR-100 from the python-pickle batches, parsed, never unpickled.
+"""CIFAR-10 and CIFAR-100 from the python-pickle batches, read by restricted unpickling.
 
 The files are the "python version" from https://www.cs.toronto.edu/~kriz/cifar.html::
 
@@ -8,13 +8,14 @@ The files are the "python version" from https://www.cs.toronto.edu/~kriz/cifar.h
 ``root`` may also be the batches folder itself. Each file is a pickled dict (written by
 Python 2, so its strings are read as ``bytes``) holding ``data``, a uint8 array ``[N, 3072]``
 (1024 red, then 1024 green, then 1024 blue values of a 32×32 image, row by row), and a list
-of ``N`` class indices. No file is unpickled: ``pickle`` is never called. The opcode stream
-is walked with :func:`pickletools.genops`, which only parses, and the few opcodes a batch
-uses are interpreted here (:class:`_BatchReader`), building only dicts, lists, tuples,
-bytes, str, numbers, None and numpy arrays of plain numeric dtypes, whether the file was
-written by Python 2 (protocol 2, as the data sets ship) or by Python 3 (protocols 2 to 5).
-Any other global, class or persistent id in a file is refused with a
-:class:`~spikebits.space.DataError`; nothing named in a file is imported or called.
+of ``N`` class indices. A file is read by a :class:`pickle.Unpickler` whose ``find_class``
+allows only the few globals a batch names (numpy's array and dtype reconstruction, and bytes
+as Python 3 writes them with protocol 2), each replaced by a function that checks its
+arguments (:class:`_BatchUnpickler`): whether the file was written by Python 2 (protocol 2,
+as the data sets ship) or by Python 3 (protocols 2 to 5), it yields only dicts, lists,
+tuples, bytes, str, numbers, None and numpy arrays of plain numeric dtypes. Any other global
+and any persistent id is refused with a :class:`~spikebits.space.DataError` before anything
+named in the file is imported or called.
 
 Images stay uint8 ``[N, 3, 32, 32]`` in memory (150 MB for the 50,000 training images) and
 are converted to normalised float32 a batch at a time by
@@ -23,10 +24,11 @@ the training split (random 32×32 crop of the image zero-padded by 4 pixels, the
 horizontal flip with probability 0.5). The validation split is ``val_fraction`` of the
 training data (stratified, seeded) and is never augmented; neither is the test split.
 """
-
 from __future__ import annotations
 
-import pickletools
+import io
+import math
+import pickle
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,7 +44,7 @@ from spikebits.evaluators.data import (  # noqa: F401  (crop_and_flip and normal
     register_dataset,
     stratified_split,
 )
-from spikebits.space import DataError
+from spikebits.space import DataError, one_line
 
 #: Per-channel (R, G, B) mean and standard deviation of the 50,000 CIFAR-10 training images,
 #: pixel values scaled to [0, 1], over all pixels of each channel. (The often copied
@@ -97,104 +99,34 @@ CIFAR100 = CifarLayout("cifar100", "CIFAR-100", "cifar-100-python", ("train",), 
 
 # ---------------------------------------------------------------------------- reading
 class _Refused(Exception):
-    """The pickle asks for something a CIFAR batch never holds (a global, a class, …)."""
+    """The pickle names something a CIFAR batch never holds (another global, a persistent id, …)."""
 
 
 class _Malformed(Exception):
-    """The opcode stream is truncated or does not make sense."""
+    """The pickle's arrays do not add up, or ask for more memory than the file holds."""
 
 
-class _Global:
-    """A ``GLOBAL``/``STACK_GLOBAL`` of the allowlist, as a tag: never imported, never called."""
-
-    __slots__ = ("kind", "qualname")
-
-    def __init__(self, kind: str, qualname: str) -> None:
-        self.kind = kind
-        self.qualname = qualname
-
-    def __str__(self) -> str:
-        return self.qualname
-
-
-class _DType:
-    """``numpy.dtype(code, align, copy)`` from the pickle; ``dtype`` is set by its ``BUILD``."""
-
-    __slots__ = ("code", "dtype")
-
-    def __init__(self, code: str) -> None:
-        self.code = code
-        self.dtype: np.dtype | None = None
-
-    def __str__(self) -> str:
-        return f"numpy.dtype({self.code!r})"
-
-
-class _PendingArray:
-    """``_reconstruct(ndarray, (0,), b'b')`` waiting for its ``BUILD``; ``memo_keys`` are the
-    memo entries that hold it, so that they can be pointed at the finished array."""
-
-    __slots__ = ("qualname", "memo_keys")
-
-    def __init__(self, qualname: str) -> None:
-        self.qualname = qualname
-        self.memo_keys: list[int] = []
-
-    def __str__(self) -> str:
-        return self.qualname
-
-
-#: The only globals a CIFAR batch refers to, and what each one is for.
+#: The only globals a CIFAR batch names, and the method of :class:`_BatchUnpickler` that stands
+#: for each: numpy's array and dtype reconstruction (as Python 2 wrote the batches, and as numpy
+#: writes arrays with protocols 2 to 4, or 5 for ``_frombuffer``), and bytes as Python 3 writes
+#: them with protocol 2 (``_codecs.encode(text, 'latin1')``, ``bytes()`` for ``b""``).
 _GLOBALS = {
     ("numpy.core.multiarray", "_reconstruct"): "reconstruct",
     ("numpy._core.multiarray", "_reconstruct"): "reconstruct",
-    ("numpy.core.numeric", "_frombuffer"): "frombuffer",  # protocol 5
+    ("numpy.core.numeric", "_frombuffer"): "frombuffer",
     ("numpy._core.numeric", "_frombuffer"): "frombuffer",
     ("numpy", "ndarray"): "ndarray",
     ("numpy", "dtype"): "dtype",
-    ("_codecs", "encode"): "encode",  # bytes, as Python 3 writes them with protocol 2
-    ("__builtin__", "bytes"): "bytes",  # b"" the same way
-    ("builtins", "bytes"): "bytes",
+    ("_codecs", "encode"): "encode",
+    ("__builtin__", "bytes"): "empty_bytes",
+    ("builtins", "bytes"): "empty_bytes",
 }
 #: Element types an array may have; the byte order comes from the dtype's state.
 _DTYPE_CODES = frozenset({"u1", "u2", "u4", "u8", "i1", "i2", "i4", "i8", "f4", "f8"})
-_BYTE_ORDERS = {"<": "<", ">": ">", "=": "=", "|": ""}
 _LATIN1 = frozenset({"latin1", "iso88591", "l1"})  # spellings of latin-1, lower case, no - or _
-_HIGHEST_PROTOCOL = 5
-
-_PUSH_ARG = frozenset(
-    {
-        "INT", "BININT", "BININT1", "BININT2", "LONG", "LONG1", "LONG4", "FLOAT", "BINFLOAT",
-        "UNICODE", "BINUNICODE", "SHORT_BINUNICODE", "BINUNICODE8",
-        "BINBYTES", "SHORT_BINBYTES", "BINBYTES8",
-    }
-)  # fmt: skip
-_PUSH_CONST = {"NONE": None, "NEWTRUE": True, "NEWFALSE": False}
-_STRINGS = frozenset({"STRING", "BINSTRING", "SHORT_BINSTRING"})  # Python 2 str: bytes here
-_PUTS = frozenset({"PUT", "BINPUT", "LONG_BINPUT"})
-_GETS = frozenset({"GET", "BINGET", "LONG_BINGET"})
-_REFUSED_OPCODES = {
-    "PERSID": "a persistent id",
-    "BINPERSID": "a persistent id",
-    "EXT1": "an extension code",
-    "EXT2": "an extension code",
-    "EXT4": "an extension code",
-    "NEXT_BUFFER": "an out-of-band buffer",
-    "READONLY_BUFFER": "an out-of-band buffer",
-}
-
-
-def _is_int(value) -> bool:
-    return type(value) is int
-
-
-def _text(value) -> str | None:
-    """``value`` as text when it is a str, or bytes as Python 2 wrote str; else None."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bytes):
-        return value.decode("latin1")
-    return None
+#: What ``numpy.ndarray`` stands for in a pickle: a token that only ``_reconstruct`` takes, so that
+#: no array is made by calling the class (``REDUCE``, ``NEWOBJ``) with sizes from the file.
+_NDARRAY = object()
 
 
 def _qualname(module: str, name: str) -> str:
@@ -203,329 +135,162 @@ def _qualname(module: str, name: str) -> str:
     return (text if text.isprintable() else repr(text))[:200]
 
 
-def _short(value, limit: int = 40) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+def _plain_dtype(dtype) -> np.dtype:
+    """``dtype`` rebuilt from its name (``'<i8'``), so that no flag, field or size that the pickle's
+    ``BUILD`` set on it reaches an array (numpy's ``dtype.__setstate__`` takes them as given)."""
+    if not isinstance(dtype, np.dtype):
+        raise _Malformed(f"an array whose dtype is a {type(dtype).__name__}")
+    plain = np.dtype(dtype.str)
+    if plain.str[1:] not in _DTYPE_CODES:
+        raise _Refused(f"numpy.dtype({plain.str!r})")
+    return plain
 
 
-class _BatchReader:
-    """Interprets the opcodes of a pickle that :func:`pickletools.genops` parses, building only
-    dict, list, tuple, bytes, str, int, float, bool, None and numpy arrays.
+def _native_data(raw, dtype, shape, spend) -> tuple[bytes | bytearray, np.dtype]:
+    """The data of an array and its dtype in the machine's byte order (``torch.from_numpy`` takes
+    no other), once ``raw`` holds exactly the bytes that ``shape`` and ``dtype`` declare and
+    ``spend`` has counted them."""
+    dtype = _plain_dtype(dtype)
+    if isinstance(raw, list):
+        raise _Refused("an object array")
+    if not isinstance(raw, (bytes, bytearray)):
+        raise _Malformed(f"array data is a {type(raw).__name__}")
+    if not isinstance(shape, tuple) or not all(type(n) is int and n >= 0 for n in shape):
+        raise _Malformed(f"array shape {one_line(repr(shape), 40)}")
+    nbytes = math.prod(shape) * dtype.itemsize
+    if nbytes != len(raw):
+        raise _Malformed(f"an array of {nbytes} bytes declared, its data has {len(raw)}")
+    spend("array", nbytes)
+    if dtype.isnative:
+        return raw, dtype
+    swapped = np.frombuffer(raw, dtype=dtype).byteswap()
+    return type(raw)(swapped.data), dtype.newbyteorder("=")  # bytes stay bytes, a bytearray (writable) a bytearray
 
-    Nothing is imported and nothing from the file is called: the globals of :data:`_GLOBALS`
-    become :class:`_Global` tags, and a numpy array is made only where ``REDUCE``/``BUILD``
-    have exactly the shapes numpy's own pickles have — ``_reconstruct(ndarray, (0,), b'b')``
-    then the state ``(version, shape, dtype, is_fortran, raw bytes)``, or in protocol 5
-    ``_frombuffer(raw bytes, dtype, shape, order)`` — with ``dtype`` one of
-    :data:`_DTYPE_CODES`, as ``np.frombuffer(raw, dtype).reshape(shape)`` copied (C order, the
-    machine's byte order, so that ``torch.from_numpy`` takes it). Any other
-    global, class or persistent id raises :class:`_Refused`; a truncated or inconsistent
-    stream raises :class:`_Malformed` (or ``ValueError`` from ``genops``). Arrays may hold
-    no more bytes in all than the file has (and so may byte strings decoded from text), so a
-    small file cannot ask for a large allocation.
+
+class _PickledArray(np.ndarray):
+    """An array that a pickle builds: numpy's ``_reconstruct`` makes it empty (with ``spend``, the
+    budget of its unpickler), then the pickle's ``BUILD`` fills it once through
+    :meth:`__setstate__`, which passes numpy's own only a plain numeric dtype and data of exactly
+    the declared size (:func:`_native_data`)."""
+
+    def __setstate__(self, state) -> None:
+        spend = self.__dict__.pop("spend", None)
+        if spend is None:
+            raise _Malformed("a numpy.ndarray state for an array that is already built")
+        if not isinstance(state, tuple) or len(state) not in (4, 5):
+            raise _Malformed(f"a numpy.ndarray state of a {type(state).__name__}")
+        *version, shape, dtype, fortran, raw = state
+        raw, dtype = _native_data(raw, dtype, shape, spend)
+        super().__setstate__((*version, shape, dtype, fortran, raw))
+
+
+class _BatchUnpickler(pickle.Unpickler):
+    """Python's restricted unpickling (``find_class`` as an allowlist, see "Restricting Globals"
+    in the :mod:`pickle` documentation) for a CIFAR pickle, with the strings that Python 2 wrote
+    read as ``bytes``.
+
+    Only the globals of :data:`_GLOBALS` resolve, each to one of the methods below, which check
+    their arguments; any other global, and any persistent id, raises :class:`_Refused` before
+    anything named in the file is imported or called. Arrays take only the dtypes of
+    :data:`_DTYPE_CODES` and come back in the machine's byte order. The arrays, and the byte
+    strings decoded from text, may take no more bytes in all than the file holds, so that a
+    small file cannot ask for a large allocation by reusing memo entries.
     """
 
     def __init__(self, blob: bytes) -> None:
-        self.blob = blob
-        # Bytes that arrays, and byte strings decoded from text, may still take: each at most
-        # the file's size in all, so that reusing memo entries cannot multiply the memory.
-        self.budget = {"array": len(blob), "text": len(blob)}
-        self.stack: list = []
-        self.metastack: list[list] = []
-        self.memo: dict[int, object] = {}
-        self.pos = 0
+        super().__init__(io.BytesIO(blob), encoding="bytes")
+        self.size = len(blob)
+        self.left = {"array": len(blob), "text": len(blob)}
 
-    # -- helpers
-    def pop(self):
-        if not self.stack:
-            raise _Malformed(f"stack underflow at byte {self.pos}")
-        return self.stack.pop()
-
-    def pop_mark(self) -> list:
-        if not self.metastack:
-            raise _Malformed(f"no MARK before the opcode at byte {self.pos}")
-        items, self.stack = self.stack, self.metastack.pop()
-        return items
-
-    def top(self, kind: type, opname: str):
-        if not self.stack:
-            raise _Malformed(f"stack underflow at byte {self.pos}")
-        if not isinstance(self.stack[-1], kind):
-            raise _Malformed(f"{opname} on a {type(self.stack[-1]).__name__} at byte {self.pos}")
-        return self.stack[-1]
-
-    def spend(self, what: str, nbytes: int) -> None:
-        if nbytes > self.budget[what]:
-            raise _Malformed(f"{what} data of {nbytes} bytes at byte {self.pos} is more than the file of {len(self.blob)} bytes holds")
-        self.budget[what] -= nbytes
-
-    def memoize(self, key) -> None:
-        if not _is_int(key) or key < 0:
-            raise _Malformed(f"memo key {key!r} at byte {self.pos}")
-        if not self.stack:
-            raise _Malformed(f"stack underflow at byte {self.pos}")
-        value = self.stack[-1]
-        self.memo[key] = value
-        if isinstance(value, _PendingArray):
-            value.memo_keys.append(key)
-
-    def global_tag(self, module, name) -> _Global:
-        if not isinstance(module, str) or not isinstance(name, str):
-            raise _Malformed(f"STACK_GLOBAL of a {type(module).__name__} and a {type(name).__name__} at byte {self.pos}")
+    def find_class(self, module: str, name: str):  # noqa: ANN201 - what the pickle names
         kind = _GLOBALS.get((module, name))
         if kind is None:
             raise _Refused(_qualname(module, name))
-        return _Global(kind, f"{module}.{name}")
+        return _NDARRAY if kind == "ndarray" else getattr(self, kind)
 
-    # -- numpy
-    def dtype(self, value, opname: str) -> np.dtype:
-        if not isinstance(value, _DType) or value.dtype is None:
-            raise _Malformed(f"{opname} at byte {self.pos} without a built numpy.dtype")
-        return value.dtype
+    def persistent_load(self, pid) -> None:
+        raise _Refused("a persistent id")
 
-    def array(self, raw, dtype: np.dtype, shape, order: str, axis_order=None) -> np.ndarray:
-        if isinstance(raw, list):
-            raise _Refused("an object array")
-        if isinstance(raw, str):  # a Python 2 str read as text: its code points are the bytes
-            raw = raw.encode("latin1")
-        if not isinstance(raw, bytes):
-            raise _Malformed(f"array data is a {type(raw).__name__} at byte {self.pos}")
-        if not isinstance(shape, tuple) or not all(_is_int(n) and n >= 0 for n in shape):
-            raise _Malformed(f"array shape {_short(shape)} at byte {self.pos}")
-        count = 1
-        for n in shape:
-            count *= n
-        nbytes = count * dtype.itemsize
-        if nbytes > len(self.blob):
-            raise _Malformed(f"an array of {nbytes} bytes declared at byte {self.pos} in a file of {len(self.blob)} bytes")
-        if len(raw) != nbytes:
-            raise _Malformed(f"an array of shape {list(shape)} and dtype {dtype.str} needs {nbytes} bytes, its data has {len(raw)}")
-        self.spend("array", nbytes)
+    def spend(self, what: str, nbytes: int) -> None:
+        if nbytes > self.left[what]:
+            raise _Malformed(f"{what} data of {nbytes} bytes is more than the file of {self.size} bytes holds")
+        self.left[what] -= nbytes
+
+    def reconstruct(self, cls, shape, typecode) -> _PickledArray:
+        """``numpy._core.multiarray._reconstruct(ndarray, (0,), b'b')``: the empty array that the
+        pickle's ``BUILD`` then fills (:meth:`_PickledArray.__setstate__`)."""
+        if cls is not _NDARRAY or shape != (0,) or typecode not in (b"b", "b"):
+            raise _Refused("numpy's _reconstruct called with arguments a CIFAR batch never holds")
+        array = _PickledArray((0,), np.int8)
+        array.spend = self.spend
+        return array
+
+    def frombuffer(self, buf, dtype, shape, order, axis_order=None) -> _PickledArray:
+        """``numpy._core.numeric._frombuffer``: an array as protocol 5 writes it, its data in band."""
+        raw, dtype = _native_data(buf, dtype, shape, self.spend)
         flat = np.frombuffer(raw, dtype=dtype)
-        native = dtype.newbyteorder("=")  # a C-ordered copy in the machine's byte order
-        if axis_order is not None:
-            if order != "K" or not isinstance(axis_order, tuple) or sorted(axis_order) != list(range(len(shape))):
-                raise _Malformed(f"array axis order {_short(axis_order)} at byte {self.pos}")
-            return flat.reshape(shape, order="C").transpose(axis_order).astype(native, order="C")
-        if order not in ("C", "F"):
-            raise _Malformed(f"array order {_short(order)} at byte {self.pos}")
-        return flat.reshape(shape, order=order).astype(native, order="C")
+        if order == "K" and axis_order is not None:
+            return flat.reshape(shape, order="C").transpose(axis_order).view(_PickledArray)
+        return flat.reshape(shape, order=order).view(_PickledArray)
 
-    def reduce(self, func, args):
-        if not isinstance(func, _Global):
-            raise _Malformed(f"REDUCE of a {type(func).__name__} at byte {self.pos}")
-        if not isinstance(args, tuple):
-            raise _Malformed(f"REDUCE with arguments that are a {type(args).__name__} at byte {self.pos}")
-        kind = func.kind
-        if kind == "reconstruct" and len(args) == 3:
-            cls, shape, code = args
-            if isinstance(cls, _Global) and cls.kind == "ndarray" and shape == (0,) and _is_int(shape[0]) and _text(code) == "b":
-                return _PendingArray(func.qualname)
-        elif kind == "dtype" and len(args) == 3:
-            code = _text(args[0])
-            if code is not None and all(type(flag) in (bool, int) for flag in args[1:]):
-                if code not in _DTYPE_CODES:
-                    raise _Refused(f"numpy.dtype({code[:20]!r})")
-                return _DType(code)
-        elif kind == "frombuffer" and len(args) in (4, 5):
-            raw, dtype, shape, order = args[:4]
-            return self.array(raw, self.dtype(dtype, "_frombuffer"), shape, _text(order) or "", *args[4:])
-        elif kind == "encode" and len(args) == 2 and isinstance(args[0], str) and isinstance(args[1], str):
-            if args[1].lower().replace("-", "").replace("_", "") not in _LATIN1:
-                raise _Refused(f"_codecs.encode with encoding {args[1][:20]!r}")
-            self.spend("text", len(args[0]))
-            return args[0].encode("latin1")
-        elif kind == "bytes" and args == ():
-            return b""
-        raise _Refused(f"{func.qualname} called with arguments a CIFAR batch never holds")
+    def dtype(self, code, align=False, copy=True) -> np.dtype:  # noqa: ARG002 - always a copy
+        """``numpy.dtype(code, align, copy)`` of a plain numeric code: always a copy, whose byte
+        order the pickle's ``BUILD`` then sets."""
+        text = code.decode("latin1") if isinstance(code, bytes) else code
+        if not isinstance(text, str):
+            raise _Malformed(f"numpy.dtype of a {type(code).__name__}")
+        if text not in _DTYPE_CODES:
+            raise _Refused(f"numpy.dtype({text[:20]!r})")
+        return np.dtype(text, False, True)
 
-    def build(self, obj, state):
-        """The object that ``BUILD`` with ``state`` makes of ``obj`` (the top of the stack)."""
-        if isinstance(obj, _DType) and obj.dtype is None:
-            if not isinstance(state, tuple) or len(state) not in (8, 9) or state[0] not in (3, 4):
-                raise _Malformed(f"numpy.dtype state {_short(state)} at byte {self.pos}")
-            order = _BYTE_ORDERS.get(_text(state[1]) or "")
-            if order is None or state[2:5] != (None, None, None) or state[5:7] != (-1, -1) or state[7] != 0 or state[8:] not in ((), (None,)):
-                raise _Malformed(f"numpy.dtype state {_short(state)} at byte {self.pos}")
-            dtype = np.dtype(order + obj.code)
-            if order == "" and dtype.itemsize > 1:
-                raise _Malformed(f"numpy.dtype {obj.code!r} without a byte order at byte {self.pos}")
-            obj.dtype = dtype
-            return obj
-        if isinstance(obj, _PendingArray):
-            if not isinstance(state, tuple) or len(state) not in (4, 5) or (len(state) == 5 and not _is_int(state[0])):
-                raise _Malformed(f"numpy.ndarray state of a {type(state).__name__} at byte {self.pos}")
-            shape, dtype, fortran, raw = state[-4:]
-            if type(fortran) not in (bool, int) or fortran not in (0, 1):
-                raise _Malformed(f"numpy.ndarray state with is_fortran {_short(fortran)} at byte {self.pos}")
-            array = self.array(raw, self.dtype(dtype, "numpy.ndarray"), shape, "F" if fortran else "C")
-            for key in obj.memo_keys:
-                if self.memo.get(key) is obj:
-                    self.memo[key] = array
-            return array
-        raise _Malformed(f"BUILD on a {type(obj).__name__} at byte {self.pos}")
+    def encode(self, text, encoding) -> bytes:
+        """``_codecs.encode(text, 'latin1')``: bytes as Python 3 writes them with protocol 2."""
+        if not isinstance(text, str) or not isinstance(encoding, str):
+            raise _Malformed(f"_codecs.encode of a {type(text).__name__} and a {type(encoding).__name__}")
+        if encoding.lower().replace("-", "").replace("_", "") not in _LATIN1:
+            raise _Refused(f"_codecs.encode with encoding {encoding[:20]!r}")
+        self.spend("text", len(text))
+        return text.encode("latin1")
 
-    # -- the opcode loop
-    def read(self):
-        for opcode, arg, pos in pickletools.genops(self.blob):
-            self.pos = pos = pos or 0
-            name = opcode.name
-            stack = self.stack
-            if name in _PUSH_ARG:
-                stack.append(arg)
-            elif name == "BYTEARRAY8":  # protocol 5: numpy's in-band buffer
-                stack.append(bytes(arg))
-            elif name in _STRINGS:
-                stack.append(arg.encode("latin1"))
-            elif name in _PUSH_CONST:
-                stack.append(_PUSH_CONST[name])
-            elif name in _PUTS:
-                self.memoize(arg)
-            elif name == "MEMOIZE":
-                self.memoize(len(self.memo))
-            elif name in _GETS:
-                if arg not in self.memo:
-                    raise _Malformed(f"memo entry {arg} is missing at byte {pos}")
-                stack.append(self.memo[arg])
-            elif name == "MARK":
-                self.metastack.append(stack)
-                self.stack = []
-            elif name == "EMPTY_LIST":
-                stack.append([])
-            elif name == "EMPTY_DICT":
-                stack.append({})
-            elif name == "EMPTY_TUPLE":
-                stack.append(())
-            elif name in ("TUPLE1", "TUPLE2", "TUPLE3"):
-                n = int(name[-1])
-                if len(stack) < n:
-                    raise _Malformed(f"stack underflow at byte {pos}")
-                items = tuple(stack[-n:])
-                del stack[-n:]
-                stack.append(items)
-            elif name == "TUPLE":
-                items = tuple(self.pop_mark())
-                self.stack.append(items)
-            elif name == "LIST":
-                items = self.pop_mark()
-                self.stack.append(items)
-            elif name == "DICT":
-                items = self.pop_mark()
-                if len(items) % 2:
-                    raise _Malformed(f"DICT of an odd number of items at byte {pos}")
-                self.stack.append(dict(zip(items[::2], items[1::2])))
-            elif name == "APPEND":
-                value = self.pop()
-                self.top(list, name).append(value)
-            elif name == "APPENDS":
-                items = self.pop_mark()
-                self.top(list, name).extend(items)
-            elif name == "SETITEM":
-                value, key = self.pop(), self.pop()
-                self.top(dict, name)[key] = value
-            elif name == "SETITEMS":
-                items = self.pop_mark()
-                if len(items) % 2:
-                    raise _Malformed(f"SETITEMS of an odd number of items at byte {pos}")
-                self.top(dict, name).update(zip(items[::2], items[1::2]))
-            elif name == "POP":
-                if stack:
-                    stack.pop()
-                else:
-                    self.pop_mark()
-            elif name == "POP_MARK":
-                self.pop_mark()
-            elif name == "DUP":
-                if not stack:
-                    raise _Malformed(f"stack underflow at byte {pos}")
-                stack.append(stack[-1])
-            elif name == "GLOBAL":
-                module, _, attr = arg.partition(" ")
-                stack.append(self.global_tag(module, attr))
-            elif name == "STACK_GLOBAL":
-                attr, module = self.pop(), self.pop()
-                self.stack.append(self.global_tag(module, attr))
-            elif name == "REDUCE":
-                args, func = self.pop(), self.pop()
-                self.stack.append(self.reduce(func, args))
-            elif name == "BUILD":
-                state = self.pop()
-                if not self.stack:
-                    raise _Malformed(f"stack underflow at byte {pos}")
-                self.stack[-1] = self.build(self.stack[-1], state)
-            elif name == "INST":
-                module, _, attr = arg.partition(" ")
-                raise _Refused(_qualname(module, attr))
-            elif name in ("OBJ", "NEWOBJ", "NEWOBJ_EX"):
-                items = self.pop_mark() if name == "OBJ" else [self.pop() for _ in range(2 if name == "NEWOBJ" else 3)][::-1]
-                cls = items[0] if items else None
-                raise _Refused(f"{cls} (through {name})" if isinstance(cls, (_Global, _PendingArray, _DType)) else f"an object made by {name}")
-            elif name in _REFUSED_OPCODES:
-                raise _Refused(_REFUSED_OPCODES[name] + (f" {arg}" if name.startswith("EXT") else ""))
-            elif name == "PROTO":
-                if arg > _HIGHEST_PROTOCOL:
-                    raise _Malformed(f"pickle protocol {arg}")
-            elif name == "FRAME":
-                if arg > len(self.blob) - pos:
-                    raise _Malformed(f"a frame of {arg} bytes at byte {pos} runs past the end of the file")
-            elif name == "STOP":
-                result = self.pop()
-                self.check(result)
-                return result
-            else:  # sets, frozensets, …: never in a CIFAR batch
-                raise _Refused(f"the opcode {name}")
-        raise _Malformed("no STOP opcode")  # genops raises first; kept for safety
-
-    def check(self, result) -> None:
-        """Refuse a result that still holds a tag: a global, dtype or array never finished."""
-        todo, seen = [result], set()
-        while todo:
-            value = todo.pop()
-            if isinstance(value, (_Global, _DType, _PendingArray)):
-                raise _Refused(f"{value} outside a finished array")
-            if isinstance(value, (list, tuple, dict)) and id(value) not in seen:
-                seen.add(id(value))
-                if isinstance(value, dict):
-                    todo.extend(value.keys())
-                    todo.extend(value.values())
-                else:
-                    todo.extend(value)
+    def empty_bytes(self, *args) -> bytes:
+        """``bytes()``: ``b""`` as Python 3 writes it with protocol 2."""
+        if args:
+            raise _Refused("bytes called with arguments a CIFAR batch never holds")
+        return b""
 
 
-def _first_line(err: BaseException, limit: int = 200) -> str:
-    text = str(err).strip().splitlines()
-    line = f"{type(err).__name__}: {text[0]}" if text else type(err).__name__
-    return line if len(line) <= limit else line[: limit - 1] + "…"
-
-
-def read_batch(path: str | Path, label_key: str, num_classes: int, *, expected: str = "") -> tuple[np.ndarray, np.ndarray]:
-    """Images and labels of one CIFAR pickle: uint8 ``[N, 3, 32, 32]`` and int64 ``[N]``.
-
-    The file must be a dict with ``data``, a uint8 array ``[N, 3072]``, and ``label_key``, a
-    list of ``N`` ints in ``0 … num_classes − 1`` (keys as ``bytes`` or ``str``). The file is
-    parsed, never unpickled (see :class:`_BatchReader`). A missing, truncated or malformed file
-    raises :class:`DataError` with a one-line message ending in ``expected``.
-    """
-    path = Path(path)
-    suffix = f"; {expected}" if expected else ""
+def _read_file(path: Path, suffix: str) -> bytes:
     try:
-        blob = path.read_bytes()
+        return path.read_bytes()
     except FileNotFoundError:
         raise DataError(f"{path} is missing{suffix}") from None
     except OSError as err:
-        raise DataError(f"cannot read {path} ({err.strerror or _first_line(err)}){suffix}") from None
+        raise DataError(f"cannot read {path} ({err.strerror or one_line(err, 200, with_type=True)}){suffix}") from None
+
+
+def read_pickle(path: str | Path, *, expected: str = ""):  # noqa: ANN201 - what the file holds
+    """The object in a CIFAR pickle (a batch or a meta file), read by :class:`_BatchUnpickler`:
+    dicts, lists, tuples, bytes (Python 2's strings), str, numbers, None and numpy arrays of
+    plain numeric dtypes in the machine's byte order (of a private ``numpy.ndarray`` subclass;
+    ``np.asarray`` gives a plain one). A missing, truncated or corrupted file, or one that names
+    anything else, raises :class:`DataError` with a one-line message ending in ``expected``."""
+    path = Path(path)
+    suffix = f"; {expected}" if expected else ""
+    blob = _read_file(path, suffix)
     try:
-        batch = _BatchReader(blob).read()
+        return _BatchUnpickler(blob).load()
     except _Refused as err:
         raise DataError(f"{path} is not a CIFAR batch: its pickle refers to {err}, which is refused{suffix}") from None
     except _Malformed as err:
-        raise DataError(f"{path} is not a readable CIFAR batch (truncated or corrupted: {str(err)[:200]}){suffix}") from None
-    except Exception as err:  # from genops: ValueError on a truncated stream or unknown opcode, ...
-        raise DataError(f"{path} is not a readable CIFAR batch (truncated or corrupted: {_first_line(err)}){suffix}") from None
+        raise DataError(f"{path} is not a readable CIFAR batch (truncated or corrupted: {one_line(err, 200)}){suffix}") from None
+    except Exception as err:  # noqa: BLE001 - UnpicklingError, EOFError on a truncated file, numpy's ValueError, ...
+        reason = one_line(err, 200, with_type=True)
+        raise DataError(f"{path} is not a readable CIFAR batch (truncated or corrupted: {reason}){suffix}") from None
 
-    def malformed(what: str) -> DataError:
-        return DataError(f"{path} is not a CIFAR batch: {what}{suffix}")
 
+def _batch_arrays(batch, label_key: str, num_classes: int, malformed) -> tuple[np.ndarray, list[int]]:
+    """The ``data`` array and the ``label_key`` list of ``batch`` once they hold what a CIFAR
+    batch holds; else ``malformed(what is wrong)`` is raised."""
     if not isinstance(batch, dict):
         raise malformed(f"it holds a {type(batch).__name__}, not a dict")
     entries = {(k.decode("latin1") if isinstance(k, bytes) else k): v for k, v in batch.items()}
@@ -544,6 +309,24 @@ def read_batch(path: str | Path, label_key: str, num_classes: int, *, expected: 
     outside = next((v for v in labels if not 0 <= v < num_classes), None)
     if outside is not None:
         raise malformed(f"label {outside} is outside 0 … {num_classes - 1}")
+    return np.asarray(data), labels
+
+
+def read_batch(path: str | Path, label_key: str, num_classes: int, *, expected: str = "") -> tuple[np.ndarray, np.ndarray]:
+    """Images and labels of one CIFAR pickle: uint8 ``[N, 3, 32, 32]`` and int64 ``[N]``.
+
+    The file must be a dict with ``data``, a uint8 array ``[N, 3072]``, and ``label_key``, a
+    list of ``N`` ints in ``0 … num_classes − 1`` (keys as ``bytes`` or ``str``). It is read by
+    :func:`read_pickle` (restricted unpickling). A missing, truncated or malformed file raises
+    :class:`DataError` with a one-line message ending in ``expected``.
+    """
+    path = Path(path)
+    suffix = f"; {expected}" if expected else ""
+
+    def malformed(what: str) -> DataError:
+        return DataError(f"{path} is not a CIFAR batch: {what}{suffix}")
+
+    data, labels = _batch_arrays(read_pickle(path, expected=expected), label_key, num_classes, malformed)
     images = np.require(data, requirements=["C", "W"]).reshape(len(data), 3, IMAGE_SIZE, IMAGE_SIZE)
     return images, np.asarray(labels, dtype=np.int64).reshape(len(labels))
 

@@ -46,7 +46,7 @@ import numpy as np
 import torch
 
 from spikebits.evaluators.data import VAL_FRACTION, DataSplit, MemoryImages, register_dataset, stratified_split
-from spikebits.space import DataError
+from spikebits.space import DataError, one_line
 
 #: Side of an image; every image file must have these two inner dimensions.
 IMAGE_SIZE = 28
@@ -112,11 +112,6 @@ def find_file(folder: Path, stem: str, layout: IdxLayout) -> Path:
 
 
 # ---------------------------------------------------------------------------- reading IDX
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip().splitlines()
-    return text[0] if text else type(err).__name__
-
-
 def _read_up_to(stream, size: int) -> bytearray:
     """Up to ``size`` bytes of ``stream`` (fewer only at its end), in chunks, into one buffer."""
     chunks = []
@@ -196,7 +191,7 @@ def read_idx(path: str | Path, kind: str) -> np.ndarray:
         raise
     except (OSError, EOFError, zlib.error) as err:  # unreadable, or not / a damaged gzip stream
         form = "gzip " if compressed else ""
-        raise DataError(f"{path}: not a readable {form}file ({_first_line(err)}); expected {what}") from None
+        raise DataError(f"{path}: not a readable {form}file ({one_line(err)}); expected {what}") from None
     values = np.frombuffer(payload, dtype=np.uint8)
     return values.reshape(count, IMAGE_SIZE, IMAGE_SIZE) if kind == "images" else values
 

@@ -76,7 +76,6 @@ import json
 import math
 import os
 from dataclasses import dataclass
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -88,7 +87,7 @@ from torch import nn
 from spikebits.evaluators.activity import spike_bits, spike_steps
 from spikebits.evaluators.hardware import integer_weights
 from spikebits.models import RefinedNeuron, SpikingLayer, SpikingNetwork, current_config
-from spikebits.space import ConfigError, OutputError, check_output_file
+from spikebits.space import ConfigError, atomic_path, check_output_file, one_line
 
 #: The lowerings :func:`to_nir` writes; ``"auto"`` picks standard where it can.
 LOWERINGS = ("auto", "standard", "extended")
@@ -223,7 +222,7 @@ def _walk(model: SpikingNetwork) -> list[_Step]:
     try:
         graph = _Tracer().trace(model)
     except Exception as err:  # noqa: BLE001 - data-dependent control flow and the like
-        raise ConfigError(f"the NIR export covers {COVERS}; {model.arch[0]} cannot be traced ({str(err).splitlines()[0][:120]})") from None
+        raise ConfigError(f"the NIR export covers {COVERS}; {model.arch[0]} cannot be traced ({one_line(err, 120)})") from None
     gm = fx.GraphModule(model, graph)
     env: dict[str, torch.Tensor] = {}
     steps: list[_Step] = []
@@ -557,14 +556,6 @@ def write_nir(model: SpikingNetwork, path: str | os.PathLike[str], lowering: str
     path = Path(path)
     check_output_file(path, f"--out {path}")
     graph = to_nir(model, lowering)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path, what=str(path), hint="choose a writable --out") as tmp:
         nir.write(tmp, graph)
-        os.replace(tmp, path)
-    except OSError as err:
-        raise OutputError(f"cannot write {path} ({err.strerror or err}); choose a writable --out") from None
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return {"lowering": str(graph.metadata["lowering"]), "nodes": len(graph.nodes), "edges": len(graph.edges), "file_bytes": path.stat().st_size}

@@ -38,7 +38,7 @@ from spikebits.models.layers import SpikingLayer
 from spikebits.models.network import SpikingNetwork, apply_config, current_config
 from spikebits.models.quantizers import pow2_max_shift, signed_levels
 from spikebits.models.registry import build
-from spikebits.space import Config, ConfigError, SpikebitsError, atomic_write_bytes, read_input_bytes
+from spikebits.space import Config, ConfigError, SpikebitsError, atomic_write_bytes, one_line, read_input_bytes
 
 MAGIC = b"SBQ1"
 SCHEMA = "spikebits.sbq/1"
@@ -257,13 +257,8 @@ def save_sbq(model: SpikingNetwork, path: str | os.PathLike[str]) -> dict[str, i
 _AGAIN = "export the model again (`spikebits export`)"
 
 
-def _short(err: BaseException, limit: int = 120) -> str:
-    """``TypeName: first words`` of ``err`` on one line, cut at a word boundary."""
-    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
-    text = lines[0] if lines else ""
-    if len(text) > limit:
-        text = text[:limit].rsplit(" ", 1)[0] + " …"
-    return f"{type(err).__name__}: {text}" if text else type(err).__name__
+#: Longest reason (``TypeName: message``, on one line) that a damaged file's message quotes.
+_REASON_CHARS = 160
 
 
 def _read_header(path: Path) -> tuple[dict[str, Any], bytes]:
@@ -311,12 +306,12 @@ def load_sbq(path: str | os.PathLike[str]) -> SpikingNetwork:
     try:
         return _rebuild(path, header, payload)
     except SpikebitsError as err:
-        message = " ".join(str(err).split())
+        message = one_line(err)
         if str(path) in message:
             raise ConfigError(message) from None
         raise ConfigError(f"{path}: {message}; the file is damaged or of another version, {_AGAIN}") from None
     except Exception as err:  # noqa: BLE001  (torch, numpy and the model builders raise many kinds)
-        raise ConfigError(f"{path} is damaged ({_short(err)}); {_AGAIN}") from None
+        raise ConfigError(f"{path} is damaged ({one_line(err, _REASON_CHARS, with_type=True)}); {_AGAIN}") from None
 
 
 def _rebuild(path: Path, header: dict[str, Any], payload: bytes) -> SpikingNetwork:
@@ -335,9 +330,9 @@ def _rebuild(path: Path, header: dict[str, Any], payload: bytes) -> SpikingNetwo
         if isinstance(payload_bits, bool) or not isinstance(payload_bits, int):
             raise TypeError("payload_bits is not an integer")
     except SpikebitsError as err:
-        raise ConfigError(f"{path}: {' '.join(str(err).split())}; {_AGAIN}") from None
+        raise ConfigError(f"{path}: {one_line(err)}; {_AGAIN}") from None
     except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as err:
-        raise ConfigError(f"{path} has a malformed header ({_short(err)}); the file is damaged, {_AGAIN}") from None
+        raise ConfigError(f"{path} has a malformed header ({one_line(err, _REASON_CHARS, with_type=True)}); the file is damaged, {_AGAIN}") from None
     if payload_bits < 0 or -(-payload_bits // 8) != len(payload):
         raise ConfigError(f"{path} is damaged: {payload_bits} payload bits do not fit {len(payload)} bytes; {_AGAIN}")
     weight_keys = _weight_keys(model)
@@ -364,7 +359,7 @@ def _rebuild(path: Path, header: dict[str, Any], payload: bytes) -> SpikingNetwo
             alpha = float.fromhex(entry["alpha"])
             shape = tuple(_integer(n) for n in entry["shape"])
         except (KeyError, TypeError, ValueError, OverflowError) as err:
-            raise ConfigError(f"{path} has a malformed weight entry for {name!r} ({_short(err)}); the file is damaged, {_AGAIN}") from None
+            raise ConfigError(f"{path} has a malformed weight entry for {name!r} ({one_line(err, _REASON_CHARS, with_type=True)}); the file is damaged, {_AGAIN}") from None
         if not 1 <= bits <= MAX_CODE_BITS or count < 0 or offset < 0:
             raise ConfigError(f"{path}: weights of {name!r} have {bits} bits, {count} codes at bit {offset}; the file is damaged, {_AGAIN}")
         if (bits, entry.get("scheme")) != (quantizer.bits, quantizer.scheme) or shape != tuple(weight.shape) or count != weight.numel():

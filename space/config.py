@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import math
+import tomllib
 from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from spikebits.space.errors import ConfigError
+from spikebits.space.errors import ConfigError, one_line
 
 SCHEMES: tuple[str, ...] = ("uniform", "pow2")
 #: Widest weight or spike bit width any evaluator accepts.
@@ -121,6 +123,33 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def _decoded(text: str | bytes, what: str, language: str) -> str:
+    """``text``, bytes decoded as UTF-8; other bytes, or neither text nor bytes, a one-line
+    :class:`ConfigError` naming ``what`` (``language``: "JSON", "TOML")."""
+    if isinstance(text, (bytes, bytearray)):
+        try:
+            text = bytes(text).decode("utf-8")
+        except UnicodeDecodeError as err:
+            raise ConfigError(f"{what} is not UTF-8 text (byte {err.start}); save it as UTF-8 {language}") from None
+    if not isinstance(text, str):
+        raise ConfigError(f"{what} must be {language} text, got {type(text).__name__}")
+    return text
+
+
+@contextmanager
+def _parser_limits(what: str, number: str) -> Iterator[None]:
+    """Turns what a parser raises past its limits into a one-line :class:`ConfigError` naming
+    ``what``: nesting too deep to read (RecursionError) and a number it cannot convert
+    (ValueError, e.g. an integer of more than ``sys.get_int_max_str_digits()`` digits;
+    ``number`` says what the file holds then). The parser's own errors are caught inside."""
+    try:
+        yield
+    except RecursionError:
+        raise ConfigError(f"{what} is nested too deeply to read; fix the file") from None
+    except ValueError:
+        raise ConfigError(f"{what} holds {number}; write a shorter number") from None
+
+
 def parse_json(text: str | bytes, what: str) -> Any:
     """``json.loads(text)``, strictly: anything but one JSON document of finite numbers and
     objects without repeated keys is a one-line :class:`ConfigError` naming ``what``.
@@ -130,23 +159,26 @@ def parse_json(text: str | bytes, what: str) -> Any:
     key given twice in one object (the first value would be dropped silently), nesting too
     deep to parse, and bytes that are not UTF-8.
     """
-    if isinstance(text, (bytes, bytearray)):
+    text = _decoded(text, what, "JSON")
+    with _parser_limits(what, "an integer too long to read"):
         try:
-            text = bytes(text).decode("utf-8")
-        except UnicodeDecodeError as err:
-            raise ConfigError(f"{what} is not UTF-8 text (byte {err.start}); save it as UTF-8 JSON") from None
-    if not isinstance(text, str):
-        raise ConfigError(f"{what} must be JSON text, got {type(text).__name__}")
-    try:
-        return json.loads(text, parse_constant=_non_finite, parse_float=_finite_float, object_pairs_hook=_unique_keys)
-    except _Refused as err:
-        raise ConfigError(f"{what} {err}") from None
-    except json.JSONDecodeError as err:
-        raise ConfigError(f"{what} is not valid JSON ({err.msg} at line {err.lineno}); fix the file") from None
-    except RecursionError:
-        raise ConfigError(f"{what} is nested too deeply to read; fix the file") from None
-    except ValueError:  # an integer of more than sys.get_int_max_str_digits() digits
-        raise ConfigError(f"{what} holds an integer too long to read; write a shorter number") from None
+            return json.loads(text, parse_constant=_non_finite, parse_float=_finite_float, object_pairs_hook=_unique_keys)
+        except _Refused as err:
+            raise ConfigError(f"{what} {err}") from None
+        except json.JSONDecodeError as err:
+            raise ConfigError(f"{what} is not valid JSON ({err.msg} at line {err.lineno}); fix the file") from None
+
+
+def parse_toml(text: str | bytes, what: str) -> dict[str, Any]:
+    """``tomllib.loads(text)``: anything but one TOML document is a one-line
+    :class:`ConfigError` naming ``what`` (malformed text, nesting too deep to parse, a number
+    tomllib cannot convert, bytes that are not UTF-8)."""
+    text = _decoded(text, what, "TOML")
+    with _parser_limits(what, "a number that cannot be read"):
+        try:
+            return tomllib.loads(text)
+        except tomllib.TOMLDecodeError as err:
+            raise ConfigError(f"{what} is not valid TOML ({one_line(err)}); fix the file") from None
 
 
 def nearest_option(value: float, options: Iterable[int]) -> int:

@@ -46,6 +46,22 @@ class SearchError(SpikebitsError):
     were written first."""
 
 
+def one_line(err: BaseException | str, limit: int | None = None, *, with_type: bool = False) -> str:
+    """An error (or a message) on one line: its words joined by single spaces.
+
+    An exception with no message gives its type's name; ``with_type`` puts the type's name in
+    front (``"ValueError: bad value"``); ``limit`` cuts the line to that many characters, the
+    last one ``…``.
+    """
+    text = " ".join(str(err).split())
+    if isinstance(err, BaseException):
+        name = type(err).__name__
+        text = f"{name}: {text}" if with_type and text else (text or name)
+    if limit is not None and len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return text
+
+
 def unknown_name_error(kind: str, name: str, known: list[str] | tuple[str, ...]) -> UnknownNameError:
     """The standard one-line error for an unknown registry name."""
     return UnknownNameError(f"unknown {kind} {name!r}; choose one of: {', '.join(sorted(known))}")

@@ -4,22 +4,23 @@ that reads or writes a file (configs, run outputs, caches, checkpoints, exported
 * Inputs (:func:`read_input_bytes`, :func:`read_input_text`): regular files only (a folder, a
   device or a pipe is refused before it is read: ``/dev/zero`` never ends), at most
   :data:`MAX_INPUT_BYTES`, text in UTF-8; every failure is one :class:`ConfigError` line.
-* Single outputs (:func:`atomic_write_bytes`): the bytes go to a temporary file in the same
-  folder, are flushed to disk (fsync), and the temporary file is renamed over the target
-  (``os.replace``). A reader sees either the old file or the new one, never half of one; when
-  writing fails the temporary file is removed and an existing file at the target is left
-  untouched. Only a new path or an existing regular file is written: a device, a folder or a
+* Single outputs (:func:`atomic_path`, :func:`atomic_write_bytes`): the file is written to a
+  temporary file in the same folder, flushed to disk (fsync), and the temporary file is renamed
+  over the target (``os.replace``). A reader sees either the old file or the new one, never half
+  of one; when writing fails the temporary file is removed and an existing file at the target
+  is left untouched. Only a new path or an existing regular file is written: a device, a folder or a
   symbolic link at the target is refused (:func:`check_output_file`), so ``--out /dev/null``
   run as root cannot replace the device with a file.
 * A run's output files (:class:`StagedOutputs`): written into a staging folder inside the
   output folder, then moved in together with SIGINT and SIGTERM held back, so a failed or
   interrupted run never leaves a mix of old and new files.
-* One run per output folder (:func:`lock_folder`): an advisory lock (``fcntl.flock``) that
-  the operating system drops when the process ends, however it ends.
+* One run per output folder (:func:`lock_folder`): :class:`filelock.FileLock`, an advisory
+  lock (``flock``) that the operating system drops when the process ends, however it ends.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -28,9 +29,12 @@ import signal
 import stat
 import tempfile
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
-from spikebits.space.errors import ConfigError, OutputError
+from filelock import FileLock, Timeout
+
+from spikebits.space.errors import ConfigError, OutputError, one_line
 
 #: Largest input file read (configs, spaces, presets, checkpoints are far smaller).
 MAX_INPUT_BYTES = 1 << 30
@@ -61,18 +65,23 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, what: str | None = None, hint: str = WRITE_HINT) -> None:
-    """Write ``data`` to ``path`` atomically (temp file in the same folder, fsync, os.replace).
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike[str], *, what: str | None = None, hint: str = WRITE_HINT) -> Iterator[Path]:
+    """A temporary file next to ``path`` for the block to write, by name (for writers such as
+    h5py that open the file themselves); when the block ends without an exception the file is
+    flushed to disk (fsync) and renamed over ``path`` (``os.replace``).
 
-    The folder is created when missing. On any failure the temporary file is removed, an
-    existing file at ``path`` keeps its old content, and an ``OSError`` becomes
-    :class:`OutputError` ``"cannot write WHAT (reason); HINT"`` (``what`` defaults to the path).
+    ``path`` is checked first (:func:`check_output_file`) and its folder created when missing;
+    the new file gets the permissions of the file it replaces, else :data:`NEW_FILE_MODE`. On any
+    failure, in the block or after it, the temporary file is removed, an existing file at
+    ``path`` keeps its old content, and an ``OSError`` becomes :class:`OutputError` ``"cannot
+    write WHAT (reason); HINT"`` (``what`` defaults to the path).
     """
     path = Path(path)
     folder = path.parent
 
     def error(err: OSError) -> OutputError:
-        return OutputError(f"cannot write {what or path} ({err.strerror or type(err).__name__}); {hint}")
+        return OutputError(f"cannot write {what or path} ({err.strerror or one_line(err)}); {hint}")
 
     check_output_file(path, what or str(path), hint)
     try:
@@ -82,21 +91,31 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, what: str |
     except OSError as err:
         raise error(err) from None
     try:
-        with os.fdopen(fd, "wb") as fh:
-            os.fchmod(fh.fileno(), mode)
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
+        try:
+            os.fchmod(fd, mode)
+        finally:
+            os.close(fd)
+        yield Path(tmp_name)
+        fd = os.open(tmp_name, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         os.replace(tmp_name, path)
     except BaseException as err:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp_name)
-        except FileNotFoundError:
-            pass
         if isinstance(err, OSError):
             raise error(err) from None
         raise
     fsync_dir(folder)
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, what: str | None = None, hint: str = WRITE_HINT) -> None:
+    """Write ``data`` to ``path`` atomically (:func:`atomic_path`: temp file in the same folder,
+    fsync, os.replace; a failure is a one-line :class:`OutputError`, the old file untouched)."""
+    with atomic_path(path, what=what, hint=hint) as tmp, open(tmp, "wb") as handle:
+        handle.write(data)
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str, *, what: str | None = None, hint: str = WRITE_HINT) -> None:
@@ -200,52 +219,50 @@ def check_output_folder(path: str | os.PathLike[str], what: str = "--out") -> Pa
     return path
 
 
-class FolderLock:
-    """An exclusive advisory lock on an output folder (``LOCK_NAME`` inside it), held until
-    :meth:`release` or the end of the process. A second process asking for it gets a
-    one-line :class:`OutputError` naming the holder's pid."""
+def _write_pid(fd: int) -> None:
+    """Write this process's pid into a lock file it has just locked (for the refusal's message)."""
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
 
-    #: Locks this process holds: lock file → [fd, holders] (a lock is re-entrant in its process).
-    _held: dict[str, list[int]] = {}
+
+def _holder_pid(path: Path) -> str:
+    """The pid that the holder of the lock file ``path`` wrote into it, or ``?``."""
+    try:
+        with open(path, "rb", opener=lambda name, flags: os.open(name, flags | os.O_NONBLOCK | os.O_NOFOLLOW)) as handle:
+            return handle.read(32).decode("ascii", "replace").strip() or "?"
+    except OSError:
+        return "?"
+
+
+class FolderLock:
+    """An exclusive lock on an output folder (``LOCK_NAME`` inside it), held until
+    :meth:`release` or the end of the process: a :class:`filelock.FileLock` taken without
+    waiting, one per folder in a process and re-entrant there (it counts its holds). A second
+    process asking for it gets a one-line :class:`OutputError` naming the holder's pid."""
 
     def __init__(self, folder: str | os.PathLike[str], what: str = "--out") -> None:
-        import fcntl
-
         self.path = Path(folder) / LOCK_NAME
-        self.key = os.path.realpath(self.path)
-        self.fd: int | None = None
-        if self.key in self._held:
-            self._held[self.key][1] += 1
-            self.fd = self._held[self.key][0]
-            return
+        if not self.path.parent.is_dir():  # filelock would create it
+            raise OutputError(f"cannot lock {what} {folder} (no such folder); choose a folder you can write to")
+        self._lock = FileLock(
+            self.path, timeout=0, mode=NEW_FILE_MODE, thread_local=False, is_singleton=True, on_acquired=_write_pid
+        )
         try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, NEW_FILE_MODE)
-        except OSError as err:
-            raise OutputError(f"cannot lock {what} {folder} ({err.strerror}); choose a folder you can write to") from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "?"
-            os.close(fd)
+            self._lock.acquire(blocking=False)
+        except Timeout:  # before OSError: filelock's Timeout is a TimeoutError
             raise OutputError(
-                f"another spikebits run (pid {holder}) is writing to {what} {folder}; wait for it to end or choose another {what}"
+                f"another spikebits run (pid {_holder_pid(self.path)}) is writing to {what} {folder}; "
+                f"wait for it to end or choose another {what}"
             ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        self.fd = fd
-        self._held[self.key] = [fd, 1]
+        except OSError as err:
+            raise OutputError(f"cannot lock {what} {folder} ({err.strerror or one_line(err)}); choose a folder you can write to") from None
+        self.held = True
 
     def release(self) -> None:
-        if self.fd is None:
-            return
-        self.fd = None
-        entry = self._held.get(self.key)
-        if entry is None:
-            return
-        entry[1] -= 1
-        if entry[1] == 0:
-            del self._held[self.key]
-            os.close(entry[0])  # closing drops the flock
+        """Give up this hold (a second call does nothing); the lock goes with the last one."""
+        if self.held:
+            self.held = False
+            self._lock.release()
 
     def __enter__(self) -> FolderLock:
         return self

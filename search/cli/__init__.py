@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from spikebits.search.cli import compare, evaluate, export, report, search, sensitivity, space, strategies
 from spikebits.search.cli.common import Parser
-from spikebits.space import SpikebitsError, TrainingStopped
+from spikebits.space import SpikebitsError, TrainingStopped, one_line
 
 #: The subcommands, in the order ``spikebits --help`` lists them.
 SUBCOMMANDS = (search, compare, report, evaluate, sensitivity, space, export, strategies)
@@ -67,11 +67,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"spikebits: internal error: {type(err).__name__}: {one_line(err)} (run again with --debug for the traceback, "
               "and please report it)", file=sys.stderr)
         return 1
-
-
-def one_line(err: BaseException) -> str:
-    """The error's message on one line."""
-    return " ".join(str(err).split()) or type(err).__name__
 
 
 if __name__ == "__main__":  # pragma: no cover
