@@ -42,7 +42,6 @@ A user preset is a TOML or JSON file giving every constant (:func:`load_energy_m
 from __future__ import annotations
 
 import math
-import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
@@ -50,6 +49,7 @@ from pathlib import Path
 
 from spikebits.models import LayerSpec
 from spikebits.space import Config, ConfigError, LayerChoice, format_number, format_table, parse_json, read_input_bytes
+from spikebits.space.config import parse_toml
 
 DATAPATHS = ("multiply", "shift_add")
 BASIS = "estimate"
@@ -216,19 +216,7 @@ def load_energy_model(name_or_path: str | Path | EnergyModel | None) -> EnergyMo
         raise ConfigError(f"energy model {text!r} is neither a preset ({', '.join(PRESETS)}) nor a .toml/.json file")
     raw = read_input_bytes(path, "energy model file", hint=f"check the path or use a preset ({', '.join(PRESETS)})", limit=MAX_PRESET_BYTES)
     what = f"energy model file {path}" if str(path).isprintable() else f"energy model file {str(path)!r}"
-    if suffix == ".json":
-        data = parse_json(raw, what)
-    else:
-        try:
-            data = tomllib.loads(raw.decode("utf-8"))
-        except UnicodeDecodeError as err:
-            raise ConfigError(f"{what} is not UTF-8 text (byte {err.start}); save it as UTF-8 TOML") from None
-        except tomllib.TOMLDecodeError as err:
-            raise ConfigError(f"{what} is not valid TOML ({str(err).splitlines()[0]}); fix the file") from None
-        except RecursionError:
-            raise ConfigError(f"{what} is nested too deeply to read; fix the file") from None
-        except ValueError:  # a number tomllib cannot convert (an integer too long to read)
-            raise ConfigError(f"{what} holds a number that cannot be read; write a shorter number") from None
+    data = parse_json(raw, what) if suffix == ".json" else parse_toml(raw, what)
     if not isinstance(data, dict):
         raise ConfigError(f"{what} must hold a table of constants: {', '.join(_REQUIRED)}")
     unknown = sorted(str(k) for k in set(data) - set(_REQUIRED) - {"name", "description"})
@@ -381,6 +369,15 @@ def attention_compute(model: EnergyModel, spec: LayerSpec, choice: LayerChoice) 
     return adds, mults, pj
 
 
+def _layer_sum(attr: str) -> property:
+    """A read-only property of :class:`LayerTotals`: ``attr`` summed over ``self.layers``."""
+
+    def total(self: LayerTotals) -> float:
+        return self._sum(attr)
+
+    return property(total, doc=f"``{attr}`` summed over the layers.")
+
+
 class LayerTotals:
     """Sums over ``self.layers`` (rows with ``compute_pj``, ``weight_memory_pj``,
     ``membrane_memory_pj`` and ``total_pj``) shared by the estimate and the simulation."""
@@ -390,21 +387,10 @@ class LayerTotals:
     def _sum(self, attr: str) -> float:
         return float(sum(getattr(x, attr) for x in self.layers))
 
-    @property
-    def compute_pj(self) -> float:
-        return self._sum("compute_pj")
-
-    @property
-    def weight_memory_pj(self) -> float:
-        return self._sum("weight_memory_pj")
-
-    @property
-    def membrane_memory_pj(self) -> float:
-        return self._sum("membrane_memory_pj")
-
-    @property
-    def total_pj(self) -> float:
-        return self._sum("total_pj")
+    compute_pj = _layer_sum("compute_pj")
+    weight_memory_pj = _layer_sum("weight_memory_pj")
+    membrane_memory_pj = _layer_sum("membrane_memory_pj")
+    total_pj = _layer_sum("total_pj")
 
     def breakdown_dict(self) -> dict[str, Any]:
         """The JSON fields both reports share: the breakdown, the counts, the rows."""

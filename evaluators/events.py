@@ -52,7 +52,7 @@ from torch.utils.data import Dataset, Subset, TensorDataset
 
 from spikebits.evaluators.data import VAL_FRACTION, DataSplit, register_dataset, stratified_split
 from spikebits.evaluators.digits import load_digits
-from spikebits.space import DataError
+from spikebits.space import DataError, one_line
 
 #: Time bins per recording for the camera data sets (stacked into channels).
 FRAME_BINS = 4
@@ -100,11 +100,6 @@ _SOURCES: dict[str, _Source] = {
     ),
     "shd": _Source("SHD", "<root>/SHD/{shd_train.h5,shd_test.h5}", "tonic.datasets.SHD(save_to=DIR, train=True) and (train=False)"),
 }
-
-
-def _one_line(err: BaseException) -> str:
-    text = " ".join(str(err).split())
-    return f"{type(err).__name__}: {text}" if text else type(err).__name__
 
 
 def _layout_error(name: str, problem: str) -> DataError:
@@ -254,7 +249,7 @@ def _open_tonic(name: str, root: str, **kwargs: Any) -> Any:
     except DataError:
         raise
     except Exception as err:  # tonic indexes the folder tree with bare int() / dict look-ups
-        raise _layout_error(name, f"tonic cannot index {root} ({_one_line(err)})") from None
+        raise _layout_error(name, f"tonic cannot index {root} ({one_line(err, with_type=True)})") from None
 
 
 class TonicFrames(Dataset):
@@ -292,7 +287,7 @@ class TonicFrames(Dataset):
         except DataError:
             raise
         except Exception as err:
-            raise _layout_error(self.name, f"cannot read {self.files[index]} ({_one_line(err)}); truncated or not this format") from None
+            raise _layout_error(self.name, f"cannot read {self.files[index]} ({one_line(err, with_type=True)}); truncated or not this format") from None
         return self.frames(events), self.labels[index]
 
     def __getstate__(self) -> dict[str, Any]:
@@ -322,6 +317,18 @@ def _class_folders(name: str, folder: Path, suffix: str) -> set[str]:
     if not found:
         raise _layout_error(name, f"no {suffix} files under {folder}")
     return found
+
+
+def _check_classes(name: str, folder: Path, found: set[str], expected: Sequence[str], suffix: str, noun: str) -> None:
+    """``found`` (:func:`_class_folders` of ``folder``) is exactly the ``expected`` class
+    folders; else an error naming the unexpected ones, or the missing ones (``noun``: what a
+    class is, "digit(s)")."""
+    unexpected = sorted(found - set(expected))
+    if unexpected:
+        raise _layout_error(name, f"unexpected folder(s) {', '.join(unexpected)} in {folder}")
+    missing = [c for c in expected if c not in found]
+    if missing:
+        raise _layout_error(name, f"no {suffix} files for {noun} {', '.join(missing)} in {folder}")
 
 
 def _streamed(name: str, root: Path, frames: EventFrames, labels: Callable[[Any], Sequence[int]], **kwargs: Any) -> TonicFrames:
@@ -354,11 +361,23 @@ def _split(
 
 
 def _split_with_test(
-    name: str, full: TonicFrames, *, seed: int, val_fraction: float, test_fraction: float, frames: EventFrames, classes: int
+    name: str,
+    root: Path,
+    frames: EventFrames,
+    labels: Callable[[Any], Sequence[int]],
+    *,
+    seed: int,
+    val_fraction: float,
+    test_fraction: float,
+    classes: int,
 ) -> DataSplit:
-    labels = full.labels.numpy()
-    rest, test = stratified_split(labels, test_fraction, seed)
-    kept, held = stratified_split(labels[rest], val_fraction, seed)
+    """A data set that tonic ships as one split: streamed from ``root`` (``labels(source)``
+    gives its labels), ``test_fraction`` of each class held out for testing and validation
+    carved from the rest (both stratified, seeded)."""
+    full = _streamed(name, root, frames, labels)
+    targets = full.labels.numpy()
+    rest, test = stratified_split(targets, test_fraction, seed)
+    kept, held = stratified_split(targets[rest], val_fraction, seed)
     return DataSplit(
         name,
         Subset(full, rest[kept].tolist()),
@@ -414,11 +433,7 @@ def load_nmnist(
     folder = _location("nmnist", root)
     for split in ("Train", "Test"):
         digits = _class_folders("nmnist", folder / split, ".bin")
-        if not digits <= set("0123456789"):
-            raise _layout_error("nmnist", f"unexpected folder(s) {', '.join(sorted(digits - set('0123456789')))} in {folder / split}")
-        missing = sorted(set("0123456789") - digits)
-        if missing:
-            raise _layout_error("nmnist", f"no .bin files for digit(s) {', '.join(missing)} in {folder / split}")
+        _check_classes("nmnist", folder / split, digits, "0123456789", ".bin", "digit(s)")
     frames = EventFrames((34, 34, 2), bins, (size, size), denoise_us=denoise_us)
     return _train_and_test("nmnist", folder.parent, frames, lambda s, _: s.targets, seed=seed, val_fraction=val_fraction, classes=10)
 
@@ -439,17 +454,13 @@ def load_cifar10_dvs(
     for testing (stratified, seeded)."""
     folder = _location("cifar10_dvs", root)
     classes = _class_folders("cifar10_dvs", folder, ".aedat4")
-    if not classes <= set(CIFAR10_DVS_CLASSES):
-        raise _layout_error("cifar10_dvs", f"unexpected folder(s) {', '.join(sorted(classes - set(CIFAR10_DVS_CLASSES)))} in {folder}")
-    missing = [c for c in CIFAR10_DVS_CLASSES if c not in classes]
-    if missing:
-        raise _layout_error("cifar10_dvs", f"no .aedat4 files for class(es) {', '.join(missing)} in {folder}")
+    _check_classes("cifar10_dvs", folder, classes, CIFAR10_DVS_CLASSES, ".aedat4", "class(es)")
     if importlib.util.find_spec("aedat") is None:  # tonic reads AEDAT4 with it
         raise DataError("cifar10_dvs needs the aedat package to read its .aedat4 files: pip install aedat")
     frames = EventFrames((128, 128, 2), bins, (size, size), denoise_us=denoise_us)
-    full = _streamed("cifar10_dvs", folder.parent, frames, lambda s: s.targets)
     return _split_with_test(
-        "cifar10_dvs", full, seed=seed, val_fraction=val_fraction, test_fraction=test_fraction, frames=frames, classes=10
+        "cifar10_dvs", folder.parent, frames, lambda s: s.targets, seed=seed, val_fraction=val_fraction, test_fraction=test_fraction,
+        classes=10,
     )
 
 
@@ -474,9 +485,9 @@ def load_ncaltech101(
         raise _layout_error("ncaltech101", f"{len(classes)} class folders with .bin files in {folder / 'Caltech101'}, not 101")
     index = {name: i for i, name in enumerate(classes)}
     frames = EventFrames(None, bins, (size, size), denoise_us=denoise_us)
-    full = _streamed("ncaltech101", folder.parent, frames, lambda s: [index[t] for t in s.targets])
     return _split_with_test(
-        "ncaltech101", full, seed=seed, val_fraction=val_fraction, test_fraction=test_fraction, frames=frames, classes=101
+        "ncaltech101", folder.parent, frames, lambda s: [index[t] for t in s.targets], seed=seed, val_fraction=val_fraction,
+        test_fraction=test_fraction, classes=101,
     )
 
 
@@ -497,7 +508,7 @@ def _shd_labels(path: Path) -> np.ndarray:
             for key in ("extra/keys", "extra/speaker"):
                 file[key]
     except (OSError, KeyError) as err:
-        raise _layout_error("shd", f"{path} is not a complete SHD file ({_one_line(err)})") from None
+        raise _layout_error("shd", f"{path} is not a complete SHD file ({one_line(err, with_type=True)})") from None
     if len(lengths) != 1:
         raise _layout_error("shd", f"{path}: spikes/times, spikes/units and labels differ in length")
     if len(labels) == 0 or labels.min() < 0 or labels.max() >= 20:

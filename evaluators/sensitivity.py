@@ -160,26 +160,14 @@ def hutchinson_traces(
         raise ValueError("max_probes must be >= 1")
     progress = progress or quiet
     names = list(tensors)
-    fixed = [n for n in names if not isinstance(tensors[n], nn.Module)]
-    device = next((t.device for t in tensors.values() if isinstance(t, Tensor)), None)
-    if device is None:
-        device = batches[0][0].device
-    generator = torch.Generator(device=device).manual_seed(seed)
+    generator = _probe_generator(tensors, batches, seed)
     graphs = [_first_order(model, loss_fn, x, y, tensors) for x, y in batches] if keep_graphs else None
 
     sums = dict.fromkeys(names, 0.0)
     previous_mean: float | None = None
     used = 0
     for probe in progress(range(max_probes), "Hessian probes", max_probes):
-        shared = {n: _rademacher(tensors[n], generator) for n in fixed}  # type: ignore[arg-type]
-        estimate = dict.fromkeys(names, 0.0)
-        for b, (x, y) in enumerate(batches):
-            targets, grads = graphs[b] if graphs is not None else _first_order(model, loss_fn, x, y, tensors)
-            z = dict(shared)
-            z.update({n: _rademacher(t, generator) for n, t in targets.items() if n not in shared})
-            for n, value in _hessian_vector(targets, grads, z, joint).items():
-                estimate[n.split(RUN_SEP)[0]] += value / len(batches)
-            del targets, grads, z
+        estimate = _probe(model, loss_fn, batches, tensors, graphs, generator, joint)
         for n in names:
             sums[n] += estimate[n]
         used = probe + 1
@@ -188,6 +176,41 @@ def hutchinson_traces(
             break
         previous_mean = mean_total
     return {n: sums[n] / used for n in names}, used
+
+
+def _probe_generator(tensors: Mapping[str, Tensor | nn.Module], batches: Sequence[tuple[Tensor, Tensor]], seed: int) -> torch.Generator:
+    """The generator of the probes, seeded by ``seed``, on the device of the first tensor
+    target (else of the first batch)."""
+    device = next((t.device for t in tensors.values() if isinstance(t, Tensor)), None)
+    if device is None:
+        device = batches[0][0].device
+    return torch.Generator(device=device).manual_seed(seed)
+
+
+def _probe(
+    model: nn.Module,
+    loss_fn: LossFn,
+    batches: Sequence[tuple[Tensor, Tensor]],
+    tensors: Mapping[str, Tensor | nn.Module],
+    graphs: list[tuple[dict[str, Tensor], dict[str, Tensor | None]]] | None,
+    generator: torch.Generator,
+    joint: bool,
+) -> dict[str, float]:
+    """One Hutchinson probe: (1/n_b) Σ_b z_lᵀ(H_b z)_l for every name l of ``tensors``.
+
+    A tensor target draws one z_l for every batch; a module target one per batch (and run).
+    ``graphs``: each batch's :func:`_first_order`, kept; None: computed here per batch."""
+    names = list(tensors)
+    shared = {n: _rademacher(tensors[n], generator) for n in names if not isinstance(tensors[n], nn.Module)}  # type: ignore[arg-type]
+    estimate = dict.fromkeys(names, 0.0)
+    for b, (x, y) in enumerate(batches):
+        targets, grads = graphs[b] if graphs is not None else _first_order(model, loss_fn, x, y, tensors)
+        z = dict(shared)
+        z.update({n: _rademacher(t, generator) for n, t in targets.items() if n not in shared})
+        for n, value in _hessian_vector(targets, grads, z, joint).items():
+            estimate[n.split(RUN_SEP)[0]] += value / len(batches)
+        del targets, grads, z
+    return estimate
 
 
 # ------------------------------------------------------------------------------- HAWQ Ω

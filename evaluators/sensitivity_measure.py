@@ -11,6 +11,7 @@ import dataclasses
 import hashlib
 import json
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -132,27 +133,14 @@ def measure_sensitivity(
     the weights and, with ``output_error=True``, the output MSE of every choice of its options.
 
     ``network`` chooses the network whose Hessian the traces are taken on
-    (:data:`space.HESSIAN_NETWORKS`):
-
-    * ``"full"``: the full-precision network above,
-      L(W) = (1/n_b) Σ_b CE(f(x_b; W), y_b) (HAWQ).
-    * ``"quantized"`` (Lui & Neftci): the same pretrained weights at the space's largest config
-      c_max (``space.nearest_config()``: every unpinned decision at its largest W, S and T,
-      uniform where allowed; pins kept), step sizes calibrated on the first training batch
-      (:func:`evaluators.training.calibrate`), eval mode, every layer at its own T from c_max:
-      L(W) = (1/n_b) Σ_b CE(f_q(x_b; Q(W)), y_b), with W_q = α·clip(round(W/α), −Q_p, Q_p)
-      (power-of-two levels where a layer allows only those) and spikes s_t = γ_t·clip(⌊v_t/γ_t + 0.5⌋, 0, 2^S − 1) over the T steps. Tr(H_l) is taken
-      with respect to the float synapse weights W_l and Tr(H_a,l) to the neuron's input current,
-      both through the quantizers' straight-through gradients (∂W_q/∂W = ∂s_t/∂v_t = 1 inside
-      the clipping range, 0 outside, a mask that double backward treats as constant). With
-      refined neurons f_q is then linear in W_l given the masks, so
-      H_l = E_n[M_l J_nᵀ ∇²CE J_n M_l] (J_n the straight-through Jacobian of the logits, M_l the
-      mask of W_l); binary LIF neurons add the curvature of their surrogate gradient.
-
-    Only the traces depend on ``network``: the currents behind Ω_a, the weights behind Ω_w and
-    the kurtosis, and the output errors come from the full-precision network in both cases.
-    ``timesteps`` is the T of the full-precision network; with "quantized" the traces run at
-    c_max's T instead.
+    (:data:`space.HESSIAN_NETWORKS`; the losses in full at :func:`_hessian_traces`): ``"full"``,
+    the full-precision network above, L(W) = (1/n_b) Σ_b CE(f(x_b; W), y_b) (HAWQ);
+    ``"quantized"`` (Lui & Neftci), the same pretrained weights at the space's largest config
+    c_max, L(W) = (1/n_b) Σ_b CE(f_q(x_b; Q(W)), y_b), through the quantizers' straight-through
+    gradients. Only the traces depend on ``network``: the currents behind Ω_a, the weights
+    behind Ω_w and the kurtosis, and the output errors come from the full-precision network in
+    both cases. ``timesteps`` is the T of the full-precision network; with "quantized" the
+    traces run at c_max's T instead.
 
     A layer whose neuron never runs (a ResNet 1×1 shortcut, which reads its tie partner's
     spikes) gets Tr(H_a) = 0 and Ω_a = 0: its spikes are its tie partner's, one neuron serves
@@ -172,15 +160,8 @@ def measure_sensitivity(
     check_sensitivity_metric(network, HESSIAN_NETWORKS, what="Hessian network")
     progress = stopping(progress or evaluator.progress or quiet, getattr(evaluator, "stop", None))
     settings = {
-        "probes": probes,
-        "tol": tol,
-        "batches": batches,
-        "batch_size": batch_size,
-        "timesteps": timesteps,
-        "seed": seed,
-        "output_error": bool(output_error),
-        "loss": "cross_entropy",
-        "network": network,
+        "probes": probes, "tol": tol, "batches": batches, "batch_size": batch_size, "timesteps": timesteps, "seed": seed,
+        "output_error": bool(output_error), "loss": "cross_entropy", "network": network,
     }
     path = _cache_path(evaluator, evaluator.new_model(), settings)
     cached = _read_cache(path)
@@ -189,60 +170,123 @@ def measure_sensitivity(
 
     model = set_full_precision(evaluator.full_precision_model(), timesteps)
     model.eval()
+    data = _first_batches(evaluator, batches, batch_size)
+    measured = _Measured(evaluator, model, data, _input_currents(model, data))
+    traces = _hessian_traces(measured, network, probes=probes, tol=tol, seed=seed, progress=progress)
+    layers = _layer_sensitivities(measured, traces, with_output_error=output_error, progress=progress)
+    report = SensitivityReport(layers=layers, probes=traces.weight_probes, settings=settings, activation_probes=traces.current_probes)
+    _write_cache(path, report)
+    return report
+
+
+def _first_batches(evaluator: Any, batches: int, batch_size: int) -> list[tuple[Tensor, Tensor]]:
+    """The first ``batches`` batches of ``batch_size`` of the training set, in order, on the
+    evaluator's device."""
     device = evaluator.device
     data: list[tuple[Tensor, Tensor]] = []
     for i, (x, y) in enumerate(make_loader(evaluator.data.train, batch_size, shuffle=False)):
         if i >= batches:
             break
         data.append((x.to(device), y.to(device)))
-    layers = model.spiking_layers()
-    specs = {s.name: s for s in evaluator.specs}
-    space = evaluator.space
+    return data
 
-    currents = _input_currents(model, data)
-    hessian_model = model if network == "full" else _largest_quantized_model(evaluator)
-    hessian_layers = hessian_model.spiking_layers()
-    weights = {n: layer.synapse.weight for n, layer in hessian_layers.items()}
+
+@dataclass(frozen=True)
+class _Measured:
+    """What every step of a measurement reads: the evaluator, its full-precision ``model`` (in
+    eval mode), the probe ``batches`` and each layer's input current on them
+    (:func:`_input_currents`)."""
+
+    evaluator: Any
+    model: SpikingNetwork
+    batches: list[tuple[Tensor, Tensor]]
+    currents: dict[str, Tensor]
+
+
+@dataclass(frozen=True)
+class _Traces:
+    """Hutchinson traces per layer, of the synapse weights (Tr(H_l)) and of the input current
+    (Tr(H_a,l); only layers whose neuron runs), with the probes each run used."""
+
+    weights: dict[str, float]
+    weight_probes: int
+    currents: dict[str, float]
+    current_probes: int
+
+
+def _hessian_traces(measured: _Measured, network: str, *, probes: int, tol: float, seed: int, progress: Progress) -> _Traces:
+    """Tr(H_l) of every layer's synapse weights (probes seeded by ``seed``) and Tr(H_a,l) of the
+    input current of every layer that has one (seeded by ``seed + 1``), two separate
+    :func:`evaluators.sensitivity.hutchinson_traces` runs on the cross-entropy loss over the
+    n_b probe batches, on the network ``network`` chooses:
+
+    * ``"full"``: ``measured.model``, the full-precision network,
+      L(W) = (1/n_b) Σ_b CE(f(x_b; W), y_b) (HAWQ).
+    * ``"quantized"`` (Lui & Neftci): the same pretrained weights at the space's largest config
+      c_max (``space.nearest_config()``: every unpinned decision at its largest W, S and T,
+      uniform where allowed; pins kept), step sizes calibrated on the first training batch
+      (:func:`evaluators.training.calibrate`), eval mode, every layer at its own T from c_max:
+      L(W) = (1/n_b) Σ_b CE(f_q(x_b; Q(W)), y_b), with W_q = α·clip(round(W/α), −Q_p, Q_p)
+      (power-of-two levels where a layer allows only those) and spikes
+      s_t = γ_t·clip(⌊v_t/γ_t + 0.5⌋, 0, 2^S − 1) over the T steps. Tr(H_l) is taken
+      with respect to the float synapse weights W_l and Tr(H_a,l) to the neuron's input current,
+      both through the quantizers' straight-through gradients (∂W_q/∂W = ∂s_t/∂v_t = 1 inside
+      the clipping range, 0 outside, a mask that double backward treats as constant). With
+      refined neurons f_q is then linear in W_l given the masks, so
+      H_l = E_n[M_l J_nᵀ ∇²CE J_n M_l] (J_n the straight-through Jacobian of the logits, M_l the
+      mask of W_l); binary LIF neurons add the curvature of their surrogate gradient.
+    """
+    hessian_model = measured.model if network == "full" else _largest_quantized_model(measured.evaluator)
+    layers = hessian_model.spiking_layers()
+    weights = {n: layer.synapse.weight for n, layer in layers.items()}
+    data = measured.batches
     traces, used = hutchinson_traces(hessian_model, F.cross_entropy, data, weights, max_probes=probes, tol=tol, seed=seed, progress=progress)
-    neurons = {n: hessian_layers[n].neuron for n in hessian_layers if n in currents}
+    neurons = {n: layers[n].neuron for n in layers if n in measured.currents}
     act_traces, act_used = hutchinson_traces(
         hessian_model, F.cross_entropy, data, neurons, max_probes=probes, tol=tol, seed=seed + 1, progress=progress
     )
+    return _Traces(traces, used, act_traces, act_used)
 
-    x_all = torch.cat([x for x, _ in data])
+
+def _layer_sensitivities(
+    measured: _Measured, traces: _Traces, *, with_output_error: bool, progress: Progress
+) -> dict[str, LayerSensitivity]:
+    """Every layer of the evaluator's space, in order: Ω_w of each (scheme, W) from its weight
+    trace (:func:`evaluators.sensitivity.hawq_omega`), Ω_a of each (S, T) from its current and
+    its current's trace (:func:`evaluators.sensitivity.activation_omega`; 0 where its neuron
+    never runs), its weights' kurtosis and, ``with_output_error``, the output MSE of each of its
+    choices on the probe batches (:func:`evaluators.sensitivity.output_error`) — all on the
+    full-precision network."""
+    evaluator, model, currents = measured.evaluator, measured.model, measured.currents
+    x_all = torch.cat([x for x, _ in measured.batches])
     with torch.no_grad():
-        reference = model(x_all) if output_error else None
+        reference = model(x_all) if with_output_error else None
+    layers = model.spiking_layers()
+    specs = {s.name: s for s in evaluator.specs}
     results: dict[str, LayerSensitivity] = {}
-    for name in space.names:
-        options = space.layers[name]
+    for name in evaluator.space.names:
+        options, spec = evaluator.space.layers[name], specs[name]
         weight = layers[name].synapse.weight.detach()
-        omega = {weight_key(sc, w): hawq_omega(traces[name], weight, w, sc) for sc in options.schemes for w in options.w_bits}
-        act = {}
-        for s in options.s_bits:
-            for t in options.timesteps:
-                act[spike_key(s, t)] = (
-                    activation_omega(act_traces[name], currents[name], s, t, specs[name].n_inputs) if name in currents else 0.0
-                )
+        omega = {weight_key(sc, w): hawq_omega(traces.weights[name], weight, w, sc) for sc in options.schemes for w in options.w_bits}
+        act = {
+            spike_key(s, t): activation_omega(traces.currents[name], currents[name], s, t, spec.n_inputs) if name in currents else 0.0
+            for s in options.s_bits
+            for t in options.timesteps
+        }
         errors = {}
-        if output_error:
+        if with_output_error:
             choices = list(options.choices())
             for choice in progress(choices, f"output error {name}", len(choices)):
-                errors[choice.short()] = _output_error(model, name, choice, x_all, reference=reference)
+                errors[choice.short()] = output_error(model, name, choice, x_all, reference=reference)
         results[name] = LayerSensitivity(
             name=name,
-            n_weights=specs[name].n_weights,
-            n_inputs=specs[name].n_inputs,
-            trace=traces[name],
-            activation_trace=act_traces.get(name, 0.0),
+            n_weights=spec.n_weights,
+            n_inputs=spec.n_inputs,
+            trace=traces.weights[name],
+            activation_trace=traces.currents.get(name, 0.0),
             kurtosis=pearson_kurtosis(weight),
             omega=omega,
             activation_omega=act,
             output_error=errors,
         )
-    report = SensitivityReport(layers=results, probes=used, settings=settings, activation_probes=act_used)
-    _write_cache(path, report)
-    return report
-
-
-#: ``measure_sensitivity``'s keyword ``output_error`` shadows the function inside it.
-_output_error = output_error
+    return results

@@ -134,9 +134,15 @@ def read_partial(path: Path | None, kind: str, key: str | None, log: Log | None,
                 raise ValueError(f"no {field}")
         return blob
     except Exception as err:  # noqa: BLE001 - damaged or foreign: start over
-        if log is not None:
-            log(f"{description}: ignoring the partial checkpoint {path} ({type(err).__name__}: {err}); starting over")
+        log_ignored_partial(log, description, path, err)
         return None
+
+
+def log_ignored_partial(log: Log | None, description: str, path: Path | None, err: BaseException) -> None:
+    """Say through ``log`` (if any) that the partial checkpoint at ``path`` is ignored because
+    of ``err`` and training starts over."""
+    if log is not None:
+        log(f"{description}: ignoring the partial checkpoint {path} ({type(err).__name__}: {err}); starting over")
 
 
 def copy_state(state: dict[str, Tensor]) -> dict[str, Tensor]:
@@ -338,8 +344,7 @@ def train(
             if log is not None:
                 log(f"{description}: resuming from {checkpoint} after epoch {len(losses)}/{settings.epochs}")
         except Exception as err:  # noqa: BLE001 - it did not fit: start over from the start
-            if log is not None:
-                log(f"{description}: ignoring the partial checkpoint {checkpoint} ({type(err).__name__}: {err}); starting over")
+            log_ignored_partial(log, description, checkpoint, err)
             return train(
                 model_from(model, initial), data, settings, device=device, progress=progress, description=description,
                 on_epoch=on_epoch, log=log, stop=stop, checkpoint=None, before_batch=before_batch,
@@ -420,99 +425,146 @@ def train_to_plateau(
     never stopped (a damaged one is ignored); the caller removes it once the result is kept."""
     progress = progress or quiet
     torch.manual_seed(settings.seed)
-    loader = make_loader(train_data, settings.batch_size, shuffle=True, seed=settings.seed, workers=settings.workers)
-    to_memory_format(model, settings)
+    run = _PlateauTraining(
+        model, train_data, val_data, settings, device=device, progress=progress, log=log, description=description, stop=stop,
+        checkpoint=checkpoint, checkpoint_key=checkpoint_key,
+    )
     per_round = max(1, math.ceil(round_samples / max(len(train_data), 1)))
     min_gain = max(1e-3, 1.0 / max(len(val_data), 1))
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.Adam(params, lr=settings.lr, weight_decay=settings.weight_decay)
-    # The rule's bookkeeping, plain numbers only (a partial checkpoint holds it): the epochs
-    # done, the best validation accuracy, the finished rounds, whether a round stopped
-    # improving, whether annealing started (and its length), and the current round's losses
-    # and seconds so far.
-    book: dict[str, Any] = {
-        "epoch": 0, "best": -1.0, "rounds": [], "plateau": False, "anneal": False, "anneal_epochs": 0,
-        "round_losses": [], "round_seconds": 0.0,
-    }
-    best_state: dict[str, Tensor] | None = None
-    scheduler: Any = None
-
-    def cosine(epochs: int) -> Any:
-        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs * len(loader))
-
     saved = read_partial(checkpoint, "plateau", checkpoint_key, log, description)
     if saved is not None:
         initial = copy_state(model.state_dict())
         try:
-            restored = dict(saved["book"])
-            if set(restored) != set(book):
-                raise ValueError("bookkeeping of another version")
-            if restored["anneal"]:
-                scheduler = cosine(int(restored["anneal_epochs"]))  # before the optimizer's state: it sets the lr
-            model.load_state_dict(saved["model"])
-            optimizer.load_state_dict(saved["optimizer"])
-            if scheduler is not None:
-                scheduler.load_state_dict(saved["scheduler"])
-            best_state = saved.get("best_state") or None
-            if (best_state is None) != (not restored["rounds"]) or (best_state is not None and set(best_state) != set(initial)):
-                raise ValueError("best weights do not fit the rounds or the model")
-            set_rng_state(loader, device, saved["rng"])
-            book = restored
-            if log is not None:
-                log(f"{description}: resuming from {checkpoint} after epoch {book['epoch']}")
+            run.resume(saved)
         except Exception as err:  # noqa: BLE001 - it did not fit: start over
-            if log is not None:
-                log(f"{description}: ignoring the partial checkpoint {checkpoint} ({type(err).__name__}: {err}); starting over")
+            log_ignored_partial(log, description, checkpoint, err)
             return train_to_plateau(
                 model_from(model, initial), train_data, val_data, settings, device=device, progress=progress, log=log,
                 description=description, round_samples=round_samples, max_epochs=max_epochs, stop=stop,
             )
-
-    def save() -> None:
-        if checkpoint is not None:
-            write_partial(checkpoint, {
-                "kind": "plateau", "key": checkpoint_key, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict() if scheduler is not None else None, "best_state": best_state,
-                "book": book, "rng": rng_state(loader, device),
-            })
-
-    def round_start() -> int:
-        return book["epoch"] - len(book["round_losses"])
-
-    def run(epochs: int, anneal: bool) -> PlateauRound:
-        done_before = len(book["round_losses"])
-        start = time.perf_counter() - book["round_seconds"]
-        label = f"{description} {'anneal' if anneal else 'round'} {len(book['rounds']) + 1}"
-        for _ in progress(range(done_before, epochs), label, epochs - done_before):
-            book["epoch"] += 1
-            book["round_losses"].append(
-                train_epoch(model, loader, optimizer, scheduler, settings, book["epoch"], device=device, stop=stop, description=description)
-            )
-            book["round_seconds"] = time.perf_counter() - start
-            if len(book["round_losses"]) < epochs:
-                save()  # the end of a round is saved once its accuracy is known
-        done = PlateauRound(book["epoch"], book["round_losses"][-1], accuracy(model, val_data, device=device), time.perf_counter() - start, anneal)
-        book["rounds"].append(dataclasses.asdict(done))
-        book["round_losses"], book["round_seconds"] = [], 0.0
-        if log is not None:
-            what = "annealed" if anneal else f"round {len(book['rounds'])}"
-            log(f"{description} epoch {done.epoch} ({what}): loss {done.loss:.4f}, validation {100 * done.accuracy:.2f}%, {done.seconds:.1f} s")
-        return done
-
-    while not book["anneal"] and not book["plateau"] and (round_start() + per_round < max_epochs or not book["rounds"]):
-        done = run(min(per_round, max(1, max_epochs - round_start() - 1)), anneal=False)
+    book = run.book
+    while not book["anneal"] and not book["plateau"] and (run.round_start() + per_round < max_epochs or not book["rounds"]):
+        done = run.train_round(min(per_round, max(1, max_epochs - run.round_start() - 1)), anneal=False)
         improved = done.accuracy >= book["best"] + min_gain
         if done.accuracy > book["best"]:
-            book["best"], best_state = done.accuracy, copy_state(model.state_dict())
+            book["best"], run.best_state = done.accuracy, copy_state(model.state_dict())
         book["plateau"] = not improved
-        save()
+        run.save()
     if not book["anneal"]:
-        model.load_state_dict(best_state)
-        book["anneal"], book["anneal_epochs"] = True, max(1, min(per_round, max_epochs - book["epoch"]))
-        scheduler = cosine(book["anneal_epochs"])
-    if run(book["anneal_epochs"], anneal=True).accuracy < book["best"]:
-        model.load_state_dict(best_state)
+        run.start_annealing(max(1, min(per_round, max_epochs - book["epoch"])))
+    if run.train_round(book["anneal_epochs"], anneal=True).accuracy < book["best"]:
+        model.load_state_dict(run.best_state)
     return [PlateauRound(**r) for r in book["rounds"]]
+
+
+class _PlateauTraining:
+    """One run of :func:`train_to_plateau`: the model, its loader, optimizer and (once
+    annealing starts) cosine scheduler, the best round's weights and the rule's bookkeeping
+    ``book``, plain numbers only (a partial checkpoint holds it): the epochs done, the best
+    validation accuracy, the finished rounds, whether a round stopped improving, whether
+    annealing started (and its length), and the current round's losses and seconds so far."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        train_data: Dataset,
+        val_data: Dataset,
+        settings: TrainSettings,
+        *,
+        device: str | torch.device,
+        progress: Progress,
+        log: Log | None,
+        description: str,
+        stop: StopRequest | None,
+        checkpoint: Path | None,
+        checkpoint_key: str | None,
+    ) -> None:
+        self.model, self.val_data, self.settings = model, val_data, settings
+        self.device, self.progress, self.log, self.description, self.stop = device, progress, log, description, stop
+        self.checkpoint, self.checkpoint_key = checkpoint, checkpoint_key
+        self.loader = make_loader(train_data, settings.batch_size, shuffle=True, seed=settings.seed, workers=settings.workers)
+        to_memory_format(model, settings)
+        params = [p for p in model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.Adam(params, lr=settings.lr, weight_decay=settings.weight_decay)
+        self.book: dict[str, Any] = {
+            "epoch": 0, "best": -1.0, "rounds": [], "plateau": False, "anneal": False, "anneal_epochs": 0,
+            "round_losses": [], "round_seconds": 0.0,
+        }
+        self.best_state: dict[str, Tensor] | None = None
+        self.scheduler: Any = None
+
+    def _cosine(self, epochs: int) -> Any:
+        return torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=epochs * len(self.loader))
+
+    def resume(self, saved: dict[str, Any]) -> None:
+        """Take up the partial checkpoint ``saved`` (:func:`read_partial`); an error when it
+        does not fit this run (the caller then starts over)."""
+        restored = dict(saved["book"])
+        if set(restored) != set(self.book):
+            raise ValueError("bookkeeping of another version")
+        if restored["anneal"]:
+            self.scheduler = self._cosine(int(restored["anneal_epochs"]))  # before the optimizer's state: it sets the lr
+        initial_keys = set(self.model.state_dict())
+        self.model.load_state_dict(saved["model"])
+        self.optimizer.load_state_dict(saved["optimizer"])
+        if self.scheduler is not None:
+            self.scheduler.load_state_dict(saved["scheduler"])
+        best_state = saved.get("best_state") or None
+        if (best_state is None) != (not restored["rounds"]) or (best_state is not None and set(best_state) != initial_keys):
+            raise ValueError("best weights do not fit the rounds or the model")
+        self.best_state = best_state
+        set_rng_state(self.loader, self.device, saved["rng"])
+        self.book = restored
+        if self.log is not None:
+            self.log(f"{self.description}: resuming from {self.checkpoint} after epoch {self.book['epoch']}")
+
+    def save(self) -> None:
+        """Write the partial checkpoint (when there is one)."""
+        if self.checkpoint is not None:
+            write_partial(self.checkpoint, {
+                "kind": "plateau", "key": self.checkpoint_key, "model": self.model.state_dict(),
+                "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None, "best_state": self.best_state,
+                "book": self.book, "rng": rng_state(self.loader, self.device),
+            })
+
+    def round_start(self) -> int:
+        """The epoch the current round started after."""
+        return self.book["epoch"] - len(self.book["round_losses"])
+
+    def start_annealing(self, epochs: int) -> None:
+        """Back to the best round's weights, then a cosine schedule over ``epochs`` epochs."""
+        self.model.load_state_dict(self.best_state)
+        self.book["anneal"], self.book["anneal_epochs"] = True, epochs
+        self.scheduler = self._cosine(epochs)
+
+    def train_round(self, epochs: int, anneal: bool) -> PlateauRound:
+        """The rest of a round of ``epochs`` epochs (a resumed one goes on where it stopped),
+        then its validation accuracy; the round is added to the bookkeeping."""
+        book = self.book
+        done_before = len(book["round_losses"])
+        start = time.perf_counter() - book["round_seconds"]
+        label = f"{self.description} {'anneal' if anneal else 'round'} {len(book['rounds']) + 1}"
+        for _ in self.progress(range(done_before, epochs), label, epochs - done_before):
+            book["epoch"] += 1
+            book["round_losses"].append(train_epoch(
+                self.model, self.loader, self.optimizer, self.scheduler, self.settings, book["epoch"], device=self.device,
+                stop=self.stop, description=self.description,
+            ))
+            book["round_seconds"] = time.perf_counter() - start
+            if len(book["round_losses"]) < epochs:
+                self.save()  # the end of a round is saved once its accuracy is known
+        valid = accuracy(self.model, self.val_data, device=self.device)
+        done = PlateauRound(book["epoch"], book["round_losses"][-1], valid, time.perf_counter() - start, anneal)
+        book["rounds"].append(dataclasses.asdict(done))
+        book["round_losses"], book["round_seconds"] = [], 0.0
+        if self.log is not None:
+            what = "annealed" if anneal else f"round {len(book['rounds'])}"
+            self.log(
+                f"{self.description} epoch {done.epoch} ({what}): loss {done.loss:.4f}, validation {100 * done.accuracy:.2f}%, "
+                f"{done.seconds:.1f} s"
+            )
+        return done
 
 
 @torch.no_grad()
