@@ -22,7 +22,7 @@ from spikebits.models.network import (
     record_activity,
     set_full_precision,
 )
-from spikebits.models.neurons import LIFNeuron, RefinedNeuron
+from spikebits.models.neurons import LIFNeuron, Neuron, RefinedNeuron
 from spikebits.models.quantizers import (
     WeightQuantizer,
     grid_search_step,
@@ -49,6 +49,7 @@ __all__ = [
     "LIFNeuron",
     "LayerSpec",
     "MixedWeightQuantizer",
+    "Neuron",
     "RefinedFiring",
     "RefinedNeuron",
     "SpikingLayer",

@@ -191,8 +191,12 @@ def tagged_levels(spikes: Tensor) -> tuple[Tensor, Tensor] | None:
 def spike_levels(spikes: Tensor, steps: Tensor, atol: float = 1e-4) -> tuple[Tensor, Tensor]:
     """(k, γ) with k_t = round(s_t/γ_t) when every s_t/γ_t lies within ``atol`` of an integer
     (``spikes`` ``[T, B, ...]`` are levels of one neuron, or sums of them); else the spikes as
-    they are with γ_t = 1 (a sum of several neurons' spikes, a pooled average)."""
+    they are with γ_t = 1 (a sum of several neurons' spikes, a pooled average). Spikes on the
+    meta device hold no values to test (a structural forward, :func:`models.layer_specs`):
+    they are kept as they are."""
     steps = steps.to(spikes.device, spikes.dtype)
+    if spikes.is_meta:
+        return spikes.detach(), torch.ones_like(steps)
     levels = spikes.detach() / steps.view(-1, *([1] * (spikes.dim() - 1)))
     rounded = levels.round()
     if torch.allclose(levels, rounded, rtol=0.0, atol=atol):

@@ -127,7 +127,7 @@ class SpikingLayer(nn.Module):
         bit_options: tuple[int, ...] | None = None,
         timestep_options: tuple[int, ...] | None = None,
     ) -> tuple[nn.Parameter | None, nn.Parameter | None]:
-        """Make this layer's B_s,t and/or T learnable (``RefinedNeuron.learn``): the output
+        """Make this layer's B_s,t and/or T learnable (:meth:`models.neurons.Neuron.learn`): the output
         neuron shares the input neuron's B̂_s and T̂, so both always run at one S and T.
         Returns (B̂_s, T̂) for tied layers to share."""
         options = {"bit_options": bit_options, "timestep_options": timestep_options}

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from spikebits.models.layers import Activity, SpikingLayer
 from spikebits.models.registry import build
@@ -161,6 +161,70 @@ def _taps_inside(size_in: int, size_out: int, kernel: int, stride: int, padding:
     )
 
 
+def _record_shapes(probe: SpikingNetwork, shape: tuple[int, ...]) -> dict[str, tuple[tuple[int, ...], tuple[int, ...]]]:
+    """Per layer of ``probe`` (an eval-mode copy on the meta device): the shape of one step's
+    spikes its synapse reads and of the current it sends, both per sample.
+
+    A forward hook on each layer's deployed synapse (``layer.deployed``, :mod:`models.hooked`)
+    records them: while hooked, the layer runs that synapse once per step on the spikes, which
+    also catches the layers whose ``synapse_forward`` an architecture calls directly (a ResNet
+    shortcut, a SEW block, q, k and v). The hooks are removed afterwards, even on an error."""
+    records: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {}
+    handles = []
+    try:
+        for lname, layer in probe.spiking_layers().items():
+
+            def record(_module: nn.Module, args: tuple, out: Tensor, _name: str = lname) -> None:
+                records[_name] = (tuple(args[0].shape[1:]), tuple(out.shape[1:]))
+
+            handles.append(layer.deployed.register_forward_hook(record))
+        with torch.no_grad():
+            probe(torch.zeros((1, *shape), device="meta"))
+    finally:
+        for handle in handles:
+            handle.remove()
+    return records
+
+
+def _layer_spec(name: str, layer: SpikingLayer, in_shape: tuple[int, ...], out_shape: tuple[int, ...]) -> LayerSpec:
+    """The :class:`LayerSpec` of ``layer`` reading spikes of ``in_shape`` and sending a current
+    of ``out_shape`` (per sample and step)."""
+    syn = layer.synapse
+    n_out = int(torch.Size(out_shape).numel())
+    if isinstance(syn, nn.Conv2d):
+        kh, kw = syn.kernel_size
+        macs = n_out * kh * kw * syn.in_channels // syn.groups
+        taps = 1
+        for d in range(2):
+            taps *= _taps_inside(in_shape[1 + d], out_shape[1 + d], syn.kernel_size[d], syn.stride[d], syn.padding[d], syn.dilation[d])
+        synapses = taps * syn.in_channels // syn.groups * syn.out_channels
+    else:
+        macs = synapses = n_out * syn.in_features  # tokens · in · out
+    attention = {}
+    if layer.attention is not None:
+        heads, head_dim = layer.attention
+        tokens = int(torch.Size(out_shape[:-1]).numel())
+        attention = {
+            "attention_products": heads * tokens * tokens * head_dim,
+            "attention_tokens": tokens,
+            "attention_head_dim": head_dim,
+        }
+    return LayerSpec(
+        name,
+        layer.kind,
+        int(syn.weight.numel()),
+        int(torch.Size(in_shape).numel()),
+        n_out,
+        int(macs),
+        in_shape,
+        out_shape,
+        layer.spike_source or name,
+        int(synapses),
+        output_neurons=n_out if layer.output_neuron is not None else 0,
+        **attention,
+    )
+
+
 def layer_specs(model: SpikingNetwork, input_shape: Sequence[int] | None = None) -> list[LayerSpec]:
     """Per-layer structure of ``model`` for inputs of ``input_shape`` (C, H, W).
 
@@ -172,59 +236,10 @@ def layer_specs(model: SpikingNetwork, input_shape: Sequence[int] | None = None)
     with torch.device("meta"):
         probe = build(name, **kwargs)
     probe.eval()
-    records: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {}
-    layers = probe.spiking_layers()
-    originals = {}
-    for lname, layer in layers.items():
-        originals[lname] = layer.synapse_forward
-
-        def recorder(spikes, _layer=layer, _name=lname):
-            out = originals[_name](spikes)
-            records[_name] = (tuple(spikes.shape[2:]), tuple(out.shape[1:]))
-            return out
-
-        layer.synapse_forward = recorder  # type: ignore[method-assign]
-    with torch.no_grad():
-        probe(torch.zeros((1, *shape), device="meta"))
+    records = _record_shapes(probe, shape)
     specs = []
-    for lname, layer in layers.items():
+    for lname, layer in probe.spiking_layers().items():
         if lname not in records:
             raise RuntimeError(f"layer {lname} was not reached by a forward pass")
-        in_shape, out_shape = records[lname]
-        syn = layer.synapse
-        n_out = int(torch.Size(out_shape).numel())
-        if isinstance(syn, nn.Conv2d):
-            kh, kw = syn.kernel_size
-            macs = n_out * kh * kw * syn.in_channels // syn.groups
-            taps = 1
-            for d in range(2):
-                taps *= _taps_inside(in_shape[1 + d], out_shape[1 + d], syn.kernel_size[d], syn.stride[d], syn.padding[d], syn.dilation[d])
-            synapses = taps * syn.in_channels // syn.groups * syn.out_channels
-        else:
-            macs = synapses = n_out * syn.in_features  # tokens · in · out
-        attention = {}
-        if layer.attention is not None:
-            heads, head_dim = layer.attention
-            tokens = int(torch.Size(out_shape[:-1]).numel())
-            attention = {
-                "attention_products": heads * tokens * tokens * head_dim,
-                "attention_tokens": tokens,
-                "attention_head_dim": head_dim,
-            }
-        specs.append(
-            LayerSpec(
-                lname,
-                layer.kind,
-                int(syn.weight.numel()),
-                int(torch.Size(in_shape).numel()),
-                n_out,
-                int(macs),
-                in_shape,
-                out_shape,
-                layer.spike_source or lname,
-                int(synapses),
-                output_neurons=n_out if layer.output_neuron is not None else 0,
-                **attention,
-            )
-        )
+        specs.append(_layer_spec(lname, layer, *records[lname]))
     return specs

@@ -2,6 +2,7 @@
 
 Shapes: the input current is ``[B, ...]``; the output is ``[T, B, ...]``.
 
+Every neuron is a :class:`Neuron`, whose docstring states the lifecycle they share.
 Each neuron owns a firing module (``neuron.firing``, :mod:`models.hooked`): in eval mode,
 while a module hook watches it, the neuron runs its T steps as T calls of it (the same
 numbers), so the hook sees every step's spikes and membrane.
@@ -10,17 +11,147 @@ numbers), so the hook sees every step's spikes and membrane.
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
+from collections.abc import Callable
 
 import torch
 from torch import Tensor, nn
 
-from spikebits.models.hooked import LIFFiring, RefinedFiring, tag_levels
+from spikebits.models.hooked import Firing, LIFFiring, RefinedFiring, tag_levels
 from spikebits.models.quantizers import held_bits, init_spike_step, quantize_unsigned, renewal_step, unsigned_levels
+
+
+#: An inclusive (lowest, highest) range of a learnable B_s or T; None: not learnable.
+_Range = tuple[int, int] | None
+#: The starting value of a learnable B̂_s or T̂, or an existing parameter to share (tied layers).
+_Start = float | nn.Parameter | None
+#: The values a learnable B_s or T may take when not every integer in its range (None: all).
+_Options = tuple[int, ...] | None
 
 
 def _shared_or_new(init: float | nn.Parameter, shape: tuple[int, ...]) -> nn.Parameter:
     """``init`` itself when it is a parameter (shared by tied layers), else a new one filled with it."""
     return init if isinstance(init, nn.Parameter) else nn.Parameter(torch.full(shape, float(init)))
+
+
+class Neuron(nn.Module, ABC):
+    """The contract of every spiking neuron: T spike maps of S bits from a constant input
+    current (as spikingjelly's ``BaseNode`` writes charge → fire → reset once).
+
+    Lifecycle, in the order a network drives it:
+
+    1. :meth:`configure` ``(bits, timesteps)`` sets the spike bit width S (``None``: full
+       precision; a binary neuron ignores it) and the number of time steps T, and drops any
+       learnable B̂_s and T̂ (:meth:`models.SpikingLayer.configure` calls it).
+    2. :meth:`learn` (optional: the supernet) makes T, and B_s,t of each step where spikes
+       have more than one bit, learnable within ranges; it returns the parameters (B̂_s, T̂)
+       for tied layers to share. While T̂ is learnable each forward first sets
+       T = round(clip(T̂)) (:func:`models.quantizers.held_bits`, with ``hysteresis``).
+    3. :meth:`forward` ``(x)``: the input current x ``[B, ...]`` is the same x_t at every step
+       (temporal squeezing hands each layer the mean of the previous layer's output). From
+       v_0 = s_0 = 0, each step t = 1 … T
+
+           charge:        v_t = charge(v_{t−1}, x_t, s_{t−1})    (:meth:`charge`)
+           fire:          s_t = f(v_t)
+
+       where the reset by the last spike s_{t−1} is part of the charge (a soft reset
+       subtracts it, a hard reset zeroes v); the output is the stack ``[T, B, ...]``.
+       :meth:`_run` writes that loop once; a subclass may run it fused (the same numbers).
+    4. Watched (:mod:`models.hooked`): in eval mode, while a module hook is registered on
+       ``firing`` (the neuron's firing function of one step, f), the T steps run as T calls
+       of it and the spikes come back tagged with their integer levels.
+
+    :attr:`spike_bits` is the S of the spikes the neuron emits (None: full precision).
+    Subclasses implement :attr:`spike_bits`, :meth:`charge` and :meth:`_fire_steps`, and
+    override :meth:`_configure_bits` / :meth:`_learn_bits` when their spikes have a bit width.
+    """
+
+    def __init__(self, firing: Firing) -> None:
+        super().__init__()
+        self.register_parameter("timesteps_param", None)
+        self.timesteps = 1
+        self.timestep_range = (1, 1)
+        #: The values T may take within its range when not every integer (None: all).
+        self.timestep_options: tuple[int, ...] | None = None
+        #: How far B̂_s,t and T̂ must pass a rounding threshold before B_s,t or T changes
+        #: (:func:`models.quantizers.held_bits`).
+        self.hysteresis = 0.0
+        #: s_t = f(v_t) of one step, called once per step while watched (lifecycle, 4).
+        self.firing = firing
+
+    @property
+    @abstractmethod
+    def spike_bits(self) -> int | None:
+        """S, the bit width of the spikes (None: full precision)."""
+
+    @abstractmethod
+    def charge(self, v: Tensor, x: Tensor, s: Tensor) -> Tensor:
+        """v_t from v_{t−1}, the input x_t and the last spikes s_{t−1} (reset included)."""
+
+    @abstractmethod
+    def _fire_steps(self, x: Tensor) -> Tensor:
+        """The ``[T, B, ...]`` spikes of ``x`` at the current S and T (lifecycle, 3 and 4)."""
+
+    def configure(self, bits: int | None, timesteps: int) -> None:
+        """Run at S = ``bits`` (None: full precision) for T = ``timesteps`` steps; drops B̂_s and T̂."""
+        if timesteps < 1:
+            raise ValueError("timesteps must be >= 1")
+        self._configure_bits(bits, timesteps)
+        self.timesteps = timesteps
+        self.timesteps_param = None
+
+    def _configure_bits(self, bits: int | None, timesteps: int) -> None:
+        """Set S (``timesteps`` is the new T; ``self.timesteps`` still the old). Binary
+        spikes have no bit width to set."""
+
+    def learn(
+        self,
+        bit_range: tuple[int, int] | None,
+        timestep_range: tuple[int, int] | None,
+        *,
+        bits_init: float | nn.Parameter | None = None,
+        timesteps_init: float | nn.Parameter | None = None,
+        bit_options: tuple[int, ...] | None = None,
+        timestep_options: tuple[int, ...] | None = None,
+    ) -> tuple[nn.Parameter | None, nn.Parameter | None]:
+        """Make B_s,t (per step) and/or T learnable within the given inclusive ranges (only
+        at ``*_options`` when given: the allowed values when not every integer).
+
+        ``*_init`` is a starting value or an existing parameter to share (tied layers).
+        Returns (B̂_s, T̂), None where not learnable (B̂_s always, for binary spikes)."""
+        t_max = timestep_range[1] if timestep_range else self.timesteps
+        bits_param = self._learn_bits(bit_range, t_max, bits_init, bit_options)
+        if timestep_range is not None:
+            self.timestep_range = (int(timestep_range[0]), int(timestep_range[1]))
+            self.timestep_options = tuple(timestep_options) if timestep_options is not None else None
+            self.timesteps_param = _shared_or_new(self.timesteps if timesteps_init is None else timesteps_init, ())
+        return bits_param, self.timesteps_param
+
+    def _learn_bits(self, bit_range: _Range, t_max: int, bits_init: _Start, bit_options: _Options) -> nn.Parameter | None:
+        """Make B_s,t learnable for up to ``t_max`` steps (:meth:`learn`); returns B̂_s.
+        Binary spikes have none: None."""
+        return None
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.timesteps_param is not None:
+            self.timesteps = held_bits(self.timesteps_param, *self.timestep_range, self.timestep_options, self.timesteps, self.hysteresis)
+        return self._fire_steps(x)
+
+    def _watched(self) -> bool:
+        """Whether this forward runs step by step through ``firing`` (lifecycle, 4)."""
+        return not self.training and self.firing.watched
+
+    def _run(self, x: Tensor, fire: Callable[[int, Tensor], Tensor]) -> Tensor:
+        """The T steps from v_0 = s_0 = 0: v_t = charge(v_{t−1}, x, s_{t−1}), s_t = fire(t, v_t);
+        returns the stack ``[T, B, ...]``."""
+        v = torch.zeros_like(x)
+        s = torch.zeros_like(x)
+        out = []
+        for t in range(self.timesteps):
+            v = self.charge(v, x, s)
+            s = fire(t, v)
+            out.append(s)
+        return torch.stack(out)
 
 
 class _RefinedSpikes(torch.autograd.Function):
@@ -93,7 +224,7 @@ def refined_spikes(x: Tensor, gamma: Tensor, bits: int, timesteps: int, tau: flo
     return _RefinedSpikes.apply(x, gamma, bits, timesteps, tau)
 
 
-class RefinedNeuron(nn.Module):
+class RefinedNeuron(Neuron):
     """Refined multi-bit spiking neuron (soft reset, rounding threshold), Yao et al.
 
         v_t = v_{t−1}/τ + x_t − s_{t−1}
@@ -108,67 +239,42 @@ class RefinedNeuron(nn.Module):
     T = round(clip(T̂)) steps; B_s,t = round(clip(B̂_s,t)) with the clipping-boundary
     gradient. When B_s,t changes, γ_t is kept or, with ``renew=True``, re-picked from the
     current membrane potentials v_t by :func:`models.quantizers.renewal_step`.
+    γ and B̂_s are sized for the largest T. At a fixed bit width the T steps run fused
+    (:func:`refined_spikes`, the same numbers).
     """
 
     def __init__(self, tau: float = 1.0) -> None:
-        super().__init__()
         if tau < 1.0:
             raise ValueError("tau must be >= 1 (v_t = v_{t-1}/tau + x_t - s_{t-1})")
+        super().__init__(RefinedFiring())
         self.tau = tau
         self.gamma = nn.Parameter(torch.ones(1))
         self.register_buffer("initialized", torch.tensor(False))
         self.register_parameter("bits_param", None)
-        self.register_parameter("timesteps_param", None)
         self.bits: int | None = None
-        self.timesteps = 1
         self.bit_range = (1, 16)
-        self.timestep_range = (1, 1)
-        #: The values B_s,t and T may take within their ranges when not every integer (None: all).
+        #: The values B_s,t may take within its range when not every integer (None: all).
         self.bit_options: tuple[int, ...] | None = None
-        self.timestep_options: tuple[int, ...] | None = None
-        #: How far B̂_s,t and T̂ must pass a rounding threshold before B_s,t or T changes
-        #: (:func:`models.quantizers.held_bits`).
-        self.hysteresis = 0.0
         self.step_bits: list[int] = []
         self.renew = False
         self.renewal_grid = 50
         self.renewals = 0
-        #: s_t = f(v_t) of one step, called once per step while watched (module docstring).
-        self.firing = RefinedFiring()
 
     @property
     def spike_bits(self) -> int | None:
         return self.bits
 
-    def configure(self, bits: int | None, timesteps: int) -> None:
-        if timesteps < 1:
-            raise ValueError("timesteps must be >= 1")
+    def _configure_bits(self, bits: int | None, timesteps: int) -> None:
         if (bits, timesteps) != (self.bits, self.timesteps):
             self.initialized.fill_(False)
             if timesteps != self.gamma.numel():
                 self.gamma = nn.Parameter(self.gamma.detach()[:1].repeat(timesteps))
-        self.bits, self.timesteps = bits, timesteps
-        self.bits_param = self.timesteps_param = None
+        self.bits = bits
+        self.bits_param = None
 
-    def learn(
-        self,
-        bit_range: tuple[int, int] | None,
-        timestep_range: tuple[int, int] | None,
-        *,
-        bits_init: float | nn.Parameter | None = None,
-        timesteps_init: float | nn.Parameter | None = None,
-        bit_options: tuple[int, ...] | None = None,
-        timestep_options: tuple[int, ...] | None = None,
-    ) -> tuple[nn.Parameter | None, nn.Parameter | None]:
-        """Make B_s,t (per step) and/or T learnable within the given inclusive ranges (only
-        at ``*_options`` when given: the allowed values when not every integer).
-
-        ``*_init`` is a starting value or an existing parameter to share (tied layers).
-        γ and B̂_s are sized for the largest T; returns (B̂_s, T̂), None where not learnable.
-        """
+    def _learn_bits(self, bit_range: _Range, t_max: int, bits_init: _Start, bit_options: _Options) -> nn.Parameter | None:
         if self.bits is None:
             raise ValueError("configure a bit width before making it learnable")
-        t_max = timestep_range[1] if timestep_range else self.timesteps
         if self.gamma.numel() < t_max:
             self.gamma = nn.Parameter(torch.cat([self.gamma.detach(), self.gamma.detach()[-1:].repeat(t_max - self.gamma.numel())]))
         if bit_range is not None:
@@ -176,11 +282,7 @@ class RefinedNeuron(nn.Module):
             self.bits_param = _shared_or_new(self.bits if bits_init is None else bits_init, (t_max,))
             self.bit_options = tuple(bit_options) if bit_options is not None else None
             self.step_bits = [self.bits] * t_max
-        if timestep_range is not None:
-            self.timestep_range = (int(timestep_range[0]), int(timestep_range[1]))
-            self.timestep_options = tuple(timestep_options) if timestep_options is not None else None
-            self.timesteps_param = _shared_or_new(self.timesteps if timesteps_init is None else timesteps_init, ())
-        return self.bits_param, self.timesteps_param
+        return self.bits_param
 
     def _step_bits(self, t: int, v: Tensor) -> int:
         """B_s,t of a learnable neuron; renews γ_t from v_t when it changed."""
@@ -194,47 +296,38 @@ class RefinedNeuron(nn.Module):
                 self.renewals += 1
         return bits
 
-    def forward(self, x: Tensor) -> Tensor:
-        if self.timesteps_param is not None:
-            self.timesteps = held_bits(self.timesteps_param, *self.timestep_range, self.timestep_options, self.timesteps, self.hysteresis)
+    def charge(self, v: Tensor, x: Tensor, s: Tensor) -> Tensor:
+        """v_t = v_{t−1}/τ + x_t − s_{t−1} (soft reset)."""
+        return (v if self.tau == 1.0 else v / self.tau) + x - s
+
+    def _fire_steps(self, x: Tensor) -> Tensor:
         if self.bits is not None and not bool(self.initialized):
             with torch.no_grad():
                 self.gamma.fill_(init_spike_step(x, self.bits))
                 self.initialized.fill_(True)
         learn_bits = self.bits_param is not None
-        if not self.training and self.firing.watched:
+        if self._watched():
             return self._watched_steps(x, learn_bits)
         if self.bits is not None and not learn_bits:
             return refined_spikes(x, self.gamma, self.bits, self.timesteps, self.tau)
-        v = torch.zeros_like(x)
-        s = torch.zeros_like(x)
-        out = []
-        for t in range(self.timesteps):
-            v = (v if self.tau == 1.0 else v / self.tau) + x - s
-            if self.bits is None:
-                s = torch.relu(v)
-            elif learn_bits:
-                s = quantize_unsigned(v, self.gamma[t], self._step_bits(t, v), self.bits_param[t])
-            else:
-                s = quantize_unsigned(v, self.gamma[t], self.bits)
-            out.append(s)
-        return torch.stack(out)
+        if self.bits is None:
+            return self._run(x, lambda t, v: torch.relu(v))
+        return self._run(x, lambda t, v: quantize_unsigned(v, self.gamma[t], self._step_bits(t, v), self.bits_param[t]))
 
     def _watched_steps(self, x: Tensor, learn_bits: bool) -> Tensor:
         """The T steps as T calls of ``self.firing`` (v_t = v_{t−1}/τ + x − s_{t−1}, s_t = firing(v_t)),
         the spikes tagged with their integer levels and γ_t (:func:`models.hooked.tag_levels`)."""
         firing = self.firing
         firing.start(x)
-        v = torch.zeros_like(x)
-        s = torch.zeros_like(x)
-        out, levels = [], []
-        for t in range(self.timesteps):
-            v = (v if self.tau == 1.0 else v / self.tau) + x - s
+        levels = []
+
+        def fire(t: int, v: Tensor) -> Tensor:
             bits = self._step_bits(t, v) if learn_bits else self.bits
             s = firing(v, self.gamma[t], bits)
-            out.append(s)
             levels.append(firing.level)
-        spikes = torch.stack(out)
+            return s
+
+        spikes = self._run(x, fire)
         if self.bits is None:
             return spikes
         return tag_levels(spikes, torch.stack(levels), self.gamma.detach()[: self.timesteps])
@@ -263,72 +356,38 @@ def spike_fn(u: Tensor, slope: float = 5.0) -> Tensor:
     return _FastSigmoidSpike.apply(u, slope)
 
 
-class LIFNeuron(nn.Module):
+class LIFNeuron(Neuron):
     """Plain leaky integrate-and-fire neuron with binary spikes (simplified LIF, Lui & Neftci).
 
         v_t = β·v_{t−1}·(1 − s_{t−1}) + x_t
         s_t = H(v_t − θ)
 
     Hard reset, leak β, threshold θ; H has the fast-sigmoid surrogate gradient. Spikes are
-    1-bit, so a layer fed by this neuron has S = 1 whatever its config says.
+    1-bit, so a layer fed by this neuron has S = 1 whatever its config says, and only T can
+    be learned (:meth:`learn` returns no B̂_s).
     """
 
     def __init__(self, beta: float = 0.9, threshold: float = 1.0, slope: float = 5.0) -> None:
-        super().__init__()
+        super().__init__(LIFFiring())
         self.beta, self.threshold, self.slope = beta, threshold, slope
-        self.timesteps = 1
-        self.timestep_range = (1, 1)
-        self.timestep_options: tuple[int, ...] | None = None
-        self.hysteresis = 0.0
-        self.register_parameter("timesteps_param", None)
-        #: s_t = H(v_t − θ) of one step, called once per step while watched (module docstring).
-        self.firing = LIFFiring()
 
     @property
     def spike_bits(self) -> int:
         return 1
 
-    def configure(self, bits: int | None, timesteps: int) -> None:
-        if timesteps < 1:
-            raise ValueError("timesteps must be >= 1")
-        self.timesteps = timesteps
-        self.timesteps_param = None
+    def charge(self, v: Tensor, x: Tensor, s: Tensor) -> Tensor:
+        """v_t = β·v_{t−1}·(1 − s_{t−1}) + x_t (hard reset)."""
+        return self.beta * v * (1.0 - s) + x
 
-    def learn(
-        self,
-        bit_range: tuple[int, int] | None,
-        timestep_range: tuple[int, int] | None,
-        *,
-        bits_init: float | nn.Parameter | None = None,
-        timesteps_init: float | nn.Parameter | None = None,
-        bit_options: tuple[int, ...] | None = None,
-        timestep_options: tuple[int, ...] | None = None,
-    ) -> tuple[None, nn.Parameter | None]:
-        """Make T learnable (spikes stay binary, so there is no B̂_s); returns (None, T̂)."""
-        if timestep_range is not None:
-            self.timestep_range = (int(timestep_range[0]), int(timestep_range[1]))
-            self.timestep_options = tuple(timestep_options) if timestep_options is not None else None
-            self.timesteps_param = _shared_or_new(self.timesteps if timesteps_init is None else timesteps_init, ())
-        return None, self.timesteps_param
-
-    def forward(self, x: Tensor) -> Tensor:
-        if self.timesteps_param is not None:
-            self.timesteps = held_bits(self.timesteps_param, *self.timestep_range, self.timestep_options, self.timesteps, self.hysteresis)
-        watched = not self.training and self.firing.watched
-        if watched:
-            self.firing.start(x)
-        v = torch.zeros_like(x)
-        s = torch.zeros_like(x)
-        out = []
-        for _ in range(self.timesteps):
-            v = self.beta * v * (1.0 - s) + x
-            s = self.firing(v, self.threshold) if watched else spike_fn(v - self.threshold, self.slope)
-            out.append(s)
-        spikes = torch.stack(out)
-        return tag_levels(spikes, spikes, torch.ones(self.timesteps, device=x.device, dtype=x.dtype)) if watched else spikes
+    def _fire_steps(self, x: Tensor) -> Tensor:
+        if not self._watched():
+            return self._run(x, lambda t, v: spike_fn(v - self.threshold, self.slope))
+        self.firing.start(x)
+        spikes = self._run(x, lambda t, v: self.firing(v, self.threshold))
+        return tag_levels(spikes, spikes, torch.ones(self.timesteps, device=x.device, dtype=x.dtype))
 
     def extra_repr(self) -> str:
         return f"beta={self.beta}, threshold={self.threshold}, timesteps={self.timesteps}"
 
 
-NEURONS = {"refined": RefinedNeuron, "lif": LIFNeuron}
+NEURONS: dict[str, type[Neuron]] = {"refined": RefinedNeuron, "lif": LIFNeuron}

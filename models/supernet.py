@@ -6,7 +6,7 @@ learnable ones (no second copy of any quantizer): per decision of a :class:`Sear
 
 * B̂_w — :meth:`models.quantizers.WeightQuantizer.learn_bits` (or, with ``gumbel=True``, a
   :class:`MixedWeightQuantizer` over the layer's (scheme, W) options),
-* B̂_s,t per time step and T̂ — :meth:`models.neurons.RefinedNeuron.learn`,
+* B̂_s,t per time step and T̂ — :meth:`models.neurons.Neuron.learn`,
 
 each starting from the layer's configured value and bounded as in the seed paper: B̂ in
 [1, B_init + 2], T̂ in [1, T_init + 1], further limited to the layer's smallest and largest
@@ -29,9 +29,9 @@ from torch import Tensor, nn
 
 from spikebits.models.layers import SpikingLayer
 from spikebits.models.network import LayerSpec, SpikingNetwork
-from spikebits.models.neurons import RefinedNeuron
+from spikebits.models.neurons import Neuron, RefinedNeuron
 from spikebits.models.quantizers import WeightQuantizer, held_bits, init_weight_step, quantize_weight, snap_to_options
-from spikebits.space import BitTargets, Config, LayerChoice, SearchSpace, nearest_option
+from spikebits.space import BitTargets, Config, LayerChoice, LayerOptions, SearchSpace, nearest_option
 
 #: Seed-paper coefficients of the budget loss: (λ_w, λ_s, λ_T).
 DEFAULT_LAMBDAS: tuple[float, float, float] = (0.04, 0.04, 0.01)
@@ -57,6 +57,39 @@ def exact_value(path: Tensor, value: Fraction | float) -> Tensor:
     """
     path = path.to(torch.float64)
     return torch.tensor(float(value), dtype=torch.float64, device=path.device) + (path - path.detach())
+
+
+def _start(layer: SpikingLayer, options: LayerOptions) -> dict[str, int]:
+    """The configured W, S and T of ``layer``, where a decision's learning starts (S: the
+    smallest option when the neuron has no bit width)."""
+    neuron = layer.neuron
+    return {
+        "w_bits": layer.weight_quantizer.bits,
+        "s_bits": getattr(neuron, "bits", None) or min(options.s_bits),
+        "timesteps": neuron.timesteps,
+    }
+
+
+def _decision_ranges(
+    options: LayerOptions, start: Mapping[str, int], above: Mapping[str, int | None]
+) -> tuple[dict[str, tuple[int, int]], dict[str, tuple[int, ...] | None]]:
+    """Per key (``w_bits``, ``s_bits``, ``timesteps``): the range of one decision and the
+    options within it.
+
+    The range is [smallest option, min(largest option, start + above)] (``above`` None: up
+    to the largest option), narrowed to the first and last option inside it; B̂ or T̂
+    stands for the nearest of those options (None when every integer in the range is one).
+    """
+    ranges: dict[str, tuple[int, int]] = {}
+    allowed: dict[str, tuple[int, ...] | None] = {}
+    for key in ("w_bits", "s_bits", "timesteps"):
+        lo, hi = min(getattr(options, key)), max(getattr(options, key))
+        if above[key] is not None:
+            hi = max(lo, min(hi, int(start[key]) + above[key]))
+        values = tuple(sorted(o for o in getattr(options, key) if lo <= o <= hi))
+        ranges[key] = (values[0], values[-1])
+        allowed[key] = None if values == tuple(range(values[0], values[-1] + 1)) else values
+    return ranges, allowed
 
 
 class MixedWeightQuantizer(nn.Module):
@@ -170,70 +203,75 @@ class Supernet:
         self.timestep_params: list[nn.Parameter] = []
         self.ranges: dict[str, dict[str, tuple[int, int]]] = {}
         self.allowed: dict[str, dict[str, tuple[int, ...] | None]] = {}
+        above = {"w_bits": bits_above, "s_bits": bits_above, "timesteps": timesteps_above}
         for rep in space.decisions:
             options = space.layers[rep]
             group = [self.layers[n] for n in space.group_of(rep)]
-            neuron = group[0].neuron
-            start = {
-                "w_bits": group[0].weight_quantizer.bits,
-                "s_bits": getattr(neuron, "bits", None) or min(options.s_bits),
-                "timesteps": neuron.timesteps,
-            }
-            above = {"w_bits": bits_above, "s_bits": bits_above, "timesteps": timesteps_above}
-            ranges = {}
-            for key in ("w_bits", "s_bits", "timesteps"):
-                lo, hi = min(getattr(options, key)), max(getattr(options, key))
-                if above[key] is not None:
-                    hi = max(lo, min(hi, int(start[key]) + above[key]))
-                ranges[key] = (lo, hi)
-            # The options within each range: the range shrinks to the first and last of them,
-            # and B̂ or T̂ stands for the nearest one (None: every integer in the range is one).
-            allowed = {}
-            for key, (lo, hi) in ranges.items():
-                values = tuple(sorted(o for o in getattr(options, key) if lo <= o <= hi))
-                ranges[key] = (values[0], values[-1])
-                allowed[key] = None if values == tuple(range(values[0], values[-1] + 1)) else values
+            ranges, allowed = _decision_ranges(options, _start(group[0], options), above)
             self.ranges[rep] = ranges
             self.allowed[rep] = allowed
-            if gumbel:
-                candidates = [(scheme, bits) for scheme in options.schemes for bits in options.w_bits]
-                logits = nn.Parameter(torch.zeros(len(candidates), device=group[0].synapse.weight.device))
-                self.arch_params.append(logits)
-                for layer in group:
-                    layer.weight_quantizer = MixedWeightQuantizer(candidates, logits).to(layer.synapse.weight.device)
-            elif ranges["w_bits"][0] < ranges["w_bits"][1]:
-                shared = None
-                for layer in group:
-                    shared = layer.weight_quantizer.learn_bits(
-                        *ranges["w_bits"], shared if shared is not None else layer.weight_quantizer.bits, allowed["w_bits"]
-                    )
-                self.arch_params.append(shared)
-            learn_s = isinstance(group[0].neuron, RefinedNeuron) and ranges["s_bits"][0] < ranges["s_bits"][1]
-            learn_t = ranges["timesteps"][0] < ranges["timesteps"][1]
-            if learn_s or learn_t:
-                bits_p = steps_p = None
-                for layer in group:
-                    bits_p, steps_p = layer.learn_spikes(
-                        ranges["s_bits"] if learn_s else None,
-                        ranges["timesteps"] if learn_t else None,
-                        bits_init=bits_p,
-                        timesteps_init=steps_p,
-                        bit_options=allowed["s_bits"],
-                        timestep_options=allowed["timesteps"],
-                    )
-                self.arch_params.extend(p for p in (bits_p, steps_p) if p is not None)
-                if steps_p is not None:
-                    self.timestep_params.append(steps_p)
+            self._learn_weights(group, options, ranges, allowed)
+            self._learn_spikes(group, ranges, allowed)
         device = next(model.parameters()).device
         for p in self.arch_params:
             p.data = p.data.to(device)
+        self._set_step_options(renewal_grid, hysteresis)
+
+    def _learn_weights(
+        self,
+        group: Sequence[SpikingLayer],
+        options: LayerOptions,
+        ranges: Mapping[str, tuple[int, int]],
+        allowed: Mapping[str, tuple[int, ...] | None],
+    ) -> None:
+        """Make W of one decision (its tied ``group``) learnable: one Gumbel choice θ over the
+        (scheme, W) options, or one shared B̂_w where its range spans more than one value."""
+        if self.gumbel:
+            candidates = [(scheme, bits) for scheme in options.schemes for bits in options.w_bits]
+            logits = nn.Parameter(torch.zeros(len(candidates), device=group[0].synapse.weight.device))
+            self.arch_params.append(logits)
+            for layer in group:
+                layer.weight_quantizer = MixedWeightQuantizer(candidates, logits).to(layer.synapse.weight.device)
+        elif ranges["w_bits"][0] < ranges["w_bits"][1]:
+            shared = None
+            for layer in group:
+                shared = layer.weight_quantizer.learn_bits(
+                    *ranges["w_bits"], shared if shared is not None else layer.weight_quantizer.bits, allowed["w_bits"]
+                )
+            self.arch_params.append(shared)
+
+    def _learn_spikes(
+        self, group: Sequence[SpikingLayer], ranges: Mapping[str, tuple[int, int]], allowed: Mapping[str, tuple[int, ...] | None]
+    ) -> None:
+        """Make B_s,t (multi-bit spikes only) and T of one decision learnable where their
+        ranges span more than one value, one shared B̂_s and T̂ for its tied ``group``."""
+        learn_s = isinstance(group[0].neuron, RefinedNeuron) and ranges["s_bits"][0] < ranges["s_bits"][1]
+        learn_t = ranges["timesteps"][0] < ranges["timesteps"][1]
+        if not (learn_s or learn_t):
+            return
+        bits_p = steps_p = None
+        for layer in group:
+            bits_p, steps_p = layer.learn_spikes(
+                ranges["s_bits"] if learn_s else None,
+                ranges["timesteps"] if learn_t else None,
+                bits_init=bits_p,
+                timesteps_init=steps_p,
+                bit_options=allowed["s_bits"],
+                timestep_options=allowed["timesteps"],
+            )
+        self.arch_params.extend(p for p in (bits_p, steps_p) if p is not None)
+        if steps_p is not None:
+            self.timestep_params.append(steps_p)
+
+    def _set_step_options(self, renewal_grid: int, hysteresis: float) -> None:
+        """Give every quantizer and neuron the step-size renewal grid and the hysteresis."""
         for layer in self.layers.values():
             layer.weight_quantizer.renewal_grid = renewal_grid
             layer.weight_quantizer.hysteresis = hysteresis
             for neuron in layer.neurons():
-                if hasattr(neuron, "renewal_grid"):
+                if isinstance(neuron, RefinedNeuron):
                     neuron.renewal_grid = renewal_grid
-                if hasattr(neuron, "hysteresis"):
+                if isinstance(neuron, Neuron):
                     neuron.hysteresis = hysteresis
 
     # ------------------------------------------------------------------ parameters
@@ -251,7 +289,7 @@ class Supernet:
                 for param, key in (
                     (getattr(layer.weight_quantizer, "bits_param", None), "w_bits"),
                     (getattr(layer.neuron, "bits_param", None), "s_bits"),
-                    (getattr(layer.neuron, "timesteps_param", None), "timesteps"),
+                    (layer.neuron.timesteps_param, "timesteps"),
                 ):
                     if param is not None:
                         lo, hi = ranges[key]
@@ -287,13 +325,13 @@ class Supernet:
 
     def _t_value(self, name: str) -> Tensor:
         neuron = self.layers[name].neuron
-        if getattr(neuron, "timesteps_param", None) is not None:
+        if neuron.timesteps_param is not None:
             return ste_round(neuron.timesteps_param, *neuron.timestep_range, neuron.timestep_options)
         return torch.tensor(float(neuron.timesteps))
 
     def _timesteps(self, name: str) -> int:
         neuron = self.layers[name].neuron
-        if getattr(neuron, "timesteps_param", None) is not None:
+        if neuron.timesteps_param is not None:
             return held_bits(
                 neuron.timesteps_param, *neuron.timestep_range, neuron.timestep_options, neuron.timesteps, neuron.hysteresis
             )
@@ -373,7 +411,7 @@ class Supernet:
             t = self._timesteps(rep)
             bits_param = getattr(neuron, "bits_param", None)
             entry["s_bits"] = [float(b) for b in bits_param.detach()[:t]] if bits_param is not None else [neuron.spike_bits] * t
-            t_param = getattr(neuron, "timesteps_param", None)
+            t_param = neuron.timesteps_param
             entry["timesteps"] = float(t_param.detach()) if t_param is not None else neuron.timesteps
             out[rep] = entry
         return out
@@ -431,7 +469,7 @@ class Supernet:
                 q.logits[index] = 0.0
             elif getattr(q, "bits_param", None) is not None:
                 q.bits_param.fill_(float(choice.w_bits))
-            if getattr(neuron, "timesteps_param", None) is not None:
+            if neuron.timesteps_param is not None:
                 neuron.timesteps_param.fill_(float(choice.timesteps))
             if getattr(neuron, "bits_param", None) is not None:
                 neuron.bits_param.fill_(float(choice.s_bits))
@@ -470,7 +508,7 @@ class Supernet:
             else:
                 q.bits_param = None
             for neuron in layer.neurons():
-                learnable = getattr(neuron, "bits_param", None) is not None or getattr(neuron, "timesteps_param", None) is not None
+                learnable = getattr(neuron, "bits_param", None) is not None or neuron.timesteps_param is not None
                 if not isinstance(neuron, RefinedNeuron):  # binary spikes: only T can have been learned
                     if learnable:
                         neuron.configure(choice.s_bits, choice.timesteps)
