@@ -3,106 +3,96 @@
 They need no data and no training. Every function takes the per-layer structure from
 :func:`models.layer_specs` (which depends only on the architecture and the input shape).
 
-Every linear cost metric is a sum over layers of one per-layer term, :func:`layer_cost`
-(S-ACE, size, dense energy), and the bit budget's averages are ratios of sums of
-:func:`bit_sums`. The totals here and the integer program's constraint rows
-(:mod:`search.ilp`) are both built from these two functions, so they cannot drift apart.
+Each cost metric is declared once, with its formula, in :mod:`space.metrics`
+(:class:`space.Metric`); this module evaluates the declarations. A metric that is a sum over
+layers (S-ACE, size, dense energy, effective resolution) has one per-layer term,
+:func:`layer_cost`, and the integer program's rows (:mod:`search.ilp`) hold the very terms
+the totals here sum, so they cannot drift apart.
 
 Reachability (what the integer program and the budget checks need): :func:`metric_value`
 (one cost metric of a config), :func:`smallest_reachable` (its least value over a space),
-:func:`energy_minimal_config` and :func:`check_limits` (are the user's limits on cost
-metrics reachable at all).
+:func:`extreme_config` (the config of least or largest value) and :func:`check_limits` (are
+the user's limits on cost metrics reachable at all: the one check a run makes).
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable, Mapping, Sequence
 
-from spikebits.evaluators.energy import EnergyModel, choice_energy, energy_pj, load_energy_model
+from spikebits.evaluators.energy import EnergyModel, choice_energy, load_energy_model
 from spikebits.models import LayerSpec
-from spikebits.space import COST_METRICS, Budget, BudgetError, Config, ConfigError, LayerChoice, SearchSpace
+from spikebits.space import (
+    COST_METRICS,
+    Budget,
+    BudgetError,
+    Config,
+    ConfigError,
+    CostContext,
+    LayerChoice,
+    SearchSpace,
+    cost_metric_table,
+    get_metric,
+)
+from spikebits.space.metrics import BIT_BUDGET, EFFECTIVE_RESOLUTION, ENERGY_PJ, S_ACE, SIZE_BITS, attention_bit_products, bit_averages, bit_sums
+
+__all__ = [
+    "attention_bit_products",
+    "bit_averages",
+    "bit_budget",
+    "bit_sums",
+    "check_limits",
+    "check_specs",
+    "cost_context",
+    "cost_metrics",
+    "effective_resolution",
+    "energy_minimal_config",
+    "extreme_config",
+    "layer_cost",
+    "metric_value",
+    "s_ace",
+    "size_bits",
+    "largest_reachable",
+    "smallest_reachable",
+]
+
+
+def cost_context(space: SearchSpace | None = None, energy_model: EnergyModel | str | None = None) -> CostContext:
+    """What the declared formulas read besides layers and config: ``space``'s unpinned
+    layers (None: every layer) and the per-layer dense energy under ``energy_model`` (a
+    preset name, a file or an ``EnergyModel``; default horowitz45nm)."""
+    model = load_energy_model(energy_model)
+    return CostContext(
+        free_layers=tuple(space.free_layers) if space is not None else None,
+        layer_energy=functools.partial(choice_energy, model),
+    )
 
 
 # ---------------------------------------------------------------------------- per layer
 def layer_cost(spec: LayerSpec, choice: LayerChoice, metric: str, energy_model: EnergyModel | str | None = None) -> float:
-    """Layer l's term of a cost metric that is a sum over layers, at ``choice`` (dense):
+    """Layer l's term of a cost metric that is a sum over layers, at ``choice`` (dense): the
+    declared ``layer_term`` (:class:`space.Metric`), for example
 
         s_ace:      MACs_l · B_w,l · B_s,l · T_l (+ :func:`attention_bit_products`)
         size_bits:  N_w,l · B_w,l
         energy_pj:  the layer's dense energy estimate (:func:`evaluators.energy.layer_energy`,
                     under ``energy_model``, default horowitz45nm)
 
-    S-ACE and size are exact integer counts (returned as ``int``). :func:`s_ace`,
-    :func:`size_bits` and the integer program's rows sum these terms.
-    """
-    if metric == "s_ace":
-        return spec.macs * choice.w_bits * choice.s_bits * choice.timesteps + attention_bit_products(spec, choice)
-    if metric == "size_bits":
-        return spec.n_weights * choice.w_bits
-    if metric == "energy_pj":
-        return choice_energy(load_energy_model(energy_model), spec, choice)
-    raise ConfigError(f"{metric!r} is not a sum over layers; a layer cost exists for s_ace, size_bits and energy_pj")
-
-
-def attention_bit_products(spec: LayerSpec, choice: LayerChoice) -> int:
-    """S-ACE of the spike-spike products of a spiking self-attention whose Q, K and V run at
-    ``choice``'s S and T (``spec`` is the layer that governs them; 0 for any other layer).
-
-    A product of an a-bit and a b-bit operand counts a·b bit operations, as a weight times a
-    spike counts W·S in S-ACE (a bit-serial AND-accumulate of every pair of set bits). Per
-    step, Q·Kᵀ takes P = heads·N²·d products of two S-bit spike levels; (Q·Kᵀ)·V takes P
-    products of an entry of Q·Kᵀ, B_A = ⌈log₂(d·(2^S − 1)² + 1)⌉ bits
-    (:meth:`models.LayerSpec.attention_map_bits`), and an S-bit V level:
-
-        T · P · (S·S + B_A·S)
-
-    Binary spikes (S = 1) give T·P·(1 + ⌈log₂(d + 1)⌉): the AND of two spikes, then d-bounded
-    counts times one-bit spikes.
-    """
-    if not spec.attention_products:
-        return 0
-    s = choice.s_bits
-    return choice.timesteps * spec.attention_products * (s * s + spec.attention_map_bits(s) * s)
-
-
-def bit_sums(spec: LayerSpec, choice: LayerChoice) -> tuple[int, int, int]:
-    """Layer l's terms of the bit budget's averages at ``choice``:
-    (N_w,l·B_w,l, N_a,l·B_s,l, N_a,l·T_l), the numerators of W̄, S̄ and T̄ (whose
-    denominators are Σ N_w and Σ N_a). The first is the layer's ``size_bits`` term."""
-    return layer_cost(spec, choice, "size_bits"), spec.n_inputs * choice.s_bits, spec.n_inputs * choice.timesteps
+    S-ACE and size are exact integer counts (returned as ``int``)."""
+    declared = get_metric(metric)
+    if not declared.is_sum:
+        sums = ", ".join(m.name for m in cost_metric_table() if m.is_sum)
+        raise ConfigError(f"{metric!r} is not a sum over layers; a layer cost exists for {sums}")
+    return declared.layer_term(spec, choice, cost_context(None, energy_model))
 
 
 # ---------------------------------------------------------------------------- totals
 def bit_budget(specs: Sequence[LayerSpec], config: Config, layers: Iterable[str] | None = None) -> float:
-    """Bit budget BB = W̄·S̄·T̄ (Shen et al. 2024) over ``layers`` (default: all).
-
-        W̄ = Σ B_w,l N_w,l / Σ N_w,l
-        S̄ = Σ mean_t(B_s,l,t) N_a,l / Σ N_a,l
-        T̄ = Σ T_l N_a,l / Σ N_a,l
-
-    Pass the space's unpinned layers (``SearchSpace.free_layers``) to leave pinned ones out.
-    """
-    w, s, t = bit_averages(specs, config, layers)
-    return w * s * t
-
-
-def bit_averages(
-    specs: Sequence[LayerSpec], config: Config, layers: Iterable[str] | None = None
-) -> tuple[float, float, float]:
-    """(W̄, S̄, T̄) as weighted by N_w (weights) and N_a (input activations)."""
-    config.check_layers(s.name for s in specs)
-    keep = set(layers) if layers is not None else {s.name for s in specs}
-    chosen = [s for s in specs if s.name in keep]
-    if not chosen:
-        raise ConfigError("bit budget needs at least one unpinned layer; unpin a layer in the space")
-    n_w = sum(s.n_weights for s in chosen)
-    n_a = sum(s.n_inputs for s in chosen)
-    terms = [bit_sums(s, config[s.name]) for s in chosen]
-    w_bar = sum(w for w, _, _ in terms) / n_w
-    s_bar = sum(s for _, s, _ in terms) / n_a
-    t_bar = sum(t for _, _, t in terms) / n_a
-    return w_bar, s_bar, t_bar
+    """Bit budget BB = W̄·S̄·T̄ (Shen et al. 2024) over ``layers`` (default: all); see
+    :func:`space.metrics.bit_averages`. Pass the space's unpinned layers
+    (``SearchSpace.free_layers``) to leave pinned ones out."""
+    return BIT_BUDGET.value(specs, config, CostContext(free_layers=tuple(layers) if layers is not None else None))
 
 
 def s_ace(specs: Sequence[LayerSpec], config: Config, rates: Mapping[str, float] | None = None) -> float:
@@ -112,38 +102,35 @@ def s_ace(specs: Sequence[LayerSpec], config: Config, rates: Mapping[str, float]
     measured fraction of non-zero input spikes) each layer's synaptic term is multiplied by
     its rate: the activity-aware variant (the attention's products stay dense: the firing
     rates of Q, K and V are not measured)."""
+    if rates is None:
+        return S_ACE.value(specs, config)
     config.check_layers(s.name for s in specs)
     total = 0.0
     for s in specs:
         choice = config[s.name]
-        rate = 1.0 if rates is None else float(rates[s.name])
         attention = attention_bit_products(s, choice)
-        total += (layer_cost(s, choice, "s_ace") - attention) * rate + attention
+        total += (S_ACE.layer_term(s, choice, CostContext()) - attention) * float(rates[s.name]) + attention
     return float(total)
 
 
 def size_bits(specs: Sequence[LayerSpec], config: Config) -> int:
     """Stored synaptic weight bits: Σ_l N_w,l · B_w,l (biases and BatchNorm not counted)."""
-    config.check_layers(s.name for s in specs)
-    return int(sum(layer_cost(s, config[s.name], "size_bits") for s in specs))
+    return int(SIZE_BITS.value(specs, config))
 
 
 def effective_resolution(specs: Sequence[LayerSpec], config: Config) -> float:
     """Stored weight bits per weight (SpikeHQ): size_bits / Σ N_w. Compression vs FP32 = 32 / this."""
-    return size_bits(specs, config) / sum(s.n_weights for s in specs)
+    return EFFECTIVE_RESOLUTION.value(specs, config)
 
 
 def cost_metrics(specs: Sequence[LayerSpec], config: Config, space: SearchSpace, energy_model=None) -> dict[str, float]:
-    """The data-free metric keys: ``bit_budget`` (unpinned layers), ``s_ace``, ``size_bits``,
-    ``effective_resolution`` and ``energy_pj`` (dense estimate, :mod:`evaluators.energy`;
-    ``energy_model`` is a preset name, a file or an ``EnergyModel``, default horowitz45nm)."""
-    return {
-        "bit_budget": bit_budget(specs, config, space.free_layers),
-        "s_ace": s_ace(specs, config),
-        "size_bits": float(size_bits(specs, config)),
-        "effective_resolution": effective_resolution(specs, config),
-        "energy_pj": energy_pj(specs, config, energy_model),
-    }
+    """Every declared data-free metric of ``config`` (:func:`space.cost_metric_table`):
+    ``bit_budget`` (unpinned layers), ``s_ace``, ``energy_pj`` (dense estimate under
+    ``energy_model``, a preset name, a file or an ``EnergyModel``, default horowitz45nm),
+    ``size_bits``, ``effective_resolution``, and any metric added with
+    :func:`space.register_metric`."""
+    context = cost_context(space, energy_model)
+    return {m.name: m.value(specs, config, context) for m in cost_metric_table()}
 
 
 # ---------------------------------------------------------------------------- reachability
@@ -152,22 +139,16 @@ def metric_value(
 ) -> float:
     """``metric`` of ``config`` exactly as :func:`cost_metrics` computes it (``energy_pj``
     under ``energy_model``, default horowitz45nm, as the evaluator's)."""
-    if metric == "energy_pj":
-        return energy_pj(specs, config, energy_model)
-    if metric == "bit_budget":
-        return bit_budget(specs, config, space.free_layers)
-    if metric == "s_ace":
-        return s_ace(specs, config)
-    if metric == "size_bits":
-        return float(size_bits(specs, config))
-    if metric == "effective_resolution":
-        return effective_resolution(specs, config)
-    raise _unbudgetable(metric)
+    return _cost_metric(metric).value(specs, config, cost_context(space, energy_model))
 
 
-def _unbudgetable(metric: str) -> BudgetError:
-    names = ", ".join(COST_METRICS[:-1]) + f" or {COST_METRICS[-1]}"
-    return BudgetError(f"the ilp strategy cannot budget {metric!r}; budget {names}")
+def _cost_metric(metric: str, who: str = ""):  # noqa: ANN202 - a space.Metric
+    if metric not in COST_METRICS:
+        names = ", ".join(COST_METRICS[:-1]) + f" or {COST_METRICS[-1]}"
+        if who:
+            raise BudgetError(f"{who} cannot budget {metric!r}; budget {names}")
+        raise BudgetError(f"{metric!r} needs a trained model and data, so it has no data-free value; use one of {names}")
+    return get_metric(metric)
 
 
 def check_specs(space: SearchSpace, specs: Sequence[LayerSpec]) -> dict[str, LayerSpec]:
@@ -182,66 +163,79 @@ def check_specs(space: SearchSpace, specs: Sequence[LayerSpec]) -> dict[str, Lay
     return by_name
 
 
-def smallest_reachable(
-    space: SearchSpace, specs: Sequence[LayerSpec], metric: str, energy_model: EnergyModel | str | None = None
-) -> float:
-    """The smallest value of ``metric`` over every config of ``space`` (pinned layers fixed).
+def extreme_config(
+    space: SearchSpace, specs: Sequence[LayerSpec], metric: str, energy_model: EnergyModel | str | None = None, *, largest: bool = False
+) -> Config:
+    """The config of least (``largest``: most) ``metric`` over ``space`` (pinned layers fixed).
 
-    Exact. Bit budget, S-ACE, size and effective resolution are attained by
-    :meth:`space.SearchSpace.smallest_config`: they are non-decreasing in each layer's W, S
-    and T (all coefficients N_w, N_a, MACs are ≥ 0 and the scheme does not enter), and the
-    options of a layer are a full product, so one choice has the smallest W, S and T at once.
-    For the linear metrics (S-ACE, size, effective resolution) the integer program
-    min Σ x·cost subject to one choice per decision separates by decision, and each
-    decision's minimum is that smallest choice; for the bit budget W̄, S̄ and T̄ are each at
-    their minimum there, and all are positive, so their product is the minimum too. Energy is
-    a sum over layers too, but the scheme enters it (power-of-two weights need no
-    multiplier), so each decision takes its own cheapest choice (:func:`energy_minimal_config`).
-    The value is computed with the functions of this module, so it is bit-for-bit what an
-    evaluator reports for that config.
-    """
-    if metric not in COST_METRICS:
-        raise _unbudgetable(metric)
-    check_specs(space, specs)
-    if metric == "energy_pj":
-        return metric_value(space, specs, energy_minimal_config(space, specs, energy_model), metric, energy_model)
-    return metric_value(space, specs, space.smallest_config(), metric)
+    Exact. A metric that is a sum over layers (``layer_term``) separates by decision: each
+    decision (a tied group's members summed) takes its cheapest (dearest) choice, the first
+    in options order among equals; the scheme may enter the term (power-of-two weights need
+    no multiplier in the energy model). Any other data-free metric is declared
+    non-decreasing in each layer's W, S and T, and the options of a layer are a full
+    product, so :meth:`space.SearchSpace.smallest_config` (``largest_config``) attains it: for
+    the bit budget W̄, S̄ and T̄ are each at their minimum there, all positive, so their
+    product is the minimum too."""
+    declared = _cost_metric(metric)
+    by_name = check_specs(space, specs)
+    if not declared.is_sum:
+        return space.largest_config() if largest else space.smallest_config()
+    context = cost_context(space, energy_model)
+    pick = max if largest else min
+    choices = {}
+    for d in space.decisions:
+        members = [by_name[m] for m in space.group_of(d)]
+        choices[d] = pick(space.layers[d].choices(), key=lambda c: sum(declared.layer_term(m, c, context) for m in members))
+    return space.expand(choices)
 
 
 def energy_minimal_config(
     space: SearchSpace, specs: Sequence[LayerSpec], energy_model: EnergyModel | str | None = None, *, largest: bool = False
 ) -> Config:
-    """The config of least (``largest``: most) dense energy: each decision (a tied group's
-    members summed) takes its cheapest (dearest) choice, the first in options order among
-    equals; pinned layers stay."""
-    model = load_energy_model(energy_model)
-    by_name = check_specs(space, specs)
-    pick = max if largest else min
-    choices = {}
-    for d in space.decisions:
-        members = [by_name[m] for m in space.group_of(d)]
-        choices[d] = pick(space.layers[d].choices(), key=lambda c: sum(layer_cost(m, c, "energy_pj", model) for m in members))
-    return space.expand(choices)
+    """The config of least (``largest``: most) dense energy (:func:`extreme_config`)."""
+    return extreme_config(space, specs, ENERGY_PJ.name, energy_model, largest=largest)
+
+
+def smallest_reachable(
+    space: SearchSpace, specs: Sequence[LayerSpec], metric: str, energy_model: EnergyModel | str | None = None
+) -> float:
+    """The smallest value of ``metric`` over every config of ``space`` (pinned layers fixed):
+    its value at :func:`extreme_config`, computed with the same declared formula, so it is
+    bit-for-bit what an evaluator reports for that config."""
+    return metric_value(space, specs, extreme_config(space, specs, metric, energy_model), metric, energy_model)
+
+
+def largest_reachable(
+    space: SearchSpace, specs: Sequence[LayerSpec], metric: str, energy_model: EnergyModel | str | None = None
+) -> float:
+    """The largest value of ``metric`` over every config of ``space`` (the hypervolume's
+    default reference point)."""
+    return metric_value(space, specs, extreme_config(space, specs, metric, energy_model, largest=True), metric, energy_model)
 
 
 def check_limits(
-    space: SearchSpace, specs: Sequence[LayerSpec], limits: Mapping[str, float] | Budget, energy_model: EnergyModel | str | None = None
+    space: SearchSpace,
+    specs: Sequence[LayerSpec],
+    limits: Mapping[str, float] | Budget,
+    energy_model: EnergyModel | str | None = None,
+    *,
+    who: str = "a data-free budget check",
 ) -> dict[str, float]:
-    """Validate ``limits`` (metric -> upper limit) and return them as floats.
+    """Validate ``limits`` (metric -> upper limit) and return them as floats: the one
+    reachability check of a run.
 
     Raises :class:`BudgetError` (one line) for a metric that cannot be budgeted without data
-    (one not in :data:`space.COST_METRICS`), and for limits below the smallest reachable value
+    (one not in :data:`space.COST_METRICS`; the message names ``who`` asked), and for limits below the smallest reachable value
     of their metric, naming that value. Since one config
-    (:meth:`space.SearchSpace.smallest_config`) attains the minimum of every metric but energy
-    at once, limits that pass this check can all be met together unless an energy limit is
-    among them (then the integer program says so if they cannot).
+    (:meth:`space.SearchSpace.smallest_config`) attains the minimum of every metric that is
+    not scheme-dependent at once, limits that pass this check can usually all be met
+    together; the strategies say so when they cannot.
     """
     if isinstance(limits, Budget):
         limits = limits.to_dict()
     clean: dict[str, float] = {}
     for metric, limit in dict(limits).items():
-        if metric not in COST_METRICS:
-            raise _unbudgetable(metric)
+        _cost_metric(metric, who)
         limit = float(limit)
         if math.isnan(limit):
             raise BudgetError(f"budget {metric} has no valid limit; write for example {metric}<=2.5")
@@ -249,7 +243,7 @@ def check_limits(
     if not clean:
         return clean
     check_specs(space, specs)
-    if not space.decisions and "bit_budget" in clean:
+    if not space.decisions and BIT_BUDGET.name in clean:
         raise BudgetError("bit_budget needs at least one unpinned layer; unpin a layer in the space or drop the budget")
     low = {m: smallest_reachable(space, specs, m, energy_model) for m in clean}
     violated = [m for m in clean if not low[m] <= clean[m]]

@@ -24,7 +24,7 @@ from spikebits.models import (
     layer_specs,
     set_full_precision,
 )
-from spikebits.space import Config, ConfigError, SearchSpace
+from spikebits.space import RECORD_METRICS, Config, ConfigError, SearchSpace
 
 
 def resolve_device(device: str | None) -> torch.device:
@@ -80,18 +80,11 @@ class Evaluator:
     Every strategy calls the same instance, so strategies compete on equal terms.
     """
 
-    metric_names: tuple[str, ...] = (
-        "accuracy",
-        "test_accuracy",
-        "bit_budget",
-        "s_ace",
-        "energy_pj",
-        "size_bits",
-        "effective_resolution",
-        "firing_rate",
-        "s_ace_active",
-        "energy_pj_active",
-    )
+    @property
+    def metric_names(self) -> tuple[str, ...]:
+        """Every declared metric (:func:`space.metric_table`): the costs from their formulas,
+        the data metrics from :meth:`score`."""
+        return tuple(RECORD_METRICS)
 
     def __init__(
         self,

@@ -20,26 +20,14 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator, PercentFormatter
 
-from spikebits.space import Budget, BudgetError, ConfigError, direction
+from spikebits.space import DEFAULT_OBJECTIVES, Budget, BudgetError, ConfigError, direction, is_large, is_percent, metric_label
 
 from spikebits.results.pareto import pareto_front
 from spikebits.results.records import TrialRecord
 from spikebits.space import atomic_write_bytes
 
-#: Axis labels, with units.
-AXIS_LABELS: dict[str, str] = {
-    "accuracy": "validation accuracy",
-    "bit_budget": "bit budget (W̄·S̄·T̄)",
-    "s_ace": "S-ACE (bit-ops)",
-    "energy_pj": "energy (pJ, estimate)",
-    "size_bits": "model size (bits)",
-    "firing_rate": "firing rate (spikes per neuron per step)",
-    "effective_resolution": "effective resolution (bits per weight)",
-    "s_ace_active": "S-ACE, event-driven (bit-ops)",
-    "energy_pj_active": "energy, event-driven (pJ, estimate)",
-}
-#: Metrics whose axis turns logarithmic when their values span more than LOG_SPAN.
-LOG_METRICS: frozenset[str] = frozenset({"s_ace", "energy_pj", "size_bits", "s_ace_active", "energy_pj_active"})
+#: A metric's axis (declared ``large``, :class:`space.Metric`) turns logarithmic when its
+#: values span more than this factor.
 LOG_SPAN = 20.0
 
 #: The three per-layer quantities of the bit-allocation figures, in panel order.
@@ -63,9 +51,9 @@ POW2_HATCH = "//"
 
 
 def use_log_scale(metric: str, values: Iterable[float]) -> bool:
-    """Log axis when ``metric`` is in :data:`LOG_METRICS` and max/min of the positive values
-    exceeds :data:`LOG_SPAN` (a factor 20)."""
-    if metric not in LOG_METRICS:
+    """Log axis when ``metric`` is declared ``large`` (:func:`space.is_large`) and max/min of
+    the positive values exceeds :data:`LOG_SPAN` (a factor 20)."""
+    if not is_large(metric):
         return False
     positive = [v for v in values if v > 0 and math.isfinite(v)]
     return bool(positive) and max(positive) / min(positive) > LOG_SPAN
@@ -146,16 +134,16 @@ def plot_front(
     xs = [r.metrics[x] for r in finished]
     if use_log_scale(x, xs):
         ax.set_xscale("log")
-    if y in LOG_METRICS and use_log_scale(y, [r.metrics[y] for r in finished]):
+    if use_log_scale(y, [r.metrics[y] for r in finished]):
         ax.set_yscale("log")
-    if x == "accuracy":
+    if is_percent(x):
         ax.xaxis.set_major_formatter(PercentFormatter(xmax=1.0))
-    if y == "accuracy":
+    if is_percent(y):
         ax.yaxis.set_major_formatter(PercentFormatter(xmax=1.0))
     if not finished:
         ax.text(0.5, 0.5, "no finished trials", ha="center", va="center", transform=ax.transAxes)
-    ax.set_xlabel(AXIS_LABELS[x])
-    ax.set_ylabel(AXIS_LABELS[y])
+    ax.set_xlabel(metric_label(x))
+    ax.set_ylabel(metric_label(y))
     ax.set_title(title if title is not None else f"{y} vs {x}: {len(finished)} trials, {len(shown_front)} on the front")
     ax.grid(True, which="major", alpha=0.3)
     if ax.get_legend_handles_labels()[0]:
@@ -459,7 +447,7 @@ def redraw_search(folder: str | os.PathLike[str]) -> tuple[list[TrialRecord], li
     records = read_trial_records(folder / "trials.csv")
     objectives = tuple(pareto["objectives"])
     front = pareto_records(pareto)
-    x = next((m for m in objectives if m != "accuracy"), "bit_budget")
+    x = next((m for m in objectives if m != "accuracy"), DEFAULT_OBJECTIVES[1])
     y = "accuracy" if "accuracy" in objectives else objectives[0]
     plot_front(folder / "pareto.png", records, front, x=x, y=y, budget=Budget.parse([f"{m}<={v!r}" for m, v in pareto["budget"].items()]))
     return records, front, objectives

@@ -6,22 +6,21 @@ import math
 from collections.abc import Sequence
 
 from spikebits.results.records import TrialRecord
-from spikebits.space import format_table
+from spikebits.space import format_table, is_large, is_percent
 
-#: Metrics shown in scientific notation (they run to 1e6–1e12).
-LARGE_METRICS: frozenset[str] = frozenset({"s_ace", "energy_pj", "size_bits", "s_ace_active", "energy_pj_active"})
 MISSING = "-"
 
 
 def format_metric(metric: str, value: float | None) -> str:
-    """One metric value as text: accuracy in percent with 2 decimals (``0.9123`` ->
-    ``91.23%``), S-ACE / energy / size in scientific notation with 3 significant digits
+    """One metric value as text, as its declaration says (:class:`space.Metric`): accuracy in
+    percent with 2 decimals (``0.9123`` -> ``91.23%``), the large ones (S-ACE, energy, size)
+    in scientific notation with 3 significant digits
     (``123456789`` -> ``1.23e+08``), everything else with 3 decimals; missing -> ``-``."""
     if value is None or not math.isfinite(value):
         return MISSING
-    if metric in ("accuracy", "test_accuracy"):
+    if is_percent(metric):
         return f"{100.0 * value:.2f}%"
-    if metric in LARGE_METRICS:
+    if is_large(metric):
         return f"{value:.2e}"
     return f"{value:.3f}"
 

@@ -6,14 +6,14 @@ decided by its first layer) and choice c of its options, with Σ_c x[d, c] = 1,
 
     minimise   Σ_d Σ_c x[d, c] · Ω(d, c),   Ω(d, c) = Σ_{l in group(d)} cost_of(l, c)
 
-subject to the budgets the user sets on ``bit_budget``, ``s_ace``, ``size_bits``,
-``effective_resolution`` and ``energy_pj``. Pinned layers are fixed: they cost nothing in the
-objective and add constants to S-ACE, size and energy.
+subject to the budgets the user sets on data-free metrics. Pinned layers are fixed: they
+cost nothing in the objective and add constants to the sums.
 
-S-ACE = Σ_l MACs_l·W_l·S_l·T_l, size = Σ_l N_w,l·W_l, effective resolution = size / Σ N_w
-and the dense energy estimate (a sum of per-layer energies, :mod:`evaluators.energy`) are
-linear in x: their rows hold the per-layer terms of :func:`evaluators.cost.layer_cost`, the
-very terms the evaluators' totals sum. The bit budget BB = W̄·S̄·T̄ is a product of three
+Every cost metric declared as a sum over layers (:class:`space.Metric` ``layer_term``:
+S-ACE = Σ_l MACs_l·W_l·S_l·T_l, size = Σ_l N_w,l·W_l, effective resolution = size / Σ N_w,
+the dense energy estimate, and any metric added with :func:`space.register_metric`) is
+linear in x: its row holds the declared per-layer terms, the very terms the evaluators'
+totals sum. The bit budget BB = W̄·S̄·T̄ is a product of three
 linear averages (rows from :func:`evaluators.cost.bit_sums`); it is handled exactly by
 enumerating the values S̄ and T̄ can take (see :class:`AllocationProblem`).
 """
@@ -30,10 +30,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from spikebits.evaluators.cost import bit_sums, check_limits, check_specs, layer_cost, metric_value
+from spikebits.evaluators.cost import bit_sums, check_limits, check_specs, cost_context, metric_value
 from spikebits.evaluators.energy import EnergyModel, load_energy_model
 from spikebits.models import LayerSpec
-from spikebits.space import Budget, BudgetError, Config, ConfigError, LayerChoice, SearchSpace
+from spikebits.space import Budget, BudgetError, Config, ConfigError, LayerChoice, SearchSpace, cost_metric_table
+from spikebits.space.metrics import BIT_BUDGET
 
 #: Relative slack on every budget's right-hand side, so that a budget met with equality is
 #: feasible despite rounding; every answer is re-checked with the exact cost functions.
@@ -155,48 +156,41 @@ class AllocationProblem:
         self.decisions = space.decisions
         self.groups = {d: space.group_of(d) for d in self.decisions}
 
-        # Choices kept per decision, their objective and their integer row coefficients.
+        # Choices kept per decision, their objective and the rows of every cost metric that is
+        # a sum over layers (space.Metric.layer_term), plus the bit budget's three averages.
+        context = cost_context(space, self.energy_model)
+        self.sums = [m for m in cost_metric_table() if m.is_sum]
         self.choices: list[list[LayerChoice]] = []
         self.omega: list[np.ndarray] = []
         self._omega_all: list[dict[LayerChoice, float]] = []
-        w_rows, s_rows, t_rows, ace_rows, energy_rows = [], [], [], [], []
+        w_rows, s_rows, t_rows = [], [], []
+        sum_rows: dict[str, list[list[float]]] = {m.name: [] for m in self.sums}
         for d in self.decisions:
             members = [by_name[m] for m in self.groups[d]]
-            table = []
-            energy = {}
-            for c in space.layers[d].choices():
-                value = 0.0
-                for m in members:
-                    v = float(cost_of(m.name, c))
-                    if not math.isfinite(v):
-                        raise ConfigError(f"the sensitivity of layer {m.name!r} at {c.short()} is {v}; recompute the sensitivities")
-                    value += v
-                table.append((c, value))
-                energy[c] = sum(layer_cost(m, c, "energy_pj", self.energy_model) for m in members)
+            table = [(c, self._omega(members, c, cost_of)) for c in space.layers[d].choices()]
+            terms = {c: tuple(sum(m.layer_term(x, c, context) for x in members) for m in self.sums) for c, _ in table}
             self._omega_all.append(dict(table))
-            kept = _undominated(table, energy)
+            kept = _undominated(table, terms)
             self.choices.append([c for c, _ in kept])
             self.omega.append(np.array([v for _, v in kept], dtype=float))
-            energy_rows.extend(energy[c] for c, _ in kept)
+            for k, m in enumerate(self.sums):
+                sum_rows[m.name].append([terms[c][k] for c, _ in kept])
             sums = [[bit_sums(m, c) for m in members] for c, _ in kept]
             w_rows.append([sum(w for w, _, _ in terms) for terms in sums])
             s_rows.append([sum(s for _, s, _ in terms) for terms in sums])
             t_rows.append([sum(t for _, _, t in terms) for terms in sums])
-            ace_rows.append([sum(layer_cost(m, c, "s_ace") for m in members) for c, _ in kept])
         self.offsets = [0] + list(np.cumsum([len(c) for c in self.choices]))
         self.n_vars = int(self.offsets[-1])
-        self.row_w, self.row_s, self.row_t, self.row_ace = (_flat(rows) for rows in (w_rows, s_rows, t_rows, ace_rows))
-        self.row_energy = np.array(energy_rows, dtype=float)
+        self.row_w, self.row_s, self.row_t = (_flat(rows) for rows in (w_rows, s_rows, t_rows))
+        self.rows = {m.name: _flat(sum_rows[m.name], integral=m.integral) for m in self.sums}
 
-        # Constants: pinned layers and the weights of the averages.
+        # Constants: pinned layers, each sum's divisor and the weights of the averages.
         free = [by_name[n] for n in space.free_layers]
         self.n_w_free = sum(s.n_weights for s in free)
         self.n_a_free = sum(s.n_inputs for s in free)
-        self.n_w_all = sum(s.n_weights for s in self.specs)
         pinned = [(by_name[n], c) for n, c in space.pinned.items()]
-        self.ace_pinned = sum(layer_cost(s, c, "s_ace") for s, c in pinned)
-        self.size_pinned = sum(layer_cost(s, c, "size_bits") for s, c in pinned)
-        self.energy_pinned = sum(layer_cost(s, c, "energy_pj", self.energy_model) for s, c in pinned)
+        self.pinned = {m.name: sum(m.layer_term(s, c, context) for s, c in pinned) for m in self.sums}
+        self.per = {m.name: m.per(self.specs) if m.per is not None else 1 for m in self.sums}
 
         # Objective: shift each decision to a minimum of 0 and scale the widest spread to 1e4.
         self.omega_min = [float(o.min()) for o in self.omega]
@@ -212,6 +206,17 @@ class AllocationProblem:
         self.s_sums, self.s_exact = self._levels(self.row_s)
         self.t_sums, self.t_exact = self._levels(self.row_t)
         self.w_min_sum = sum(int(self.row_w[self.offsets[i] : self.offsets[i + 1]].min()) for i in range(len(self.decisions)))
+
+    @staticmethod
+    def _omega(members: Sequence[LayerSpec], choice: LayerChoice, cost_of: CostFunction) -> float:
+        """Ω(d, c): the sensitivity cost of a decision's members at ``choice``."""
+        value = 0.0
+        for m in members:
+            v = float(cost_of(m.name, choice))
+            if not math.isfinite(v):
+                raise ConfigError(f"the sensitivity of layer {m.name!r} at {choice.short()} is {v}; recompute the sensitivities")
+            value += v
+        return value
 
     # ------------------------------------------------------------------ public
     @property
@@ -232,7 +237,10 @@ class AllocationProblem:
 
         ``incumbent``: a config known to meet the limits (for example the answer at a tighter
         level of a ladder); it only speeds the search up, by pruning from the start."""
-        clean = check_limits(self.space, self.specs, limits, self.energy_model)
+        clean = check_limits(self.space, self.specs, limits, self.energy_model, who="the ilp strategy")
+        for m in clean:
+            if m != BIT_BUDGET.name and m not in self.rows:
+                raise BudgetError(f"the ilp strategy cannot budget {m!r}: it is neither a sum over layers nor the bit budget; use another strategy")
         search = _Search(clean)
         if incumbent is not None:
             seed = self._assignment(incumbent)
@@ -240,7 +248,7 @@ class AllocationProblem:
                 self._consider(search, seed)
         if not self.decisions:
             self._consider(search, ())
-        elif "bit_budget" in clean and math.isfinite(clean["bit_budget"]):
+        elif BIT_BUDGET.name in clean and math.isfinite(clean[BIT_BUDGET.name]):
             self._search_boxes(search)
         else:
             self._solve_leaf(search, None)
@@ -305,7 +313,7 @@ class AllocationProblem:
         return planes
 
     def _search_boxes(self, search: _Search) -> None:
-        limit = search.limits["bit_budget"]
+        limit = search.limits[BIT_BUDGET.name]
         root = self._trim(_Box(0, len(self.s_sums) - 1, 0, len(self.t_sums) - 1), limit)
         heap: list[tuple[float, int, _Box]] = []
         if root is not None:
@@ -369,29 +377,26 @@ class AllocationProblem:
 
         limits = search.limits
         ok = True
-        if "s_ace" in limits and math.isfinite(limits["s_ace"]):
-            ok &= add(self.row_ace, _int_rhs(limits["s_ace"] - self.ace_pinned))
-        size_rhs = []
-        if "size_bits" in limits and math.isfinite(limits["size_bits"]):
-            size_rhs.append(_int_rhs(limits["size_bits"] - self.size_pinned))
-        if "effective_resolution" in limits and math.isfinite(limits["effective_resolution"]):
-            size_rhs.append(_int_rhs(limits["effective_resolution"] * self.n_w_all - self.size_pinned))
-        if size_rhs:
-            ok &= add(self.row_w, min(size_rhs))
-        if "energy_pj" in limits and math.isfinite(limits["energy_pj"]):
+        for name, limit in limits.items():
+            if name == BIT_BUDGET.name or not math.isfinite(limit):
+                continue
+            real = limit * self.per[name] - self.pinned[name]
+            if self.rows[name].dtype.kind == "i":
+                ok &= add(self.rows[name], _int_rhs(real))
+                continue
             # Real coefficients (pJ): the slack is relative, and the exact re-check decides.
-            rhs = limits["energy_pj"] - self.energy_pinned
-            rhs += _RELATIVE_TOLERANCE * abs(limits["energy_pj"])
-            low = sum(float(self.row_energy[self.offsets[i] : self.offsets[i + 1]].min()) for i in range(len(self.decisions)))
+            rhs = real + _RELATIVE_TOLERANCE * abs(limit * self.per[name])
+            low = sum(float(self.rows[name][self.offsets[i] : self.offsets[i + 1]].min()) for i in range(len(self.decisions)))
             if low > rhs:
                 return None
-            rows.append(self.row_energy)
+            rows.append(self.rows[name])
             upper.append(rhs)
         if box is not None:
             ok &= add(self.row_s, self.s_sums[box.s_hi])
             ok &= add(self.row_t, self.t_sums[box.t_hi])
-            ok &= add(self.row_w, self._w_rhs(limits["bit_budget"], self.s_sums[box.s_lo], self.t_sums[box.t_lo]))
-            for coefs, rhs in self._plane_cuts(box, limits["bit_budget"]):
+            bit_budget = limits[BIT_BUDGET.name]
+            ok &= add(self.row_w, self._w_rhs(bit_budget, self.s_sums[box.s_lo], self.t_sums[box.t_lo]))
+            for coefs, rhs in self._plane_cuts(box, bit_budget):
                 rows.append(coefs)
                 upper.append(rhs)
         if not ok:
@@ -475,16 +480,17 @@ def _quiet_stdout() -> Iterator[None]:
         os.close(saved)
 
 
-def _undominated(table: list[tuple[LayerChoice, float]], energy: Mapping[LayerChoice, float] | None = None) -> list[tuple[LayerChoice, float]]:
-    """Drop choices dominated by another with W, S, T all ≤, Ω ≤ and energy ≤ (ties: the
-    earlier choice in options order at equal bits, the one with fewer bits otherwise)."""
+def _undominated(table: list[tuple[LayerChoice, float]], terms: Mapping[LayerChoice, tuple[float, ...]]) -> list[tuple[LayerChoice, float]]:
+    """Drop choices dominated by another with W, S, T all ≤, Ω ≤ and every sum metric's term
+    ≤ (``terms``; the bit budget is non-decreasing in W, S, T). Ties: the earlier choice in
+    options order at equal bits, the one with fewer bits otherwise."""
     kept = []
     for i, (c, v) in enumerate(table):
         dominated = False
         for j, (o, u) in enumerate(table):
             if j == i or o.w_bits > c.w_bits or o.s_bits > c.s_bits or o.timesteps > c.timesteps or u > v:
                 continue
-            if energy is not None and energy[o] > energy[c]:
+            if any(a > b for a, b in zip(terms[o], terms[c])):
                 continue
             same_bits = (o.w_bits, o.s_bits, o.timesteps) == (c.w_bits, c.s_bits, c.timesteps)
             if u < v or not same_bits or j < i:
@@ -495,8 +501,11 @@ def _undominated(table: list[tuple[LayerChoice, float]], energy: Mapping[LayerCh
     return kept
 
 
-def _flat(rows: list[list[int]]) -> np.ndarray:
-    return np.array([v for row in rows for v in row], dtype=np.int64)
+def _flat(rows: list[list[float]], *, integral: bool = True) -> np.ndarray:
+    values = [v for row in rows for v in row]
+    if integral and any(float(v) != int(v) for v in values):
+        raise ConfigError("a metric declared integral has a layer term that is not an integer; declare it with integral=False")
+    return np.array(values, dtype=np.int64 if integral else float)
 
 
 def _halves(box: _Box) -> list[_Box]:
@@ -548,8 +557,8 @@ def solve_allocation(
     incumbent: Config | None = None,
 ) -> Config:
     """The config of ``space`` that minimises Σ over unpinned layers of ``cost_of(layer,
-    choice)`` while meeting ``limits`` (metric -> upper limit on ``bit_budget``, ``s_ace``,
-    ``size_bits``, ``effective_resolution``, ``energy_pj`` under ``energy_model``). Tied layers share one choice; pinned layers keep
+    choice)`` while meeting ``limits`` (metric -> upper limit on the bit budget or on any cost
+    metric that is a sum over layers; energy under ``energy_model``). Tied layers share one choice; pinned layers keep
     their pin. How the bit budget's product W̄·S̄·T̄ is solved exactly, and how ties are
     broken: :class:`AllocationProblem`.
 
