@@ -28,7 +28,8 @@ from spikebits.search.executors import Executor, LocalExecutor
 from spikebits.search.optuna_base import OptunaOptions, OptunaStrategy
 from spikebits.search.options import OptionInfo, StrategyOptions, option
 from spikebits.search.ray_search import RayExecutor
-from spikebits.search.runner import SearchResult, check_output_dir, run_search
+from spikebits.search.checks import check_output_dir
+from spikebits.search.runner import SearchResult, run_search
 
 __all__ = [
     "DEFAULT_TRIALS",

@@ -14,11 +14,13 @@ from spikebits.evaluators.training import Progress
 from spikebits.results import TrialRecord
 from spikebits.search.halving import TrialPruned
 from spikebits.search.options import StrategyOptions
-from spikebits.space import Budget, Config, SearchSpace, SpikebitsError, TrainingStopped, unknown_name_error
+from spikebits.space import Budget, Config, SearchSpace, SpikebitsError, TrainingStopped, one_line, unknown_name_error
 
 #: Trials a search runs when nobody says otherwise (strategies with a plan of their own, such
 #: as one supernet per target, may run fewer).
 DEFAULT_TRIALS = 24
+#: Characters a failed trial's reason keeps.
+MAX_REASON = 500
 
 
 class ConfigEvaluator(Protocol):
@@ -33,11 +35,28 @@ class ConfigEvaluator(Protocol):
 
 @dataclass
 class Proposal:
-    """A config a strategy wants evaluated, with the strategy's own handle (e.g. an Optuna trial)."""
+    """A config a strategy wants evaluated, with the strategy's own handle (e.g. an Optuna
+    trial). ``number``: the trial's number when the strategy owns the numbering (an Optuna
+    trial's), else None and the driver numbers it. ``scorer``: what scores the config instead
+    of the shared evaluator (a supernet's handed-on network), same call as the evaluator."""
 
     config: Config
     handle: Any = None
     info: dict | None = None
+    number: int | None = None
+    scorer: Any = None
+
+
+@dataclass(frozen=True)
+class Failed:
+    """What :meth:`Strategy.ask` returns for a trial that failed before it could be scored
+    (a supernet that diverged): the driver records a FAIL trial with ``reason`` and asks
+    again. ``interrupted``: the failure was a stop on request; the driver records nothing and
+    asks nothing more."""
+
+    reason: str
+    info: dict | None = None
+    interrupted: bool = False
 
 
 #: ``callback(record)`` after every evaluated trial (the CLI advances its progress bar).
@@ -46,9 +65,8 @@ TrialCallback = Callable[[TrialRecord], None]
 
 def failure_reason(err: BaseException) -> str:
     """The one-line reason a failed trial records: a :class:`space.SpikebitsError`'s own
-    message, else ``"TypeName: first line"``."""
-    reason = str(err).splitlines()[0] if str(err) else type(err).__name__
-    return reason if isinstance(err, SpikebitsError) else f"{type(err).__name__}: {reason}"
+    message, else ``"TypeName: message"``."""
+    return one_line(err, MAX_REASON, with_type=not isinstance(err, SpikebitsError))
 
 
 def was_interrupted(record: TrialRecord) -> bool:
@@ -70,7 +88,7 @@ def evaluate_trial(
     exception inside the evaluator becomes a FAIL record with its one-line reason (and a short
     traceback in ``info``), so a failed trial never ends a search. A training stopped on request
     (:class:`space.TrainingStopped`) becomes a FAIL record with ``info["interrupted"]``
-    (:func:`was_interrupted`): :meth:`Strategy.step` then stops the search. ``on_epoch(epoch, model)``
+    (:func:`was_interrupted`): the driver then stops the search. ``on_epoch(epoch, model)``
     is passed to the evaluator (Ray's early stopping reports through it); one that raises
     :class:`search.halving.TrialPruned` (the local early stopping) makes a PRUNED record whose
     ``info`` holds the epoch and the validation accuracy at which it stopped."""
@@ -103,29 +121,35 @@ def evaluate_trial(
 
 
 class Strategy(abc.ABC):
-    """A search strategy. Every strategy sees the same space, evaluator, budget, objectives and
-    number of trials; what sets one apart is its :attr:`Options`.
+    """A search strategy: ask and tell, plus hooks. Every strategy sees the same space,
+    evaluator, budget, objectives and number of trials; what sets one apart is its
+    :attr:`Options`.
 
-    Lifecycle, driven by an executor (:class:`search.LocalExecutor` calls :meth:`run`):
+    Lifecycle, driven by an executor through its :class:`search.driver.Driver` (which
+    numbers the trials, counts them, keeps the deadline and the stop requests):
 
     1. ``__init__(space, evaluator, budget, objectives, *, seed, n_trials, options, ...)``
        stores settings and does no work. ``options`` is an instance of the strategy's
        :attr:`Options` dataclass (or give its fields as keywords).
     2. :meth:`start` (hook) opens resources: an Optuna study, previous trials of a resumed
        search, warm starts, sensitivities.
-    3. Until :meth:`remaining` is 0 or :meth:`ask` returns ``None``:
-       ``proposal = ask()`` → the executor evaluates ``proposal.config`` with the shared
-       evaluator (:func:`evaluate_trial`: timed, budget checked, failures recorded) →
-       ``tell(proposal, record)``. Several proposals may be out at once (on Ray).
+    3. While :meth:`remaining` is above 0 and :meth:`ask` returns a :class:`Proposal`: the
+       driver scores ``proposal.config`` (:func:`evaluate_trial`: timed, budget checked,
+       failures recorded) and calls :meth:`tell` with the record. Several proposals may be
+       out at once (on Ray). ``ask`` may return :class:`Failed` for a trial that failed
+       before it could be scored.
     4. :meth:`finish` (hook) closes resources; :meth:`records` returns every
-       :class:`results.TrialRecord` of the run, resumed ones included.
+       :class:`results.TrialRecord` of the run, resumed ones included. After the run,
+       :meth:`publish` (hook) hands the results to the strategy's own store and files.
 
-    A strategy whose trials are independent whole runs (one supernet per target) can also be
-    run in parallel parts: :meth:`split` returns them, each part runs its own lifecycle
-    anywhere, and :meth:`merge` takes back what each one's :meth:`outcome` said.
+    Capabilities are declared, not probed: :attr:`splits` (a :class:`SplitStrategy`, whose
+    trials are whole runs that can run in parallel parts), :attr:`resumable` (its study
+    continues from a storage), :attr:`data_budgets`, the options'
+    :meth:`~search.options.StrategyOptions.sensitivity_request` (a sensitivity report
+    measured before the run) and :attr:`draw_artifacts` (figures beside ``pareto.png``).
 
-    Subclasses implement :meth:`ask` and :meth:`tell` (or use the default :meth:`tell`, which
-    keeps the records in order) and declare ``name`` and ``Options``.
+    Subclasses implement :meth:`ask` (and :meth:`tell`, or keep the default, which keeps the
+    records in order) and declare ``name`` and ``Options``.
     """
 
     name: ClassVar[str] = ""
@@ -133,8 +157,18 @@ class Strategy(abc.ABC):
     Options: ClassVar[type[StrategyOptions]] = StrategyOptions
     #: One line for ``spikebits strategies`` (default: the docstring's first line).
     summary: ClassVar[str] = ""
-    #: Whether :meth:`split` gives parts (whole runs that are one trial each).
+    #: Whether the strategy is a :class:`SplitStrategy` (whole runs that are one trial each).
     splits: ClassVar[bool] = False
+    #: Whether a search continues from the study in its ``storage`` option (``--resume``).
+    resumable: ClassVar[bool] = False
+    #: Directions of the data metrics (``accuracy>=``, ``firing_rate<=``) this strategy can
+    #: hold a budget on; a budget on a data-free metric it can always hold. Checked once per
+    #: run (:func:`search.checks.check_run`).
+    data_budgets: ClassVar[frozenset[str]] = frozenset({"maximize", "minimize"})
+    #: ``draw_artifacts(out_dir, run_info, records) -> [paths]``: the strategy's own figures,
+    #: drawn from a run's ``run.json`` contents and records, after the run and again by
+    #: ``spikebits report``; None: none.
+    draw_artifacts: ClassVar[Callable[[Path, Mapping[str, Any], Sequence[TrialRecord]], list[Path]] | None] = None
 
     def __init__(
         self,
@@ -168,24 +202,15 @@ class Strategy(abc.ABC):
         self.options = options
         self.progress = progress
         self.sensitivity_report = sensitivity
-        self.n_asked = 0
-        self.n_told = 0
         self.trial_records: list[TrialRecord] = []
-        #: ``time.monotonic()`` after which nothing more is asked (a wall-clock budget, e.g.
-        #: ``spikebits compare --time-budget``); trials in flight finish. None: no limit.
-        self.deadline: float | None = None
-        #: Why the search was asked to stop early (:meth:`request_stop`); None: it was not.
-        self.stop_reason: str | None = None
-        #: ``on_epoch(epoch, model)`` that :meth:`evaluate` passes to the evaluator with every
-        #: trial, set by an executor (:class:`search.LocalExecutor`'s early stopping); None: none.
-        self.on_epoch: Callable[[int, Any], None] | None = None
 
     # ------------------------------------------------------------------ to implement
     @abc.abstractmethod
-    def ask(self) -> Proposal | None:
-        """The next config to evaluate, or ``None`` when the strategy has nothing more to try."""
+    def ask(self) -> Proposal | Failed | None:
+        """The next config to evaluate, :class:`Failed` for a trial that failed before it
+        could be scored, or ``None`` when the strategy has nothing more to try."""
 
-    def tell(self, proposal: Proposal, record: TrialRecord) -> None:
+    def tell(self, proposal: Proposal | Failed, record: TrialRecord) -> None:
         """Feed the evaluated record back (default: keep it, in order)."""
         self.trial_records.append(record)
 
@@ -200,124 +225,68 @@ class Strategy(abc.ABC):
     def finish(self) -> None:
         """Close resources after the last :meth:`tell`."""
 
-    def remaining(self, n_trials: int | None = None) -> int:
-        """How many trials are still to run to reach ``n_trials`` (default: the strategy's own;
-        resumable strategies count the finished trials of the resumed run too)."""
-        return (self.n_trials if n_trials is None else n_trials) - self.n_told
+    def remaining(self, n_trials: int, told: int) -> int:
+        """How many trials are still to run when ``n_trials`` were asked for and the driver
+        has told ``told`` in this run (default: the difference). A strategy with a plan of its
+        own (one trial per target, per ladder level) counts its plan; a resumable one counts
+        the finished trials of its study, those of the run it resumed included. Pure: it
+        changes nothing."""
+        return n_trials - told
 
-    def prepare(self) -> None:
-        """Shared work this strategy reads but does not own — the evaluator's sensitivity
-        report, cached per seed like the pretrained checkpoint — done ahead, so that a
-        comparison's clock (``spikebits compare``) starts after it for every strategy alike.
-        Default: nothing."""
-
-    def request_stop(self, reason: str = "stopped") -> None:
-        """Ask nothing more (trials in flight finish and are told); safe to call from a signal
-        handler. The run then ends as if the strategy had nothing more to try."""
-        if self.stop_reason is None:
-            self.stop_reason = reason
-
-    def publish(self, records: Sequence[TrialRecord], front: Sequence[TrialRecord]) -> None:
-        """After a run: hand the results to the strategy's own store (an Optuna study, for
-        optuna-dashboard). Nothing by default."""
-
-    def write_artifacts(self, out_dir: Path) -> list[Path]:
-        """Write strategy-specific files beside ``pareto.png`` (after the run); returns them."""
-        return []
-
-    @classmethod
-    def redraw_artifacts(cls, out_dir: Path, run_info: Mapping[str, Any], records: Sequence[TrialRecord]) -> list[Path]:
-        """Draw :meth:`write_artifacts`' figures again from a finished run's stored ``run.json``
-        (``run_info``) and ``trials.csv`` (``records``), recomputing nothing (``spikebits
-        report``); returns them."""
+    def publish(self, records: Sequence[TrialRecord], front: Sequence[TrialRecord], out_dir: Path | None) -> list[Path]:
+        """After a run, hand its results on: to the strategy's own store (an Optuna study, for
+        optuna-dashboard) and, with ``out_dir`` (the run's files, staged), as files of its own
+        beside ``pareto.png`` (figures, networks); returns the files written. Nothing by
+        default."""
         return []
 
     def describe(self) -> dict[str, Any]:
         """JSON-able settings for ``run.json``: the name, the seed and the options."""
         return {"name": self.name, "seed": self.seed, **self.options.to_dict()}
 
-    def sensitivity(self, probes: int, network: str = "full") -> Any:
-        """The layer sensitivities this strategy decides with: the report it was given, or
-        the evaluator's with at most ``probes`` Hutchinson probes and the Hessian taken on
-        ``network`` (``"full"`` or ``"quantized"``, see :meth:`Evaluator.sensitivity`;
-        measured once and cached by the evaluator)."""
-        if self.sensitivity_report is None:
-            self.sensitivity_report = self.evaluator.sensitivity(probes=probes, progress=self.progress, network=network)
-        return self.sensitivity_report
 
-    # ------------------------------------------------------------------ parallel parts
+class SplitStrategy(Strategy):
+    """A strategy whose trials are independent whole runs (one supernet per target): besides
+    asking and telling them one by one, it can run them in parallel parts. :meth:`split`
+    returns the parts, each a whole strategy whose run is one trial of this one; each part
+    runs its own lifecycle anywhere and says :meth:`outcome`; :meth:`merge` takes the
+    outcomes back."""
+
+    splits = True
+
+    @abc.abstractmethod
     def split(self) -> list[Strategy]:
-        """Independent parts of a started strategy, each a whole strategy whose run is one
-        trial of this one, in trial order; ``[]`` when the strategy cannot be split (its
-        trials are asked and told one by one)."""
-        return []
+        """Independent parts of a started strategy, in trial order."""
 
     def outcome(self) -> dict[str, Any]:
         """What a finished part sends back to :meth:`merge` (JSON-able): its records and
         whatever the strategy needs for its files."""
         return {"records": [r.to_dict() for r in self.records()]}
 
+    @abc.abstractmethod
     def merge(self, outcomes: Sequence[Mapping[str, Any] | str]) -> None:
         """Take back the parts of :meth:`split`, in order: each an :meth:`outcome`, or the
         one-line reason the part failed."""
-        raise NotImplementedError(f"the {self.name} strategy is not split into parts")
 
-    # ------------------------------------------------------------------ driver
-    def evaluate(self, proposal: Proposal, number: int) -> TrialRecord:
-        """Score ``proposal.config`` with the shared evaluator (:func:`evaluate_trial`), with
-        :attr:`on_epoch` when an executor set one."""
-        return evaluate_trial(
-            self.evaluator, proposal.config, number, strategy=self.name, budget=self.budget, info=proposal.info,
-            on_epoch=self.on_epoch,
-        )
 
-    def propose(self) -> tuple[Proposal, int] | None:
-        """:meth:`ask` and the trial number of the answer (``None`` when nothing is left, once
-        :attr:`deadline` has passed, or after :meth:`request_stop`); an executor that keeps
-        several trials in flight numbers them this way."""
-        if self.stop_reason is not None or (self.deadline is not None and time.monotonic() >= self.deadline):
-            return None
-        proposal = self.ask()
-        if proposal is None:
-            return None
-        number = self.next_number(proposal)
-        self.n_asked += 1
-        return proposal, number
+def sensitivity_of(strategy: Strategy, probes: int, network: str = "full") -> Any:
+    """The layer sensitivities ``strategy`` decides with: the report it was given, or its
+    evaluator's with at most ``probes`` Hutchinson probes and the Hessian taken on
+    ``network`` (``"full"`` or ``"quantized"``, see :meth:`Evaluator.sensitivity`; measured
+    once and cached by the evaluator, and kept on the strategy)."""
+    if strategy.sensitivity_report is None:
+        strategy.sensitivity_report = strategy.evaluator.sensitivity(probes=probes, progress=strategy.progress, network=network)
+    return strategy.sensitivity_report
 
-    def step(self, callback: TrialCallback | None = None) -> bool:
-        """Ask one proposal, evaluate it and tell the record; ``False`` when nothing was asked."""
-        asked = self.propose()
-        if asked is None:
-            return False
-        proposal, number = asked
-        record = self.evaluate(proposal, number)
-        if was_interrupted(record):  # its training was stopped: ask nothing more
-            self.request_stop(record.error or "interrupted")
-        self.tell(proposal, record)
-        self.note_told()
-        if callback is not None:
-            callback(record)
-        return True
 
-    def run(self, n_trials: int | None = None, callback: TrialCallback | None = None) -> list[TrialRecord]:
-        """The whole lifecycle in this process until ``n_trials`` (default: the strategy's
-        own) trials are done; returns :meth:`records`."""
-        self.start()
-        try:
-            while self.remaining(n_trials) > 0 and self.step(callback):
-                pass
-        finally:
-            self.finish()
-        return self.records()
-
-    def next_number(self, proposal: Proposal) -> int:
-        """Trial number of ``proposal``, just asked: how many were asked before it (Optuna
-        strategies use the trial's own number)."""
-        return self.n_asked
-
-    def note_told(self) -> None:
-        """Count a told trial (:meth:`step` does; an executor that tells outside it must)."""
-        self.n_told += 1
+def prepare_sensitivity(strategy: Strategy) -> None:
+    """Measure ahead the sensitivity report ``strategy``'s options ask for
+    (:meth:`search.options.StrategyOptions.sensitivity_request`), so that a comparison's
+    clock (``spikebits compare``) starts after it for every strategy alike, like the
+    pretrained checkpoint's."""
+    request = strategy.options.sensitivity_request()
+    if request is not None:
+        sensitivity_of(strategy, *request)
 
 
 _STRATEGIES: dict[str, type[Strategy]] = {}
@@ -357,8 +326,10 @@ def options_by_strategy() -> dict[str, list[Any]]:
 __all__ = [
     "DEFAULT_TRIALS",
     "ConfigEvaluator",
+    "Failed",
     "Progress",
     "Proposal",
+    "SplitStrategy",
     "Strategy",
     "StrategyOptions",
     "TrialCallback",
@@ -367,6 +338,8 @@ __all__ = [
     "failure_reason",
     "get_strategy",
     "options_by_strategy",
+    "prepare_sensitivity",
     "register_strategy",
+    "sensitivity_of",
     "strategy_summary",
 ]

@@ -29,9 +29,10 @@ from typing import Any
 
 import numpy as np
 
-from spikebits.search.base import Proposal, Strategy, register_strategy
+from spikebits.search.base import Proposal, Strategy, register_strategy, sensitivity_of
 from spikebits.search.options import StrategyOptions, option
 from spikebits.space import JUMP_KIND, SENSITIVITY_METRICS, Config, ConfigError, LayerChoice, SearchSpace, check_sensitivity_metric
+from spikebits.space.metrics import BIT_BUDGET
 
 
 def layer_jumps(values: Sequence[float], kind: str) -> np.ndarray:
@@ -141,7 +142,7 @@ def uniform_bases(space: SearchSpace, cost: Any) -> list[Config]:
     schemes = set.intersection(*(set(space.layers[r].schemes) for r in reps))
     scheme = "uniform" if "uniform" in schemes else sorted(schemes)[0]
     bases = [space.expand({r: LayerChoice(w, s, t, scheme) for r in reps}) for w in common_w for s in common_s]
-    return sorted(bases, key=lambda c: (cost(c).get("bit_budget", 0.0), c.short()))
+    return sorted(bases, key=lambda c: (cost(c).get(BIT_BUDGET.name, 0.0), c.short()))
 
 
 def boosted(
@@ -174,6 +175,9 @@ class BoostOptions(StrategyOptions):
     boost_steps: int = option(1, "options by which a boosted layer's W and S move up")
     probes: int = option(200, "most Hutchinson probes when the sensitivity is measured")
 
+    def sensitivity_request(self) -> tuple[int, str]:
+        return self.probes, "full"
+
     def validate(self) -> None:
         self.require(self.top >= 1, "top", "at least 1")
         self.require(self.boost_steps >= 1, "boost_steps", "at least 1")
@@ -195,12 +199,11 @@ class BoostStrategy(Strategy):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.plan: list[tuple[Config, Config, list[tuple[str, float]]]] = []
-
-    def prepare(self) -> None:
-        self.sensitivity(self.options.probes)
+        #: How many of the plan's configs were asked.
+        self.asked = 0
 
     def start(self) -> None:
-        report = self.sensitivity(self.options.probes)
+        report = sensitivity_of(self, *self.options.sensitivity_request())
         o = self.options
         seen: set[Config] = set()
         for base in uniform_bases(self.space, self.evaluator.cost):
@@ -212,14 +215,14 @@ class BoostStrategy(Strategy):
             seen.add(config)
             self.plan.append((base, config, outliers))
 
-    def remaining(self, n_trials: int | None = None) -> int:
-        return min(self.n_trials if n_trials is None else n_trials, len(self.plan)) - self.n_told
+    def remaining(self, n_trials: int, told: int) -> int:
+        return min(n_trials, len(self.plan)) - told
 
     def ask(self) -> Proposal | None:
-        i = self.n_asked  # several proposals may be out at once (on Ray)
-        if i >= len(self.plan):
+        if self.asked >= len(self.plan):  # several proposals may be out at once (on Ray)
             return None
-        base, config, outliers = self.plan[i]
+        base, config, outliers = self.plan[self.asked]
+        self.asked += 1
         return Proposal(config, info={"base": base.short(), "boosted": ";".join(f"{n}(z={z:.2f})" for n, z in outliers)})
 
     def describe(self) -> dict[str, Any]:

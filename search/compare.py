@@ -39,9 +39,12 @@ from typing import Any
 from spikebits.results import TrialRecord, hypervolume, pareto_front, to_jsonable
 from spikebits.results.compare import COMPARE_SCHEMA
 from spikebits.results.storage import pareto_point
-from spikebits.search.base import ConfigEvaluator, get_strategy
+from spikebits.search.base import ConfigEvaluator, get_strategy, prepare_sensitivity
+from spikebits.search.driver import RunControl
 from spikebits.search.executors import Executor, LocalExecutor
-from spikebits.search.runner import check_output_dir, default_reference, run_search, versions
+from spikebits.search.checks import check_output_dir, default_reference
+from spikebits.search.provenance import versions
+from spikebits.search.runner import run_search
 from spikebits.space import Budget, ConfigError, DataError, atomic_write_text, direction
 
 #: Written last in each run's folder: the run finished (what a resumed comparison keeps).
@@ -112,7 +115,7 @@ def run_one(
         evaluator.space, evaluator, budget, objectives, seed=seed, n_trials=TIMED_NOMINAL_TRIALS if timed else n_trials
     )
     executor.check(strategy)
-    strategy.prepare()  # the seed's sensitivity report, like its checkpoint, before the clock starts
+    prepare_sensitivity(strategy)  # the seed's sensitivity report, like its checkpoint, before the clock starts
     told: list[TrialRecord] = []
     timeline: list[dict[str, float]] = []
     start = time.monotonic()
@@ -127,10 +130,9 @@ def run_one(
         if callback is not None:
             callback(record)
 
-    if evaluation_budget.seconds is not None:
-        strategy.deadline = start + evaluation_budget.seconds
+    control = RunControl(deadline=start + evaluation_budget.seconds if evaluation_budget.seconds is not None else None)
     result = run_search(strategy, evaluator, budget=budget, objectives=objectives, n_trials=n_trials, seed=seed,
-                        out_dir=folder, callback=on_trial, executor=executor)
+                        out_dir=folder, callback=on_trial, executor=executor, control=control)
     trained = [r for r in result.records if r.state != "SKIPPED"]
     hv = hypervolume(result.front, objectives, reference) if result.front else 0.0
     wall = result.started_at + result.wall_time_s - start  # on the timeline's clock

@@ -8,8 +8,10 @@ An executor drives a :class:`search.Strategy` through its lifecycle and returns 
 * :class:`search.ray_search.RayExecutor` runs the trials as Ray Tune trials, in parallel, on
   this machine or a cluster.
 
-Both speak only the public :class:`Strategy` API (``start``, ``ask``, ``tell``, ``split``,
-``merge``, ``finish``), so every registered strategy runs on either.
+Both drive the strategy through a :class:`search.driver.Driver` (numbering, counting,
+deadline, stop requests) and speak only the public :class:`Strategy` API (``start``, ``ask``,
+``tell``, ``finish``; ``split`` and ``merge`` of a :class:`search.base.SplitStrategy`), so
+every registered strategy runs on either.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any, Protocol
 
 from spikebits.results import TrialRecord
 from spikebits.search.base import Strategy, TrialCallback
+from spikebits.search.driver import Driver, RunControl
 from spikebits.search.halving import DEFAULT_GRACE, DEFAULT_REDUCTION, SuccessiveHalving
 from spikebits.space import ConfigError
 
@@ -25,7 +28,9 @@ from spikebits.space import ConfigError
 class Executor(Protocol):
     """Runs ``strategy`` until ``n_trials`` trials are done (or it has nothing more to try)."""
 
-    def run(self, strategy: Strategy, n_trials: int, callback: TrialCallback | None = None) -> list[TrialRecord]: ...
+    def run(
+        self, strategy: Strategy, n_trials: int, callback: TrialCallback | None = None, control: RunControl | None = None
+    ) -> list[TrialRecord]: ...
 
     def check(self, strategy: Strategy) -> None:
         """Raise a one-line :class:`space.ConfigError` if ``strategy`` cannot run here (before any work)."""
@@ -68,16 +73,17 @@ class LocalExecutor:
                 f"--epochs {epochs} leaves no such epoch: give --epochs {self.grace + 1} or more, or drop --early-stop"
             )
 
-    def run(self, strategy: Strategy, n_trials: int, callback: TrialCallback | None = None) -> list[TrialRecord]:
-        if not self.early_stop:
-            return strategy.run(n_trials, callback)
-        self.check(strategy)
-        self.halving = SuccessiveHalving(self.reduction, self.grace, finetune_epochs(strategy))
-        strategy.on_epoch = self.halving.monitor(strategy.evaluator.validation_accuracy)
-        try:
-            return strategy.run(n_trials, callback)
-        finally:
-            strategy.on_epoch = None
+    def run(
+        self, strategy: Strategy, n_trials: int, callback: TrialCallback | None = None, control: RunControl | None = None
+    ) -> list[TrialRecord]:
+        """Run ``strategy`` here until ``n_trials`` trials are done, it has nothing more to
+        try, or ``control`` stops it; returns its records."""
+        on_epoch = None
+        if self.early_stop:
+            self.check(strategy)
+            self.halving = SuccessiveHalving(self.reduction, self.grace, finetune_epochs(strategy))
+            on_epoch = self.halving.monitor(strategy.evaluator.validation_accuracy)
+        return Driver(strategy, n_trials, control, on_epoch=on_epoch, callback=callback).run()
 
     def describe(self) -> dict[str, Any]:
         """``early_stop`` as on Ray; with it, ``successive_halving``: the rule's settings and, after

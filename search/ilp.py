@@ -25,9 +25,10 @@ from spikebits.evaluators.cost import check_limits, metric_value, smallest_reach
 from spikebits.evaluators.energy import EnergyModel, load_energy_model
 from spikebits.models import LayerSpec
 from spikebits.search._ilp import solve_allocation
-from spikebits.search.base import Proposal, Strategy, register_strategy
+from spikebits.search.base import Proposal, Strategy, register_strategy, sensitivity_of
 from spikebits.search.options import SensitivityOptions, option
 from spikebits.space import ALLOCATION_METRICS, COST_METRICS, Budget, Config, ConfigError, LayerChoice, SearchSpace
+from spikebits.space.metrics import BIT_BUDGET
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,7 @@ def solve_ladder(
     cost of the space's largest config), each keeping the user's other budgets. ``report``
     has ``cost(metric, layer, choice)``. A config found again at a looser level is marked
     ``duplicate``. ``max_levels``: see :func:`search._ilp.solve_allocation` (default 400)."""
-    user = check_limits(space, specs, budget, energy_model)
+    user = check_limits(space, specs, budget, energy_model, who="the ilp strategy")
     model = load_energy_model(energy_model)
 
     def cost_of(layer: str, choice: LayerChoice) -> float:
@@ -123,6 +124,9 @@ class IlpOptions(SensitivityOptions):
     levels: int | None = option(None, "budget levels of the ladder, one integer program each (default: the number of trials)")
     max_levels: int | None = option(None, "most S̄ and T̄ values enumerated for a bit budget (default 400)")
 
+    def sensitivity_request(self) -> tuple[int, str]:
+        return self.probes, self.hessian_network
+
     def validate(self) -> None:
         self.require(self.levels is None or self.levels >= 1, "levels", "at least 1")
         self.require(self.max_levels is None or self.max_levels >= 1, "max_levels", "at least 1")
@@ -141,28 +145,28 @@ class IlpStrategy(Strategy):
     smallest reachable value to the user's limit on it (or, without one or above it, to the
     cost of the space's largest config), and every level also keeps the user's other budgets.
     Each distinct optimum is proposed once (``info``: ``level``, ``objective``) and scored by
-    the shared evaluator. The whole ladder is solved in :meth:`start`; an unreachable budget
-    raises :class:`space.BudgetError` there, before any sensitivity is measured.
+    the shared evaluator. The whole ladder is solved in :meth:`start`. It holds no budget on a
+    data metric (the run's check refuses one, :func:`search.runner.check_run`).
     """
 
     name = "ilp"
     Options = IlpOptions
     options: IlpOptions
+    data_budgets = frozenset()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.levels = self.options.levels if self.options.levels is not None else self.n_trials
         if self.levels < 1:
             raise ConfigError(f"levels={self.levels!r} must be a whole number of at least 1")
-        self.primary = next((m for m in self.objectives if m in COST_METRICS), "bit_budget")
+        self.primary = next((m for m in self.objectives if m in COST_METRICS), BIT_BUDGET.name)
         self.ladder: list[LadderStep] = []
         self.queue: list[Proposal] | None = None
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
         energy_model = getattr(self.evaluator, "energy_model", None)
-        check_limits(self.space, self.evaluator.specs, self.budget, energy_model)  # before the (slow) sensitivities
-        report = self.sensitivity(self.options.probes, network=self.options.hessian_network)
+        report = sensitivity_of(self, *self.options.sensitivity_request())
         self.ladder = solve_ladder(
             self.space, self.evaluator.specs, report, self.options.metric, self.budget, self.primary, self.levels,
             max_levels=self.options.max_levels, progress=self.progress, energy_model=energy_model,
@@ -171,12 +175,11 @@ class IlpStrategy(Strategy):
             Proposal(step.config, info={"level": step.level, "objective": step.objective}) for step in self.ladder if not step.duplicate
         ]
 
-    def prepare(self) -> None:
-        self.sensitivity(self.options.probes, network=self.options.hessian_network)
-
-    def remaining(self, n_trials: int | None = None) -> int:
-        if self.queue is None:  # before start(): at most one trial per level
-            return self.levels - self.n_told
+    def remaining(self, n_trials: int, told: int) -> int:
+        """One trial per distinct ladder optimum (``n_trials`` sets the levels only when
+        ``levels`` is not given); before :meth:`start`, at most one per level."""
+        if self.queue is None:
+            return self.levels - told
         return len(self.queue)
 
     def ask(self) -> Proposal | None:

@@ -89,6 +89,12 @@ class StrategyOptions:
             object.__setattr__(self, info.name, value)
         self.validate()
 
+    def sensitivity_request(self) -> tuple[int, str] | None:
+        """(probes, network) of the sensitivity report the strategy reads before its first
+        trial, measured ahead so that a comparison's clock starts after it
+        (:func:`search.base.prepare_sensitivity`); None: it needs none (the default)."""
+        return None
+
     # ------------------------------------------------------------------ checks
     def _coerce(self, info: OptionInfo, value: Any) -> Any:
         where = f"{self.strategy_name} option {info.name}"

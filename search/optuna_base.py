@@ -59,11 +59,11 @@ import optuna
 from optuna.trial import TrialState
 
 from spikebits.results import TrialRecord, pareto_front
-from spikebits.search.base import Proposal, Strategy, was_interrupted
+from spikebits.search.base import Proposal, Strategy, sensitivity_of, was_interrupted
 from spikebits.search.options import SensitivityOptions, option
 from spikebits.search.fitting import fit_config
 from spikebits.search.study_storage import artifact_dir, open_storage
-from spikebits.space import COST_METRICS, SENSITIVITY_METRICS, BudgetError, Config, ConfigError, direction
+from spikebits.space import COST_METRICS, SENSITIVITY_METRICS, BudgetError, Config, ConfigError, direction, worst_values
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -81,16 +81,6 @@ _STATE_NAMES = {
     TrialState.RUNNING: "RUNNING",
     TrialState.WAITING: "RUNNING",
 }
-
-
-def _bound(metric: str, costs: dict[str, float]) -> float:
-    """A data metric's bound for a config known only by its ``costs``, for its budget
-    constraints: accuracy 0, firing rate 1, event-driven S-ACE and energy at their dense
-    values (every spike non-zero)."""
-    dense = {"s_ace_active": "s_ace", "energy_pj_active": "energy_pj"}
-    if metric in dense:
-        return costs[dense[metric]]
-    return {"accuracy": 0.0, "firing_rate": 1.0}[metric]
 
 
 def _unmeasured(metric: str) -> float:
@@ -168,6 +158,7 @@ class OptunaStrategy(Strategy):
 
     Options = OptunaOptions
     options: OptunaOptions
+    resumable = True
 
     def make_sampler(self, seed: int) -> optuna.samplers.BaseSampler:
         raise NotImplementedError
@@ -219,12 +210,6 @@ class OptunaStrategy(Strategy):
         with warnings.catch_warnings():  # experimental in some Optuna versions
             warnings.simplefilter("ignore")
             self.study.set_metric_names(list(self.objectives))
-        limits = self._cost_limits()
-        if limits:
-            costs = self.evaluator.cost(self.space.smallest_config())
-            over = [f"{m} {costs[m]:.4g}" for m, lim in limits.items() if costs[m] > lim]
-            if over:
-                raise BudgetError(f"budget {self.budget} cannot be met: the smallest config of the space has {', '.join(over)}; loosen the budget")
         self.fail_orphans()
         warm = list(self.options.warm_starts)
         if self.options.init_sensitivity is not None:
@@ -232,7 +217,7 @@ class OptunaStrategy(Strategy):
 
             warm += warm_start_configs(
                 self.evaluator, self.options.init_sensitivity, self.budget, count=self.options.init_count,
-                report=self.sensitivity(self.options.probes, network=self.options.hessian_network), progress=self.progress,
+                report=sensitivity_of(self, self.options.probes, self.options.hessian_network), progress=self.progress,
             )
         for config in warm:
             full = self.space.complete(config)
@@ -275,21 +260,20 @@ class OptunaStrategy(Strategy):
     def _interrupted(self) -> set[int]:
         return {int(k.split(".", 1)[1]) for k in self.study.user_attrs if k.startswith("error.") and k.split(".", 1)[1].isdigit()}
 
-    def remaining(self, n_trials: int | None = None) -> int:
-        """Trials still to run: ``n_trials`` less the finished ones (failed ones count, so a
-        search in which every trial fails ends)."""
-        n_trials = self.n_trials if n_trials is None else n_trials
-        self.trial_limit = n_trials  # what this run reaches (the executors ask this before asking)
+    def remaining(self, n_trials: int, told: int) -> int:
+        """Trials still to run: ``n_trials`` less the finished ones of the study (this run's,
+        a resumed run's, another process's on a shared storage; failed ones count, so a search
+        in which every trial fails ends)."""
         if getattr(self, "study", None) is None:  # before start(): nothing is known to be done
             return n_trials
         interrupted = self._interrupted()
-        done = sum(self._counts(t, interrupted) for t in self.study.get_trials(deepcopy=False, states=FINISHED))
-        return n_trials - done
+        return n_trials - sum(self._counts(t, interrupted) for t in self.study.get_trials(deepcopy=False, states=FINISHED))
 
     def _surplus(self, trial: optuna.trial.Trial) -> bool:
         """With a storage that other processes share, whether ``trial`` (just asked) would
-        exceed ``n_trials``: the storage numbers trials in the order they were created, so the
-        trials before it that count (finished or in flight) decide, the same in every process."""
+        exceed the strategy's ``n_trials``: the storage numbers trials in the order they were
+        created, so the trials before it that count (finished or in flight) decide, the same in
+        every process."""
         if self.options.storage is None:
             return False
         interrupted = self._interrupted()
@@ -297,7 +281,7 @@ class OptunaStrategy(Strategy):
             t for t in self.study.get_trials(deepcopy=False, states=(*FINISHED, TrialState.RUNNING))
             if t.number < trial.number and self._counts(t, interrupted)
         ]
-        return len(before) >= getattr(self, "trial_limit", self.n_trials)
+        return len(before) >= self.n_trials
 
     # ------------------------------------------------------------------ parameters
     #: The four choices of a decision, in the order of the flat parameter names.
@@ -348,7 +332,8 @@ class OptunaStrategy(Strategy):
         self._describe_trial(trial, config, feasible=False)
         # Optuna gets every constraint of the budget, as for a trained trial (a data metric's
         # at its bound), and an unmeasured data objective as the worst infinity.
-        bounds = {m: costs[m] if m in costs else _bound(m, costs) for m in self.budget.metrics}
+        bounds = {**worst_values(costs), **costs}
+        bounds = {m: bounds[m] for m in self.budget.metrics}
         self._set_constraints(trial, {c.metric: c.violation(bounds) for c in self.budget.constraints})
         self.study.tell(trial, [costs[m] if m in costs else _unmeasured(m) for m in self.objectives])
 
@@ -362,10 +347,10 @@ class OptunaStrategy(Strategy):
                 return None
             info = {"repaired_from": trial.user_attrs["repaired_from"]} if "repaired_from" in trial.user_attrs else None
             if not limits:
-                return Proposal(config, trial, info=info)
+                return Proposal(config, trial, info=info, number=trial.number)
             costs = self.evaluator.cost(config)
             if all(costs[m] <= lim for m, lim in limits.items()):
-                return Proposal(config, trial, info=info)
+                return Proposal(config, trial, info=info, number=trial.number)
             self._skip(trial, config, costs)
             if self.options.infeasible == "repair":
                 try:
@@ -409,11 +394,12 @@ class OptunaStrategy(Strategy):
         names = [c.metric for c in self.budget.constraints]
         return {names[int(k)] if k.isdigit() and int(k) < len(names) else k: v for k, v in trial.constraints.items()}
 
-    def publish(self, records: Sequence[TrialRecord], front: Sequence[TrialRecord]) -> None:
+    def publish(self, records: Sequence[TrialRecord], front: Sequence[TrialRecord], out_dir: Path | None) -> list[Path]:
         """Mark the front in the study: user attribute ``pareto_front``, its trial numbers."""
         study = getattr(self, "study", None)
         if study is not None:
             study.set_user_attr("pareto_front", sorted(r.number for r in front))
+        return []
 
     def _attach_allocation(self, trial: optuna.trial.Trial, record: TrialRecord) -> None:
         """With a file storage, attach ``record``'s allocation plot (``allocation.png``) to
@@ -447,9 +433,6 @@ class OptunaStrategy(Strategy):
                 )
         except (OSError, ValueError) as err:
             warnings.warn(f"trial {record.number}: its allocation plot was not attached to the study ({err})", stacklevel=2)
-
-    def next_number(self, proposal: Proposal) -> int:
-        return proposal.handle.number
 
     def tell(self, proposal: Proposal, record: TrialRecord) -> None:
         trial = proposal.handle

@@ -32,8 +32,9 @@ from pathlib import Path
 from typing import Any
 
 from spikebits.results import TrialRecord
-from spikebits.search.base import Proposal, Strategy, TrialCallback, evaluate_trial
-from spikebits.space import Budget, Config, ConfigError
+from spikebits.search.base import Proposal, SplitStrategy, Strategy, TrialCallback, available, evaluate_trial, get_strategy
+from spikebits.search.driver import Driver, RunControl
+from spikebits.space import Budget, Config, ConfigError, one_line
 
 #: Settings the project itself applies before starting or joining Ray (loopback-safe).
 RAY_ENV = {
@@ -77,7 +78,7 @@ def init_ray(address: str | None, *, num_cpus: int | None = None) -> None:
         else:
             ray.init(address=address, logging_level="ERROR", log_to_driver=False)
     except (ConnectionError, RuntimeError, ValueError) as err:
-        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        reason = one_line(err)
         raise ConfigError(f"cannot reach a Ray cluster at {address} ({reason}); start one with `ray start --head` or drop the address") from None
 
 
@@ -119,7 +120,7 @@ def run_part(params: dict, parts: Sequence[Strategy] = (), threads: int = 1) -> 
 
     torch.set_num_threads(max(1, int(threads)))
     part = parts[int(params["part"])]
-    records = part.run()
+    records = Driver(part, part.n_trials).run()
     failed = next((r for r in records if r.state != "COMPLETE"), None)
     if failed is not None or not records:
         reason = failed.error if failed is not None and failed.error else "the trial failed"
@@ -135,10 +136,9 @@ def _searcher_class() -> type:
     class StrategySearcher(Searcher):
         """A Tune searcher that asks and tells a :class:`search.Strategy` (in the driver)."""
 
-        def __init__(self, strategy: Strategy, callback: TrialCallback | None = None) -> None:
+        def __init__(self, driver: Driver) -> None:
             super().__init__()
-            self.strategy = strategy
-            self.callback = callback
+            self.driver = driver
             self.pending: dict[str, Proposal] = {}
             self.numbers: dict[str, int] = {}
             self.errors: dict[str, str] = {}
@@ -147,9 +147,9 @@ def _searcher_class() -> type:
             return True
 
         def suggest(self, trial_id: str) -> dict | str | None:
-            if self.strategy is None:  # read back from Tune's checkpoint: not how spikebits resumes
+            if self.driver is None:  # read back from Tune's checkpoint: not how spikebits resumes
                 raise RuntimeError("this searcher was read back from Tune's checkpoint, without its strategy; resume with --resume")
-            asked = self.strategy.propose()
+            asked = self.driver.propose()
             if asked is None:
                 return Searcher.FINISHED
             proposal, number = asked
@@ -170,14 +170,11 @@ def _searcher_class() -> type:
                 stopped = bool(result) and not error
                 reason = self.errors.pop(trial_id, None) or ("stopped early by ASHA" if stopped else "the trial failed")
                 record = TrialRecord.failed(
-                    number, proposal.config, reason, strategy=self.strategy.name, state="PRUNED" if stopped else "FAIL"
+                    number, proposal.config, reason, strategy=self.driver.strategy.name, state="PRUNED" if stopped else "FAIL"
                 )
             else:
                 record = TrialRecord.from_dict(json.loads(result["record"]))
-            self.strategy.tell(proposal, record)
-            self.strategy.note_told()
-            if self.callback is not None:
-                self.callback(record)
+            self.driver.tell(proposal, record)
 
         def abandon_pending(self, reason: str) -> None:
             """Tell every trial still in flight as failed with ``reason`` (the run ended first)."""
@@ -196,19 +193,19 @@ def _searcher_class() -> type:
 
         def __getstate__(self) -> dict:
             """What Tune pickles (its ``tuner.pkl`` holds the search algorithm): the numbers of
-            the trials in flight, never the strategy, its proposals or the callback. They live
+            the trials in flight, never the driver (the strategy, the callback), nor the proposals. They live
             in the driver, hold library objects that need not pickle (an Optuna sampler's lock,
             a trial's storage) and the evaluator with its data; Tune's own restore is not used
             for them (a resumed search reopens the strategy's study)."""
-            return {**self.__dict__, "strategy": None, "callback": None, "pending": {}}
+            return {**self.__dict__, "driver": None, "pending": {}}
 
     return StrategySearcher
 
 
-def make_searcher(strategy: Strategy, callback: TrialCallback | None = None) -> Any:
-    """A Ray Tune searcher (``ray.tune.search.Searcher``) that asks and tells ``strategy``
-    in the driver; what Tune pickles of it holds neither ``strategy`` nor ``callback``."""
-    return _searcher_class()(strategy, callback)
+def make_searcher(driver: Driver) -> Any:
+    """A Ray Tune searcher (``ray.tune.search.Searcher``) that asks and tells the strategy
+    through ``driver`` in this process; what Tune pickles of it holds no driver."""
+    return _searcher_class()(driver)
 
 
 # ---------------------------------------------------------------------------- executor
@@ -266,34 +263,35 @@ class RayExecutor:
 
     def check(self, strategy: Strategy) -> None:
         """Settings that do not fit ``strategy`` are one-line errors, before any work."""
-        from spikebits.search.optuna_base import OptunaStrategy
-
         if self.early_stop and strategy.splits:
             raise ConfigError(
                 f"--early-stop stops fine-tuning epoch by epoch; the {strategy.name} strategy runs whole supernet runs (drop --early-stop)"
             )
-        if self.resume and not (isinstance(strategy, OptunaStrategy) and strategy.options.storage):
+        if self.resume and not (strategy.resumable and strategy.options.storage):
+            resumable = ", ".join(name for name in available() if get_strategy(name).resumable)
             raise ConfigError(
-                "--resume on Ray continues an Optuna study: it needs nsga2, tpe or random and the first run's --storage "
+                f"--resume on Ray continues a study: it needs one of {resumable} and the first run's --storage "
                 "(sqlite:///FILE.db or a journal file)"
             )
 
-    def run(self, strategy: Strategy, n_trials: int, callback: TrialCallback | None = None) -> list[TrialRecord]:
+    def run(
+        self, strategy: Strategy, n_trials: int, callback: TrialCallback | None = None, control: RunControl | None = None
+    ) -> list[TrialRecord]:
         self.check(strategy)
         init_ray(self.address, num_cpus=self.num_cpus)
         evaluator = strategy.evaluator
         evaluator.prepare()  # train or read the checkpoint (and a one-shot supernet) once, in the driver
         progress, log = evaluator.progress, getattr(evaluator, "log", None)
         evaluator.progress = evaluator.log = None  # a tqdm wrapper and the console's epoch log do not travel
+        driver = Driver(strategy, n_trials, control, callback=callback)
         strategy.start()
         try:
             if self.resume and not any(r.state == "COMPLETE" for r in strategy.records()):
                 raise ConfigError("no finished trial to resume in the study; run without --resume first (same --storage and --study)")
-            parts = strategy.split()
-            if parts:
-                self._run_parts(strategy, parts)
+            if strategy.splits:
+                self._run_parts(strategy, strategy.split())
             else:
-                self._run_trials(strategy, n_trials, callback)
+                self._run_trials(driver)
         finally:
             evaluator.progress, evaluator.log = progress, log
             strategy.finish()
@@ -315,15 +313,16 @@ class RayExecutor:
             ),
         )
 
-    def _run_trials(self, strategy: Strategy, n_trials: int, callback: TrialCallback | None) -> None:
+    def _run_trials(self, driver: Driver) -> None:
         from ray import tune
         from ray.tune.schedulers import ASHAScheduler
         from ray.tune.search import ConcurrencyLimiter
 
-        remaining = strategy.remaining(n_trials)
+        remaining = driver.remaining()
         if remaining <= 0:
             return
-        searcher = make_searcher(strategy, callback)
+        strategy = driver.strategy
+        searcher = make_searcher(driver)
         search_alg = ConcurrencyLimiter(searcher, max_concurrent=self.max_concurrent) if self.max_concurrent else searcher
         scheduler = None
         if self.early_stop:
@@ -336,7 +335,7 @@ class RayExecutor:
         self._tuner(trainable, num_samples=remaining, search_alg=search_alg, scheduler=scheduler).fit()
         searcher.abandon_pending("interrupted: the Ray run ended before this trial finished")
 
-    def _run_parts(self, strategy: Strategy, parts: list[Strategy]) -> None:
+    def _run_parts(self, strategy: SplitStrategy, parts: list[Strategy]) -> None:
         from ray import tune
 
         for part in parts:
@@ -354,5 +353,5 @@ class RayExecutor:
                 outcomes.append(metrics["outcome"])
             else:
                 error = result.error if result is not None else None
-                outcomes.append(metrics.get("error") or (str(error).splitlines()[0] if error else "the trial failed"))
+                outcomes.append(metrics.get("error") or (one_line(error) if error else "the trial failed"))
         strategy.merge(outcomes)

@@ -18,6 +18,7 @@ from spikebits.search._ilp import solve_allocation
 from spikebits.search.boost import boosted, uniform_bases
 from spikebits.search.ilp import solve_ladder
 from spikebits.space import COST_METRICS, SENSITIVITY_METRICS, BitTargets, Budget, Config, SearchSpace, check_sensitivity_metric
+from spikebits.space.metrics import BIT_BUDGET
 
 def _limits(budget: Budget) -> dict[str, float]:
     """The user's budgets the integer program can hold (others are left to the search)."""
@@ -51,7 +52,7 @@ def warm_start_configs(
                 found.append(config)
         return _spread(found, count)
     ladder = solve_ladder(
-        space, evaluator.specs, report, metric, _limits(budget), "bit_budget", count, energy_model=getattr(evaluator, "energy_model", None)
+        space, evaluator.specs, report, metric, _limits(budget), BIT_BUDGET.name, count, energy_model=getattr(evaluator, "energy_model", None)
     )
     return [step.config for step in ladder if not step.duplicate]
 
@@ -75,7 +76,7 @@ def initial_configs(
             config, _ = boosted(space, base, report, "kurtosis")
         else:
             limits = _limits(budget)
-            limits["bit_budget"] = min(limits.get("bit_budget", float("inf")), target.bit_budget)
+            limits[BIT_BUDGET.name] = min(limits.get(BIT_BUDGET.name, float("inf")), target.bit_budget)
             config = solve_allocation(
                 space,
                 evaluator.specs,

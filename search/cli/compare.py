@@ -21,7 +21,7 @@ from spikebits.search.cli.common import (
     set_threads,
 )
 from spikebits.search.cli.search import DEFAULT_EPOCHS, add_ray_arguments, make_executor
-from spikebits.search.runner import check_output_dir
+from spikebits.search.checks import check_output_dir
 from spikebits.space import DEFAULT_OBJECTIVES, Budget, ConfigError, lock_folder, parse_objectives
 
 DEFAULT_STRATEGIES = "differentiable,nsga2,random"

@@ -88,6 +88,7 @@ def run(args: argparse.Namespace) -> int:
     if args.epochs is None:
         args.epochs = 0 if args.checkpoint else DEFAULT_EPOCHS
     config = load_config(args.config) if args.config else None
+    state = None
     if args.checkpoint:
         state, config = load_checkpoint(args.checkpoint)
         if config is None:
@@ -103,50 +104,7 @@ def run(args: argparse.Namespace) -> int:
         report = {"metrics": metrics, "energy": dense.to_dict()}
         tables = [f"input shape {','.join(map(str, evaluator.input_shape))} ({args.dataset})", dense.format()]
     else:
-        from spikebits.evaluators.activity import activity_rates, neurobench_counts
-        from spikebits.evaluators.data import first_samples
-        from spikebits.evaluators.hardware import simulate
-
-        set_threads(args.threads)
-        evaluator = make_evaluator(args, progress=progress_factory(args.quiet))
-        config = uniform_config(evaluator, args) if config is None else config
-        full = evaluator.space.complete(config, strict=False)
-        if args.checkpoint:
-            model = load_into(apply_config(evaluator.new_model(), full), state, args.checkpoint, args.model).to(evaluator.device)
-            if args.epochs:
-                evaluator.train(model, epochs=args.epochs, description="fine-tune the checkpoint's network")
-        else:
-            model = evaluator.finetune(config)  # what evaluator(config) does, keeping the model
-        metrics = evaluator.cost(config)
-        metrics.update(evaluator.score(model))
-        if args.save_checkpoint:
-            save_checkpoint(model, args.save_checkpoint, evaluator.space.complete(config, strict=False))
-        dense = evaluator.energy(config)
-        measured = evaluator.energy(config, rates=activity_rates(evaluator.last_activity))
-        images, labels = first_samples(evaluator.data.test, args.simulate_samples)
-        if model.bit_serial_unsupported is None:
-            hardware = simulate(model, images.to(evaluator.device), energy_model=evaluator.energy_model, lanes=args.lanes,
-                                labels=labels.to(evaluator.device))
-            hardware_report, hardware_table = hardware.to_dict(), hardware.format()
-        else:
-            hardware_report = {"skipped": model.bit_serial_unsupported}
-            hardware_table = f"bit-serial simulation skipped for {args.model}: {model.bit_serial_unsupported}"
-        counts = neurobench_counts(model, evaluator.data.test, device=evaluator.device, max_samples=args.simulate_samples)
-        report = {
-            "metrics": metrics,
-            "energy": dense.to_dict(),
-            "energy_measured": measured.to_dict(),
-            "activity": {n: a.to_dict() for n, a in evaluator.last_activity.items()},
-            "neurobench": counts,
-            "hardware": hardware_report,
-        }
-        tables = [
-            dense.format(),
-            measured.format(),
-            "NeuroBench synaptic operations per sample (integer spikes): "
-            + ", ".join(f"{k} {counts[k]:.4g}" for k in ("Effective_ACs", "Effective_MACs", "Dense")),
-            hardware_table,
-        ]
+        evaluator, config, metrics, report, tables = measure(args, config, state)
     if args.include_pinned:
         tables.insert(0, "every layer at the uniform choice, the first one included (the seed paper's U-Quant convention)")
     print(json.dumps(metrics, indent=2))
@@ -158,6 +116,57 @@ def run(args: argparse.Namespace) -> int:
 
         atomic_write_text(args.report, json.dumps(to_jsonable({"schema": "spikebits.evaluate/1", "config": config.to_dict(), **report}), indent=2) + "\n")
     return 0
+
+
+def measure(args: argparse.Namespace, config: Config | None, state: Any) -> tuple[Any, Config, dict, dict, list[str]]:
+    """Fine-tune ``config`` (or train the checkpoint's network, ``state``) and measure it: the
+    metrics, the dense and measured energy, NeuroBench's counts and the bit-serial simulation.
+    Returns the evaluator, the config, the metrics, the report and the printed tables."""
+    from spikebits.evaluators.activity import activity_rates, neurobench_counts
+    from spikebits.evaluators.data import first_samples
+    from spikebits.evaluators.hardware import simulate
+
+    set_threads(args.threads)
+    evaluator = make_evaluator(args, progress=progress_factory(args.quiet))
+    config = uniform_config(evaluator, args) if config is None else config
+    full = evaluator.space.complete(config, strict=False)
+    if args.checkpoint:
+        model = load_into(apply_config(evaluator.new_model(), full), state, args.checkpoint, args.model).to(evaluator.device)
+        if args.epochs:
+            evaluator.train(model, epochs=args.epochs, description="fine-tune the checkpoint's network")
+    else:
+        model = evaluator.finetune(config)  # what evaluator(config) does, keeping the model
+    metrics = evaluator.cost(config)
+    metrics.update(evaluator.score(model))
+    if args.save_checkpoint:
+        save_checkpoint(model, args.save_checkpoint, evaluator.space.complete(config, strict=False))
+    dense = evaluator.energy(config)
+    measured = evaluator.energy(config, rates=activity_rates(evaluator.last_activity))
+    images, labels = first_samples(evaluator.data.test, args.simulate_samples)
+    if model.bit_serial_unsupported is None:
+        hardware = simulate(model, images.to(evaluator.device), energy_model=evaluator.energy_model, lanes=args.lanes,
+                            labels=labels.to(evaluator.device))
+        hardware_report, hardware_table = hardware.to_dict(), hardware.format()
+    else:
+        hardware_report = {"skipped": model.bit_serial_unsupported}
+        hardware_table = f"bit-serial simulation skipped for {args.model}: {model.bit_serial_unsupported}"
+    counts = neurobench_counts(model, evaluator.data.test, device=evaluator.device, max_samples=args.simulate_samples)
+    report = {
+        "metrics": metrics,
+        "energy": dense.to_dict(),
+        "energy_measured": measured.to_dict(),
+        "activity": {n: a.to_dict() for n, a in evaluator.last_activity.items()},
+        "neurobench": counts,
+        "hardware": hardware_report,
+    }
+    tables = [
+        dense.format(),
+        measured.format(),
+        "NeuroBench synaptic operations per sample (integer spikes): "
+        + ", ".join(f"{k} {counts[k]:.4g}" for k in ("Effective_ACs", "Effective_MACs", "Dense")),
+        hardware_table,
+    ]
+    return evaluator, config, metrics, report, tables
 
 
 def uniform_config(evaluator: Any, args: argparse.Namespace) -> Config:

@@ -41,8 +41,9 @@ def run(args: argparse.Namespace) -> int:
         except (OSError, ValueError):
             run_info = {}
         name = (run_info.get("strategy") or {}).get("name")
-        if name:
-            written += [p.name for p in get_strategy(name).redraw_artifacts(folder, run_info, records)]
+        draw = get_strategy(name).draw_artifacts if name else None
+        if draw is not None:
+            written += [p.name for p in draw(folder, run_info, records)]
         print(format_front_table(front, objectives))
         print(f"wrote {folder}/{', '.join(written)}")
         return 0

@@ -32,7 +32,9 @@ from spikebits.search.cli.common import (
 )
 from spikebits.search.cli.strategies import format_default
 from spikebits.search.options import OptionInfo
-from spikebits.search.runner import StopOnSignals, check_budget_reachable, check_metrics, check_objectives, check_output_dir
+from spikebits.search.checks import check_objectives, check_output_dir, check_run
+from spikebits.search.driver import RunControl
+from spikebits.search.signals import StopOnSignals
 from spikebits.space import DEFAULT_OBJECTIVES, Budget, ConfigError, lock_folder, parse_objectives
 
 DEFAULT_EPOCHS = 2
@@ -181,8 +183,7 @@ def run(args: argparse.Namespace) -> int:
     strategy = strategy_cls(evaluator.space, evaluator, budget, objectives, seed=args.seed, n_trials=n_trials,
                             options=options, progress=progress)
     executor.check(strategy)
-    check_metrics(evaluator, objectives, budget)
-    check_budget_reachable(evaluator, budget)
+    check_run(evaluator, objectives, budget, strategy)
     check_output_dir(out)  # the first thing written
     with lock_folder(out):  # one process per --out; run_search takes it again
         return search_locked(args, strategy, evaluator, executor, out, budget, objectives, n_trials)
@@ -195,14 +196,16 @@ def search_locked(args: argparse.Namespace, strategy: Any, evaluator: Any, execu
     from spikebits.search.runner import run_search
 
     bars = []  # made at the first finished trial: the strategy's start may still refuse the budget
+    told = [0]
 
     def on_trial(record) -> None:  # noqa: ANN001 - a TrialRecord
+        told[0] += 1
         if args.quiet:
             return
         if not bars:
             from tqdm import tqdm
 
-            bars.append(tqdm(total=strategy.n_told + strategy.remaining(n_trials), desc=f"{args.strategy} trials", position=0,
+            bars.append(tqdm(total=told[0] + strategy.remaining(n_trials, told[0]), desc=f"{args.strategy} trials", position=0,
                              dynamic_ncols=True))
         acc = record.metrics.get("accuracy")
         bars[0].set_postfix_str(f"last {'failed' if acc is None else f'acc {acc:.3f}'}")
@@ -214,9 +217,10 @@ def search_locked(args: argparse.Namespace, strategy: Any, evaluator: Any, execu
               "at once)", file=sys.stderr, flush=True)
 
     try:
-        with StopOnSignals(strategy, announce):
+        control = RunControl()
+        with StopOnSignals(control, evaluator, announce):
             result = run_search(strategy, evaluator, budget=budget, objectives=objectives, n_trials=n_trials, seed=args.seed,
-                                out_dir=out, callback=on_trial, executor=executor)
+                                out_dir=out, callback=on_trial, executor=executor, checked=True, control=control)
     finally:
         for bar in bars:
             bar.close()
@@ -235,7 +239,7 @@ def search_locked(args: argparse.Namespace, strategy: Any, evaluator: Any, execu
     written = ["pareto.json", "trials.csv", "pareto.png", "run.json", *(p.name for p in result.artifacts)]
     print(f"wrote {result.out_dir}/{', '.join(written)}")
     if result.interrupted:
-        resume = "; run the same command (same --out) to continue it" if "storage" in strategy.options.to_dict() else ""
-        print(f"spikebits: interrupted ({strategy.stop_reason}) after {len(result.records)} trials{resume}", file=sys.stderr)
+        resume = "; run the same command (same --out) to continue it" if strategy.resumable else ""
+        print(f"spikebits: interrupted ({result.stop_reason}) after {len(result.records)} trials{resume}", file=sys.stderr)
         return 130
     return 0

@@ -17,7 +17,7 @@ from spikebits.search.cli.common import (
     progress_factory,
     set_threads,
 )
-from spikebits.search.runner import check_output_dir
+from spikebits.search.checks import check_output_dir
 from spikebits.space import HESSIAN_NETWORKS, atomic_write_text, format_table, lock_folder
 
 

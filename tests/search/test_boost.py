@@ -10,6 +10,7 @@ import pytest
 
 from spikebits.search import get_strategy
 from spikebits.search.boost import boost_config, boosted, layer_jumps, outlier_layers, trimmed_zscores, uniform_bases
+from spikebits.search.driver import Driver
 from spikebits.space import Budget, LayerChoice, LayerOptions, SearchSpace
 
 
@@ -167,7 +168,8 @@ def test_proposals_out_at_once_get_their_own_configs_and_numbers():
     space = SearchSpace.default(["first", *names], options=LayerOptions(w_bits=(2, 4), s_bits=(1, 2), timesteps=(1,), schemes=("uniform",)))
     report = _Report({n: _Layer(3.0) for n in ["first", *names]})
     strategy = get_strategy("boost")(space, _CostOnly(space), Budget(), ("accuracy", "bit_budget"), sensitivity=report, metric="kurtosis")
+    driver = Driver(strategy, 10)
     strategy.start()
-    first, second = strategy.propose(), strategy.propose()
+    first, second = driver.propose(), driver.propose()
     assert (first[1], second[1]) == (0, 1)
     assert first[0].config == strategy.plan[0][1] and second[0].config == strategy.plan[1][1] != strategy.plan[0][1]

@@ -131,15 +131,18 @@ def test_a_deadline_stops_asking():
     from test_search import FakeEvaluator
 
     from spikebits.search import get_strategy
+    from spikebits.search.driver import Driver, RunControl
     from spikebits.space import Budget
 
     ev = FakeEvaluator()
     strategy = get_strategy("random")(ev.space, ev, Budget(), ("accuracy", "bit_budget"), seed=0, n_trials=50)
     records = []
+    control = RunControl()
 
     def stop_after_first(record):
         records.append(record)
-        strategy.deadline = time.monotonic()
+        control.deadline = time.monotonic()
 
-    strategy.run(50, stop_after_first)
-    assert len(records) == 1 and strategy.n_asked == 1
+    driver = Driver(strategy, 50, control, callback=stop_after_first)
+    driver.run()
+    assert len(records) == 1 and driver.asked == 1 and control.stop_reason is None

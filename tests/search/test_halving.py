@@ -164,10 +164,12 @@ class Fixed(Strategy):
     """Not an Optuna strategy: uniform configs, W1..W4 and S1..S2 in turn, kept in order."""
 
     name = "fixed"
+    asked = 0
 
     def ask(self):  # noqa: ANN201
         choices = [LayerChoice(w, s, 1) for w in (1, 2, 4) for s in (1, 2)]
-        return Proposal(self.space.uniform(choices[self.n_asked % len(choices)]), info={"index": self.n_asked})
+        index, self.asked = self.asked, self.asked + 1
+        return Proposal(self.space.uniform(choices[index % len(choices)]), info={"index": index})
 
 
 RUNG_ONE = [0.9, 0.5, 0.7, 0.2, 0.95, 0.92]  # by the rule: 0.7 and 0.2 are stopped (see the first test)

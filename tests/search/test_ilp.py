@@ -15,6 +15,8 @@ from spikebits.models import LayerSpec
 from spikebits.search import get_strategy
 from spikebits.search._ilp import AllocationProblem, solve_allocation
 from spikebits.search.ilp import IlpStrategy, budget_ladder
+from spikebits.search.base import prepare_sensitivity
+from spikebits.search.driver import Driver
 from spikebits.search.runner import run_search
 from spikebits.space import Budget, BudgetError, Config, ConfigError, LayerChoice, LayerOptions, SearchSpace
 
@@ -309,10 +311,11 @@ def test_strategy_respects_user_budget_and_primary_metric():
     ace_limit = quantile("tied", "s_ace", 0.6)
     budget = Budget.parse(["bit_budget<=3", f"s_ace<={ace_limit!r}"])
     strategy = IlpStrategy(space, ev, budget, ("accuracy", "s_ace", "bit_budget"), n_trials=5, sensitivity=FakeSensitivity(), metric="output")
-    assert strategy.remaining(5) == 5  # before start(): one per level at most
-    records = strategy.run(5)
+    assert strategy.remaining(5, 0) == 5  # before start(): one per level at most
+    driver = Driver(strategy, 5)
+    records = driver.run()
     assert strategy.primary == "s_ace"
-    assert strategy.remaining(5) == 0 and strategy.ask() is None
+    assert driver.remaining() == 0 and strategy.ask() is None
     assert all(r.feasible for r in records) and len({r.config for r in records}) == len(records)
     levels = [step.level for step in strategy.ladder]
     assert len(levels) == 5 and levels[0] == smallest_reachable(space, SPECS, "s_ace") and levels[-1] == ace_limit
@@ -386,12 +389,12 @@ def test_energy_extreme_configs_match_brute_force(variant):
 
 
 def test_prepare_measures_the_report_once_before_start():
-    # `spikebits compare` calls prepare() before a run's clock starts: the report is measured
+    # `spikebits compare` prepares the report before a run's clock starts: it is measured
     # there, with the strategy's settings, and start() reads it without measuring again.
     ev = MeasuringEvaluator(make_space("plain"))
     seen = ev.seen
     strategy = get_strategy("ilp")(ev.space, ev, Budget(), ("accuracy", "bit_budget"), n_trials=2, probes=9, hessian_network="quantized")
-    strategy.prepare()
+    prepare_sensitivity(strategy)
     assert seen == [(9, "quantized")]
     strategy.start()
-    assert seen == [(9, "quantized")] and strategy.remaining() >= 1
+    assert seen == [(9, "quantized")] and strategy.remaining(2, 0) >= 1

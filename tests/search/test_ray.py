@@ -109,6 +109,7 @@ def test_what_tune_pickles_holds_no_strategy(name, tmp_path):
     from ray.tune.search import ConcurrencyLimiter
 
     from spikebits.search import get_strategy
+    from spikebits.search.driver import Driver
     from spikebits.search.ray_search import make_searcher
     from spikebits.space import Budget
 
@@ -117,12 +118,12 @@ def test_what_tune_pickles_holds_no_strategy(name, tmp_path):
     strategy = get_strategy(name)(evaluator.space, evaluator, Budget.parse("bit_budget<=3"), ("accuracy", "bit_budget"), seed=0,
                                   storage=f"sqlite:///{tmp_path / 'study.db'}")
     strategy.start()
-    searcher = make_searcher(strategy)
+    searcher = make_searcher(Driver(strategy, 5))
     assert searcher.suggest("t0")["number"] == 0  # a trial in flight travels by number only
     blob = cloudpickle.dumps(ConcurrencyLimiter(searcher, max_concurrent=1))
     assert b"CrashingEvaluator" not in blob and b"sqlite" not in blob
     restored = cloudpickle.loads(blob).searcher
-    assert restored.strategy is None and restored.numbers == {"t0": 0}
+    assert restored.driver is None and restored.numbers == {"t0": 0}
     with pytest.raises(RuntimeError, match="resume with --resume"):
         restored.suggest("t1")
     assert searcher.suggest("t1")["number"] == 1  # the driver's searcher is untouched

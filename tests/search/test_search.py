@@ -9,6 +9,7 @@ import pytest
 from spikebits.results import pareto_front
 from spikebits.search import get_strategy, run_search
 from spikebits.search.base import Proposal, Strategy
+from spikebits.search.driver import Driver
 from spikebits.space import Budget, BudgetError, Config, LayerChoice, LayerOptions, SearchSpace
 
 OPTIONS = LayerOptions(w_bits=(1, 2, 4), s_bits=(1, 2), timesteps=(1,), schemes=("uniform",))
@@ -70,7 +71,7 @@ def test_constraints_reach_the_optuna_study_and_front_matches_brute_force():
     ev = FakeEvaluator()
     budget = Budget.parse(["bit_budget<=2"])
     strategy = get_strategy("random")(ev.space, ev, budget, ("accuracy", "bit_budget"), seed=0)
-    records = strategy.run(150)
+    records = Driver(strategy, 150).run()
     for trial in strategy.study.trials:
         # Optuna reads the budget's constraints as one list, in the budget's order (what
         # optuna-dashboard reads too); the names are in the user attribute "violations".
@@ -125,7 +126,7 @@ def test_a_skipped_trial_carries_every_budget_constraint_to_optuna():
     ev = WithRate()
     budget = Budget.parse(["bit_budget<=1.5", "firing_rate<=0.25"])
     strategy = get_strategy("nsga2")(ev.space, ev, budget, ("accuracy", "bit_budget"), seed=0, n_trials=6)
-    strategy.run()
+    Driver(strategy, 6).run()
     skipped = [t for t in strategy.study.trials if "skipped" in t.user_attrs]
     assert skipped and len(ev.calls) == 6
     for trial in skipped:
@@ -146,7 +147,7 @@ def test_skipped_configs_stay_out_of_optunas_importance_and_history():
     ev = FakeEvaluator()
     strategy = get_strategy("tpe")(ev.space, ev, Budget.parse(["bit_budget<=1.5"]), ("accuracy", "bit_budget"), seed=0,
                                    n_trials=12, infeasible="skip")
-    strategy.run()
+    Driver(strategy, 12).run()
     study = strategy.study
     trained = [t for t in study.trials if "skipped" not in t.user_attrs]
     assert len(trained) == 12 and len(study.trials) > 20
@@ -218,7 +219,7 @@ def test_strategy_base_drives_ask_evaluate_tell():
             return self.told
 
     ev = FakeEvaluator()
-    records = Fixed(ev.space, ev, Budget.parse(["bit_budget<=1.5"]), ("accuracy",)).run(10)
+    records = Driver(Fixed(ev.space, ev, Budget.parse(["bit_budget<=1.5"]), ("accuracy",)), 10).run()
     assert [r.number for r in records] == [0, 1, 2]  # stops when ask returns None
     assert [r.feasible for r in records] == [True, False, False]  # W̄·S̄ = 1, 2, 4
     assert records[1].violations == {"bit_budget": pytest.approx(0.5)}
@@ -246,7 +247,7 @@ def test_qmc_points_are_balanced_where_random_draws_are_not(seed):
     assert Counter((c["a"].s_bits, c["b"].s_bits) for c in configs) == Counter({(1, 1): 4, (1, 2): 4, (2, 1): 4, (2, 2): 4})
     # the trial parameters are option indices; the records decode them to the options
     strategy = get_strategy("qmc")(ev.space, ev, Budget(), ("accuracy",), seed=seed)
-    strategy.run(2)
+    Driver(strategy, 2).run()
     params = strategy.study.trials[1].params
     assert set(params) == {f"{layer}.{key}.index" for layer in ("a", "b") for key in ("w_bits", "s_bits", "timesteps", "scheme")}
     assert strategy.decode(params) == ev.space.flat_params(ev.space.complete(strategy.records()[1].config))  # type: ignore[attr-defined]

@@ -133,7 +133,7 @@ def test_gumbel_under_a_bit_budget_gives_feasible_points(capsys, tmp_path, cache
         (["--targets", "0/1/1"], "must be a number >= 1"),
         (["--lambdas", "0.04/x/0.01"], "lambdas '0.04/x/0.01' is malformed"),
         (["--budget", "bit_budget<=0.5"], "the smallest config of the space has bit_budget 1; loosen the budget"),
-        (["--budget", "firing_rate<=0.1"], "cannot enforce a budget on 'firing_rate'"),
+        (["--budget", "firing_rate<=0.1"], "the differentiable strategy cannot budget 'firing_rate'; budget one of bit_budget"),
     ],
 )
 def test_differentiable_bad_input_is_one_line_and_exit_2(capsys, tmp_path, cache_dir, argv, message):
