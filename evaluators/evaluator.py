@@ -80,6 +80,10 @@ class Evaluator:
     Every strategy calls the same instance, so strategies compete on equal terms.
     """
 
+    #: How a config is scored: fine-tuned from the full-precision network (the one-shot
+    #: evaluator scores with a trained supernet's shared weights instead).
+    scoring: str = "finetune"
+
     @property
     def metric_names(self) -> tuple[str, ...]:
         """Every declared metric (:func:`space.metric_table`): the costs from their formulas,

@@ -13,8 +13,13 @@ from spikebits.search import qmc as qmc  # noqa: F401  (registers "qmc")
 from spikebits.search import random_sampling as random_sampling  # noqa: F401  (registers "random")
 from spikebits.search import tpe as tpe  # noqa: F401  (registers "tpe")
 from spikebits.search.base import (
+    DEFAULT_STRATEGY,
     DEFAULT_TRIALS,
+    ConfigEvaluator,
+    EvaluatorBase,
+    Failed,
     Proposal,
+    SplitStrategy,
     Strategy,
     available,
     evaluate_trial,
@@ -24,6 +29,7 @@ from spikebits.search.base import (
     register_strategy,
     strategy_summary,
 )
+from spikebits.search.driver import Driver, RunControl
 from spikebits.search.executors import Executor, LocalExecutor
 from spikebits.search.optuna_base import OptunaOptions, OptunaStrategy
 from spikebits.search.options import OptionInfo, StrategyOptions, option
@@ -32,15 +38,22 @@ from spikebits.search.checks import check_output_dir
 from spikebits.search.runner import SearchResult, run_search
 
 __all__ = [
+    "DEFAULT_STRATEGY",
     "DEFAULT_TRIALS",
+    "ConfigEvaluator",
+    "Driver",
+    "EvaluatorBase",
     "Executor",
+    "Failed",
     "LocalExecutor",
     "OptionInfo",
     "OptunaOptions",
     "OptunaStrategy",
     "Proposal",
     "RayExecutor",
+    "RunControl",
     "SearchResult",
+    "SplitStrategy",
     "Strategy",
     "StrategyOptions",
     "available",

@@ -19,18 +19,73 @@ from spikebits.space import Budget, Config, SearchSpace, SpikebitsError, Trainin
 #: Trials a search runs when nobody says otherwise (strategies with a plan of their own, such
 #: as one supernet per target, may run fewer).
 DEFAULT_TRIALS = 24
+#: The strategy a search runs when none is named: the primary one (Yao et al.'s).
+DEFAULT_STRATEGY = "differentiable"
 #: Characters a failed trial's reason keeps.
 MAX_REASON = 500
 
 
 class ConfigEvaluator(Protocol):
-    """What a strategy needs from an evaluator (``evaluators.Evaluator`` is one)."""
+    """What search reads of an evaluator: :class:`evaluators.Evaluator` is one, and
+    :class:`EvaluatorBase` gives the optional members their defaults for an evaluator of your
+    own (or a test double) that scores configs without training.
+
+    Every search reads ``space``, calls the evaluator on a config (``on_epoch`` when the local
+    early stopping watches the fine-tuning) and ``cost``. Read when they are not the defaults:
+    ``specs`` (the layers: exact least and largest costs, the integer program),
+    ``energy_model``, ``metric_names`` (what it produces; empty: not checked), ``scoring``
+    (``"one-shot"``: the front is fine-tuned after the search), ``log`` and ``stop`` (the
+    console's epoch log; the stop request of SIGINT/SIGTERM), ``progress``,
+    ``finetune_settings`` and ``validation_accuracy`` (the early stopping), ``prepare``
+    (shared work done once, before a comparison's clock or Ray's workers), ``describe``
+    (its settings, for ``run.json`` and a resumed study's identity). Strategies that measure
+    sensitivities call ``sensitivity``; the supernet strategies need an
+    :class:`evaluators.Evaluator` itself.
+    """
 
     space: SearchSpace
+    specs: Sequence[Any] | None
+    energy_model: Any
+    metric_names: tuple[str, ...]
+    scoring: str
+    log: Callable[[str], None] | None
+    stop: Any
+    progress: Progress | None
+    finetune_settings: Any
+    validation_accuracy: Callable[[Any], float] | None
 
     def __call__(self, config: Config) -> dict[str, float]: ...
 
     def cost(self, config: Config) -> dict[str, float]: ...
+
+    def prepare(self) -> None: ...
+
+    def describe(self) -> dict[str, Any]: ...
+
+
+class EvaluatorBase:
+    """The defaults of :class:`ConfigEvaluator`'s optional members: no layer specs (least and
+    largest costs at the space's smallest and largest configs), the default energy model,
+    every metric accepted, scored by fine-tuning, no log, no stop request, no early
+    stopping, nothing to prepare, no settings to describe. Subclass it and give ``space``,
+    ``__call__`` and ``cost``."""
+
+    specs: Sequence[Any] | None = None
+    energy_model: Any = None
+    metric_names: tuple[str, ...] = ()
+    scoring: str = "finetune"
+    log: Callable[[str], None] | None = None
+    stop: Any = None
+    progress: Progress | None = None
+    finetune_settings: Any = None
+    validation_accuracy: Callable[[Any], float] | None = None
+
+    def prepare(self) -> None:
+        """Nothing to do once ahead."""
+
+    def describe(self) -> dict[str, Any]:
+        """No settings."""
+        return {}
 
 
 @dataclass
@@ -157,6 +212,9 @@ class Strategy(abc.ABC):
     Options: ClassVar[type[StrategyOptions]] = StrategyOptions
     #: One line for ``spikebits strategies`` (default: the docstring's first line).
     summary: ClassVar[str] = ""
+    #: How the strategy counts its trials when ``n_trials`` does not (``"one per target"``),
+    #: for help texts; "" when it runs ``n_trials``.
+    trials_note: ClassVar[str] = ""
     #: Whether the strategy is a :class:`SplitStrategy` (whole runs that are one trial each).
     splits: ClassVar[bool] = False
     #: Whether a search continues from the study in its ``storage`` option (``--resume``).
@@ -313,9 +371,25 @@ def get_strategy(name: str) -> type[Strategy]:
     return _STRATEGIES[name]
 
 
+def trials_notes() -> str:
+    """How the strategies that do not run ``n_trials`` count their trials, for help texts
+    (``"differentiable: one per target; ..."``)."""
+    return "; ".join(f"{name}: {_STRATEGIES[name].trials_note}" for name in available() if _STRATEGIES[name].trials_note)
+
+
+def taking_option(option: str) -> list[str]:
+    """The registered strategies whose options have the field ``option``."""
+    return [name for name in available() if option in {info.name for info in _STRATEGIES[name].Options.fields_info()}]
+
+
 def strategy_summary(cls: type[Strategy]) -> str:
-    """One line that says what ``cls`` does (``summary``, else its docstring's first line)."""
-    return cls.summary or (cls.__doc__ or "").strip().splitlines()[0].strip()
+    """One line that says what ``cls`` does: ``summary``, else the first sentence of its
+    docstring's first paragraph."""
+    if cls.summary:
+        return cls.summary
+    paragraph = " ".join((cls.__doc__ or "").strip().split("\n\n")[0].split())
+    sentence, dot, _ = paragraph.partition(". ")
+    return sentence + "." if dot else paragraph
 
 
 def options_by_strategy() -> dict[str, list[Any]]:
@@ -324,8 +398,10 @@ def options_by_strategy() -> dict[str, list[Any]]:
 
 
 __all__ = [
+    "DEFAULT_STRATEGY",
     "DEFAULT_TRIALS",
     "ConfigEvaluator",
+    "EvaluatorBase",
     "Failed",
     "Progress",
     "Proposal",
@@ -342,4 +418,6 @@ __all__ = [
     "register_strategy",
     "sensitivity_of",
     "strategy_summary",
+    "taking_option",
+    "trials_notes",
 ]

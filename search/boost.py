@@ -195,6 +195,7 @@ class BoostStrategy(Strategy):
     name = "boost"
     Options = BoostOptions
     options: BoostOptions
+    trials_note = "at most one per uniform base config that keeps the budget"
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -33,12 +33,11 @@ def extreme_costs(evaluator: ConfigEvaluator, metrics: Sequence[str], *, largest
     the space's smallest (largest) config (exact for every metric non-decreasing in W, S, T)."""
     from spikebits.evaluators.cost import extreme_config
 
-    space = evaluator.space
-    specs = getattr(evaluator, "specs", None)
+    space, specs = evaluator.space, evaluator.specs
     plain = space.largest_config() if largest else space.smallest_config()
     values = {}
     for m in metrics:
-        config = plain if specs is None else extreme_config(space, specs, m, getattr(evaluator, "energy_model", None), largest=largest)
+        config = plain if specs is None else extreme_config(space, specs, m, evaluator.energy_model, largest=largest)
         values[m] = evaluator.cost(config)[m]
     return values
 
@@ -73,7 +72,7 @@ def check_run(evaluator: ConfigEvaluator, objectives: Sequence[str], budget: Bud
 
 def check_metrics(evaluator: ConfigEvaluator, objectives: Sequence[str], budget: Budget) -> None:
     """Every objective and budgeted metric must be one the evaluator produces."""
-    produced = set(getattr(evaluator, "metric_names", ()))
+    produced = set(evaluator.metric_names)
     if not produced:
         return
     for m in (*objectives, *budget.metrics):

@@ -39,7 +39,7 @@ from typing import Any
 from spikebits.results import TrialRecord, hypervolume, pareto_front, to_jsonable
 from spikebits.results.compare import COMPARE_SCHEMA
 from spikebits.results.storage import pareto_point
-from spikebits.search.base import ConfigEvaluator, get_strategy, prepare_sensitivity
+from spikebits.search.base import ConfigEvaluator, available, get_strategy, prepare_sensitivity
 from spikebits.search.driver import RunControl
 from spikebits.search.executors import Executor, LocalExecutor
 from spikebits.search.checks import check_output_dir, default_reference
@@ -169,7 +169,7 @@ def check_strategies(strategies: Sequence[str]) -> None:
     """The strategies of a comparison: at least one, each registered, none twice (one-line
     :class:`space.ConfigError` otherwise)."""
     if not strategies:
-        raise ConfigError("--strategies names no strategy; give at least one, e.g. differentiable,nsga2")
+        raise ConfigError(f"--strategies names no strategy; give at least one of {', '.join(available())}")
     if len(set(strategies)) != len(strategies):
         raise ConfigError("--strategies names a strategy twice; name each once")
     for name in strategies:
@@ -207,9 +207,7 @@ def run_comparison(
     reference: dict[str, float] | None = None
     for seed in seeds:
         evaluator = make_evaluator(seed)
-        prepare = getattr(evaluator, "pretrained", None)
-        if callable(prepare):  # the checkpoint and the data are shared: read or trained before any run's clock starts
-            prepare()
+        evaluator.prepare()  # the checkpoint and the data are shared: read or trained before any run's clock starts
         seed_reference = default_reference(evaluator, objectives)
         if reference is None:
             reference = seed_reference

@@ -120,6 +120,7 @@ class DifferentiableStrategy(SplitStrategy):
     Options = DifferentiableOptions
     options: DifferentiableOptions
     gumbel = False
+    trials_note = "one per target"
     #: The fit step holds data-free budgets; of the data metrics, only a floor (accuracy>=).
     data_budgets = frozenset({"maximize"})
     draw_artifacts = staticmethod(draw_artifacts)

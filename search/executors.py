@@ -64,7 +64,7 @@ class LocalExecutor:
             raise ConfigError(
                 f"--early-stop stops fine-tuning epoch by epoch; the {strategy.name} strategy runs whole supernet runs (drop --early-stop)"
             )
-        if not callable(getattr(strategy.evaluator, "validation_accuracy", None)):
+        if strategy.evaluator.validation_accuracy is None:
             raise ConfigError("--early-stop needs an evaluator that measures validation accuracy during fine-tuning (validation_accuracy)")
         epochs = finetune_epochs(strategy)
         if epochs is not None and not SuccessiveHalving(self.reduction, self.grace, epochs).rungs():
@@ -96,5 +96,5 @@ class LocalExecutor:
 
 def finetune_epochs(strategy: Strategy) -> int | None:
     """The fine-tuning epochs of ``strategy``'s evaluator (None when it does not say)."""
-    settings = getattr(strategy.evaluator, "finetune_settings", None)
+    settings = strategy.evaluator.finetune_settings
     return None if settings is None else int(settings.epochs)

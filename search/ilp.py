@@ -153,6 +153,7 @@ class IlpStrategy(Strategy):
     Options = IlpOptions
     options: IlpOptions
     data_budgets = frozenset()
+    trials_note = "one per distinct optimum of the ladder's levels (--levels, default the trials)"
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -165,7 +166,7 @@ class IlpStrategy(Strategy):
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
-        energy_model = getattr(self.evaluator, "energy_model", None)
+        energy_model = self.evaluator.energy_model
         report = sensitivity_of(self, *self.options.sensitivity_request())
         self.ladder = solve_ladder(
             self.space, self.evaluator.specs, report, self.options.metric, self.budget, self.primary, self.levels,

@@ -281,7 +281,7 @@ class RayExecutor:
         init_ray(self.address, num_cpus=self.num_cpus)
         evaluator = strategy.evaluator
         evaluator.prepare()  # train or read the checkpoint (and a one-shot supernet) once, in the driver
-        progress, log = evaluator.progress, getattr(evaluator, "log", None)
+        progress, log = evaluator.progress, evaluator.log
         evaluator.progress = evaluator.log = None  # a tqdm wrapper and the console's epoch log do not travel
         driver = Driver(strategy, n_trials, control, callback=callback)
         strategy.start()

@@ -153,7 +153,7 @@ def run_search(
         started_at = time.monotonic()
         records = executor.run(strategy, n_trials, callback, control)
         if scored_one_shot(evaluator) and control.stop_reason is None:
-            records, front = finetune_front(evaluator, records, objectives, budget, log=getattr(evaluator, "log", None))
+            records, front = finetune_front(evaluator, records, objectives, budget, log=evaluator.log)
         else:
             front = pareto_front(records, objectives) if not scored_one_shot(evaluator) else []
         wall = time.monotonic() - started_at
@@ -203,7 +203,7 @@ def run_summary(
         "objectives": list(objectives),
         "budget": budget.to_dict(),
         "space": evaluator.space.to_dict(),
-        "evaluator": getattr(evaluator, "describe", dict)(),
+        "evaluator": evaluator.describe(),
         "trials": {s: sum(r.state == s for r in records) for s in STATES},
         "feasible_trials": sum(r.feasible for r in records),
         "pareto_points": len(front),

@@ -19,16 +19,16 @@ from collections.abc import Sequence
 from typing import Any
 
 from spikebits.results import TrialRecord, pareto_front
-from spikebits.search.base import evaluate_trial, was_interrupted
+from spikebits.search.base import ConfigEvaluator, evaluate_trial, was_interrupted
 from spikebits.space import Budget
 
 #: The ``scoring`` a strategy's evaluator declares when its score is not a fine-tune.
 ONE_SHOT = "one-shot"
 
 
-def scored_one_shot(evaluator: Any) -> bool:
+def scored_one_shot(evaluator: ConfigEvaluator) -> bool:
     """Whether ``evaluator`` scores configs one-shot (its front must be fine-tuned)."""
-    return getattr(evaluator, "scoring", "finetune") == ONE_SHOT
+    return evaluator.scoring == ONE_SHOT
 
 
 def finetune_front(

@@ -31,7 +31,7 @@ class StopOnSignals:
             self.received = signum
             reason = f"stopped by {signal.Signals(signum).name}"
             self.control.request_stop(reason)
-            stop = getattr(self.evaluator, "stop", None)
+            stop = self.evaluator.stop
             if stop is not None:
                 stop.request(reason)
             if self.announce is not None:

@@ -49,7 +49,7 @@ def supernet_checkpoint(
             sort_keys=True,
             default=str,
         )
-        folder = Path(evaluator.cache_dir) if getattr(evaluator, "cache_dir", None) else default_cache_dir()
+        folder = Path(evaluator.cache_dir) if evaluator.cache_dir else default_cache_dir()
     except AttributeError:
         return None
     return partial_path(folder / f"{key}-supernet-{hashlib.sha256(blob.encode()).hexdigest()[:12]}.pt")

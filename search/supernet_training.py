@@ -355,7 +355,7 @@ def train_epoch(loop: SupernetLoop, evaluator: Any, settings: DifferentiableOpti
         tau0, tau1 = loop.temperature
         frac = epoch / max(loop.n_epochs - 1, 1)
         loop.net.set_temperature(tau0 * (tau1 / tau0) ** frac)
-    stop = getattr(evaluator, "stop", None)  # a StopRequest: checked after each batch
+    stop = evaluator.stop  # a StopRequest: checked after each batch
     loop.model.train()
     for x, y in loop.loader:
         ce_value, avg = train_step(loop, evaluator, x, y, epoch)
@@ -374,7 +374,7 @@ def run_epochs(
     """The epochs after the ``done`` ones, with a partial checkpoint after each but the last
     and a line to the evaluator's ``log`` after each."""
     target, n_epochs = loop.run.target, loop.n_epochs
-    log = getattr(evaluator, "log", None)
+    log = evaluator.log
     epochs = range(done, n_epochs)
     if progress is not None:
         epochs = progress(epochs, f"supernet {target}", n_epochs - done)
@@ -437,7 +437,7 @@ def train_supernet(
     ignores it too. The file is removed once the run is over (finished, or diverged:
     :class:`space.TrainingError`)."""
     started = time.perf_counter()
-    log = getattr(evaluator, "log", None)
+    log = evaluator.log
     loop = start_loop(evaluator, target, settings, init_config, seed=seed, gumbel=gumbel)
     checkpoint = supernet_checkpoint(
         evaluator, loop.model, target, settings, seed=seed, gumbel=gumbel, start=loop.start_config, epochs=loop.n_epochs

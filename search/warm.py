@@ -52,7 +52,7 @@ def warm_start_configs(
                 found.append(config)
         return _spread(found, count)
     ladder = solve_ladder(
-        space, evaluator.specs, report, metric, _limits(budget), BIT_BUDGET.name, count, energy_model=getattr(evaluator, "energy_model", None)
+        space, evaluator.specs, report, metric, _limits(budget), BIT_BUDGET.name, count, energy_model=evaluator.energy_model
     )
     return [step.config for step in ladder if not step.duplicate]
 
@@ -82,7 +82,7 @@ def initial_configs(
                 evaluator.specs,
                 lambda layer, choice: float(report.cost(metric, layer, choice)),
                 limits,
-                energy_model=getattr(evaluator, "energy_model", None),
+                energy_model=evaluator.energy_model,
             )
         out.append(config)
     return out

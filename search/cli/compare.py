@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from spikebits.search.base import available
+from spikebits.search.base import DEFAULT_STRATEGY, available, trials_notes
 from spikebits.search.cli.common import (
     add_common_arguments,
     add_scoring_arguments,
@@ -24,7 +24,7 @@ from spikebits.search.cli.search import DEFAULT_EPOCHS, add_ray_arguments, make_
 from spikebits.search.checks import check_output_dir
 from spikebits.space import DEFAULT_OBJECTIVES, Budget, ConfigError, lock_folder, parse_objectives
 
-DEFAULT_STRATEGIES = "differentiable,nsga2,random"
+DEFAULT_STRATEGIES = f"{DEFAULT_STRATEGY},nsga2,random"
 
 
 def add_parser(sub: Any) -> None:
@@ -35,7 +35,7 @@ def add_parser(sub: Any) -> None:
     c.add_argument("--seeds", type=positive_int, default=3, help="seeds 0 … K−1 for every strategy (default 3)")
     which = c.add_mutually_exclusive_group(required=True)
     which.add_argument("--evaluations", type=positive_int, metavar="N",
-                       help="fine-tuned trials per run (ilp, boost: budget levels; differentiable, gumbel: their targets)")
+                       help=f"fine-tuned trials per run ({trials_notes()})")
     which.add_argument("--time-budget", type=positive_float, metavar="SECONDS", help="wall time per run: no trial is asked after it")
     c.add_argument("--epochs", type=nonnegative_int, default=DEFAULT_EPOCHS, help="fine-tuning epochs per trial")
     c.add_argument("--budget", action="append", metavar="METRIC<=X", help="constraint, e.g. 'bit_budget<=2.5' (repeatable)")

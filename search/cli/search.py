@@ -14,7 +14,7 @@ import sys
 from collections import defaultdict
 from typing import Any
 
-from spikebits.search.base import DEFAULT_TRIALS, available, get_strategy
+from spikebits.search.base import DEFAULT_STRATEGY, DEFAULT_TRIALS, available, get_strategy, taking_option, trials_notes
 from spikebits.search.cli.common import (
     add_common_arguments,
     add_scoring_arguments,
@@ -83,14 +83,13 @@ def add_strategy_arguments(parser: argparse.ArgumentParser) -> None:
 def add_parser(sub: Any) -> None:
     s = sub.add_parser("search", help="search the Pareto front of accuracy against cost")
     add_common_arguments(s)
-    s.add_argument("--strategy", default="differentiable", help=f"search strategy: {', '.join(available())} (default differentiable)")
-    s.add_argument(
-        "--trials", type=positive_int, help=f"finished trials to reach (default {DEFAULT_TRIALS}; differentiable and gumbel run one per target)"
-    )
+    s.add_argument("--strategy", default=DEFAULT_STRATEGY, help=f"search strategy: {', '.join(available())} (default {DEFAULT_STRATEGY})")
+    s.add_argument("--trials", type=positive_int, help=f"finished trials to reach (default {DEFAULT_TRIALS}; {trials_notes()})")
     s.add_argument("--epochs", type=nonnegative_int, default=DEFAULT_EPOCHS, help="fine-tuning epochs per trial")
     s.add_argument("--budget", action="append", metavar="METRIC<=X", help="constraint, e.g. 'bit_budget<=2.5' (repeatable)")
     s.add_argument("--objectives", default=",".join(DEFAULT_OBJECTIVES), help="comma-separated metrics to optimise")
-    s.add_argument("--warm-start", action="append", metavar="CONFIG.json", help="config evaluated first (repeatable; nsga2, tpe, random)")
+    s.add_argument("--warm-start", action="append", metavar="CONFIG.json",
+                   help=f"config evaluated first (repeatable; {', '.join(taking_option('warm_starts'))})")
     s.add_argument("--out", help="output folder (default runs/search-DATE-TIME)")
     add_scoring_arguments(s)
     add_ray_arguments(s)

@@ -13,6 +13,7 @@ from spikebits.search.options import OptionInfo
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("strategies", help="list the search strategies with their options and defaults")
     p.add_argument("names", nargs="*", metavar="STRATEGY", help="only these strategies (default: all)")
+    p.add_argument("--markdown", action="store_true", help="one Markdown table row per strategy (the README's table)")
     p.set_defaults(func=run)
 
 
@@ -45,9 +46,27 @@ def describe_strategy(name: str) -> str:
     return "\n".join(lines)
 
 
+def markdown_table(names: list[str]) -> str:
+    """The strategies as a Markdown table: what each does, how it counts its trials, whether
+    a search resumes, which data-metric budgets it holds, and its option flags."""
+    rows = [
+        "| strategy | what it does | trials | resumes | budgets on data metrics | options |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name in names:
+        cls = get_strategy(name)
+        data = {"maximize": "floors (accuracy>=)", "minimize": "ceilings (firing_rate<=)"}
+        budgets = " and ".join(data[d] for d in ("maximize", "minimize") if d in cls.data_budgets) or "none (data-free only)"
+        flags = ", ".join(f"`{info.flag}`" for info in cls.Options.fields_info() if info.cli) or "none"
+        rows.append(
+            f"| `{name}` | {strategy_summary(cls)} | {cls.trials_note or '--trials'} | {'yes' if cls.resumable else 'no'} | {budgets} | {flags} |"
+        )
+    return "\n".join(rows)
+
+
 def run(args: argparse.Namespace) -> int:
     names = args.names or available()
     for name in names:
         get_strategy(name)  # an unknown name is a one-line error
-    print("\n\n".join(describe_strategy(n) for n in names))
+    print(markdown_table(names) if args.markdown else "\n\n".join(describe_strategy(n) for n in names))
     return 0

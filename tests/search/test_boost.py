@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pytest
 
-from spikebits.search import get_strategy
+from spikebits.search import EvaluatorBase, get_strategy
 from spikebits.search.boost import boost_config, boosted, layer_jumps, outlier_layers, trimmed_zscores, uniform_bases
 from spikebits.search.driver import Driver
 from spikebits.space import Budget, LayerChoice, LayerOptions, SearchSpace
@@ -131,7 +131,7 @@ def test_boosted_uses_the_report_and_the_bases_ladder():
     assert [cost(c)["bit_budget"] for c in ladder] == [2.0, 4.0, 4.0, 8.0]
 
 
-class _CostOnly:
+class _CostOnly(EvaluatorBase):
     """Enough of an evaluator for planning: the bit budget of a config."""
 
     def __init__(self, space: SearchSpace) -> None:

@@ -12,7 +12,7 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from spikebits.evaluators.training import TrainSettings, train
-from spikebits.search import LocalExecutor, Proposal, Strategy, get_strategy, run_search
+from spikebits.search import EvaluatorBase, LocalExecutor, Proposal, Strategy, get_strategy, run_search
 from spikebits.search.halving import SuccessiveHalving, TrialPruned
 from spikebits.space import Budget, ConfigError, LayerChoice, LayerOptions, SearchSpace
 
@@ -126,7 +126,7 @@ def test_an_exception_from_on_epoch_ends_training():
 
 
 # ---------------------------------------------------------------------------- a local search
-class EpochEvaluator:
+class EpochEvaluator(EvaluatorBase):
     """No training: the i-th trial's validation accuracy after every fine-tuning epoch is
     ``rung_accuracies[i]``, its final accuracy that plus 0.01; bit_budget as W̄·S̄."""
 

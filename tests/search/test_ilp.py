@@ -12,7 +12,7 @@ import pytest
 
 from spikebits.evaluators.cost import bit_budget, cost_metrics, smallest_reachable
 from spikebits.models import LayerSpec
-from spikebits.search import get_strategy
+from spikebits.search import EvaluatorBase, get_strategy
 from spikebits.search._ilp import AllocationProblem, solve_allocation
 from spikebits.search.ilp import IlpStrategy, budget_ladder
 from spikebits.search.base import prepare_sensitivity
@@ -250,7 +250,7 @@ def test_budget_ladder_is_geometric_and_hits_both_ends():
 
 
 # ---------------------------------------------------------------------------- strategy
-class FakeEvaluator:
+class FakeEvaluator(EvaluatorBase):
     """Cost metrics from the real cost functions; accuracy falls with the sensitivity."""
 
     metric_names = ("accuracy", "bit_budget", "s_ace", "size_bits", "effective_resolution")

@@ -19,6 +19,7 @@ import optuna
 import pytest
 
 from spikebits.results import read_pareto_json, read_trials_csv
+from spikebits.search import EvaluatorBase
 from spikebits.search.ray_search import RAY_ENV
 
 EXE = str(Path(sys.executable).with_name("spikebits"))
@@ -208,7 +209,7 @@ def test_ray_only_options_need_ray(capsys, tmp_path):
     assert code == 2 and "need --ray" in capsys.readouterr().err
 
 
-class CrashingEvaluator:
+class CrashingEvaluator(EvaluatorBase):
     """A tiny fake evaluator: accuracy grows with bits; a config with a.w_bits = 1 always raises.
     Every call is counted in a file, so retries made in Ray's worker processes are visible."""
 

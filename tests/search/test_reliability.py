@@ -24,7 +24,7 @@ import torch
 
 from spikebits.evaluators.training import TrainSettings, train
 from spikebits.results import read_pareto_json
-from spikebits.search import run_search
+from spikebits.search import EvaluatorBase, run_search
 from spikebits.search.cli import main
 from spikebits.space import OutputError, StagedOutputs, TrainingError, lock_folder
 
@@ -66,7 +66,7 @@ def test_a_diverging_loss_stops_training_at_once():
         train(model, data, TrainSettings(epochs=3, lr=1e30, batch_size=16, seed=0))
 
 
-class EveryOtherDiverges:
+class EveryOtherDiverges(EvaluatorBase):
     """The real digits evaluator; every other trial fine-tunes at a learning rate that diverges."""
 
     def __init__(self, evaluator) -> None:  # noqa: ANN001 - an Evaluator
@@ -238,10 +238,10 @@ def test_sigterm_during_pretraining_stops_within_a_batch_and_the_same_command_re
 # ---------------------------------------------------------------------------- concurrency
 SHARED_SEARCH = """
 import sys
-from spikebits.search import run_search
+from spikebits.search import EvaluatorBase, run_search
 from spikebits.space import LayerChoice, LayerOptions, SearchSpace
 
-class Quick:
+class Quick(EvaluatorBase):
     space = SearchSpace({"a": LayerOptions((1, 2, 4, 8), (1, 2), (1,), ("uniform",))}, (), {}, "toy")
     def __call__(self, config):
         return {"accuracy": config["a"].w_bits / 8, **self.cost(config)}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import pytest
 
@@ -83,6 +84,20 @@ def test_strategies_lists_every_strategy_with_its_options_and_defaults(capsys):
     assert "--population-size" in blocks["nsga2"] and "--study" in blocks["random"]
     assert main(["strategies", "annealing"]) == 2
     assert "unknown strategy 'annealing'" in capsys.readouterr().err
+
+
+def test_the_readme_table_is_the_registry_s(capsys):
+    # The README's strategy table is `spikebits strategies --markdown`, generated from the
+    # registry: a strategy, option or capability changed without the README is caught here.
+    assert main(["strategies", "--markdown"]) == 0
+    table = capsys.readouterr().out.strip()
+    rows = table.splitlines()[2:]
+    assert [row.split("`")[1] for row in rows] == available()
+    assert "| `ilp` |" in table and "| none (data-free only) |" in rows[available().index("ilp")]
+    assert "| yes |" in rows[available().index("nsga2")] and "| no |" in rows[available().index("differentiable")]
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    start = readme.index("<!-- strategies: spikebits strategies --markdown -->\n") + len("<!-- strategies: spikebits strategies --markdown -->\n")
+    assert readme[start : readme.index("\n<!-- end strategies -->")] == table
 
 
 @pytest.mark.slow
