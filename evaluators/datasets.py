@@ -13,7 +13,9 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import math
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch.utils.data import Subset
@@ -30,7 +32,9 @@ from spikebits.evaluators.data import (
     stratified_split,
 )
 from spikebits.evaluators.digits import load_digits
-from spikebits.space import DataError, unknown_name_error
+from spikebits import models
+from spikebits.models import SpikingNetwork
+from spikebits.space import ConfigError, DataError, unknown_name_error
 
 __all__ = [
     "VAL_FRACTION",
@@ -50,6 +54,37 @@ def info(name: str) -> DatasetInfo:
     """Input shape and class count of ``name`` (no data is read)."""
     check_dataset(name)
     return INFO[name]
+
+
+def model_arguments(
+    dataset: str, input_shape: Sequence[int] | None = None, model_kwargs: Mapping[str, Any] | None = None
+) -> tuple[dict[str, Any], tuple[int, int, int]]:
+    """An architecture's keyword arguments for ``dataset``'s inputs, and the input shape C,H,W:
+    ``num_classes`` from the data set, ``in_channels`` and ``image_size`` from ``input_shape``
+    (default: the data set's), then ``model_kwargs`` (``--model-arg``). Derived here once for
+    the evaluator and the command line."""
+    shape = tuple(int(n) for n in (input_shape or info(dataset).input_shape))
+    if len(shape) != 3 or min(shape) < 1:
+        raise ConfigError(f"input shape {shape} is not C,H,W with three positive sizes; write for example --input-shape 3,32,32")
+    kwargs = {"num_classes": info(dataset).num_classes, "in_channels": shape[0], "image_size": shape[-1], **(model_kwargs or {})}
+    return kwargs, shape  # type: ignore[return-value]
+
+
+def build_structure(model: str, kwargs: Mapping[str, Any]) -> SpikingNetwork:
+    """``model`` built on PyTorch's meta device (no memory, no arithmetic): its structure, for
+    layer specs and spaces. Arguments the architecture refuses are a one-line
+    :class:`space.ConfigError` that names them."""
+    if model not in models.available():
+        raise unknown_name_error("model", model, models.available())
+    try:
+        with torch.device("meta"):
+            return models.build(model, **kwargs)
+    except TypeError as err:
+        bad = str(err).rsplit(" ", 1)[-1].strip("'\"") if "unexpected keyword" in str(err) else ""
+        what = f"does not take {bad!r}" if bad else f"cannot be built with these arguments ({err})"
+        raise ConfigError(f"--model-arg: {model} {what}; see its docstring for the arguments it takes") from None
+    except ValueError as err:
+        raise ConfigError(f"--model-arg: {model}: {err}") from None
 
 
 def available() -> list[str]:

@@ -117,7 +117,7 @@ class Evaluator:
         amp: bool = False,
         channels_last: bool = False,
     ) -> None:
-        info = datasets.info(dataset)
+        datasets.check_dataset(dataset)
         if workers < 0:
             raise ConfigError(f"--workers must be 0 or more, not {workers}")
         self.val_fraction, self.workers = check_val_fraction(val_fraction), int(workers)
@@ -142,14 +142,8 @@ class Evaluator:
         #: Asks the training in progress (pretraining, fine-tuning, a supernet) to stop at its
         #: next batch (:class:`evaluators.training.StopRequest`; the CLI's signal handler sets it).
         self.stop = StopRequest()
-        shape = tuple(int(n) for n in (input_shape or info.input_shape))
-        if len(shape) != 3 or min(shape) < 1:
-            raise ConfigError(f"input shape {shape} is not C,H,W with three positive sizes; write for example --input-shape 3,32,32")
-        kwargs = {"num_classes": info.num_classes, "in_channels": shape[0], "image_size": shape[-1]}
-        kwargs.update(model_kwargs or {})
-        self.model_kwargs = kwargs
-        probe = build(model, **kwargs)
-        self.input_shape = shape
+        self.model_kwargs, self.input_shape = datasets.model_arguments(dataset, input_shape, model_kwargs)
+        probe = datasets.build_structure(model, self.model_kwargs)
         self.specs = layer_specs(probe, self.input_shape)
         self.space = space if space is not None else default_space(probe)
         if set(self.space.names) != {s.name for s in self.specs}:

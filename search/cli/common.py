@@ -242,27 +242,14 @@ def model_kwargs(args: argparse.Namespace) -> dict[str, Any]:
 def check_names(args: argparse.Namespace) -> None:
     """Unknown model and data set names, and architecture arguments the model refuses, fail
     before any work (the model is built on the meta device: no memory, no arithmetic)."""
-    import torch
-
     from spikebits import models
     from spikebits.evaluators import datasets
 
     if args.model not in models.available():
         raise unknown_name_error("model", args.model, models.available())
     datasets.check_dataset(args.dataset)
-    kwargs = model_kwargs(args)
-    if kwargs:
-        info = datasets.info(args.dataset)
-        shape = args.input_shape or info.input_shape
-        try:
-            with torch.device("meta"):
-                models.build(args.model, num_classes=info.num_classes, in_channels=shape[0], image_size=shape[-1], **kwargs)
-        except TypeError as err:
-            bad = str(err).rsplit(" ", 1)[-1].strip("'\"") if "unexpected keyword" in str(err) else ""
-            what = f"does not take {bad!r}" if bad else f"cannot be built with these arguments ({err})"
-            raise ConfigError(f"--model-arg: {args.model} {what}; see its docstring for the arguments it takes") from None
-        except ValueError as err:
-            raise ConfigError(f"--model-arg: {args.model}: {err}") from None
+    if model_kwargs(args):
+        datasets.build_structure(args.model, datasets.model_arguments(args.dataset, args.input_shape, model_kwargs(args))[0])
 
 
 def build_model(args: argparse.Namespace) -> tuple[Any, Any]:
@@ -271,10 +258,8 @@ def build_model(args: argparse.Namespace) -> tuple[Any, Any]:
     from spikebits.evaluators import datasets
 
     check_names(args)
-    info = datasets.info(args.dataset)
-    shape = args.input_shape or info.input_shape
-    model = models.build(args.model, num_classes=info.num_classes, in_channels=shape[0], image_size=shape[-1], **model_kwargs(args))
-    return model, datasets.DatasetInfo(info.name, tuple(shape), info.num_classes)
+    kwargs, shape = datasets.model_arguments(args.dataset, args.input_shape, model_kwargs(args))
+    return models.build(args.model, **kwargs), datasets.DatasetInfo(args.dataset, shape, kwargs["num_classes"])
 
 
 def parse_input_shape(text: str) -> tuple[int, int, int]:
