@@ -9,7 +9,7 @@ of a second; a Ray worker that only scores trials never needs it).
 
 from typing import Any
 
-from spikebits.results.pareto import check_objectives, eligible, hypervolume, pareto_front, reference_point
+from spikebits.results.pareto import RunningFront, check_objectives, eligible, hypervolume, pareto_front, reference_point
 from spikebits.results.records import STATES, TrialRecord, to_jsonable
 from spikebits.results.report import format_front_table, format_metric
 from spikebits.results.storage import (
@@ -25,6 +25,7 @@ from spikebits.results.storage import (
 
 __all__ = [
     "PARETO_SCHEMA",
+    "RunningFront",
     "STATES",
     "TrialRecord",
     "check_objectives",

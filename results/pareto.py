@@ -128,3 +128,44 @@ def hypervolume(
     if not inside.any():
         return 0.0
     return float(moocore.hypervolume(points[inside], ref=ref))
+
+
+class RunningFront:
+    """The front of the records added so far, kept as they come: what
+    :func:`results.pareto_front` of all of them would say of the newest, without recomputing it.
+
+    A record that may enter a front (:func:`results.eligible`) is on the front of those added
+    so far iff no earlier eligible record dominates it (at least as good in every objective,
+    better in one; equal vectors do not dominate each other), and no earlier record of the same
+    config is on that front (a repeated evaluation counts once, at its first occurrence).
+    Dominance is transitive, so an earlier record dominates the new one iff a record of the
+    kept non-dominated set does: that set (every non-dominated record, repeated configs
+    included) is all that is kept.
+    """
+
+    def __init__(self, objectives: Sequence[str]) -> None:
+        self.objectives = tuple(objectives)
+        #: +1 for a maximized objective, −1 for a minimized one.
+        self._signs = [1.0 if direction(m) == "maximize" else -1.0 for m in self.objectives]
+        #: The non-dominated eligible records added so far, in the order they came.
+        self.members: list[TrialRecord] = []
+
+    def _dominates(self, a: TrialRecord, b: TrialRecord) -> bool:
+        better = False
+        for metric, sign in zip(self.objectives, self._signs):
+            difference = sign * (a.metrics[metric] - b.metrics[metric])
+            if difference < 0:
+                return False
+            better = better or difference > 0
+        return better
+
+    def add(self, record: TrialRecord) -> bool:
+        """Add ``record`` (the newest); whether it is on the front of the records added so far."""
+        if not eligible([record], self.objectives):
+            return False
+        if any(self._dominates(member, record) for member in self.members):
+            return False
+        self.members = [member for member in self.members if not self._dominates(record, member)]
+        repeated = record.config is not None and any(member.config == record.config for member in self.members)
+        self.members.append(record)
+        return not repeated

@@ -47,7 +47,6 @@ import json
 import math
 import os
 import socket
-import tempfile
 import time
 import warnings
 from collections.abc import Sequence
@@ -58,11 +57,12 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from spikebits.results import TrialRecord, pareto_front
-from spikebits.search.base import Proposal, Strategy, sensitivity_of, was_interrupted
+from spikebits.results import TrialRecord
+from spikebits.search.base import ConfigEvaluator, Proposal, Strategy, sensitivity_of, was_interrupted
 from spikebits.search.options import SensitivityOptions, option
 from spikebits.search.fitting import fit_config
-from spikebits.search.study_storage import artifact_dir, open_storage
+from spikebits.search.study_dashboard import AllocationPlots
+from spikebits.search.study_storage import open_storage
 from spikebits.space import COST_METRICS, SENSITIVITY_METRICS, BudgetError, Config, ConfigError, direction, worst_values
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -101,12 +101,11 @@ OWNERLESS_GRACE_S = 10.0
 NOT_IDENTITY = ("device", "full_precision_accuracy", "full_precision_test_accuracy", "pretrain_epochs_trained")
 
 
-def evaluator_identity(evaluator: Any) -> dict:
+def evaluator_identity(evaluator: ConfigEvaluator) -> dict:
     """The evaluator's result-changing settings (model, data, training, scoring), which a
     resumed study must share with the run that made it (DESIGN: resuming with other settings is
-    refused). An evaluator without ``describe`` (a test double) has none."""
-    describe = getattr(evaluator, "describe", None)
-    info = describe() if callable(describe) else {}
+    refused). A test double's (:class:`search.base.EvaluatorBase`) has none."""
+    info = evaluator.describe()
     identity = {k: v for k, v in info.items() if k not in NOT_IDENTITY}
     for phase in ("finetune", "pretrain"):  # loader processes change the speed, not the result
         if isinstance(identity.get(phase), dict):
@@ -170,8 +169,6 @@ class OptunaStrategy(Strategy):
         #: The study's storage (in memory without ``storage``), kept for its public API.
         self.storage = open_storage(self.options.storage) or optuna.storages.InMemoryStorage()
         storage = self.storage
-        #: The finished trials told in this process (for the front that gets allocation plots).
-        self._told: list[TrialRecord] = []
         name = self.options.study_name or f"spikebits-{self.name}"
         directions = [direction(m) for m in self.objectives]
         signature = {
@@ -206,6 +203,8 @@ class OptunaStrategy(Strategy):
             load_if_exists=True,
         )
         self.study.set_user_attr("spikebits", signature)
+        #: The allocation plots of the front trials, for optuna-dashboard (with a file storage).
+        self.allocation_plots = AllocationPlots(self.options.storage, self.study.study_name, self.space, self.objectives)
         self.study_id = self.storage.get_study_id_from_name(self.study.study_name)
         with warnings.catch_warnings():  # experimental in some Optuna versions
             warnings.simplefilter("ignore")
@@ -401,39 +400,6 @@ class OptunaStrategy(Strategy):
             study.set_user_attr("pareto_front", sorted(r.number for r in front))
         return []
 
-    def _attach_allocation(self, trial: optuna.trial.Trial, record: TrialRecord) -> None:
-        """With a file storage, attach ``record``'s allocation plot (``allocation.png``) to
-        ``trial`` as an Optuna artifact, in the folder beside the storage
-        (:func:`search.study_storage.artifact_dir`), when the trial is on the front of the
-        trials finished so far in this process. A trial on the final front is on every
-        earlier front, so each one has its plot (a trial that a later one dominates keeps
-        its plot; ``pareto_front`` says which are final). Optuna attaches artifacts to a
-        running trial only, hence now rather than after the search. A plot that cannot be
-        written is a warning, not a failed trial."""
-        folder = artifact_dir(self.options.storage)
-        if folder is None or record.state != "COMPLETE":
-            return
-        self._told.append(record)
-        if not any(r is record for r in pareto_front(self._told, self.objectives)):
-            return
-        from optuna.artifacts import FileSystemArtifactStore, upload_artifact
-
-        from spikebits.results import plot_allocation  # matplotlib: only where a plot is drawn
-
-        try:
-            folder.mkdir(exist_ok=True)
-            with tempfile.TemporaryDirectory() as tmp:
-                png = Path(tmp) / ALLOCATION_ARTIFACT
-                layers = self.space.complete(record.config, strict=False).to_dict()["layers"]
-                accuracy = record.metrics.get("accuracy")
-                label = f"trial {record.number}" + (f", accuracy {100 * accuracy:.2f} %" if accuracy is not None else "")
-                plot_allocation(png, [{"label": label, "layers": layers}], title=f"{self.study.study_name}: trial {record.number}")
-                upload_artifact(
-                    artifact_store=FileSystemArtifactStore(folder), file_path=str(png), study_or_trial=trial, mimetype="image/png"
-                )
-        except (OSError, ValueError) as err:
-            warnings.warn(f"trial {record.number}: its allocation plot was not attached to the study ({err})", stacklevel=2)
-
     def tell(self, proposal: Proposal, record: TrialRecord) -> None:
         trial = proposal.handle
         trial.set_user_attr("wall_time_s", record.wall_time_s)
@@ -451,7 +417,7 @@ class OptunaStrategy(Strategy):
         trial.set_user_attr("metrics", dict(record.metrics))
         if record.info:
             trial.set_user_attr("info", {k: v for k, v in record.info.items() if k != "traceback"})
-        self._attach_allocation(trial, record)
+        self.allocation_plots.attach(trial, record)
         self._set_constraints(trial, record.violations)
         self.study.tell(trial, [record.metrics[m] for m in self.objectives])
 
@@ -492,8 +458,3 @@ class OptunaStrategy(Strategy):
         info["study_name"] = self.study.study_name
         info["sampler"] = type(self.study.sampler).__name__
         return info
-
-
-
-#: File name of a trial's allocation plot among its Optuna artifacts.
-ALLOCATION_ARTIFACT = "allocation.png"

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import optuna
 
-from spikebits.space import ConfigError
+from spikebits.space import ConfigError, one_line
 
 #: What ``--storage`` accepts, for the error messages.
 SUPPORTED = "use sqlite:///FILE.db, journal:///PATH or a plain journal file path"
@@ -51,11 +51,12 @@ _OPTUNA_TABLES = {
 
 
 def _reason(err: BaseException, limit: int = 160) -> str:
-    """``err``'s first line, cut at a word boundary: ``TypeName: text``."""
-    text = " ".join(str(err).split())
-    if len(text) > limit:
-        text = text[:limit].rsplit(" ", 1)[0] + " …"
-    return f"{type(err).__name__}: {text}" if text else type(err).__name__
+    """``err`` on one line, ``TypeName: text`` (:func:`space.one_line`), its text cut at a
+    word boundary when longer than ``limit``."""
+    text = one_line(str(err))
+    if len(text) <= limit:
+        return one_line(err, with_type=True)
+    return f"{type(err).__name__}: {text[:limit].rsplit(' ', 1)[0]} …"
 
 
 def _os_reason(err: OSError) -> str:

@@ -8,6 +8,7 @@ import math
 import pytest
 
 from spikebits.results import (
+    RunningFront,
     TrialRecord,
     format_front_table,
     format_metric,
@@ -55,6 +56,26 @@ REF2 = {"accuracy": 0.0, "bit_budget": 5.0}
 
 def numbers(front: list[TrialRecord]) -> list[int]:
     return [r.number for r in front]
+
+
+def test_running_front_says_what_the_whole_front_says_of_each_newest_record() -> None:
+    # 600 records in small integer grids (many ties and repeated configs), some infeasible or
+    # failed: after each one, RunningFront.add agrees with pareto_front of all so far.
+    import random
+
+    rng = random.Random(7)
+    for objectives in (OBJ2, ("accuracy", "bit_budget", "s_ace")):
+        front, told = RunningFront(objectives), []
+        for number in range(300):
+            metrics = {"accuracy": rng.randint(0, 6) / 6, "bit_budget": float(rng.randint(1, 6)), "s_ace": float(rng.randint(1, 4))}
+            state = "FAIL" if rng.random() < 0.05 else "COMPLETE"
+            record = rec(number, cfg(rng.randint(1, 3), rng.randint(1, 2)), feasible=rng.random() > 0.1, state=state,
+                         **(metrics if state == "COMPLETE" else {}))
+            told.append(record)
+            assert front.add(record) == any(r is record for r in pareto_front(told, objectives)), number
+    assert numbers(pareto_front(TWO_D, OBJ2)) == [1, 0, 3]
+    running = RunningFront(OBJ2)
+    assert [running.add(r) for r in TWO_D] == [True, True, False, True]
 
 
 def test_front_2d_excludes_dominated_and_sorts_by_cost() -> None:
