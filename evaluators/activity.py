@@ -4,8 +4,9 @@ Every synaptic layer reads T spike maps ``[T, B, ...]`` (:meth:`models.SpikingLa
 A spike of a refined neuron at step t is s_t = γ_t·k with an integer level
 k ∈ [0, 2^S − 1]; a LIF spike is 0 or 1 (γ = 1, S = 1). This module observes those maps:
 
-* :func:`probe_synapses` — temporarily wrap every layer's ``synapse_forward`` so a callback
-  sees the spikes (and may replace the synaptic output; :mod:`evaluators.hardware` does);
+* :func:`probe_synapses` — a forward hook on every layer's synapse call while a block runs,
+  so a callback sees the spikes (and may replace the synaptic output; :mod:`evaluators.hardware`
+  does);
 * :func:`integer_levels` — k = round(s_t / γ_t) with the γ of the neuron that fired them;
 * :func:`record_layer_activity` / :func:`measure_activity` — :class:`LayerActivity` per
   layer: non-zero spikes, integer levels, set bits, per step;
@@ -27,7 +28,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from spikebits.evaluators.cost import s_ace
-from spikebits.models import LayerSpec, SpikingLayer, SpikingNetwork, spike_levels
+from spikebits.models import LayerSpec, RefinedNeuron, SpikingLayer, SpikingNetwork, spike_levels
 from spikebits.space import Config, ConfigError
 
 #: ``fn(name, layer, spikes)`` of :func:`probe_synapses`; a non-None return replaces the output.
@@ -46,7 +47,7 @@ def spike_bits(neuron: nn.Module, timesteps: int) -> list[int]:
     """B_s,t for t = 1 … ``timesteps``: the configured S, per step when learnable; 1 for LIF.
 
     A full-precision neuron (``bits`` None) has no integer levels: :class:`space.ConfigError`."""
-    if not hasattr(neuron, "gamma"):  # LIF: binary spikes
+    if not isinstance(neuron, RefinedNeuron):  # LIF: binary spikes
         return [1] * timesteps
     if neuron.bits is None:
         raise ConfigError("a layer's neuron is full precision; configure every layer before measuring integer spikes")
@@ -57,7 +58,7 @@ def spike_bits(neuron: nn.Module, timesteps: int) -> list[int]:
 
 def spike_steps(neuron: nn.Module, timesteps: int) -> Tensor:
     """γ_t for t = 1 … ``timesteps`` (ones for a LIF neuron, whose spikes are 0/1)."""
-    if not hasattr(neuron, "gamma"):
+    if not isinstance(neuron, RefinedNeuron):
         return torch.ones(timesteps)
     return neuron.gamma.detach()[:timesteps]
 
@@ -73,7 +74,7 @@ def integer_levels(model: SpikingNetwork, layer_name: str, spikes: Tensor) -> Te
     neuron = source_layer(model, layer_name).neuron
     timesteps = spikes.shape[0]
     spike_bits(neuron, timesteps)  # raises for a full-precision neuron
-    if not hasattr(neuron, "gamma"):
+    if not isinstance(neuron, RefinedNeuron):
         return spikes.detach().round().long()
     gamma = spike_steps(neuron, timesteps).to(spikes.device, spikes.dtype)
     shape = (timesteps,) + (1,) * (spikes.dim() - 1)
@@ -91,34 +92,41 @@ def popcount(levels: Tensor, bits: int) -> Tensor:
 # ---------------------------------------------------------------------- probing
 @contextmanager
 def probe_synapses(model: SpikingNetwork, fn: SynapseProbe) -> Iterator[None]:
-    """While the block runs, every layer's ``synapse_forward(spikes)`` first calls
-    ``fn(name, layer, spikes)``; if that returns a tensor, it is the layer's output instead of
-    the synapse's (the hardware simulator's integer computation), else the synapse runs as usual.
+    """While the block runs, every call of a layer's synapse also calls
+    ``fn(name, layer, spikes)`` with the ``[T, B, ...]`` spikes it reads; if that returns a
+    tensor, it is the layer's output instead of the synapse's (the hardware simulator's
+    integer computation), else the synapse's output stands.
 
-    Works as :func:`models.layer_specs` does, by setting an instance attribute that shadows the
-    method; the previous attribute (a method, or an outer probe) is restored afterwards, even
-    when the block raises. Probes nest: the inner one calls the outer one.
+    A forward hook on each layer's ``synapse_op`` (:class:`models.hooked.SynapseOp`, through
+    which :meth:`models.SpikingLayer.synapse_forward` always computes its current, also where
+    an architecture calls it directly): the synapse runs first, then ``fn``. The hooks are
+    removed afterwards, even when the block raises. A call of the layer's synapse that ``fn``
+    makes itself (to compare with it) is not probed again. Probes nest: hooks run in the order
+    registered, so an outer probe's ``fn`` runs first and the innermost replacement is the
+    output; every probe sees every call.
     """
-    layers = model.spiking_layers()
-    saved: dict[str, tuple[bool, object]] = {}
+    handles = []
+    running: set[str] = set()  # layers whose fn is running: their nested synapse calls pass
+
+    def hook_for(name: str, layer: SpikingLayer) -> Callable[[nn.Module, tuple, Tensor], Tensor | None]:
+        def hook(_op: nn.Module, args: tuple, _output: Tensor) -> Tensor | None:
+            if name in running:
+                return None
+            running.add(name)
+            try:
+                return fn(name, layer, args[0])
+            finally:
+                running.discard(name)
+
+        return hook
+
     try:
-        for name, layer in layers.items():
-            saved[name] = ("synapse_forward" in layer.__dict__, layer.__dict__.get("synapse_forward"))
-            inner = layer.synapse_forward
-
-            def wrapper(spikes: Tensor, _name: str = name, _layer: SpikingLayer = layer, _inner=inner) -> Tensor:
-                out = fn(_name, _layer, spikes)
-                return _inner(spikes) if out is None else out
-
-            layer.synapse_forward = wrapper  # type: ignore[method-assign]
+        for name, layer in model.spiking_layers().items():
+            handles.append(layer.synapse_op.register_forward_hook(hook_for(name, layer)))
         yield
     finally:
-        for name, (had, previous) in saved.items():
-            layer = layers[name]
-            if had:
-                layer.synapse_forward = previous  # type: ignore[method-assign]
-            else:
-                del layer.synapse_forward
+        for handle in handles:
+            handle.remove()
 
 
 # ---------------------------------------------------------------------- activity

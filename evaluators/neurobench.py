@@ -37,7 +37,7 @@ After ``Benchmark.run`` NeuroBench keeps its hooks until the ``Benchmark`` is co
 is a copy of a configured network in which
 
 * every synapse is a real ``nn.Conv2d`` / ``nn.Linear`` holding Q(W), called once per time
-  step on k_t (through :func:`evaluators.activity.probe_synapses`);
+  step on k_t (each layer's ``synapse_op`` is a :class:`SteppedSynapse`);
 * every neuron runs step by step as an snnTorch ``SpikingNeuron`` (:class:`StepNeuron`),
   registered as NeuroBench's activation module.
 
@@ -86,7 +86,7 @@ except ImportError as err:  # pragma: no cover - exercised only without the extr
         "pip install 'spikebits[neurobench]' && pip install --no-deps neurobench==2.3.0"
     ) from None
 
-from spikebits.evaluators.activity import probe_synapses, source_layer, spike_bits, spike_steps
+from spikebits.evaluators.activity import source_layer, spike_bits, spike_steps
 from spikebits.models import LIFNeuron, SpikingLayer, SpikingNetwork, current_config, quantize_unsigned
 from spikebits.space import ConfigError
 
@@ -165,14 +165,33 @@ class NeuroBenchNet(nn.Module):
                     neuron = getattr(layer, attr)
                     if neuron is not None:
                         setattr(layer, attr, SteppedNeuron(neuron))
+            for name, layer in self.net.spiking_layers().items():
+                layer.synapse_op = SteppedSynapse(source_layer(self.net, name).neuron.step.neuron)
         #: ⌈Σ_l N_w,l·W_l / 8⌉: the ``.sbq`` payload (:func:`evaluators.cost.size_bits`).
         self.packed_bytes = packed_bytes(model)
 
-    def _synapse(self, name: str, layer: SpikingLayer, spikes: Tensor) -> Tensor:
-        """Σ_t γ_t·synapse(k_t) / T + bias, with one real synapse call per step on k_t."""
-        source = source_layer(self.net, name).neuron
-        neuron = source.step.neuron if isinstance(source, SteppedNeuron) else source
-        levels = _levels(self.net, name, spikes)
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)
+
+
+class SteppedSynapse(nn.Module):
+    """Σ_t γ_t·synapse(k_t) / T + bias, one call of the layer's real synapse per step t on the
+    integer levels k_t of the spikes ``source`` fired (:func:`_levels`; the spikes as they are,
+    γ = 1, when they are not its levels): the ``synapse_op`` of every layer of a
+    :class:`NeuroBenchNet`, called as :class:`models.hooked.SynapseOp` is,
+    ``forward(spikes, layer)``, in its place (the layer's own path would call its
+    ``deployed`` twin, which NeuroBench counts too).
+
+    ``source``, the spikebits neuron, is held in a tuple, not as a submodule: it belongs to the
+    network already, and NeuroBench, walking the modules, would find it twice."""
+
+    def __init__(self, source: nn.Module) -> None:
+        super().__init__()
+        self.source_neuron = (source,)
+
+    def forward(self, spikes: Tensor, layer: SpikingLayer) -> Tensor:  # type: ignore[override]
+        neuron = self.source_neuron[0]
+        levels = _levels(neuron, spikes)
         steps = spikes.shape[0]
         gamma = spike_steps(neuron, steps).to(spikes.device, spikes.dtype) if levels is not spikes else torch.ones(steps)
         syn = layer.synapse
@@ -186,17 +205,10 @@ class NeuroBenchNet(nn.Module):
             out = out + (bias.view(1, -1, *([1] * (out.dim() - 2))) if isinstance(syn, nn.Conv2d) else bias)
         return out
 
-    def forward(self, x: Tensor) -> Tensor:
-        with probe_synapses(self.net, self._synapse):
-            return self.net(x)
 
-
-def _levels(model: SpikingNetwork, name: str, spikes: Tensor) -> Tensor:
-    """The integer levels k_t of the spikes layer ``name`` reads, as floats; the spikes
-    themselves (``spikes``, the same object) when they are not one neuron's levels."""
-    source = source_layer(model, name).neuron
-    if isinstance(source, SteppedNeuron):
-        source = source.step.neuron
+def _levels(source: nn.Module, spikes: Tensor) -> Tensor:
+    """The integer levels k_t of the spikes the neuron ``source`` fired, as floats; the spikes
+    themselves (``spikes``, the same object) when they are not its levels."""
     with torch.no_grad():
         if isinstance(source, LIFNeuron):
             return spikes

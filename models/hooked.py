@@ -22,6 +22,16 @@ watches, run the fused paths, bit for bit as before.
   modules, and, when snnTorch is installed, from ``snntorch.SpikingNeuron``, which is how
   NeuroBench's hooks decide to read ``mem`` (``MembraneUpdates``). snnTorch's constructor is
   not run: no buffers, no entry in its global instance list.
+
+And every layer owns a module through which its synapse always runs, watched or not:
+
+* :class:`SynapseOp` (``layer.synapse_op``): ``layer.synapse_forward(spikes)`` computes the
+  layer's synaptic current as the call ``layer.synapse_op(spikes, layer)``, so a module hook
+  on it sees every synapse call — also those an architecture makes directly, bypassing
+  ``SpikingLayer.forward`` (a ResNet shortcut, a SEW block, q, k and v) — with the ``[T, B, ...]``
+  spikes the synapse reads, and a forward hook may return another output
+  (:func:`evaluators.activity.probe_synapses` does). Unhooked, the call is torch's plain
+  module call: the same numbers, bit for bit.
 """
 
 from __future__ import annotations
@@ -173,6 +183,19 @@ class LIFFiring(Firing):
         self.mem = membrane.detach()
         self.level = (self.mem - threshold >= 0).to(membrane.dtype)
         return self.level
+
+
+class SynapseOp(nn.Module):
+    """The synaptic current of a :class:`models.SpikingLayer`, ``layer.synaptic_current(spikes)``,
+    as a module call (module docstring): ``forward(spikes, layer)``, ``spikes`` ``[T, B, ...]``.
+
+    A hook's ``args`` are ``(spikes, layer)``. It holds no parameter, buffer or state (the state
+    dict is unchanged) and no reference to its layer, which it gets as an argument: a child
+    holding its parent would be a module cycle, and a weak reference would make a deep copy's
+    child compute with the original layer."""
+
+    def forward(self, spikes: Tensor, layer: nn.Module) -> Tensor:
+        return layer.synaptic_current(spikes)
 
 
 def tag_levels(spikes: Tensor, levels: Tensor, steps: Tensor) -> Tensor:

@@ -18,6 +18,11 @@ Seen by module hooks (NeuroBench's): in eval mode, while a hook watches the laye
 side instead, as a chip does: Σ_t γ_t·deployed(k_t) / T + bias, one call per step on the
 integer spike levels k_t, with the deployed weights Q(W) — the same current up to float
 rounding.
+
+Seen by probes: the synaptic current is always computed as the call
+``layer.synapse_op(spikes, layer)`` of a parameter-free child (:class:`models.hooked.SynapseOp`),
+so a hook on ``synapse_op`` sees every synapse call, also those an architecture makes through
+:meth:`SpikingLayer.synapse_forward` directly (:func:`evaluators.activity.probe_synapses`).
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from spikebits.models.hooked import deployed_synapse, spike_levels, tag_levels, tagged_levels
+from spikebits.models.hooked import SynapseOp, deployed_synapse, spike_levels, tag_levels, tagged_levels
 from spikebits.models.neurons import NEURONS, RefinedNeuron
 from spikebits.models.quantizers import WeightQuantizer
 from spikebits.space import ConfigError, LayerChoice
@@ -80,6 +85,9 @@ class SpikingLayer(nn.Module):
         #: The synapse as deployed (Q(W), no bias), called once per step while a hook watches it
         #: in eval mode (module docstring); holds no state of its own.
         self.deployed = deployed_synapse(synapse)
+        #: The module call through which :meth:`synapse_forward` computes the synaptic current,
+        #: for module hooks to watch (module docstring); no parameters, no state.
+        self.synapse_op = SynapseOp()
         self.neuron = RefinedNeuron() if encoder else NEURONS[neuron]()
         self.weight_quantizer = WeightQuantizer()
         self.choice: LayerChoice | None = None
@@ -175,12 +183,23 @@ class SpikingLayer(nn.Module):
 
         Activity is counted here, on the spikes the synapse reads, so that a layer fed by
         another layer's neuron (a ResNet 1×1 shortcut reads its block conv1's spikes) is
-        counted too."""
+        counted too.
+
+        The current is :meth:`synaptic_current`, computed as the call
+        ``self.synapse_op(spikes, self)`` that module hooks on ``synapse_op`` see (and a
+        forward hook may replace)."""
         if self.activity is not None:
             with torch.no_grad():
                 self.activity.nonzero += float((spikes != 0).sum())
                 self.activity.total += float(spikes.numel())
                 self.activity.spike_sum += float(spikes.sum())
+        return self.synapse_op(spikes, self)
+
+    def synaptic_current(self, spikes: Tensor) -> Tensor:
+        """synapse(mean_t s_t) with the weights Q(W), of the ``[T, B, ...]`` spikes this synapse
+        reads; while ``deployed`` is watched in eval mode, Σ_t γ_t·deployed(k_t) / T + bias
+        (module docstring). What ``synapse_op`` computes; called directly, no hook sees it and
+        no activity is counted."""
         if not self.training and self.deployed.watched:
             return self._stepwise(spikes)
         x = self.squeeze(spikes)

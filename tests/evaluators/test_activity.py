@@ -111,6 +111,23 @@ def test_probe_replaces_output_and_restores_on_error():
         assert model(X).tolist() == [[0.375, 0.0625]]
 
 
+def test_a_probe_sees_every_synapse_call_even_those_the_architecture_makes_itself():
+    # A ResNet's 1x1 shortcuts and a Spikformer's q, k, v call synapse_forward directly, not
+    # through their layer's forward: the hook on each layer's synapse_op sees them all, and
+    # the parameter-free synapse_op adds nothing to the state dict.
+    for name, kwargs, shape in (("resnet20", {"num_classes": 10}, (1, 3, 32, 32)), ("spikformer", {}, (1, 3, 32, 32))):
+        model = build(name, **kwargs).eval()
+        seen: set[str] = set()
+
+        def note(layer_name, layer, spikes):
+            seen.add(layer_name)
+
+        with torch.no_grad(), probe_synapses(model, note):
+            model(torch.rand(shape))
+        assert seen == set(model.spiking_layers()), name
+        assert not any("synapse_op" in key for key in model.state_dict())
+
+
 def test_layer_activity_by_hand():
     model = toy()
     model.train()
