@@ -9,7 +9,7 @@ of a second; a Ray worker that only scores trials never needs it).
 
 from typing import Any
 
-from spikebits.results.pareto import RunningFront, check_objectives, eligible, hypervolume, pareto_front, reference_point
+from spikebits.results.pareto import RunningFront, check_objectives, eligible, front_axes, hypervolume, pareto_front, reference_point
 from spikebits.results.records import STATES, TrialRecord, to_jsonable
 from spikebits.results.report import format_front_table, format_metric
 from spikebits.results.storage import (
@@ -32,6 +32,7 @@ __all__ = [
     "eligible",
     "format_front_table",
     "format_metric",
+    "front_axes",
     "hypervolume",
     "pareto_front",
     "pareto_records",

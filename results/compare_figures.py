@@ -11,12 +11,13 @@ that importing this module stays cheap.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from spikebits.space import metric_label
+from spikebits.space import is_percent, metric_label
+from spikebits.space.metrics import ACCURACY
 from spikebits.results.compare_stats import (
     REACH_FRACTION,
     best_final_hypervolume,
@@ -24,7 +25,7 @@ from spikebits.results.compare_stats import (
     hypervolume_at,
     runs_of,
 )
-from spikebits.results.pareto import pareto_front
+from spikebits.results.pareto import front_axes, pareto_front
 from spikebits.results.report import format_metric
 from spikebits.results.storage import pareto_records
 
@@ -40,13 +41,6 @@ PLOT_TITLES: dict[str, str] = {
     ALLOCATION_PNG: "per-layer allocation of each strategy's best point",
 }
 
-
-def _front_axes(objectives: Sequence[str]) -> tuple[str, str]:
-    """(x, y) of the front panel: y = accuracy (else the first objective), x = the first
-    other objective."""
-    y = "accuracy" if "accuracy" in objectives else objectives[0]
-    x = next(m for m in objectives if m != y)
-    return x, y
 
 
 def _end_time(data: Mapping[str, Any]) -> float:
@@ -120,14 +114,14 @@ def _draw_front_panel(ax: Axes, data: Mapping[str, Any]) -> None:
 
     from spikebits.results.plots import use_log_scale
 
-    x, y = _front_axes(list(data["objectives"]))
+    x, y = front_axes(list(data["objectives"]))
     xs_all = _draw_fronts(ax, data, x, y)
     limit = data["budget"].get(x)
     if limit is not None:
         ax.axvline(limit, color="tab:red", linestyle="--", linewidth=1.2, label=f"budget {x} ≤ {limit:g}", zorder=1)
     if use_log_scale(x, xs_all):
         ax.set_xscale("log")
-    if y == "accuracy":
+    if is_percent(y):
         ax.yaxis.set_major_formatter(PercentFormatter(xmax=1.0))
     if not xs_all:
         ax.text(0.5, 0.5, "no front points", ha="center", va="center", transform=ax.transAxes)
@@ -193,7 +187,7 @@ def plot_allocation_compare(
         if chosen is None:
             allocations.append({"label": strategy, "layers": {}})
             continue
-        accuracy = format_metric("accuracy", chosen["point"]["metrics"]["accuracy"])
+        accuracy = format_metric(ACCURACY.name, chosen["point"]["metrics"][ACCURACY.name])
         allocations.append({"label": f"{strategy} (seed {chosen['seed']}, {accuracy})",
                             "layers": chosen["point"]["config"]["layers"]})
     if not any(a["layers"] for a in allocations):

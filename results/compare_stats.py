@@ -23,9 +23,10 @@ from typing import Any
 import numpy as np
 
 from spikebits.space import BudgetError, ConfigError, DataError, direction
+from spikebits.space.metrics import ACCURACY
 
 from spikebits.results.compare_schema import FIX_HINT
-from spikebits.results.pareto import hypervolume
+from spikebits.results.pareto import front_axes, hypervolume
 from spikebits.results.storage import pareto_records
 
 #: A run "reaches" the best hypervolume when it gets to this fraction of it.
@@ -231,7 +232,7 @@ def best_points(
     if budget_metric is not None:
         direction(budget_metric)
     objectives = list(data["objectives"])
-    cost = next((m for m in objectives if m != "accuracy"), objectives[0])
+    cost, _ = front_axes(objectives)
     seed_order = {seed: i for i, seed in enumerate(data["seeds"])}
 
     def finite(point: Mapping[str, Any], metric: str) -> float | None:
@@ -243,7 +244,7 @@ def best_points(
         candidates = []
         for run in runs_of(data, strategy):
             for point in run["front"]:
-                accuracy = finite(point, "accuracy")
+                accuracy = finite(point, ACCURACY.name)
                 if not point["feasible"] or point["config"] is None or accuracy is None:
                     continue
                 if budget_metric is not None:

@@ -13,7 +13,8 @@ from collections.abc import Iterable, Mapping, Sequence
 import moocore
 import numpy as np
 
-from spikebits.space import BudgetError, Config, direction
+from spikebits.space import BudgetError, Config, direction, worst_values
+from spikebits.space.metrics import ACCURACY
 
 from spikebits.results.records import TrialRecord
 
@@ -94,8 +95,8 @@ def reference_point(objectives: Sequence[str], worst: Mapping[str, float]) -> di
     for metric in objectives:
         if metric in worst:
             ref[metric] = float(worst[metric])
-        elif metric == "accuracy":
-            ref[metric] = 0.0
+        elif metric in worst_values({}):
+            ref[metric] = worst_values({})[metric]
         else:
             raise BudgetError(f"no reference value for objective {metric!r}; give its worst acceptable value")
     return ref
@@ -169,3 +170,10 @@ class RunningFront:
         repeated = record.config is not None and any(member.config == record.config for member in self.members)
         self.members.append(record)
         return not repeated
+
+
+def front_axes(objectives: Sequence[str]) -> tuple[str, str]:
+    """(x, y) of a front's figure: y is accuracy (else the first objective), x the first
+    other objective (the y itself for a single objective)."""
+    y = ACCURACY.name if ACCURACY.name in objectives else objectives[0]
+    return next((m for m in objectives if m != y), y), y

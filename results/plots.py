@@ -20,9 +20,10 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator, PercentFormatter
 
-from spikebits.space import DEFAULT_OBJECTIVES, Budget, BudgetError, ConfigError, direction, is_large, is_percent, metric_label
+from spikebits.space import Budget, BudgetError, ConfigError, direction, is_large, is_percent, metric_label
+from spikebits.space.metrics import ACCURACY, TEST_ACCURACY
 
-from spikebits.results.pareto import pareto_front
+from spikebits.results.pareto import front_axes, pareto_front
 from spikebits.results.records import TrialRecord
 from spikebits.space import atomic_write_bytes
 
@@ -79,7 +80,7 @@ def plot_front(
     front: Sequence[TrialRecord],
     *,
     x: str,
-    y: str = "accuracy",
+    y: str = ACCURACY.name,
     budget: Budget | None = None,
     title: str | None = None,
 ) -> None:
@@ -118,9 +119,9 @@ def plot_front(
         stairs = sorted(pareto_front(shown_front, (x, y)), key=lambda r: (r.metrics[x], r.metrics[y]))
         ax.plot([r.metrics[x] for r in stairs], [r.metrics[y] for r in stairs],
                 drawstyle=step_where(x), color="tab:blue", linewidth=1.8, zorder=3)
-        tested = [r for r in shown_front if r.has("test_accuracy")] if y == "accuracy" else []
+        tested = [r for r in shown_front if r.has(TEST_ACCURACY.name)] if y == ACCURACY.name else []
         if tested:  # the same points' test accuracy, beside the validation accuracy they were chosen on
-            ax.scatter([r.metrics[x] for r in tested], [r.metrics["test_accuracy"] for r in tested],
+            ax.scatter([r.metrics[x] for r in tested], [r.metrics[TEST_ACCURACY.name] for r in tested],
                        s=40, facecolors="none", edgecolors="tab:orange", linewidths=1.2,
                        label="front on the test split", zorder=4)
     if budget:
@@ -447,7 +448,6 @@ def redraw_search(folder: str | os.PathLike[str]) -> tuple[list[TrialRecord], li
     records = read_trial_records(folder / "trials.csv")
     objectives = tuple(pareto["objectives"])
     front = pareto_records(pareto)
-    x = next((m for m in objectives if m != "accuracy"), DEFAULT_OBJECTIVES[1])
-    y = "accuracy" if "accuracy" in objectives else objectives[0]
+    x, y = front_axes(objectives)
     plot_front(folder / "pareto.png", records, front, x=x, y=y, budget=Budget.parse([f"{m}<={v!r}" for m, v in pareto["budget"].items()]))
     return records, front, objectives

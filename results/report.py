@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from spikebits.results.records import TrialRecord
 from spikebits.space import format_table, is_large, is_percent
+from spikebits.space.metrics import ACCURACY, TEST_ACCURACY
 
 MISSING = "-"
 
@@ -35,8 +36,8 @@ def format_front_table(front: Sequence[TrialRecord], objectives: Sequence[str]) 
     empty front gives the header and the line ``(no feasible points)``.
     """
     columns = list(objectives)
-    if "accuracy" in columns and any("test_accuracy" in r.metrics for r in front):
-        columns.insert(columns.index("accuracy") + 1, "test_accuracy")
+    if ACCURACY.name in columns and any(TEST_ACCURACY.name in r.metrics for r in front):
+        columns.insert(columns.index(ACCURACY.name) + 1, TEST_ACCURACY.name)
     header = ["#", *columns, "strategy", "config"]
     rows = [
         [

@@ -19,6 +19,7 @@ from spikebits.space import (
     direction,
     worst_values,
 )
+from spikebits.space.metrics import ACCURACY
 
 
 def check_output_dir(out: str | os.PathLike[str]) -> Path:
@@ -82,7 +83,7 @@ def check_metrics(evaluator: ConfigEvaluator, objectives: Sequence[str], budget:
 
 def check_objectives(objectives: Sequence[str]) -> None:
     """A search trades accuracy against cost: ``accuracy`` must be among the objectives."""
-    if "accuracy" not in objectives:
+    if ACCURACY.name not in objectives:
         raise BudgetError(
             f"--objectives {','.join(objectives)} leaves out accuracy; a front is accuracy against cost, "
             f"for example accuracy,{objectives[0] if objectives else DEFAULT_OBJECTIVES[1]}"

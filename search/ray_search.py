@@ -35,6 +35,7 @@ from spikebits.results import TrialRecord
 from spikebits.search.base import Proposal, SplitStrategy, Strategy, TrialCallback, available, evaluate_trial, get_strategy
 from spikebits.search.driver import Driver, RunControl
 from spikebits.space import Budget, Config, ConfigError, one_line
+from spikebits.space.metrics import ACCURACY
 
 #: Settings the project itself applies before starting or joining Ray (loopback-safe).
 RAY_ENV = {
@@ -99,7 +100,7 @@ def run_trial(
     config = Config.from_dict(params["config"])
 
     def report_epoch(epoch: int, model) -> None:  # noqa: ANN001 - a SpikingNetwork
-        tune.report({"accuracy": evaluator.validation_accuracy(model), "epoch": epoch, "final": False})
+        tune.report({ACCURACY.name: evaluator.validation_accuracy(model), "epoch": epoch, "final": False})
 
     record = evaluate_trial(
         evaluator, config, int(params["number"]), strategy=strategy, budget=budget or Budget(), info=params.get("info"), on_epoch=report_epoch if early_stop else None
@@ -108,7 +109,7 @@ def run_trial(
         tune.report({"error": record.error, "final": False, "traceback": record.info.get("traceback", "")})
         raise RuntimeError(record.error)
     # As JSON text: Tune flattens nested dicts of a result before the searcher sees it.
-    tune.report({"accuracy": record.metrics.get("accuracy"), "record": json.dumps(record.to_dict()), "final": True})
+    tune.report({ACCURACY.name: record.metrics.get(ACCURACY.name), "record": json.dumps(record.to_dict()), "final": True})
 
 
 def run_part(params: dict, parts: Sequence[Strategy] = (), threads: int = 1) -> None:
@@ -327,7 +328,7 @@ class RayExecutor:
         scheduler = None
         if self.early_stop:
             epochs = max(1, strategy.evaluator.finetune_settings.epochs)
-            scheduler = ASHAScheduler(metric="accuracy", mode="max", time_attr="training_iteration", max_t=epochs + 1, grace_period=1)
+            scheduler = ASHAScheduler(metric=ACCURACY.name, mode="max", time_attr="training_iteration", max_t=epochs + 1, grace_period=1)
         trainable = tune.with_parameters(
             run_trial, evaluator=strategy.evaluator, budget=strategy.budget, strategy=strategy.name,
             threads=max(1, int(self.cpus_per_trial)), early_stop=self.early_stop,

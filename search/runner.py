@@ -23,6 +23,7 @@ from typing import Any
 from spikebits.results import (
     STATES,
     TrialRecord,
+    front_axes,
     hypervolume,
     pareto_front,
     write_pareto_json,
@@ -98,8 +99,7 @@ def write_outputs(
     write_pareto_json(
         out_dir / "pareto.json", front, objectives=objectives, budget=budget, reference=reference, hypervolume=hv, extra=extra
     )
-    x = next((m for m in objectives if m != "accuracy"), DEFAULT_OBJECTIVES[1])
-    y = "accuracy" if "accuracy" in objectives else objectives[0]
+    x, y = front_axes(objectives)
     from spikebits.results import plot_front  # matplotlib: only where a plot is drawn
 
     plot_front(out_dir / "pareto.png", records, front, x=x, y=y, budget=budget, title=run_info.get("title"))

@@ -21,6 +21,7 @@ from typing import Any
 from spikebits.results import TrialRecord, pareto_front
 from spikebits.search.base import ConfigEvaluator, evaluate_trial, was_interrupted
 from spikebits.space import Budget
+from spikebits.space.metrics import ACCURACY
 
 #: The ``scoring`` a strategy's evaluator declares when its score is not a fine-tune.
 ONE_SHOT = "one-shot"
@@ -47,7 +48,7 @@ def finetune_front(
     if log is not None and chosen:
         log(f"fine-tuning the {len(chosen)} config(s) on the one-shot front")
     for record in chosen:
-        info = {**record.info, "scoring": "finetune", "one_shot_accuracy": record.metrics.get("accuracy")}
+        info = {**record.info, "scoring": "finetune", "one_shot_accuracy": record.metrics.get(ACCURACY.name)}
         new = evaluate_trial(evaluator.finetuned, record.config, record.number, strategy=record.strategy, budget=budget, info=info)
         if was_interrupted(new):
             break

@@ -24,6 +24,7 @@ import optuna
 from spikebits.results import RunningFront, TrialRecord
 from spikebits.search.study_storage import artifact_dir
 from spikebits.space import SearchSpace
+from spikebits.space.metrics import ACCURACY
 
 #: File name of a trial's allocation plot among its Optuna artifacts.
 ALLOCATION_ARTIFACT = "allocation.png"
@@ -56,7 +57,7 @@ class AllocationPlots:
             with tempfile.TemporaryDirectory() as tmp:
                 png = Path(tmp) / ALLOCATION_ARTIFACT
                 layers = self.space.complete(record.config, strict=False).to_dict()["layers"]
-                accuracy = record.metrics.get("accuracy")
+                accuracy = record.metrics.get(ACCURACY.name)
                 label = f"trial {record.number}" + (f", accuracy {100 * accuracy:.2f} %" if accuracy is not None else "")
                 plot_allocation(png, [{"label": label, "layers": layers}], title=f"{self.study_name}: trial {record.number}")
                 upload_artifact(

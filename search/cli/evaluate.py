@@ -28,6 +28,7 @@ from spikebits.search.cli.common import (
     warn_chance_level,
 )
 from spikebits.space import Config, ConfigError, LayerChoice, atomic_write_text, check_output_file
+from spikebits.space.metrics import ACCURACY
 
 DEFAULT_EPOCHS = 2
 
@@ -110,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
     print(json.dumps(metrics, indent=2))
     print("\n\n".join(tables), file=sys.stderr)
     if not args.cost_only:
-        warn_chance_level(evaluator, evaluator.describe().get("full_precision_accuracy"), [metrics["accuracy"]])
+        warn_chance_level(evaluator, evaluator.describe().get("full_precision_accuracy"), [metrics[ACCURACY.name]])
     if args.report:
         from spikebits.results import to_jsonable
 

@@ -36,6 +36,7 @@ from spikebits.search.checks import check_objectives, check_output_dir, check_ru
 from spikebits.search.driver import RunControl
 from spikebits.search.signals import StopOnSignals
 from spikebits.space import DEFAULT_OBJECTIVES, Budget, ConfigError, lock_folder, parse_objectives
+from spikebits.space.metrics import ACCURACY
 
 DEFAULT_EPOCHS = 2
 #: The journal storage a search keeps in its --out folder when --storage is not given (Optuna
@@ -206,7 +207,7 @@ def search_locked(args: argparse.Namespace, strategy: Any, evaluator: Any, execu
 
             bars.append(tqdm(total=told[0] + strategy.remaining(n_trials, told[0]), desc=f"{args.strategy} trials", position=0,
                              dynamic_ncols=True))
-        acc = record.metrics.get("accuracy")
+        acc = record.metrics.get(ACCURACY.name)
         bars[0].set_postfix_str(f"last {'failed' if acc is None else f'acc {acc:.3f}'}")
         bars[0].update(1)
 
@@ -234,7 +235,7 @@ def search_locked(args: argparse.Namespace, strategy: Any, evaluator: Any, execu
     print("accuracy: validation split (what the search decided on); test_accuracy: test split, read once to report")
     print(f"budget: {budget}   objectives: {', '.join(objectives)}   hypervolume: {result.hypervolume:.6g}")
     print(format_front_table(result.front, objectives))
-    warn_chance_level(evaluator, fp, [r.metrics.get("accuracy") for r in result.front])
+    warn_chance_level(evaluator, fp, [r.metrics.get(ACCURACY.name) for r in result.front])
     written = ["pareto.json", "trials.csv", "pareto.png", "run.json", *(p.name for p in result.artifacts)]
     print(f"wrote {result.out_dir}/{', '.join(written)}")
     if result.interrupted:
