@@ -1,4 +1,5 @@
-"""Run a strategy and write the output contract: pareto.json, trials.csv, pareto.png, run.json.
+"""Run a strategy and write the output contract: pareto.json, trials.csv, pareto.png, run.json
+(:mod:`search.outputs`).
 
 A run's files are written together (:class:`space.StagedOutputs`): a failed or interrupted run
 leaves an output folder's earlier files as they were, and one process at a time writes to a
@@ -20,16 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from spikebits.results import (
-    STATES,
-    TrialRecord,
-    front_axes,
-    hypervolume,
-    pareto_front,
-    write_pareto_json,
-    write_run_json,
-    write_trials_csv,
-)
+from spikebits.results import TrialRecord, hypervolume, pareto_front
 from spikebits.search.base import DEFAULT_TRIALS, ConfigEvaluator, Progress, Strategy, TrialCallback, get_strategy
 from spikebits.search.checks import (
     check_metrics,
@@ -41,6 +33,7 @@ from spikebits.search.checks import (
 )
 from spikebits.search.driver import RunControl
 from spikebits.search.executors import Executor, LocalExecutor
+from spikebits.search.outputs import run_summary, write_outputs
 from spikebits.search.provenance import VERSIONED_PACKAGES, environment, git_revision, versions
 from spikebits.search.scoring import finetune_front, scored_one_shot
 from spikebits.search.signals import StopOnSignals
@@ -80,31 +73,6 @@ class SearchResult:
     started_at: float = 0.0
     #: Why the search stopped early (None: it did not).
     stop_reason: str | None = None
-
-
-def write_outputs(
-    out_dir: Path,
-    records: Sequence[TrialRecord],
-    front: Sequence[TrialRecord],
-    *,
-    objectives: Sequence[str],
-    budget: Budget,
-    reference: dict[str, float],
-    hv: float,
-    run_info: dict[str, Any],
-) -> None:
-    write_trials_csv(out_dir / "trials.csv", records)
-    energy = (run_info.get("evaluator") or {}).get("energy_model")
-    extra = {"energy": {"model": energy["name"], "datapath": energy["datapath"], "basis": "estimate"}} if energy else None
-    write_pareto_json(
-        out_dir / "pareto.json", front, objectives=objectives, budget=budget, reference=reference, hypervolume=hv, extra=extra
-    )
-    x, y = front_axes(objectives)
-    from spikebits.results import plot_front  # matplotlib: only where a plot is drawn
-
-    plot_front(out_dir / "pareto.png", records, front, x=x, y=y, budget=budget, title=run_info.get("title"))
-    files = sorted({*(p.name for p in out_dir.iterdir() if p.is_file()), "run.json"})
-    write_run_json(out_dir / "run.json", {**run_info, "files": files})
 
 
 def run_search(
@@ -186,30 +154,6 @@ def run_search(
     if not result.interrupted:  # a run stopped before any trial finished has not failed
         check_some_finished(records, folder)
     return result
-
-
-def run_summary(
-    evaluator: ConfigEvaluator,
-    objectives: Sequence[str],
-    budget: Budget,
-    records: Sequence[TrialRecord],
-    front: Sequence[TrialRecord],
-    hv: float,
-    reference: dict[str, float],
-) -> dict[str, Any]:
-    """What ``run.json`` says of a run's problem and outcome: objectives, budget, space,
-    evaluator, trial counts by state, the front's size and hypervolume."""
-    return {
-        "objectives": list(objectives),
-        "budget": budget.to_dict(),
-        "space": evaluator.space.to_dict(),
-        "evaluator": evaluator.describe(),
-        "trials": {s: sum(r.state == s for r in records) for s in STATES},
-        "feasible_trials": sum(r.feasible for r in records),
-        "pareto_points": len(front),
-        "hypervolume": hv,
-        "reference_point": reference,
-    }
 
 
 def check_some_finished(records: Sequence[TrialRecord], folder: Path | None) -> None:
