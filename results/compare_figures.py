@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from spikebits.space import is_percent, metric_label
 from spikebits.space.metrics import ACCURACY
 from spikebits.results.compare_stats import (
     REACH_FRACTION,
@@ -110,27 +109,14 @@ def _draw_fronts(ax: Axes, data: Mapping[str, Any], x: str, y: str) -> list[floa
 def _draw_front_panel(ax: Axes, data: Mapping[str, Any]) -> None:
     """The right panel of :func:`plot_compare`: the final fronts of every strategy and seed
     (:func:`_draw_fronts`), the budget limit on x, and the axes' scales and labels."""
-    from matplotlib.ticker import PercentFormatter
-
-    from spikebits.results.plots import use_log_scale
+    from spikebits.results.plots import style_metric_axes
 
     x, y = front_axes(list(data["objectives"]))
     xs_all = _draw_fronts(ax, data, x, y)
     limit = data["budget"].get(x)
     if limit is not None:
         ax.axvline(limit, color="tab:red", linestyle="--", linewidth=1.2, label=f"budget {x} ≤ {limit:g}", zorder=1)
-    if use_log_scale(x, xs_all):
-        ax.set_xscale("log")
-    if is_percent(y):
-        ax.yaxis.set_major_formatter(PercentFormatter(xmax=1.0))
-    if not xs_all:
-        ax.text(0.5, 0.5, "no front points", ha="center", va="center", transform=ax.transAxes)
-    ax.set_xlabel(metric_label(x))
-    ax.set_ylabel(metric_label(y))
-    ax.set_title("final fronts, all seeds", fontsize="medium")
-    ax.grid(True, alpha=0.3)
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(loc="best", fontsize="small")
+    style_metric_axes(ax, x, y, xs_all, (), empty="no front points", title="final fronts, all seeds", title_size="medium")
 
 
 def plot_compare(path: str | os.PathLike[str], data: Mapping[str, Any]) -> None:

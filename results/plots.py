@@ -132,28 +132,40 @@ def plot_front(
         if y in limits:
             ax.axhline(limits[y], color="tab:red", linestyle="--", linewidth=1.2,
                        label=f"budget {y} ≤ {limits[y]:g}", zorder=1)
-    xs = [r.metrics[x] for r in finished]
-    if use_log_scale(x, xs):
-        ax.set_xscale("log")
-    if use_log_scale(y, [r.metrics[y] for r in finished]):
-        ax.set_yscale("log")
-    if is_percent(x):
-        ax.xaxis.set_major_formatter(PercentFormatter(xmax=1.0))
-    if is_percent(y):
-        ax.yaxis.set_major_formatter(PercentFormatter(xmax=1.0))
-    if not finished:
-        ax.text(0.5, 0.5, "no finished trials", ha="center", va="center", transform=ax.transAxes)
-    ax.set_xlabel(metric_label(x))
-    ax.set_ylabel(metric_label(y))
-    ax.set_title(title if title is not None else f"{y} vs {x}: {len(finished)} trials, {len(shown_front)} on the front")
-    ax.grid(True, which="major", alpha=0.3)
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(loc="best", fontsize="small")
+    style_metric_axes(
+        ax, x, y, [r.metrics[x] for r in finished], [r.metrics[y] for r in finished], empty="no finished trials",
+        title=title if title is not None else f"{y} vs {x}: {len(finished)} trials, {len(shown_front)} on the front",
+    )
     fig.tight_layout()
 
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")
     atomic_write_bytes(path, buffer.getvalue())
+
+
+def style_metric_axes(
+    ax: Any, x: str, y: str, xs: Sequence[float], ys: Sequence[float], *, empty: str, title: str, title_size: str | None = None
+) -> None:
+    """An axes of metric ``y`` against metric ``x`` as the declarations say
+    (:class:`space.Metric`): a log scale for a large metric whose ``xs`` / ``ys`` span more than
+    :data:`LOG_SPAN`, percent ticks for an accuracy, the labels; ``empty`` written in the middle
+    when there are no points; the title, a grid and the legend."""
+    if use_log_scale(x, xs):
+        ax.set_xscale("log")
+    if use_log_scale(y, ys):
+        ax.set_yscale("log")
+    if is_percent(x):
+        ax.xaxis.set_major_formatter(PercentFormatter(xmax=1.0))
+    if is_percent(y):
+        ax.yaxis.set_major_formatter(PercentFormatter(xmax=1.0))
+    if not xs:
+        ax.text(0.5, 0.5, empty, ha="center", va="center", transform=ax.transAxes)
+    ax.set_xlabel(metric_label(x))
+    ax.set_ylabel(metric_label(y))
+    ax.set_title(title, fontsize=title_size)
+    ax.grid(True, which="major", alpha=0.3)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="best", fontsize="small")
 
 
 def cycle_color(index: int) -> str:
