@@ -52,7 +52,7 @@ from torch.utils.data import Dataset, Subset, TensorDataset
 
 from spikebits.evaluators.data import VAL_FRACTION, DataSplit, register_dataset, stratified_split
 from spikebits.evaluators.digits import load_digits
-from spikebits.space import DataError, one_line
+from spikebits.space import ConfigError, DataError, one_line
 
 #: Time bins per recording for the camera data sets (stacked into channels).
 FRAME_BINS = 4
@@ -392,19 +392,66 @@ def _split_with_test(
 # Camera data sets
 
 
-@register_dataset("dvs_gesture", (2 * FRAME_BINS, 32, 32), 11)
-def load_dvs_gesture(
-    *,
-    seed: int = 0,
-    root: str | Path | None = None,
-    val_fraction: float = VAL_FRACTION,
-    bins: int = FRAME_BINS,
-    size: int = 32,
-    denoise_us: float | None = None,
-) -> DataSplit:
-    """IBM DVS128 Gesture (tonic's preprocessed version, 11 classes, labels from file names):
-    ``bins`` time bins per recording, 2 polarities, 128×128 summed to ``size``×``size``."""
-    folder = _location("dvs_gesture", root)
+@dataclass(frozen=True)
+class CameraSet:
+    """One event-camera data set, declared once; :func:`camera_loader` makes its loader.
+
+    ``sensor``: (W, H, polarities) of its camera, or None when recordings differ in size
+    (each is then shifted to start at 0 and centred on a square of side max(W, H));
+    ``size``: the default output side; ``layout(folder) -> labels``: checks the files under
+    tonic's folder (one-line errors naming what is wrong) and returns the labels of a tonic
+    data set; ``test_fraction``: None for a set that tonic ships with its own test split,
+    else the default share of each class held out for testing (stratified, seeded)."""
+
+    name: str
+    sensor: tuple[int, int, int] | None
+    size: int
+    classes: int
+    layout: Callable[[Path], Callable[[Any], Sequence[int]]]
+    test_fraction: float | None
+    description: str
+
+
+def camera_loader(spec: CameraSet) -> Callable[..., DataSplit]:
+    """Register and return the loader of ``spec``: ``bins`` time bins, 2 polarities, the
+    sensor summed to ``size``×``size`` (:class:`EventFrames`), validation carved from
+    training; a ``test_fraction`` for a set that ships its own test split is a one-line
+    :class:`space.ConfigError`."""
+
+    def load(
+        *,
+        seed: int = 0,
+        root: str | Path | None = None,
+        val_fraction: float = VAL_FRACTION,
+        bins: int = FRAME_BINS,
+        size: int = spec.size,
+        denoise_us: float | None = None,
+        test_fraction: float | None = spec.test_fraction,
+    ) -> DataSplit:
+        if spec.test_fraction is None and test_fraction is not None:
+            raise ConfigError(f"{spec.name} ships its own test split; drop test_fraction")
+        folder = _location(spec.name, root)
+        labels = spec.layout(folder)
+        frames = EventFrames(spec.sensor, bins, (size, size), denoise_us=denoise_us)
+        if spec.test_fraction is None:
+            return _train_and_test(
+                spec.name, folder.parent, frames, lambda s, _: labels(s), seed=seed, val_fraction=val_fraction, classes=spec.classes
+            )
+        return _split_with_test(
+            spec.name, folder.parent, frames, labels, seed=seed, val_fraction=val_fraction,
+            test_fraction=TEST_FRACTION if test_fraction is None else test_fraction, classes=spec.classes,
+        )
+
+    load.__name__ = load.__qualname__ = f"load_{spec.name}"
+    load.__doc__ = spec.description
+    return register_dataset(spec.name, (2 * FRAME_BINS, spec.size, spec.size), spec.classes)(load)
+
+
+def _targets(source: Any) -> Sequence[int]:
+    return source.targets
+
+
+def _dvs_gesture_layout(folder: Path) -> Callable[[Any], Sequence[int]]:
     for split in ("ibmGestureTrain", "ibmGestureTest"):
         users = _class_folders("dvs_gesture", folder / split, ".npy")
         for path in (folder / split).iterdir():
@@ -414,81 +461,55 @@ def load_dvs_gesture(
             for path in (folder / split / user).glob("*.npy"):
                 if not (path.stem.isdigit() and int(path.stem) < 11):
                     raise _layout_error("dvs_gesture", f"unexpected file {path} (a label 0-10 is its name)")
-    frames = EventFrames((128, 128, 2), bins, (size, size), denoise_us=denoise_us)
-    return _train_and_test("dvs_gesture", folder.parent, frames, lambda s, _: s.targets, seed=seed, val_fraction=val_fraction, classes=11)
+    return _targets
 
 
-@register_dataset("nmnist", (2 * FRAME_BINS, 34, 34), 10)
-def load_nmnist(
-    *,
-    seed: int = 0,
-    root: str | Path | None = None,
-    val_fraction: float = VAL_FRACTION,
-    bins: int = FRAME_BINS,
-    size: int = 34,
-    denoise_us: float | None = None,
-) -> DataSplit:
-    """N-MNIST (saccades over MNIST digits, ATIS 34×34): ``bins`` time bins, 2 polarities,
-    summed to ``size``×``size`` (kept at 34 by default)."""
-    folder = _location("nmnist", root)
+def _nmnist_layout(folder: Path) -> Callable[[Any], Sequence[int]]:
     for split in ("Train", "Test"):
         digits = _class_folders("nmnist", folder / split, ".bin")
         _check_classes("nmnist", folder / split, digits, "0123456789", ".bin", "digit(s)")
-    frames = EventFrames((34, 34, 2), bins, (size, size), denoise_us=denoise_us)
-    return _train_and_test("nmnist", folder.parent, frames, lambda s, _: s.targets, seed=seed, val_fraction=val_fraction, classes=10)
+    return _targets
 
 
-@register_dataset("cifar10_dvs", (2 * FRAME_BINS, 48, 48), 10)
-def load_cifar10_dvs(
-    *,
-    seed: int = 0,
-    root: str | Path | None = None,
-    val_fraction: float = VAL_FRACTION,
-    bins: int = FRAME_BINS,
-    size: int = 48,
-    denoise_us: float | None = None,
-    test_fraction: float = TEST_FRACTION,
-) -> DataSplit:
-    """CIFAR10-DVS (tonic's AEDAT4 version, 1,000 recordings per class): ``bins`` time bins,
-    2 polarities, 128×128 summed to ``size``×``size``; ``test_fraction`` of each class held out
-    for testing (stratified, seeded)."""
-    folder = _location("cifar10_dvs", root)
+def _cifar10_dvs_layout(folder: Path) -> Callable[[Any], Sequence[int]]:
     classes = _class_folders("cifar10_dvs", folder, ".aedat4")
     _check_classes("cifar10_dvs", folder, classes, CIFAR10_DVS_CLASSES, ".aedat4", "class(es)")
     if importlib.util.find_spec("aedat") is None:  # tonic reads AEDAT4 with it
         raise DataError("cifar10_dvs needs the aedat package to read its .aedat4 files: pip install aedat")
-    frames = EventFrames((128, 128, 2), bins, (size, size), denoise_us=denoise_us)
-    return _split_with_test(
-        "cifar10_dvs", folder.parent, frames, lambda s: s.targets, seed=seed, val_fraction=val_fraction, test_fraction=test_fraction,
-        classes=10,
-    )
+    return _targets
 
 
-@register_dataset("ncaltech101", (2 * FRAME_BINS, 48, 48), 101)
-def load_ncaltech101(
-    *,
-    seed: int = 0,
-    root: str | Path | None = None,
-    val_fraction: float = VAL_FRACTION,
-    bins: int = FRAME_BINS,
-    size: int = 48,
-    denoise_us: float | None = None,
-    test_fraction: float = TEST_FRACTION,
-) -> DataSplit:
-    """N-Caltech101 (101 folders: 100 object classes and BACKGROUND_Google; class index = the
-    folder's place in sorted order): recordings differ in size, so each is shifted to start at
-    0 (tonic), centred on a square of side max(W, H) and summed to ``size``×``size``; ``bins``
-    time bins, 2 polarities; ``test_fraction`` of each class held out for testing."""
-    folder = _location("ncaltech101", root)
+def _ncaltech101_layout(folder: Path) -> Callable[[Any], Sequence[int]]:
     classes = sorted(_class_folders("ncaltech101", folder / "Caltech101", ".bin"))
     if len(classes) != 101:
         raise _layout_error("ncaltech101", f"{len(classes)} class folders with .bin files in {folder / 'Caltech101'}, not 101")
     index = {name: i for i, name in enumerate(classes)}
-    frames = EventFrames(None, bins, (size, size), denoise_us=denoise_us)
-    return _split_with_test(
-        "ncaltech101", folder.parent, frames, lambda s: [index[t] for t in s.targets], seed=seed, val_fraction=val_fraction,
-        test_fraction=test_fraction, classes=101,
-    )
+    return lambda source: [index[t] for t in source.targets]
+
+
+load_dvs_gesture = camera_loader(CameraSet(
+    "dvs_gesture", (128, 128, 2), 32, 11, _dvs_gesture_layout, None,
+    """IBM DVS128 Gesture (tonic's preprocessed version, 11 classes, labels from file names):
+    ``bins`` time bins per recording, 2 polarities, 128×128 summed to ``size``×``size``.""",
+))
+load_nmnist = camera_loader(CameraSet(
+    "nmnist", (34, 34, 2), 34, 10, _nmnist_layout, None,
+    """N-MNIST (saccades over MNIST digits, ATIS 34×34): ``bins`` time bins, 2 polarities,
+    summed to ``size``×``size`` (kept at 34 by default).""",
+))
+load_cifar10_dvs = camera_loader(CameraSet(
+    "cifar10_dvs", (128, 128, 2), 48, 10, _cifar10_dvs_layout, TEST_FRACTION,
+    """CIFAR10-DVS (tonic's AEDAT4 version, 1,000 recordings per class): ``bins`` time bins,
+    2 polarities, 128×128 summed to ``size``×``size``; ``test_fraction`` of each class held out
+    for testing (stratified, seeded).""",
+))
+load_ncaltech101 = camera_loader(CameraSet(
+    "ncaltech101", None, 48, 101, _ncaltech101_layout, TEST_FRACTION,
+    """N-Caltech101 (101 folders: 100 object classes and BACKGROUND_Google; class index = the
+    folder's place in sorted order): recordings differ in size, so each is shifted to start at
+    0 (tonic), centred on a square of side max(W, H) and summed to ``size``×``size``; ``bins``
+    time bins, 2 polarities; ``test_fraction`` of each class held out for testing.""",
+))
 
 
 # --------------------------------------------------------------------------------------------

@@ -434,3 +434,21 @@ def test_digits_events_frames_follow_brightness(digits_events: datasets.DataSpli
     images = digits.train.tensors[0][:, 0]
     bright, dark = images > 0.6, images < 0.05
     assert frames[bright].mean() > 3 * frames[dark].mean()
+
+
+def test_a_camera_set_is_one_declaration_with_one_loader_signature():
+    # Every camera set's loader takes the same keywords, with its own defaults; a held-out
+    # test share for a set that ships its own test split is refused before any file is read.
+    import inspect
+
+    from spikebits.space import ConfigError
+
+    loaders = (events.load_dvs_gesture, events.load_nmnist, events.load_cifar10_dvs, events.load_ncaltech101)
+    names = {tuple(inspect.signature(f).parameters) for f in loaders}
+    assert names == {("seed", "root", "val_fraction", "bins", "size", "denoise_us", "test_fraction")}
+    assert [inspect.signature(f).parameters["size"].default for f in loaders] == [32, 34, 48, 48]
+    assert [inspect.signature(f).parameters["test_fraction"].default for f in loaders] == [None, None, events.TEST_FRACTION, events.TEST_FRACTION]
+    for loader in loaders[:2]:
+        with pytest.raises(ConfigError, match="ships its own test split; drop test_fraction"):
+            loader(test_fraction=0.3)
+
