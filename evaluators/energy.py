@@ -44,8 +44,9 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
-from typing import Any
+from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from spikebits.models import LayerSpec
 from spikebits.space import Config, ConfigError, LayerChoice, format_number, format_table, parse_json, read_input_bytes
@@ -117,50 +118,6 @@ def _kb(n: int) -> str:
     return f"{n // 1048576} MB" if n >= 1048576 and n % 1048576 == 0 else f"{n / 1024:g} KB"
 
 
-_HOROWITZ = dict(
-    add_pj_per_bit=0.03 / 8,
-    mult_pj_per_bit2=0.2 / 64,
-    synop_pj=0.0,
-    spike_pj=0.0,
-    neuron_pj=0.0,
-    neuron_adds=2.0,
-    membrane_bits=16,
-    accumulator_bits=0,
-    sram_bytes=(8 * 1024, 32 * 1024, 1024 * 1024),
-    sram_pj_per_64bit=(10.0, 20.0, 100.0),
-    dram_pj_per_64bit=1300.0,
-)
-
-PRESETS: dict[str, EnergyModel] = {
-    "horowitz45nm": EnergyModel(
-        "horowitz45nm",
-        "multiply",
-        **_HOROWITZ,
-        description="45 nm (Horowitz ISSCC 2014), W×S multiplier for multi-bit spikes",
-    ),
-    "bitserial45nm": EnergyModel(
-        "bitserial45nm",
-        "shift_add",
-        **_HOROWITZ,
-        description="45 nm (Horowitz ISSCC 2014), bit-serial shift-add over the spike bits",
-    ),
-    "loihi": EnergyModel(
-        "loihi",
-        "shift_add",
-        add_pj_per_bit=0.0,
-        mult_pj_per_bit2=0.0,
-        synop_pj=23.6,
-        spike_pj=3.5,
-        neuron_pj=81.0,
-        neuron_adds=0.0,
-        membrane_bits=24,
-        accumulator_bits=0,
-        sram_bytes=(128 * 1024,),
-        sram_pj_per_64bit=(0.0,),
-        dram_pj_per_64bit=0.0,
-        description="Loihi (Davies 2018): per-op and per-update energies include memory; a multi-bit spike is S binary ops",
-    ),
-}
 DEFAULT_ENERGY_MODEL = "horowitz45nm"
 
 #: Largest energy preset file read (a real one is under 2 kB).
@@ -201,7 +158,8 @@ def load_energy_model(name_or_path: str | Path | EnergyModel | None) -> EnergyMo
 
     A user file gives every constant of :class:`EnergyModel` (``name`` and ``description``
     are optional); a missing, unknown, non-numeric or negative constant is a one-line
-    :class:`space.ConfigError`.
+    :class:`space.ConfigError`. The presets are files of the same kind
+    (``evaluators/energy_presets/``), read the same way.
     """
     if name_or_path is None:
         return PRESETS[DEFAULT_ENERGY_MODEL]
@@ -216,7 +174,12 @@ def load_energy_model(name_or_path: str | Path | EnergyModel | None) -> EnergyMo
         raise ConfigError(f"energy model {text!r} is neither a preset ({', '.join(PRESETS)}) nor a .toml/.json file")
     raw = read_input_bytes(path, "energy model file", hint=f"check the path or use a preset ({', '.join(PRESETS)})", limit=MAX_PRESET_BYTES)
     what = f"energy model file {path}" if str(path).isprintable() else f"energy model file {str(path)!r}"
-    data = parse_json(raw, what) if suffix == ".json" else parse_toml(raw, what)
+    return energy_model_from(parse_json(raw, what) if suffix == ".json" else parse_toml(raw, what), what, path)
+
+
+def energy_model_from(data: Any, what: str, path: Path) -> EnergyModel:
+    """The :class:`EnergyModel` of a preset file's table ``data`` (``what`` names the file in
+    messages; ``path`` gives the default name and description), every constant checked."""
     if not isinstance(data, dict):
         raise ConfigError(f"{what} must hold a table of constants: {', '.join(_REQUIRED)}")
     unknown = sorted(str(k) for k in set(data) - set(_REQUIRED) - {"name", "description"})
@@ -239,7 +202,7 @@ def load_energy_model(name_or_path: str | Path | EnergyModel | None) -> EnergyMo
         value = values[key]
         if key in _LISTS:
             if not isinstance(value, list):
-                raise ConfigError(f"{what}: {key} must be a list, for example {list(PRESETS[DEFAULT_ENERGY_MODEL].to_dict()[key])}")
+                raise ConfigError(f"{what}: {key} must be a list of numbers, one per SRAM tier, for example [8192, 32768]")
             for item in value:
                 _check_constant(what, key, item)
             values[key] = tuple(value)
@@ -260,6 +223,20 @@ def load_energy_model(name_or_path: str | Path | EnergyModel | None) -> EnergyMo
         return EnergyModel(**values)
     except ConfigError as err:
         raise ConfigError(f"{what}: {err}") from None
+
+
+def _read_presets(names: Sequence[str]) -> dict[str, EnergyModel]:
+    """The packaged presets, in ``names`` order: ``energy_presets/NAME.toml`` beside this module."""
+    folder = resources.files("spikebits.evaluators") / "energy_presets"
+    presets = {}
+    for name in names:
+        resource = folder / f"{name}.toml"
+        presets[name] = energy_model_from(parse_toml(resource.read_bytes(), f"energy preset {name}"), f"energy preset {name}", Path(resource.name))
+    return presets
+
+
+#: The packaged presets, by name (the default first).
+PRESETS: dict[str, EnergyModel] = _read_presets((DEFAULT_ENERGY_MODEL, "bitserial45nm", "loihi"))
 
 
 # ---------------------------------------------------------------------- the estimate

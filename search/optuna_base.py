@@ -49,7 +49,7 @@ import os
 import socket
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -422,35 +422,27 @@ class OptunaStrategy(Strategy):
         self.study.tell(trial, [record.metrics[m] for m in self.objectives])
 
     def records(self) -> list[TrialRecord]:
-        out = []
         errors = self.study.user_attrs
-        for trial in self.study.get_trials(deepcopy=False):
-            if "surplus" in trial.user_attrs:
-                continue
-            state = _STATE_NAMES.get(trial.state, "FAIL")
-            if state == "COMPLETE" and "skipped" in trial.user_attrs:
-                state = "SKIPPED"
-            try:
-                config = self.space.from_params(self.decode(trial.params)) if trial.params else None
-            except ConfigError:
-                config = None
-            metrics = trial.user_attrs.get("metrics", {}) if state in ("COMPLETE", "SKIPPED") else {}
-            violations = self._named_violations(trial)
-            out.append(
-                TrialRecord(
-                    number=trial.number,
-                    config=config,
-                    metrics=metrics,
-                    strategy=self.name,
-                    wall_time_s=float(trial.user_attrs.get("wall_time_s", 0.0)),
-                    feasible=state == "COMPLETE" and all(v <= 0 for v in violations.values()),
-                    state=state,
-                    violations=violations,
-                    error=trial.user_attrs.get("error") or trial.user_attrs.get("skipped") or errors.get(f"error.{trial.number}"),
-                    info=trial.user_attrs.get("info", {}),
-                )
-            )
-        return out
+        return [self._record(trial, errors) for trial in self.study.get_trials(deepcopy=False) if "surplus" not in trial.user_attrs]
+
+    def _record(self, trial: optuna.trial.FrozenTrial, errors: Mapping[str, Any]) -> TrialRecord:
+        """The :class:`results.TrialRecord` of a study trial (``errors``: the study's user
+        attributes, where an interrupted trial's reason is kept)."""
+        state = _STATE_NAMES.get(trial.state, "FAIL")
+        if state == "COMPLETE" and "skipped" in trial.user_attrs:
+            state = "SKIPPED"
+        try:
+            config = self.space.from_params(self.decode(trial.params)) if trial.params else None
+        except ConfigError:
+            config = None
+        violations = self._named_violations(trial)
+        return TrialRecord(
+            number=trial.number, config=config, metrics=trial.user_attrs.get("metrics", {}) if state in ("COMPLETE", "SKIPPED") else {},
+            strategy=self.name, wall_time_s=float(trial.user_attrs.get("wall_time_s", 0.0)),
+            feasible=state == "COMPLETE" and all(v <= 0 for v in violations.values()), state=state, violations=violations,
+            error=trial.user_attrs.get("error") or trial.user_attrs.get("skipped") or errors.get(f"error.{trial.number}"),
+            info=trial.user_attrs.get("info", {}),
+        )
 
     def describe(self) -> dict[str, Any]:
         info = super().describe()

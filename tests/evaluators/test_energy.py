@@ -181,3 +181,21 @@ def test_example_preset_in_the_repository_loads():
     # fc1 of the toy (W4 S2 T2, A = 8): 48 shift-adds·8·0.002 = 0.768; 8 updates·2·16·0.002 = 0.512;
     # 8 spikes·0.5 = 4; weights 96 bits·5/64 = 7.5; membranes 256 bits·5/64 = 20.
     assert layer_energy(model, SPECS[0], CONFIG["fc1"]).total_pj == pytest.approx(0.768 + 0.512 + 4 + 7.5 + 20)
+
+
+def test_the_presets_are_files_a_user_could_write():
+    # Each preset is a TOML file beside the code, read by the reader of --energy-model FILE:
+    # read as a user file it gives the same model, and the constants are the published ones.
+    from pathlib import Path
+
+    import spikebits.evaluators.energy as energy
+
+    folder = Path(energy.__file__).parent / "energy_presets"
+    assert sorted(p.stem for p in folder.glob("*.toml")) == sorted(PRESETS)
+    for name, model in PRESETS.items():
+        assert load_energy_model(folder / f"{name}.toml") == model
+    horowitz, loihi = PRESETS["horowitz45nm"], PRESETS["loihi"]
+    assert (horowitz.add_pj_per_bit, horowitz.mult_pj_per_bit2) == (0.03 / 8, 0.2 / 64)  # 8-bit add 0.03 pJ, 8x8 multiply 0.2 pJ
+    assert (loihi.synop_pj, loihi.spike_pj, loihi.neuron_pj) == (23.6, 3.5, 81.0)
+    bitserial = PRESETS["bitserial45nm"]
+    assert bitserial.to_dict() == {**horowitz.to_dict(), "name": "bitserial45nm", "datapath": "shift_add", "description": bitserial.description}
