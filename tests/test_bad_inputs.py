@@ -186,6 +186,7 @@ CASES = [
     # ---- evaluate
     ("evaluate --uniform 4/4", "write W/S/T"),
     ("evaluate --uniform 99/4/1", "w_bits=99 is out of range"),
+    ("evaluate --uniform 4pp/4/1", "write W/S/T"),
     ("evaluate --config {w}/missing.json", "config file {w}/missing.json does not exist"),
     ("evaluate --config {w}/a_folder", "config file {w}/a_folder is a folder"),
     ("evaluate --config {w}/inf_config.json", "non-finite number"),

@@ -70,8 +70,10 @@ def parse_uniform(text: str) -> LayerChoice:
     """``W/S/T`` with an optional ``p`` after W (power-of-two weights) → a LayerChoice."""
     parts = text.strip().split("/")
     scheme = "pow2" if parts and parts[0].endswith("p") else "uniform"
+    if scheme == "pow2":
+        parts[0] = parts[0][:-1]  # one p: "4pp" stays malformed
     try:
-        w, s, t = (int(p.rstrip("p") if i == 0 else p) for i, p in enumerate(parts))
+        w, s, t = (int(p) for p in parts)
         return LayerChoice(w, s, t, scheme)
     except (ValueError, ConfigError) as err:
         detail = str(err) if isinstance(err, ConfigError) else "write W/S/T, for example 4/4/1"
