@@ -20,7 +20,7 @@ nir = pytest.importorskip("nir")
 from spikebits.evaluators import datasets  # noqa: E402
 from spikebits.evaluators.activity import integer_levels  # noqa: E402
 from spikebits.evaluators.hardware import simulate  # noqa: E402
-from spikebits.evaluators.nir_export import check_exportable, to_nir  # noqa: E402
+from spikebits.evaluators.nir_export import check_exportable, to_nir, write_nir  # noqa: E402
 from spikebits.evaluators.training import TrainSettings, train  # noqa: E402
 from spikebits.models import apply_config, build, default_space  # noqa: E402
 from spikebits.space import ConfigError, LayerChoice  # noqa: E402
@@ -291,6 +291,16 @@ def test_vgg_dvs_with_average_pooling_exports():
     with torch.no_grad():
         expected = model(x).double().numpy()
     assert np.allclose(logits, expected, rtol=1e-4, atol=1e-4)
+
+
+def test_a_nir_file_goes_into_a_folder_made_for_it_as_the_other_exports_do(tmp_path):
+    # Issue 29: the NIR export refused a folder that did not exist yet, where .sbq and the
+    # checkpoints create it; both go through space.atomic_path now.
+    model = _configured("vgg_dvs", widths=(4,) * 8, in_channels=2, image_size=16)
+    target = tmp_path / "new" / "deeper" / "model.nir"
+    summary = write_nir(model, target)
+    assert target.is_file() and summary["file_bytes"] == target.stat().st_size
+    assert sorted(p.name for p in target.parent.iterdir()) == ["model.nir"]  # no temporary file left
 
 
 def test_the_cli_refuses_a_mixed_t_config_in_one_line_and_writes_nothing(tmp_path, capsys):
