@@ -42,7 +42,7 @@ from spikebits.results.storage import pareto_point
 from spikebits.search.base import ConfigEvaluator, available, get_strategy, prepare_sensitivity
 from spikebits.search.driver import RunControl
 from spikebits.search.executors import Executor, LocalExecutor
-from spikebits.search.checks import check_output_dir, default_reference
+from spikebits.search.checks import check_objectives, check_output_dir, check_run, default_reference
 from spikebits.search.provenance import versions
 from spikebits.search.runner import run_search
 from spikebits.space import Budget, ConfigError, DataError, atomic_write_text, direction
@@ -202,11 +202,15 @@ def run_comparison(
     objectives = tuple(objectives)
     for metric in objectives:
         direction(metric)
+    check_objectives(objectives)
     out = check_output_dir(out_dir)
     runs: list[dict[str, Any]] = []
     reference: dict[str, float] | None = None
-    for seed in seeds:
+    for index, seed in enumerate(seeds):
         evaluator = make_evaluator(seed)
+        if index == 0:  # every check that needs no data, before the first pretraining
+            for name in strategies:
+                check_run(evaluator, objectives, budget, get_strategy(name)(evaluator.space, evaluator, budget, objectives, seed=seed))
         evaluator.prepare()  # the checkpoint and the data are shared: read or trained before any run's clock starts
         seed_reference = default_reference(evaluator, objectives)
         if reference is None:

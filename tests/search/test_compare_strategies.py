@@ -90,6 +90,22 @@ def test_bad_comparisons_are_one_line(capsys, tmp_path):
     assert err.count("\n") == 1 and "compare.json" in err
 
 
+def test_a_comparison_is_checked_before_any_pretraining(capsys, tmp_path):
+    # Issue 29: objectives and budgets were checked only after the first seed's pretraining.
+    # Each refusal is one line, and the fresh cache folder gets no checkpoint.
+    cache = tmp_path / "cache"
+    for extra, message in (
+        (["--objectives", "bit_budget,s_ace"], "leaves out accuracy"),
+        (["--budget", "bit_budget<=0.5"], "cannot be met: the smallest config of the space has bit_budget 1"),
+        (["--strategies", "random,ilp", "--budget", "firing_rate<=0.2"], "the ilp strategy cannot budget 'firing_rate'"),
+    ):
+        argv = ["compare", "--evaluations", "1", "--cache-dir", str(cache), "--out", str(tmp_path / "out"), *extra]
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and message in err, err
+        assert not cache.exists() or not any(cache.rglob("*.pt")), sorted(cache.rglob("*"))
+
+
 @pytest.mark.slow
 def test_an_interrupted_comparison_resumes_without_rerunning_finished_runs(tmp_path, cache_dir):
     out = tmp_path / "cmp"
