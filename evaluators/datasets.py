@@ -56,6 +56,22 @@ def info(name: str) -> DatasetInfo:
     return INFO[name]
 
 
+#: Largest side (and channel count) of an input: far above any data set's (ImageNet 224, an
+#: event camera 1280), small enough that a model built for it stays a count, not an overflow.
+MAX_INPUT_SIZE = 16384
+
+
+def check_input_shape(shape: Sequence[int]) -> tuple[int, int, int]:
+    """``shape`` as C,H,W: three whole sizes from 1 to :data:`MAX_INPUT_SIZE`; else a one-line
+    :class:`space.ConfigError`."""
+    sizes = tuple(shape)
+    if len(sizes) != 3 or not all(isinstance(n, int) and 1 <= n for n in sizes):
+        raise ConfigError(f"input shape {','.join(map(str, sizes))} is not C,H,W with three positive sizes; write for example 3,32,32")
+    if max(sizes) > MAX_INPUT_SIZE:
+        raise ConfigError(f"input shape {','.join(map(str, sizes))} has a size above {MAX_INPUT_SIZE}; give the data set's real C,H,W")
+    return sizes  # type: ignore[return-value]
+
+
 def model_arguments(
     dataset: str, input_shape: Sequence[int] | None = None, model_kwargs: Mapping[str, Any] | None = None
 ) -> tuple[dict[str, Any], tuple[int, int, int]]:
@@ -63,9 +79,7 @@ def model_arguments(
     ``num_classes`` from the data set, ``in_channels`` and ``image_size`` from ``input_shape``
     (default: the data set's), then ``model_kwargs`` (``--model-arg``). Derived here once for
     the evaluator and the command line."""
-    shape = tuple(int(n) for n in (input_shape or info(dataset).input_shape))
-    if len(shape) != 3 or min(shape) < 1:
-        raise ConfigError(f"input shape {shape} is not C,H,W with three positive sizes; write for example --input-shape 3,32,32")
+    shape = check_input_shape([int(n) for n in (input_shape or info(dataset).input_shape)])
     kwargs = {"num_classes": info(dataset).num_classes, "in_channels": shape[0], "image_size": shape[-1], **(model_kwargs or {})}
     return kwargs, shape  # type: ignore[return-value]
 

@@ -101,6 +101,8 @@ CASES = [
     ("search --val-fraction nan", "--val-fraction: 'nan' is not a finite number"),
     ("search --workers -1", "--workers: -1 must be 0 or more"),
     ("search --input-shape 0,8,8", "is not C,H,W with three positive sizes"),
+    ("search --input-shape 3,999999999999999999999999999999,16", "has a size above 16384; give the data set's real C,H,W"),
+    ("evaluate --uniform 4/4/1 --cost-only --input-shape 16385,8,8", "has a size above 16384"),
     ("search --device meta --out {prev}", "device 'meta' cannot train here"),
     ("search --device tpu --out {prev}", "unknown device 'tpu'"),
     ("search --device cuda:99 --out {prev}", "cuda:99"),

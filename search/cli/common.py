@@ -264,13 +264,18 @@ def build_model(args: argparse.Namespace) -> tuple[Any, Any]:
 
 def parse_input_shape(text: str) -> tuple[int, int, int]:
     """``C,H,W`` → three positive ints (argparse type of ``--input-shape``)."""
+    from spikebits.evaluators.datasets import check_input_shape
+
     try:
         shape = tuple(int(part) for part in text.replace("x", ",").split(","))
     except ValueError:
         shape = ()
     if len(shape) != 3 or min(shape) < 1:
         raise argparse.ArgumentTypeError(f"{text!r} is not C,H,W with three positive sizes, for example 3,32,32")
-    return shape  # type: ignore[return-value]
+    try:
+        return check_input_shape(shape)
+    except ConfigError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def add_model_arguments(p: argparse.ArgumentParser) -> None:
