@@ -87,16 +87,18 @@ def pareto_front(records: Iterable[TrialRecord], objectives: Sequence[str]) -> l
 def reference_point(objectives: Sequence[str], worst: Mapping[str, float]) -> dict[str, float]:
     """The hypervolume reference point: ``worst[metric]`` for every objective.
 
-    ``accuracy`` defaults to 0.0 when ``worst`` leaves it out; any other objective must be
-    given (a budget limit is a natural choice, e.g. ``budget.to_dict()``).
+    A data metric with a declared worst value (accuracy: 0.0) defaults to it when ``worst``
+    leaves it out; any other objective must be given (a budget limit is a natural choice,
+    e.g. ``budget.to_dict()``).
     """
     objectives = check_objectives(objectives)
+    declared = worst_values({})
     ref: dict[str, float] = {}
     for metric in objectives:
         if metric in worst:
             ref[metric] = float(worst[metric])
-        elif metric in worst_values({}):
-            ref[metric] = worst_values({})[metric]
+        elif metric in declared:
+            ref[metric] = declared[metric]
         else:
             raise BudgetError(f"no reference value for objective {metric!r}; give its worst acceptable value")
     return ref

@@ -17,6 +17,7 @@ from spikebits.space import (
     BudgetError,
     check_output_folder,
     direction,
+    get_metric,
     worst_values,
 )
 from spikebits.space.metrics import ACCURACY
@@ -44,11 +45,14 @@ def extreme_costs(evaluator: ConfigEvaluator, metrics: Sequence[str], *, largest
 
 
 def default_reference(evaluator: ConfigEvaluator, objectives: Sequence[str]) -> dict[str, float]:
-    """Hypervolume reference point: every cost metric at its largest value over the space,
-    every data metric at its declared worst (:func:`space.worst_values`: accuracy 0, an
-    event-driven cost at its dense bound)."""
-    costs = [m for m in evaluator.cost(evaluator.space.largest_config()) if m in COST_METRICS]
-    worst = extreme_costs(evaluator, costs, largest=True)
+    """Hypervolume reference point: every cost objective at its largest value over the space,
+    every data objective at its declared worst (:func:`space.worst_values`: accuracy 0, an
+    event-driven cost at its dense bound). Only the cost metrics the objectives need (their
+    own, and the bounds of data objectives) get their dearest config searched."""
+    needed = {m for m in objectives if m in COST_METRICS}
+    needed |= {get_metric(m).bounded_by for m in objectives if m not in COST_METRICS and get_metric(m).bounded_by}
+    produced = evaluator.cost(evaluator.space.largest_config())
+    worst = extreme_costs(evaluator, [m for m in produced if m in needed], largest=True)
     return reference_point(objectives, {**worst, **worst_values(worst)})
 
 
