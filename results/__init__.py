@@ -10,12 +10,16 @@ of a second; a Ray worker that only scores trials never needs it).
 from typing import Any
 
 from spikebits.results.pareto import RunningFront, check_objectives, eligible, front_axes, hypervolume, pareto_front, reference_point
+from spikebits.results.compare_schema import read_timeline_file
+from spikebits.results.formats import MAX_RESULT_BYTES
 from spikebits.results.records import STATES, TrialRecord, to_jsonable
 from spikebits.results.report import format_front_table, format_metric
 from spikebits.results.storage import (
     PARETO_SCHEMA,
     pareto_records,
     read_pareto_json,
+    read_run_json,
+    read_trial_records,
     read_trials_csv,
     trials_columns,
     write_pareto_json,
@@ -24,6 +28,7 @@ from spikebits.results.storage import (
 )
 
 __all__ = [
+    "MAX_RESULT_BYTES",
     "PARETO_SCHEMA",
     "RunningFront",
     "STATES",
@@ -41,6 +46,9 @@ __all__ = [
     "plot_front",
     "plot_sensitivity",
     "read_pareto_json",
+    "read_run_json",
+    "read_timeline_file",
+    "read_trial_records",
     "read_trials_csv",
     "reference_point",
     "to_jsonable",

@@ -21,7 +21,8 @@ validating a file stays cheap (and a process that only writes compare.json never
 
 This module is the public face; the work is done, one job a module, in
 
-* :mod:`results.compare_schema`: the file's format, its checks and reading it;
+* :mod:`results.compare_schema`: the file's format, its checks and reading it (and a run's
+  ``timeline.json``, :func:`read_timeline_file`);
 * :mod:`results.compare_stats`: the numbers (hypervolumes, summary, Mann-Whitney tests,
   each strategy's best point);
 * :mod:`results.compare_figures`: ``compare.png`` and ``allocation_compare.png``;
@@ -43,8 +44,10 @@ from spikebits.results.compare_schema import (
     FIX_HINT,
     MAX_MESSAGE,
     SCHEMA_FILE,
+    TIMELINE_FIX,
     load_compare_schema,
     read_compare_json,
+    read_timeline_file,
     validate_compare,
 )
 from spikebits.results.compare_stats import (
@@ -73,6 +76,7 @@ __all__ = [
     "REACH_FRACTION",
     "REPORT_MD",
     "SCHEMA_FILE",
+    "TIMELINE_FIX",
     "against_primary",
     "best_final_hypervolume",
     "best_points",
@@ -82,6 +86,7 @@ __all__ = [
     "plot_allocation_compare",
     "plot_compare",
     "read_compare_json",
+    "read_timeline_file",
     "recompute_hypervolume",
     "runs_of",
     "summarize",

@@ -5,6 +5,7 @@ after it ran."""
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -37,11 +38,12 @@ DIGITS = 4
 
 
 def _num(value: float | None) -> str:
-    return MISSING if value is None else format_number(value, DIGITS)
+    """``value`` with :data:`DIGITS` significant digits; missing or not finite: ``-``."""
+    return MISSING if value is None or not math.isfinite(value) else format_number(value, DIGITS)
 
 
 def _percent(value: float | None) -> str:
-    return MISSING if value is None else f"{100.0 * value:.1f}%"
+    return MISSING if value is None or not math.isfinite(value) else f"{100.0 * value:.1f}%"
 
 
 def _evaluation_budget(budget: Mapping[str, Any]) -> str:

@@ -53,9 +53,22 @@ def recompute_hypervolume(run: Mapping[str, Any], data: Mapping[str, Any]) -> fl
     return hypervolume(records, list(data["objectives"]), data["reference_point"])
 
 
+def _finite_or_none(value: Any) -> float | None:
+    """``value`` as a float when it is a finite number, else None (a damaged file's NaN, a
+    null): such a value never ranks."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        value = float(value)
+    except OverflowError:
+        return None
+    return value if math.isfinite(value) else None
+
+
 def best_final_hypervolume(data: Mapping[str, Any]) -> float:
-    """HV*: the highest final hypervolume of any run of any strategy."""
-    return max(float(run["hypervolume"]) for run in data["runs"])
+    """HV*: the highest finite final hypervolume of any run of any strategy (0.0 when none is
+    finite)."""
+    return max((hv for hv in (_finite_or_none(run["hypervolume"]) for run in data["runs"]) if hv is not None), default=0.0)
 
 
 def time_to_reach(run: Mapping[str, Any], target: float) -> float | None:
@@ -64,7 +77,8 @@ def time_to_reach(run: Mapping[str, Any], target: float) -> float | None:
     if target <= 0:
         return None
     for entry in run["timeline"]:
-        if entry["hypervolume"] >= target:
+        hv = _finite_or_none(entry["hypervolume"])
+        if hv is not None and hv >= target:
             return float(entry["time_s"])
     return None
 
@@ -92,8 +106,9 @@ def _sd(values: Sequence[float]) -> float | None:
 
 
 def _final_hypervolumes(data: Mapping[str, Any], strategy: str) -> list[float]:
-    """The final hypervolume of each run of ``strategy``, in file order."""
-    return [float(r["hypervolume"]) for r in runs_of(data, strategy)]
+    """The finite final hypervolume of each run of ``strategy``, in file order (a run whose
+    hypervolume is not a finite number is left out: it never ranks)."""
+    return [hv for hv in (_finite_or_none(r["hypervolume"]) for r in runs_of(data, strategy)) if hv is not None]
 
 
 def _mann_whitney(x: Sequence[float], y: Sequence[float]) -> tuple[float, float, bool]:
@@ -116,14 +131,15 @@ def summarize(data: Mapping[str, Any]) -> list[dict[str, Any]]:
          "evaluations_mean": float, "feasible_fraction_mean": float | None (over runs with one),
          "wall_time_s_mean": float}
 
-    Every run listed counts, whatever its ``state``. A strategy without runs has
+    Every run listed counts, whatever its ``state``; the hypervolume's mean and sd are over the
+    runs whose final hypervolume is a finite number (a NaN never counts). A strategy without runs has
     ``seeds`` 0, ``reached_90`` 0 and None for every number.
     """
     target = REACH_FRACTION * best_final_hypervolume(data)
     rows = []
     for strategy in data["strategies"]:
         runs = runs_of(data, strategy)
-        hvs = [float(r["hypervolume"]) for r in runs]
+        hvs = _final_hypervolumes(data, strategy)
         times = [t for t in (time_to_reach(r, target) for r in runs) if t is not None]
         feasible = [float(r["feasible_fraction"]) for r in runs if r["feasible_fraction"] is not None]
         rows.append({
@@ -152,13 +168,17 @@ def winner(data: Mapping[str, Any]) -> dict[str, Any]:
     ``significant`` is ``p_value < 0.05``. ``difference`` is the difference of the two means,
     ``spread`` the larger of their two sample standard deviations, and ``exceeds_spread``
     whether the difference is larger than the spread. Equal means rank in the order of
-    ``data["strategies"]``; strategies without runs are not ranked.
+    ``data["strategies"]``; strategies without a run whose final hypervolume is a finite
+    number are not ranked (so a NaN run never wins), and when no strategy is ranked the file
+    is a one-line :class:`space.DataError`.
 
     With one ranked strategy, or fewer than 2 runs on either side, there is no test:
     ``u``, ``p_value`` (and ``spread``/``exceeds_spread`` when a side has one run) are None,
     ``significant`` is False and ``note`` says why.
     """
-    rows = [row for row in summarize(data) if row["seeds"] > 0]
+    rows = [row for row in summarize(data) if row["hypervolume_mean"] is not None and math.isfinite(row["hypervolume_mean"])]
+    if not rows:
+        raise DataError(f"no run has a finite final hypervolume, so no strategy can win; {FIX_HINT}")
     ranked = sorted(rows, key=lambda row: -row["hypervolume_mean"])  # stable: ties keep strategy order
     best = ranked[0]
     result: dict[str, Any] = {
@@ -173,13 +193,13 @@ def winner(data: Mapping[str, Any]) -> dict[str, Any]:
     result["runner_up"] = second["strategy"]
     result["runner_up_mean"] = second["hypervolume_mean"]
     result["difference"] = best["hypervolume_mean"] - second["hypervolume_mean"]
-    if min(best["seeds"], second["seeds"]) < 2:
+    x, y = _final_hypervolumes(data, best["strategy"]), _final_hypervolumes(data, second["strategy"])
+    if min(len(x), len(y)) < 2:
         result["note"] = TOO_FEW_SEEDS
         return result
     result["spread"] = max(best["hypervolume_sd"], second["hypervolume_sd"])
     result["exceeds_spread"] = result["difference"] > result["spread"]
-    result["u"], result["p_value"], result["significant"] = _mann_whitney(
-        _final_hypervolumes(data, best["strategy"]), _final_hypervolumes(data, second["strategy"]))
+    result["u"], result["p_value"], result["significant"] = _mann_whitney(x, y)
     return result
 
 

@@ -13,8 +13,8 @@ from collections.abc import Iterable, Mapping, Sequence
 import moocore
 import numpy as np
 
-from spikebits.space import BudgetError, Config, direction, worst_values
-from spikebits.space.metrics import ACCURACY
+from spikebits.space import COST_METRICS, BudgetError, Config, direction, worst_values
+from spikebits.space.metrics import ACCURACY, BIT_BUDGET
 
 from spikebits.results.records import TrialRecord
 
@@ -174,8 +174,12 @@ class RunningFront:
         return not repeated
 
 
-def front_axes(objectives: Sequence[str]) -> tuple[str, str]:
+def front_axes(objectives: Sequence[str], budget_metrics: Sequence[str] = ()) -> tuple[str, str]:
     """(x, y) of a front's figure: y is accuracy (else the first objective), x the first
-    other objective (the y itself for a single objective)."""
+    other objective; for a single objective, the first cost metric of ``budget_metrics`` (what
+    its budget holds), else ``bit_budget``, so the figure still shows what the front costs."""
     y = ACCURACY.name if ACCURACY.name in objectives else objectives[0]
-    return next((m for m in objectives if m != y), y), y
+    other = next((m for m in objectives if m != y), None)
+    if other is None:
+        other = next((m for m in budget_metrics if m != y and m in COST_METRICS), BIT_BUDGET.name if y != BIT_BUDGET.name else ACCURACY.name)
+    return other, y

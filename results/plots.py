@@ -460,6 +460,6 @@ def redraw_search(folder: str | os.PathLike[str]) -> tuple[list[TrialRecord], li
     records = read_trial_records(folder / "trials.csv")
     objectives = tuple(pareto["objectives"])
     front = pareto_records(pareto)
-    x, y = front_axes(objectives)
+    x, y = front_axes(objectives, list(pareto["budget"]))
     plot_front(folder / "pareto.png", records, front, x=x, y=y, budget=Budget.parse([f"{m}<={v!r}" for m, v in pareto["budget"].items()]))
     return records, front, objectives

@@ -13,25 +13,49 @@ import io
 import json
 import math
 import os
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from spikebits.space import METRICS, RECORD_METRICS, Budget, Config, DataError, atomic_write_text, direction
+from spikebits.space import (
+    METRICS,
+    RECORD_METRICS,
+    Budget,
+    Config,
+    ConfigError,
+    DataError,
+    atomic_write_text,
+    direction,
+    loads_strict,
+    one_line,
+    read_input_bytes,
+    short_repr,
+)
 
-from spikebits.results.records import TrialRecord, to_jsonable
+from spikebits.results.formats import MAX_RESULT_BYTES, check_directions, check_known_metrics, check_points, check_reference, read_result_json
+from spikebits.results.records import STATES, TrialRecord, to_jsonable
 
 PARETO_SCHEMA = "spikebits.pareto/1"
 #: Columns of ``trials.csv`` before the metric columns.
 TRIAL_COLUMNS: tuple[str, ...] = ("number", "state", "feasible", "strategy", "wall_time_s")
 VIOLATION_PREFIX = "violation."
-def _read_text(path: str | os.PathLike[str], what: str) -> str:
+#: What to do about a damaged output file of a search (the end of every such error).
+SEARCH_FIX = "write it again with spikebits search"
+RUN_SCHEMA = "spikebits.run/1"
+
+
+def _read_text(path: str | os.PathLike[str], what: str, limit: int) -> str:
+    """The UTF-8 text of the regular file ``path`` of at most ``limit`` bytes
+    (:func:`space.read_input_bytes`), every failure a one-line :class:`DataError`."""
     try:
-        return Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise DataError(f"{what} {path} does not exist; check the run folder") from None
-    except OSError as err:
-        raise DataError(f"cannot read {what} {path} ({err.strerror}); check the path and its permissions") from None
+        data = read_input_bytes(path, what, hint="check the run folder", limit=limit)
+    except ConfigError as err:
+        raise DataError(one_line(err)) from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise DataError(one_line(f"{what} {path} is not UTF-8 text (byte {err.start}); {SEARCH_FIX}")) from None
 
 
 # --------------------------------------------------------------------- pareto.json
@@ -80,20 +104,21 @@ def write_pareto_json(
     atomic_write_text(path, json.dumps(to_jsonable(data), indent=2, allow_nan=False) + "\n")
 
 
-def read_pareto_json(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read ``pareto.json`` back as a dict, checking its schema and its required keys."""
-    text = _read_text(path, "Pareto file")
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise DataError(f"{path} is not valid JSON ({err.msg} at line {err.lineno}); write it again") from None
-    if not isinstance(data, dict) or data.get("schema") != PARETO_SCHEMA:
-        found = data.get("schema") if isinstance(data, dict) else None
-        raise DataError(f"{path} has schema {found!r}, expected {PARETO_SCHEMA!r}; is it a spikebits pareto.json?")
-    required = ("objectives", "budget", "reference_point", "hypervolume", "points")
-    missing = [k for k in required if k not in data]
-    if missing:
-        raise DataError(f"{path} lacks {', '.join(missing)}; write it again")
+def read_pareto_json(path: str | os.PathLike[str], *, limit: int = MAX_RESULT_BYTES) -> dict[str, Any]:
+    """Read ``pareto.json`` strictly (:func:`results.formats.read_result_json`: a regular
+    file of at most ``limit`` bytes, UTF-8, finite numbers, bounded nesting) and check it
+    against ``pareto.schema.json``: objectives map known metrics to their own directions,
+    budget and reference point map metrics to numbers, the hypervolume is a number ≥ 0, and
+    each point has an integer number, metrics (known ones, numbers or null), a config
+    (or null), a boolean feasible and a strategy. Every failure is a one-line
+    :class:`space.DataError`."""
+    data = read_result_json(path, "Pareto file", "pareto", hint="check the run folder", fix=SEARCH_FIX,
+                            schema_name=PARETO_SCHEMA, limit=limit)
+    source = f"Pareto file {Path(path)}"
+    check_directions(data["objectives"], "$.objectives", source, SEARCH_FIX)
+    check_reference(data["reference_point"], data["objectives"], "$.reference_point", source, SEARCH_FIX)
+    check_known_metrics(data["budget"], "$.budget", source, SEARCH_FIX)
+    check_points(data["points"], "$.points", source, SEARCH_FIX)
     return data
 
 
@@ -177,64 +202,116 @@ def write_trials_csv(path: str | os.PathLike[str], records: Sequence[TrialRecord
     atomic_write_text(path, buffer.getvalue())
 
 
-def _parse_float(text: str) -> float | None:
-    return None if text == "" else float(text)
+#: A whole number as trials.csv writes it (no sign, at most 18 digits: never too long to read).
+WHOLE_NUMBER = re.compile(r"[0-9]{1,18}")
 
 
-def read_trials_csv(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
-    """Read ``trials.csv`` back: one dict per row, typed (int number, bool feasible, float or
-    ``None`` for numbers, the config as a dict or ``None``, the error as a str or ``None``)."""
-    text = _read_text(path, "trials file")
-    reader = csv.DictReader(io.StringIO(text))
-    header = reader.fieldnames or []
-    if list(header[: len(TRIAL_COLUMNS)]) != list(TRIAL_COLUMNS) or "config" not in header:
-        raise DataError(f"{path} does not start with the trials.csv header {','.join(TRIAL_COLUMNS)}; write it again")
-    rows: list[dict[str, Any]] = []
-    for line, raw in enumerate(reader, start=2):
+def _whole(key: str, text: str) -> int:
+    if not WHOLE_NUMBER.fullmatch(text):
+        raise ValueError(f"{key} is {short_repr(text)}, not a whole number")
+    return int(text)
+
+
+def _finite(key: str, text: str) -> float | None:
+    """A number cell: empty -> None; anything but a finite number (``nan``, ``inf``, words,
+    an integer too long to read) is refused."""
+    if text == "":
+        return None
+    try:
+        value = float(text)
+    except (ValueError, OverflowError):
+        raise ValueError(f"{key} is {short_repr(text)}, not a number") from None
+    if not math.isfinite(value):
+        raise ValueError(f"{key} is {short_repr(text)}, not a finite number")
+    return value
+
+
+def _typed_cell(key: str | None, value: str | list[str] | None) -> Any:
+    """One cell of ``trials.csv`` typed as its column says (a ValueError says what is wrong)."""
+    if key is None:
+        raise ValueError("the row has more cells than the header")
+    if not isinstance(value, str):
+        raise ValueError("the row has fewer cells than the header")
+    if key == "number":
+        return _whole(key, value)
+    if key == "repaired_from":
+        return _whole(key, value) if value else None
+    if key == "feasible":
+        if value not in ("true", "false"):
+            raise ValueError(f"feasible is {short_repr(value)}, not true/false")
+        return value == "true"
+    if key == "state":
+        if value not in STATES:
+            raise ValueError(f"state is {short_repr(value)}, not one of {', '.join(STATES)}")
+        return value
+    if key in ("strategy", "scoring"):
+        return value
+    if key == "error":
+        return value or None
+    if key == "config":
         try:
-            row: dict[str, Any] = {}
-            for key, value in raw.items():
-                if key == "number":
-                    row[key] = int(value)
-                elif key == "feasible":
-                    if value not in ("true", "false"):
-                        raise ValueError(f"feasible is {value!r}, not true/false")
-                    row[key] = value == "true"
-                elif key in ("state", "strategy", "scoring"):
-                    row[key] = value
-                elif key == "config":
-                    row[key] = json.loads(value) if value else None
-                elif key == "error":
-                    row[key] = value or None
-                elif key == "repaired_from":
-                    row[key] = int(value) if value else None
-                else:
-                    row[key] = _parse_float(value)
-        except (TypeError, ValueError) as err:
-            raise DataError(f"{path} line {line} is malformed ({err}); write the file again") from None
-        rows.append(row)
+            return loads_strict(value, "the config", error=DataError) if value else None
+        except DataError as err:
+            raise ValueError(str(err).partition(";")[0]) from None
+    return _finite(key, value)
+
+
+def _check_trials_header(path: str | os.PathLike[str], header: Sequence[str]) -> None:
+    if list(header[: len(TRIAL_COLUMNS)]) != list(TRIAL_COLUMNS) or "config" not in header:
+        raise DataError(one_line(f"{path} does not start with the trials.csv header {','.join(TRIAL_COLUMNS)}; {SEARCH_FIX}"))
+    for name in header:
+        if name.startswith(VIOLATION_PREFIX) and name[len(VIOLATION_PREFIX):] not in RECORD_METRICS:
+            raise DataError(one_line(f"{path} has column {short_repr(name)}, which names no metric; {SEARCH_FIX}"))
+
+
+def read_trials_csv(path: str | os.PathLike[str], *, limit: int = MAX_RESULT_BYTES) -> list[dict[str, Any]]:
+    """Read ``trials.csv`` back: one dict per row, typed (int number, bool feasible, a known
+    state, finite float or ``None`` (an empty cell) for numbers, the config as a dict (read
+    strictly, :func:`space.loads_strict`) or ``None``, the error as a str or ``None``).
+
+    A regular file of at most ``limit`` bytes in UTF-8; a bad header, a bad cell (``nan`` or
+    ``inf`` where a number goes, a whole number too long to read, an unknown state), a row
+    with more or fewer cells than the header: a one-line :class:`space.DataError` naming the
+    line."""
+    text = _read_text(path, "trials file", limit)
+    reader = csv.DictReader(io.StringIO(text))
+    rows: list[dict[str, Any]] = []
+    line = 1
+    try:
+        _check_trials_header(path, reader.fieldnames or [])
+        for raw in reader:
+            line = reader.line_num
+            rows.append({key: _typed_cell(key, value) for key, value in raw.items()})
+    except ValueError as err:
+        raise DataError(one_line(f"{path} line {line} is malformed ({err}); {SEARCH_FIX}")) from None
+    except csv.Error as err:
+        raise DataError(one_line(f"{path} is not a CSV file ({err}); {SEARCH_FIX}")) from None
     return rows
 
 
-def read_trial_records(path: str | os.PathLike[str]) -> list[TrialRecord]:
+def read_trial_records(path: str | os.PathLike[str], *, limit: int = MAX_RESULT_BYTES) -> list[TrialRecord]:
     """``trials.csv`` read back as :class:`TrialRecord` s (info, which the file does not hold,
-    left empty but for the scoring columns; a missing wall time is NaN)."""
+    left empty but for the scoring columns; a missing wall time is NaN). A row that makes no
+    record (a config that is no config) is a one-line :class:`space.DataError`."""
     records = []
-    for row in read_trials_csv(path):
-        records.append(
-            TrialRecord(
-                number=row["number"],
-                config=None if row["config"] is None else Config.from_dict(row["config"]),
-                metrics={m: row[m] for m in RECORD_METRICS if row.get(m) is not None},
-                strategy=row["strategy"],
-                wall_time_s=math.nan if row["wall_time_s"] is None else row["wall_time_s"],
-                feasible=row["feasible"],
-                state=row["state"],
-                violations={k[len(VIOLATION_PREFIX):]: v for k, v in row.items() if k.startswith(VIOLATION_PREFIX) and v is not None},
-                error=row["error"],
-                info={k: row[k] for k in SCORING_COLUMNS if row.get(k) not in (None, "")},
+    for index, row in enumerate(read_trials_csv(path, limit=limit)):
+        try:
+            records.append(
+                TrialRecord(
+                    number=row["number"],
+                    config=None if row["config"] is None else Config.from_dict(row["config"]),
+                    metrics={m: row[m] for m in RECORD_METRICS if row.get(m) is not None},
+                    strategy=row["strategy"],
+                    wall_time_s=math.nan if row["wall_time_s"] is None else row["wall_time_s"],
+                    feasible=row["feasible"],
+                    state=row["state"],
+                    violations={k[len(VIOLATION_PREFIX):]: v for k, v in row.items() if k.startswith(VIOLATION_PREFIX) and v is not None},
+                    error=row["error"],
+                    info={k: row[k] for k in SCORING_COLUMNS if row.get(k) not in (None, "")},
+                )
             )
-        )
+        except (ConfigError, TypeError, ValueError) as err:
+            raise DataError(one_line(f"{path} row {index + 1} is malformed ({err}); {SEARCH_FIX}")) from None
     return records
 
 
@@ -243,3 +320,15 @@ def write_run_json(path: str | os.PathLike[str], info: Mapping[str, Any]) -> Non
     """Write ``run.json`` (strategy, seed, space, versions, wall time, ...): indent 2, keys in
     the given order, values made JSON-able by :func:`results.records.to_jsonable`."""
     atomic_write_text(path, json.dumps(to_jsonable(info), indent=2, sort_keys=False, allow_nan=False) + "\n")
+
+
+def read_run_json(path: str | os.PathLike[str], *, limit: int = MAX_RESULT_BYTES) -> dict[str, Any]:
+    """Read ``run.json`` strictly (:func:`results.formats.read_result_json`: a regular file of
+    at most ``limit`` bytes, UTF-8, finite numbers, bounded nesting) and check it against
+    ``run.schema.json``: the schema ``spikebits.run/1`` is required, and each key the runner
+    writes has its type where present (``seed`` and ``n_trials`` integers, ``trials`` a
+    mapping of integers, ``hypervolume`` and ``wall_time_s`` numbers ≥ 0, ``strategy`` and
+    ``executor`` objects with a ``name``, the differentiable strategy's supernet runs with a
+    target and a history, ...). Every failure is a one-line :class:`space.DataError`."""
+    return read_result_json(path, "run file", "run", hint="check the run folder", fix=SEARCH_FIX,
+                            schema_name=RUN_SCHEMA, limit=limit)

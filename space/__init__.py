@@ -30,6 +30,18 @@ from spikebits.space.files import (
     lock_folder,
     read_input_bytes,
     read_input_text,
+    remove_run_files,
+    run_files,
+)
+from spikebits.space.json_input import (
+    MAX_DEPTH,
+    first_bad_value,
+    loads_strict,
+    read_json_file,
+    refuse_link,
+    schema_validator,
+    short_repr,
+    validate_json,
 )
 from spikebits.space.metrics import (
     ALLOCATION_METRICS,
@@ -63,6 +75,14 @@ from spikebits.space.search_space import FIRST_LAYER_PIN, SearchSpace
 from spikebits.space.tables import format_number, format_table
 
 __all__ = [
+    "MAX_DEPTH",
+    "first_bad_value",
+    "loads_strict",
+    "read_json_file",
+    "refuse_link",
+    "schema_validator",
+    "short_repr",
+    "validate_json",
     "ALLOCATION_METRICS",
     "COST_METRICS",
     "DATA_METRICS",
@@ -93,6 +113,8 @@ __all__ = [
     "one_line",
     "read_input_bytes",
     "read_input_text",
+    "remove_run_files",
+    "run_files",
     "StagedOutputs",
     "check_sensitivity_metric",
     "nearest_option",

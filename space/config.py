@@ -4,29 +4,29 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import tomllib
 from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from spikebits.space.errors import ConfigError, one_line
+from spikebits.space.json_input import decoded_text, loads_strict, parser_limits, read_json_file, short_repr
 
 SCHEMES: tuple[str, ...] = ("uniform", "pow2")
 #: Widest weight or spike bit width any evaluator accepts.
 MAX_BITS = 16
+#: Most time steps T a network is trained or evaluated at (far above the seed papers' 1-8 and
+#: a conversion-style SNN's hundreds). A LayerChoice itself takes any T >= 1, so cost figures
+#: (``evaluate --cost-only``) stay available for any T; the evaluators refuse a larger T before
+#: they allocate anything (:func:`evaluators.resources.check_timesteps`).
+MAX_TIMESTEPS = 4096
 FIELDS: tuple[str, ...] = ("w_bits", "s_bits", "timesteps", "scheme")
+#: Largest config or space file :meth:`Config.from_file` and :meth:`SearchSpace.from_file` read
+#: (a real one is a few kB).
+MAX_JSON_FILE_BYTES = 16 << 20
 #: The keys of a config file (:meth:`Config.to_dict`).
 CONFIG_KEYS: tuple[str, ...] = ("layers",)
-
-
-def short_repr(value: Any) -> str:
-    """A short one-line rendering of a user's value for an error message."""
-    try:
-        text = f"{value:g}" if isinstance(value, float) else repr(value)
-    except (ValueError, RecursionError):  # an int too long for str(), a list nested too deeply
-        return f"a {type(value).__name__} too large to show"
-    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _as_int(value: Any, what: str) -> int:
@@ -99,82 +99,25 @@ class LayerChoice:
         return f"W{self.w_bits}{p}S{self.s_bits}T{self.timesteps}"
 
 
-class _Refused(ValueError):
-    """Raised inside json.loads by the hooks of :func:`parse_json`: the rest of a message."""
-
-
-def _non_finite(token: str) -> float:
-    raise _Refused(f"holds a non-finite number ({token}); write a finite number")
-
-
-def _finite_float(token: str) -> float:
-    value = float(token)
-    if not math.isfinite(value):
-        raise _Refused(f"holds a non-finite number ({token[:40]} overflows a float); write a finite number")
-    return value
-
-
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise _Refused(f"gives key {short_repr(key)} twice in one object; keep one")
-        out[key] = value
-    return out
-
-
-def _decoded(text: str | bytes, what: str, language: str) -> str:
-    """``text``, bytes decoded as UTF-8; other bytes, or neither text nor bytes, a one-line
-    :class:`ConfigError` naming ``what`` (``language``: "JSON", "TOML")."""
-    if isinstance(text, (bytes, bytearray)):
-        try:
-            text = bytes(text).decode("utf-8")
-        except UnicodeDecodeError as err:
-            raise ConfigError(f"{what} is not UTF-8 text (byte {err.start}); save it as UTF-8 {language}") from None
-    if not isinstance(text, str):
-        raise ConfigError(f"{what} must be {language} text, got {type(text).__name__}")
-    return text
-
-
-@contextmanager
-def _parser_limits(what: str, number: str) -> Iterator[None]:
-    """Turns what a parser raises past its limits into a one-line :class:`ConfigError` naming
-    ``what``: nesting too deep to read (RecursionError) and a number it cannot convert
-    (ValueError, e.g. an integer of more than ``sys.get_int_max_str_digits()`` digits;
-    ``number`` says what the file holds then). The parser's own errors are caught inside."""
-    try:
-        yield
-    except RecursionError:
-        raise ConfigError(f"{what} is nested too deeply to read; fix the file") from None
-    except ValueError:
-        raise ConfigError(f"{what} holds {number}; write a shorter number") from None
-
-
 def parse_json(text: str | bytes, what: str) -> Any:
-    """``json.loads(text)``, strictly: anything but one JSON document of finite numbers and
-    objects without repeated keys is a one-line :class:`ConfigError` naming ``what``.
+    """``json.loads(text)``, strictly (:func:`space.json_input.loads_strict`): anything but one
+    JSON document of finite numbers and objects without repeated keys is a one-line
+    :class:`ConfigError` naming ``what``.
 
     Refused, besides malformed text: ``NaN``, ``Infinity`` and ``-Infinity`` (Python's json
     accepts them), numbers that overflow a float (``1e999``), integers too long to read, a
-    key given twice in one object (the first value would be dropped silently), nesting too
-    deep to parse, and bytes that are not UTF-8.
+    key given twice in one object (the first value would be dropped silently), nesting deeper
+    than :data:`space.json_input.MAX_DEPTH`, and bytes that are not UTF-8.
     """
-    text = _decoded(text, what, "JSON")
-    with _parser_limits(what, "an integer too long to read"):
-        try:
-            return json.loads(text, parse_constant=_non_finite, parse_float=_finite_float, object_pairs_hook=_unique_keys)
-        except _Refused as err:
-            raise ConfigError(f"{what} {err}") from None
-        except json.JSONDecodeError as err:
-            raise ConfigError(f"{what} is not valid JSON ({err.msg} at line {err.lineno}); fix the file") from None
+    return loads_strict(text, what)
 
 
 def parse_toml(text: str | bytes, what: str) -> dict[str, Any]:
     """``tomllib.loads(text)``: anything but one TOML document is a one-line
     :class:`ConfigError` naming ``what`` (malformed text, nesting too deep to parse, a number
     tomllib cannot convert, bytes that are not UTF-8)."""
-    text = _decoded(text, what, "TOML")
-    with _parser_limits(what, "a number that cannot be read"):
+    text = decoded_text(text, what, "TOML")
+    with parser_limits(what, "a number that cannot be read"):
         try:
             return tomllib.loads(text)
         except tomllib.TOMLDecodeError as err:
@@ -319,6 +262,13 @@ class Config(Mapping[str, LayerChoice]):
     @classmethod
     def from_json(cls, text: str | bytes) -> Config:
         return cls.from_dict(parse_json(text, "config"))
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike[str], *, limit: int = MAX_JSON_FILE_BYTES) -> Config:
+        """The config in the JSON file ``path``, read strictly (:func:`space.read_json_file`:
+        a regular file of at most ``limit`` bytes, UTF-8, finite numbers); every failure is a
+        one-line :class:`ConfigError` naming the file."""
+        return cls.from_dict(read_json_file(path, "config file", limit=limit))
 
     def to_flat(self) -> dict[str, Any]:
         """Optuna-style flat names: ``{"conv1.w_bits": 4, "conv1.s_bits": 2, ...}``."""

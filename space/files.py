@@ -45,6 +45,9 @@ OUTPUT_SUFFIXES = (".json", ".csv", ".png", ".md")
 #: The networks a supernet strategy hands on (``network-{trial}.pt`` / ``.sbq``): a run's own files too.
 NETWORK_FILES = r"network-\d+\.(pt|sbq)"
 
+#: Largest ``run.json`` whose list of files is read (the list of a run's files is short).
+MAX_RUN_FILE_BYTES = 64 << 20
+
 #: Permissions of a newly created file (an existing file keeps its own).
 NEW_FILE_MODE = 0o644
 #: What the one-line error of a failed write tells the user to do, by default.
@@ -220,9 +223,33 @@ def check_output_folder(path: str | os.PathLike[str], what: str = "--out") -> Pa
 
 
 def _write_pid(fd: int) -> None:
-    """Write this process's pid into a lock file it has just locked (for the refusal's message)."""
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    """Write this process's pid into a lock file it has just locked (for the refusal's message);
+    never into a file with another name as well (a hard link), which would be overwritten."""
+    info = os.fstat(fd)
+    if stat.S_ISREG(info.st_mode) and info.st_nlink == 1:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+
+
+def check_lock_file(path: Path, what: str, folder: str | os.PathLike[str]) -> None:
+    """What is at the lock file's path may be locked: nothing yet, or a regular file with no
+    other name. A symbolic link, a hard link, a pipe, a folder or a device there is refused in
+    one line (locking would open, and could block on or write through, something else)."""
+    try:
+        info = path.lstat()
+    except FileNotFoundError:
+        return
+    except OSError as err:
+        raise OutputError(f"cannot lock {what} {folder} ({err.strerror or one_line(err)}); choose a folder you can write to") from None
+    if stat.S_ISLNK(info.st_mode):
+        kind = "a symbolic link"
+    elif not stat.S_ISREG(info.st_mode):
+        kind = _kind_of(info.st_mode)
+    elif info.st_nlink > 1:
+        kind = f"a file with {info.st_nlink} names (a hard link)"
+    else:
+        return
+    raise OutputError(f"{path} is {kind}, not spikebits' lock file; remove it (or choose another {what})")
 
 
 def _holder_pid(path: Path) -> str:
@@ -244,6 +271,7 @@ class FolderLock:
         self.path = Path(folder) / LOCK_NAME
         if not self.path.parent.is_dir():  # filelock would create it
             raise OutputError(f"cannot lock {what} {folder} (no such folder); choose a folder you can write to")
+        check_lock_file(self.path, what, folder)
         self._lock = FileLock(
             self.path, timeout=0, mode=NEW_FILE_MODE, thread_local=False, is_singleton=True, on_acquired=_write_pid
         )
@@ -274,6 +302,36 @@ class FolderLock:
 def lock_folder(folder: str | os.PathLike[str], what: str = "--out") -> FolderLock:
     """:class:`FolderLock` on ``folder`` (which must exist)."""
     return FolderLock(folder, what)
+
+
+def run_files(folder: str | os.PathLike[str], run_file: str = "run.json") -> list[str]:
+    """The output files that the run in ``folder`` lists in its ``run_file`` (``"files"``):
+    only what a run writes (figures, JSON, tables, its handed-on networks), never a study, a
+    checkpoint, a hidden file or a path outside the folder; [] when it lists none."""
+    path = Path(folder) / run_file
+    try:
+        if not stat.S_ISREG(path.lstat().st_mode) or path.lstat().st_size > MAX_RUN_FILE_BYTES:
+            return []
+        with open(path, "rb") as handle:
+            files = json.load(handle).get("files", [])
+    except (OSError, ValueError, AttributeError, RecursionError):
+        return []
+    if not isinstance(files, list):
+        return []
+    return [
+        f for f in files
+        if isinstance(f, str) and f == Path(f).name and not f.startswith(".")
+        and (f.endswith(OUTPUT_SUFFIXES) or re.fullmatch(NETWORK_FILES, f))
+    ]
+
+
+def remove_run_files(folder: str | os.PathLike[str], run_file: str = "run.json") -> None:
+    """Remove the output files of the run in ``folder`` (:func:`run_files`), ``run_file`` last."""
+    folder = Path(folder)
+    for name in [*run_files(folder, run_file), run_file]:
+        path = folder / name
+        if path.is_symlink() or path.is_file():
+            path.unlink()
 
 
 class StagedOutputs:
@@ -315,26 +373,11 @@ class StagedOutputs:
             names.append(self.run_file)
         return names
 
-    def _previous_files(self) -> list[str]:
-        try:
-            with open(self.folder / self.run_file, "rb") as handle:
-                files = json.load(handle).get("files", [])
-        except (OSError, ValueError, AttributeError):
-            return []
-        if not isinstance(files, list):
-            return []
-        # Only what a run writes (figures, JSON, tables, its handed-on networks): never a study, a checkpoint or a hidden file.
-        return [
-            f for f in files
-            if isinstance(f, str) and f == Path(f).name and not f.startswith(".")
-            and (f.endswith(OUTPUT_SUFFIXES) or re.fullmatch(NETWORK_FILES, f))
-        ]
-
     def commit(self) -> list[Path]:
         names = self.names()
         for name in names:  # refuse before moving anything
             check_output_file(self.folder / name, str(self.folder / name))
-        stale = [n for n in self._previous_files() if n not in names and (self.folder / n).is_file()]
+        stale = [n for n in run_files(self.folder, self.run_file) if n not in names and (self.folder / n).is_file()]
         with _signals_held():
             for name in names:
                 os.replace(self.path / name, self.folder / name)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from spikebits.space.config import FIELDS, Config, LayerChoice, LayerOptions, check_layer_name, nearest_option, parse_json, short_repr
+from spikebits.space.config import FIELDS, MAX_JSON_FILE_BYTES, Config, LayerChoice, LayerOptions, check_layer_name, nearest_option, parse_json, short_repr
 from spikebits.space.errors import ConfigError
+from spikebits.space.json_input import read_json_file
 
 SPACE_SCHEMA = "spikebits.space/1"
 #: The keys of a space file (:meth:`SearchSpace.to_dict`).
@@ -302,3 +304,10 @@ class SearchSpace:
     @classmethod
     def from_json(cls, text: str | bytes) -> SearchSpace:
         return cls.from_dict(parse_json(text, "space file"))
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike[str], *, limit: int = MAX_JSON_FILE_BYTES) -> SearchSpace:
+        """The space in the JSON file ``path``, read strictly (:func:`space.read_json_file`:
+        a regular file of at most ``limit`` bytes, UTF-8, finite numbers); every failure is a
+        one-line :class:`ConfigError` naming the file."""
+        return cls.from_dict(read_json_file(path, "space file", limit=limit))

@@ -155,8 +155,8 @@ def mutate(data: dict[str, Any], change: str) -> dict[str, Any]:
         bad["evaluation_budget"] = {"evaluations": 4, "seconds": 60.0}
     elif change == "schema name":
         bad["schema"] = "spikebits.compare/2"
-    elif change == "one objective":
-        bad["objectives"] = {"accuracy": "maximize"}
+    elif change == "no objective":  # one is enough (accuracy alone, against a budget: issue 29)
+        bad["objectives"] = {}
     return bad
 
 
@@ -168,7 +168,7 @@ def mutate(data: dict[str, Any], change: str) -> dict[str, Any]:
     ("extra timeline", "at $.runs[2].timeline[1]:", "('loss' was unexpected)"),
     ("two budgets", "at $.evaluation_budget:", "has too many properties"),
     ("schema name", "at $.schema:", "'spikebits.compare/1' was expected"),
-    ("one objective", "at $.objectives:", "does not have enough properties"),
+    ("no objective", "at $.objectives:", "should be non-empty"),
 ])
 def test_schema_errors_are_one_line(data: dict[str, Any], change: str, where: str, words: str) -> None:
     with pytest.raises(DataError) as info:
@@ -208,7 +208,7 @@ def test_read_compare_json(tmp_path: Path, data: dict[str, Any]) -> None:
     path.write_text('{"schema": "spikebits.compare/1",\n "runs": [', encoding="utf-8")
     with pytest.raises(DataError) as info:
         read_compare_json(path)
-    assert str(info.value) == f"{path} is not valid JSON (Expecting value at line 2); write it again with spikebits compare"
+    assert str(info.value) == f"comparison file {path} is not valid JSON (Expecting value at line 2); write it again with spikebits compare"
     path.write_text(json.dumps({**data, "seeds": []}), encoding="utf-8")
     with pytest.raises(DataError, match=r"compare.json is invalid at \$.seeds: \[\] should be non-empty"):
         read_compare_json(path)
