@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import io
 import math
+import os
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +42,7 @@ from spikebits.evaluators.data import (  # noqa: F401  (crop_and_flip and normal
     MemoryImages,
     crop_and_flip,
     normalise,
+    read_data_file,
     register_dataset,
     stratified_split,
 )
@@ -259,13 +261,14 @@ class _BatchUnpickler(pickle.Unpickler):
         return b""
 
 
-def _read_file(path: Path, suffix: str) -> bytes:
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        raise DataError(f"{path} is missing{suffix}") from None
-    except OSError as err:
-        raise DataError(f"cannot read {path} ({err.strerror or one_line(err, 200, with_type=True)}){suffix}") from None
+#: Largest CIFAR pickle read (CIFAR-100's training file is 155 MB, a CIFAR-10 batch 31 MB).
+MAX_PICKLE_BYTES = 1 << 30
+
+
+def _read_file(path: Path, expected: str) -> bytes:
+    """The bytes of ``path`` once it is a regular file (not a pipe or a device, after following
+    links) of at most :data:`MAX_PICKLE_BYTES`; else a one-line :class:`DataError`."""
+    return read_data_file(path, hint=expected or "expected a CIFAR batch", limit=MAX_PICKLE_BYTES)
 
 
 def read_pickle(path: str | Path, *, expected: str = ""):  # noqa: ANN201 - what the file holds
@@ -276,7 +279,7 @@ def read_pickle(path: str | Path, *, expected: str = ""):  # noqa: ANN201 - what
     anything else, raises :class:`DataError` with a one-line message ending in ``expected``."""
     path = Path(path)
     suffix = f"; {expected}" if expected else ""
-    blob = _read_file(path, suffix)
+    blob = _read_file(path, expected)
     try:
         return _BatchUnpickler(blob).load()
     except _Refused as err:
@@ -306,6 +309,8 @@ def _batch_arrays(batch, label_key: str, num_classes: int, malformed) -> tuple[n
         raise malformed(f"{label_key!r} is not a list of ints")
     if len(labels) != len(data):
         raise malformed(f"{len(labels)} labels for {len(data)} images")
+    if len(data) == 0:
+        raise malformed("it holds no images")
     outside = next((v for v in labels if not 0 <= v < num_classes), None)
     if outside is not None:
         raise malformed(f"label {outside} is outside 0 … {num_classes - 1}")
@@ -339,8 +344,8 @@ def find_folder(root: str | Path | None, layout: CifarLayout) -> Path:
     nested = root / layout.folder
     if nested.is_dir():
         return nested
-    if any((root / f).is_file() for f in (*layout.train_files, layout.test_file)):
-        return root
+    if any(os.path.lexists(root / f) for f in (*layout.train_files, layout.test_file)):
+        return root  # a pipe or a device there is refused when it is read, by name
     raise DataError(f"no {layout.title} files in {root}; {layout.expected}")
 
 

@@ -6,19 +6,29 @@ Every loader returns a :class:`DataSplit` of three map-style datasets yielding
 a 0-dim int64 class index. The validation split is carved from the training data
 (:func:`stratified_split`, seeded, ``val_fraction``) unless the data set ships one; the
 test split is only read to report (DESIGN: honest accuracy).
+
+Every file a loader opens is checked first (:func:`check_data_file`, :func:`open_data_file`,
+:func:`read_data_file`): it must be a regular file once links are followed, of at most a
+size, so that a named pipe (which blocks a reader forever), a device (``/dev/zero`` never
+ends), a socket or a folder where a data file should be is a one-line :class:`DataError`
+naming the file, never a hang or a memory blow-up.
 """
 
 from __future__ import annotations
 
 import math
+import os
+import stat
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset, get_worker_info
 
-from spikebits.space import DataError
+from spikebits.space import DataError, one_line
 
 
 @dataclass(frozen=True)
@@ -86,27 +96,51 @@ def check_val_fraction(val_fraction: float) -> float:
     return float(val_fraction)
 
 
-def stratified_split(labels: Sequence[int] | np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def check_split(labels: Sequence[int] | np.ndarray, fraction: float, *, option: str = "--val-fraction") -> bool:
+    """Whether ``fraction`` of ``labels`` can be held out, stratified (True) or not (False: some
+    class has one sample), the way scikit-learn's ``train_test_split`` holds out ⌈fraction·N⌉.
+
+    A ``fraction`` outside (0, 1), no samples, or a split that leaves either part empty or (when
+    stratified) with fewer samples than there are classes is a one-line :class:`DataError` that
+    names ``option`` and the fractions that would work."""
+    labels = np.asarray(labels)
+    total = len(labels)
+    if not 0.0 < fraction < 1.0:
+        raise DataError(f"{option} must be between 0 and 1 (exclusive), not {fraction}")
+    if total == 0:
+        raise DataError(f"{option} {fraction}: there are no samples to split; the data folder holds no training data")
+    counts = np.bincount(labels)
+    stratified = bool(counts[counts > 0].min() >= 2)
+    need = int((counts > 0).sum()) if stratified else 1  # in each part
+    held = math.ceil(fraction * total)  # as train_test_split rounds a float share
+    if min(held, total - held) >= need:
+        return stratified
+    part = "held out" if held < need else "kept for training"
+    short = f"{option} {fraction} leaves {min(held, total - held)} of {total} samples {part}"
+    why = f"fewer than the {need} classes that a stratified split puts in each part" if stratified else "and neither part may be empty"
+    if 2 * need > total:
+        raise DataError(f"{short}, {why}; {total} samples are too few to split, so give a data folder with more")
+    low, high = math.ceil(need / total * 1e4) / 1e4, math.floor((total - need) / total * 1e4) / 1e4  # inside the bounds
+    raise DataError(f"{short}, {why}; choose {option} from {low:g} to {high:g}")
+
+
+def stratified_split(
+    labels: Sequence[int] | np.ndarray, fraction: float, seed: int, *, option: str = "--val-fraction"
+) -> tuple[np.ndarray, np.ndarray]:
     """(kept, held-out) index arrays: ``fraction`` of each class held out, seeded by ``seed``.
 
-    Classes too small to split (one sample) stay whole in the kept part. A ``fraction`` that
-    leaves either part fewer samples than there are classes is a one-line :class:`DataError`."""
+    When some class has a single sample the split is not stratified: ⌈fraction·N⌉ samples drawn
+    at random are held out. A ``fraction`` that leaves either part empty, or (stratified) with
+    fewer samples than there are classes, is a one-line :class:`DataError` naming ``option``
+    (:func:`check_split`); scikit-learn's own errors never escape."""
     from sklearn.model_selection import train_test_split
 
     labels = np.asarray(labels)
-    idx = np.arange(len(labels))
-    counts = np.bincount(labels) if len(labels) else np.zeros(0, dtype=int)
-    stratify = labels if len(counts) and counts[counts > 0].min() >= 2 else None
-    if stratify is not None:
-        classes = int((counts > 0).sum())
-        held_count = math.ceil(fraction * len(labels))  # as train_test_split rounds a float share
-        if min(held_count, len(labels) - held_count) < classes:
-            part = "held out" if held_count < classes else "kept for training"
-            raise DataError(
-                f"--val-fraction {fraction} leaves {min(held_count, len(labels) - held_count)} of {len(labels)} samples {part}, "
-                f"fewer than the {classes} classes that a stratified split puts in each part; choose another --val-fraction"
-            )
-    kept, held = train_test_split(idx, test_size=fraction, random_state=seed, stratify=stratify)
+    stratify = labels if check_split(labels, fraction, option=option) else None
+    try:
+        kept, held = train_test_split(np.arange(len(labels)), test_size=fraction, random_state=seed, stratify=stratify)
+    except ValueError as err:  # what check_split does not foresee
+        raise DataError(f"{option} {fraction} cannot split {len(labels)} samples ({one_line(err, 200)}); choose another {option}") from None
     return np.sort(kept), np.sort(held)
 
 
@@ -117,6 +151,94 @@ def first_samples(data: Dataset, limit: int) -> tuple:
         raise ValueError("the dataset is empty")
     items = [data[i] for i in range(count)]
     return torch.stack([x for x, _ in items]), torch.stack([torch.as_tensor(y) for _, y in items])
+
+
+# ---------------------------------------------------------------------------- data files
+#: Largest data file a loader opens (CIFAR-100's training pickle is 155 MB, an SHD HDF5 file
+#: under 1 GB): far above any real file, far below what would exhaust memory when read whole.
+MAX_DATA_FILE_BYTES = 4 << 30
+
+
+def _kind_of(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISFIFO(mode):
+        return "a named pipe"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a regular file"
+
+
+def _stat_problem(path: Path, info: os.stat_result, limit: int) -> str | None:
+    """What the status ``info`` of ``path`` says against reading it, or None."""
+    if not stat.S_ISREG(info.st_mode):
+        link = f" (a link to {os.path.realpath(path)})" if os.path.islink(path) else ""
+        return f"is {_kind_of(info.st_mode)}{link}, not a regular file: put the data file itself there"
+    if info.st_size > limit:
+        return f"holds {info.st_size} bytes, more than the {limit} a data file may hold: it is damaged or of another data set"
+    return None
+
+
+def data_file_problem(path: str | os.PathLike[str], limit: int = MAX_DATA_FILE_BYTES) -> str | None:
+    """What stops ``path`` being read as a data file, in words that follow its name ("is a named
+    pipe (…), not a regular file: …", "is missing", "holds … bytes, more than …"), or None when
+    it is a regular file (after following links) of at most ``limit`` bytes. Only ``os.stat``:
+    nothing is opened, so a pipe or a device cannot block or flood the caller."""
+    path = Path(path)
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        return f"is a link to the missing {os.path.realpath(path)}" if os.path.islink(path) else "is missing"
+    except OSError as err:
+        return f"cannot be read ({err.strerror or type(err).__name__})"
+    return _stat_problem(path, info, limit)
+
+
+def check_data_file(path: str | os.PathLike[str], *, hint: str, limit: int = MAX_DATA_FILE_BYTES) -> Path:
+    """``path`` once :func:`data_file_problem` finds nothing against it; else the one-line
+    :class:`DataError` ``"PATH PROBLEM; HINT"`` (``hint``: what the data set's files should be)."""
+    problem = data_file_problem(path, limit)
+    if problem is not None:
+        raise DataError(f"{path} {problem}; {hint}")
+    return Path(path)
+
+
+def open_data_file(path: str | os.PathLike[str], *, hint: str, limit: int = MAX_DATA_FILE_BYTES) -> BinaryIO:
+    """The regular file ``path`` opened for reading in binary, after :func:`check_data_file`.
+
+    It is opened without blocking (``O_NONBLOCK``) and checked again on the open descriptor
+    (``os.fstat``), so that a pipe put in its place after the check cannot block either; a
+    failure is a one-line :class:`DataError` ending in ``hint``."""
+    path = check_data_file(path, hint=hint, limit=limit)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as err:
+        raise DataError(f"cannot read {path} ({err.strerror or type(err).__name__}); {hint}") from None
+    try:
+        problem = _stat_problem(path, os.fstat(fd), limit)
+        if problem is None:
+            os.set_blocking(fd, True)
+            return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+    os.close(fd)
+    raise DataError(f"{path} {problem}; {hint}")
+
+
+def read_data_file(path: str | os.PathLike[str], *, hint: str, limit: int = MAX_DATA_FILE_BYTES) -> bytes:
+    """The bytes of the regular file ``path`` (:func:`open_data_file`), at most ``limit``; any
+    failure is a one-line :class:`DataError` ending in ``hint``."""
+    with open_data_file(path, hint=hint, limit=limit) as handle:
+        try:
+            data = handle.read(limit + 1)
+        except OSError as err:
+            raise DataError(f"cannot read {path} ({err.strerror or type(err).__name__}); {hint}") from None
+    if len(data) > limit:
+        raise DataError(f"{path} grew past the {limit} bytes a data file may hold while it was read; {hint}")
+    return data
 
 
 # ---------------------------------------------------------------------------- images in memory

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import TensorDataset
 
-from spikebits.evaluators.data import VAL_FRACTION, DataSplit, register_dataset, stratified_split
+from spikebits.evaluators.data import VAL_FRACTION, DataSplit, check_split, register_dataset, stratified_split
 from spikebits.space import DataError
 
 
@@ -31,6 +31,7 @@ def load_digits(
         images = F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False).clamp(0.0, 1.0)
     labels = torch.tensor(bunch.target, dtype=torch.long)
     idx = torch.arange(len(labels)).numpy()
+    check_split(labels.numpy(), test_fraction, option="test_fraction")  # train_test_split's ValueError never escapes
     train_idx, test_idx = train_test_split(idx, test_size=test_fraction, random_state=seed, stratify=labels.numpy())
     kept, held = stratified_split(labels[train_idx].numpy(), val_fraction, seed)
     train_idx, val_idx = train_idx[kept], train_idx[held]

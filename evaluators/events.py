@@ -21,7 +21,11 @@ naming the layout)::
     DIR/SHD/{shd_train.h5,shd_test.h5}
 
 These stream from disk: tonic reads one recording per ``__getitem__`` and :class:`EventFrames`
-frames it, so a ``DataLoader`` with workers parallelises the reading. CIFAR10-DVS and
+frames it, so a ``DataLoader`` with workers parallelises the reading. Every recording file (and
+SHD's HDF5 files) must be a regular file, checked when the layout is checked and again before
+tonic opens it (a named pipe would block the reader, a link to ``/dev/zero`` never ends), and
+every event must lie on the sensor (:func:`check_events`); either problem is a one-line
+:class:`DataError` naming the file. CIFAR10-DVS and
 N-Caltech101 ship no test split: :data:`TEST_FRACTION` of each class is held out (stratified,
 seeded). Validation is always carved from the training part (``stratified_split``,
 ``val_fraction``, same seed).
@@ -50,7 +54,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import Dataset, Subset, TensorDataset
 
-from spikebits.evaluators.data import VAL_FRACTION, DataSplit, register_dataset, stratified_split
+from spikebits.evaluators.data import MAX_DATA_FILE_BYTES, VAL_FRACTION, DataSplit, data_file_problem, register_dataset, stratified_split
 from spikebits.evaluators.digits import load_digits
 from spikebits.space import ConfigError, DataError, one_line
 
@@ -66,6 +70,10 @@ TEST_FRACTION = 0.2
 DIGITS_DURATION_US = 100_000
 #: digits_events: expected events of a pixel of intensity 1 over the whole recording.
 DIGITS_EVENTS_PER_PIXEL = 20.0
+#: Largest recording file read (tonic reads one whole, then widens it): an N-MNIST recording is
+#: about 20 kB, a DVS Gesture or CIFAR10-DVS one a few MB. (SHD's one HDF5 file per split may
+#: reach :data:`~spikebits.evaluators.data.MAX_DATA_FILE_BYTES`; h5py reads it piecewise.)
+MAX_RECORDING_BYTES = 1 << 30
 #: tonic's event layout for x, y, t, p streams (``tonic.datasets.NMNIST.dtype``).
 EVENT_DTYPE = np.dtype([("x", int), ("y", int), ("t", int), ("p", int)])
 
@@ -134,6 +142,45 @@ def sum_resize(counts: Tensor, size: tuple[int, int]) -> Tensor:
     return F.adaptive_avg_pool2d(counts, tuple(size)) * (height * width / (size[0] * size[1]))
 
 
+def _first_outside(values: np.ndarray, size: int | None):  # noqa: ANN202 - a value of the array's type, or None
+    """The first value of ``values`` that is not finite, below 0, or (``size`` given) ``size`` or more; else None."""
+    if np.issubdtype(values.dtype, np.floating) and not np.isfinite(values).all():
+        return values[~np.isfinite(values)][0]
+    low, high = values.min(), values.max()
+    if low < 0:
+        return low
+    return high if size is not None and high >= size else None
+
+
+def check_events(events: np.ndarray, sensor_size: tuple[int, int, int] | None, source: str, *, audio: bool = False) -> None:
+    """Refuse a recording whose events lie outside the sensor: ``x`` (an audio set's unit) in
+    ``0 … W − 1``, ``y`` in ``0 … H − 1``, polarity ``p`` in ``0 … P − 1`` (one value when P = 1),
+    and time ``t`` finite and at least 0. With ``sensor_size`` None (recordings of any extent,
+    shifted to start at 0) only ``x, y ≥ 0`` and ``p`` in 0 … 1 are checked. Without this a
+    negative coordinate would wrap round the frame (numpy's negative indexing) and a large
+    one end in a bare IndexError; here either is a one-line :class:`DataError` naming
+    ``source`` (the recording's file) and the sensor size."""
+    width, height, polarities = sensor_size if sensor_size is not None else (None, None, 2)
+    plural = "polarity" if polarities == 1 else "polarities"
+    sensor = f"{width} units" if audio else f"{width}×{height}, {polarities} {plural}" if width else "shifted to start at 0"
+    damaged = "the file is damaged or of another data set: replace or remove it"
+    names = events.dtype.names or ()
+    for label, field, size in (("unit" if audio else "x", "x", width), ("y", "y", height), ("polarity", "p", polarities), ("t", "t", None)):
+        if field not in names or (field == "p" and polarities == 1):
+            continue
+        bad = _first_outside(events[field], size)
+        if bad is None:
+            continue
+        if not np.isfinite(bad):
+            where = "not finite"
+        else:
+            where = "before 0" if label == "t" else f"outside the sensor's 0..{size - 1}" if size else "below 0"
+        raise DataError(f"events in {source} have {label} = {bad}, {where} ({sensor}); {damaged}")
+    if polarities == 1 and "p" in names and events["p"].min() != events["p"].max():
+        both = f"{events['p'].min()} and {events['p'].max()}"
+        raise DataError(f"events in {source} have polarities {both}, but the sensor has one ({sensor}); {damaged}")
+
+
 def _square_canvas(events: np.ndarray) -> tuple[np.ndarray, tuple[int, int, int]]:
     """Centre a recording of any extent (coordinates from 0) on a square sensor of side max(W, H)."""
     width = int(events["x"].max()) + 1
@@ -152,8 +199,9 @@ class EventFrames:
     With ``t₀`` the first event's time and ``w = (t_last − t₀) // bins + 1`` (or, with
     ``duration_us``, ``t₀ = 0`` and ``w = ⌈duration_us / bins⌉``), event ``(x, y, t, p)`` falls
     in time bin ``b = (t − t₀) // w`` and ``tonic.transforms.ToFrame`` counts it at
-    ``[b, p, y, x]``: every event is counted (with ``duration_us``, those outside
-    ``[0, bins · w)`` are dropped). Then:
+    ``[b, p, y, x]``: every event is counted (with ``duration_us``, those at ``bins · w`` or
+    later are dropped). Events outside the sensor, or before time 0, are refused first
+    (:func:`check_events`). Then:
 
     - camera (events with y): channel ``b · P + p`` of a ``(bins · P, H, W)`` stack, summed to
       ``size = (h, w)`` (:func:`sum_resize`);
@@ -187,9 +235,13 @@ class EventFrames:
         channels = self.polarities if self.audio else self.bins * self.polarities
         return (channels, *self.size)
 
-    def __call__(self, events: np.ndarray) -> Tensor:
+    def __call__(self, events: np.ndarray, source: str = "the recording") -> Tensor:
+        """The frame of ``events``; events outside the sensor are a one-line :class:`DataError`
+        naming ``source`` (:func:`check_events`)."""
         import tonic.transforms as transforms
 
+        if len(events):
+            check_events(events, self.sensor_size, source, audio=self.audio)
         if self.denoise_us is not None and len(events):
             events = transforms.Denoise(filter_time=self.denoise_us)(events)
         if len(events) == 0:
@@ -257,7 +309,9 @@ class TonicFrames(Dataset):
     framed by ``frames``, with label ``labels[i]`` (``files[i]`` names its file in errors).
 
     ``open_source()`` builds the tonic data set; it is rebuilt lazily in a worker process that
-    received this object by pickling (tonic's instances hold no open files)."""
+    received this object by pickling (tonic's instances hold no open files). Before tonic opens
+    ``files[i]`` it must be a regular file (not a pipe or a device, after following links) of
+    at most ``file_limit`` bytes (:func:`~spikebits.evaluators.data.data_file_problem`)."""
 
     def __init__(
         self,
@@ -267,8 +321,10 @@ class TonicFrames(Dataset):
         files: Sequence[str],
         frames: EventFrames,
         source: Any = None,
+        file_limit: int = MAX_RECORDING_BYTES,
     ) -> None:
         self.name = name
+        self.file_limit = file_limit
         self.open_source = open_source
         self.labels = torch.as_tensor(np.asarray(labels, dtype=np.int64))
         self.files = list(files)
@@ -280,6 +336,9 @@ class TonicFrames(Dataset):
 
     def __getitem__(self, index: int) -> tuple[Tensor, Tensor]:
         index = range(len(self))[index]
+        problem = data_file_problem(self.files[index], self.file_limit)
+        if problem is not None:
+            raise _layout_error(self.name, f"{self.files[index]} {problem}")
         if self._source is None:
             self._source = self.open_source()
         try:
@@ -288,7 +347,7 @@ class TonicFrames(Dataset):
             raise
         except Exception as err:
             raise _layout_error(self.name, f"cannot read {self.files[index]} ({one_line(err, with_type=True)}); truncated or not this format") from None
-        return self.frames(events), self.labels[index]
+        return self.frames(events, self.files[index]), self.labels[index]
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
@@ -306,13 +365,18 @@ def _location(name: str, root: str | Path | None) -> Path:
 
 
 def _class_folders(name: str, folder: Path, suffix: str) -> set[str]:
-    """Names of ``folder``'s sub-folders holding ``*suffix`` files; such a file elsewhere is an error."""
+    """Names of ``folder``'s sub-folders holding ``*suffix`` files; such a file elsewhere is an
+    error, and so is one that is not a regular file (a pipe, a device, a folder, after following
+    links) or larger than :data:`MAX_RECORDING_BYTES`."""
     if not folder.is_dir():
         raise _layout_error(name, f"no folder {folder}")
     found: set[str] = set()
     for path in folder.rglob(f"*{suffix}"):
         if path.parent.parent != folder:
             raise _layout_error(name, f"unexpected file {path}")
+        problem = data_file_problem(path, MAX_RECORDING_BYTES)
+        if problem is not None:
+            raise _layout_error(name, f"{path} {problem}")
         found.add(path.parent.name)
     if not found:
         raise _layout_error(name, f"no {suffix} files under {folder}")
@@ -337,10 +401,11 @@ def _streamed(name: str, root: Path, frames: EventFrames, labels: Callable[[Any]
     source = opener()
     files = getattr(source, "data", None) or []
     targets = labels(source)
+    limit = MAX_RECORDING_BYTES
     if len(files) != len(targets):
         where = Path(getattr(source, "location_on_system", root)) / getattr(source, "data_filename", "")
-        files = [str(where)] * len(targets)  # SHD: one HDF5 file
-    return TonicFrames(name, opener, targets, files, frames, source=source)
+        files, limit = [str(where)] * len(targets), MAX_DATA_FILE_BYTES  # SHD: one HDF5 file
+    return TonicFrames(name, opener, targets, files, frames, source=source, file_limit=limit)
 
 
 def _train_and_test(
@@ -376,7 +441,7 @@ def _split_with_test(
     carved from the rest (both stratified, seeded)."""
     full = _streamed(name, root, frames, labels)
     targets = full.labels.numpy()
-    rest, test = stratified_split(targets, test_fraction, seed)
+    rest, test = stratified_split(targets, test_fraction, seed, option="test_fraction")
     kept, held = stratified_split(targets[rest], val_fraction, seed)
     return DataSplit(
         name,
@@ -520,8 +585,11 @@ def _shd_labels(path: Path) -> np.ndarray:
     """Labels of one SHD file, after checking that it holds what tonic reads."""
     import h5py
 
-    if not path.is_file():
+    problem = data_file_problem(path, MAX_DATA_FILE_BYTES)
+    if problem == "is missing":
         raise _layout_error("shd", f"no file {path}")
+    if problem is not None:
+        raise _layout_error("shd", f"{path} {problem}")
     try:
         with h5py.File(path, "r") as file:
             labels = np.asarray(file["labels"][()], dtype=np.int64)

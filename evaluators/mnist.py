@@ -21,9 +21,12 @@ unsigned byte), the number of dimensions, then each dimension as a big-endian ui
 values in C order. Read as the 4-byte big-endian *magic number*, that is 2051 (0x00000803) for
 an image file ``[N, 28, 28]`` and 2049 (0x00000801) for a label file ``[N]``. The payload is
 read in chunks into one buffer and viewed with ``np.frombuffer`` (no per-value Python work,
-no pickle); a file whose payload is shorter or longer than its dimensions say, whose magic,
-dimensions or labels are wrong, or whose image and label counts differ is a one-line
-:class:`~spikebits.space.DataError` naming the file and what was expected.
+no pickle). Each file must be a regular file (a named pipe or a link to a device is refused
+before it is opened), a plain file's size must match its header before the payload is read, and
+a gzip file is decompressed no further than :data:`MAX_IDX_BYTES`; a file whose payload is
+shorter or longer than its dimensions say, whose magic, dimensions or labels are wrong, or whose
+image and label counts differ is a one-line :class:`~spikebits.space.DataError` naming the file
+and what was expected.
 
 Splits: ``val_fraction`` of the 60,000 training images is held out for validation
 (:func:`~spikebits.evaluators.data.stratified_split`, seeded); the 10,000 t10k images are the
@@ -38,6 +41,7 @@ never mirrored, which would change a digit or a character.
 from __future__ import annotations
 
 import gzip
+import os
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,7 +49,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from spikebits.evaluators.data import VAL_FRACTION, DataSplit, MemoryImages, register_dataset, stratified_split
+from spikebits.evaluators.data import (
+    VAL_FRACTION,
+    DataSplit,
+    MemoryImages,
+    check_data_file,
+    open_data_file,
+    register_dataset,
+    stratified_split,
+)
 from spikebits.space import DataError, one_line
 
 #: Side of an image; every image file must have these two inner dimensions.
@@ -66,6 +78,9 @@ TEST_LABELS = "t10k-labels-idx1-ubyte"
 FILES = (TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES, TEST_LABELS)
 
 _CHUNK = 1 << 22  # bytes read at a time: a damaged header cannot ask for more than the file has
+#: Largest IDX payload read: 342,000 images of 28×28, over five times MNIST's training file. A
+#: gzip file is decompressed no further than this, whatever its header declares.
+MAX_IDX_BYTES = 1 << 28
 
 
 @dataclass(frozen=True)
@@ -98,16 +113,23 @@ def find_folder(root: str | Path | None, layout: IdxLayout) -> Path:
     nested = root / layout.folder / "raw"
     if nested.is_dir():
         return nested
-    if any((root / f).is_file() or (root / f"{f}.gz").is_file() for f in FILES):
+    if any(_present(root / f) or _present(root / f"{f}.gz") for f in FILES):
         return root
     raise DataError(f"no {layout.title} files in {root} (looked in {nested} and {root}); {layout.expected}")
 
 
+def _present(path: Path) -> bool:
+    """Whether anything is at ``path`` (a file, a pipe, a device, a link, even a broken one)."""
+    return os.path.lexists(path)
+
+
 def find_file(folder: Path, stem: str, layout: IdxLayout) -> Path:
-    """``folder/stem`` if it is there, else ``folder/stem.gz``; else a one-line :class:`DataError`."""
+    """``folder/stem`` if anything is there, else ``folder/stem.gz``, once it is a regular file
+    (:func:`~spikebits.evaluators.data.check_data_file`: not a pipe, a device or a folder, after
+    following links); else a one-line :class:`DataError`."""
     for path in (folder / stem, folder / f"{stem}.gz"):
-        if path.is_file():
-            return path
+        if _present(path):
+            return check_data_file(path, hint=layout.expected, limit=MAX_IDX_BYTES + _CHUNK)
     raise DataError(f"{folder / stem}[.gz] is missing; {layout.expected}")
 
 
@@ -125,10 +147,11 @@ def _read_up_to(stream, size: int) -> bytearray:
     return bytearray().join(chunks)
 
 
-def _count_rest(stream) -> int:
-    """How many bytes ``stream`` still holds (read and dropped, a chunk at a time)."""
+def _count_rest(stream, limit: int) -> int:
+    """How many bytes ``stream`` still holds (read and dropped, a chunk at a time), counted up to
+    ``limit`` at most (a gzip stream may decompress to far more than its file's size)."""
     total = 0
-    while chunk := stream.read(_CHUNK):
+    while total < limit and (chunk := stream.read(min(_CHUNK, limit - total))):
         total += len(chunk)
     return total
 
@@ -142,51 +165,88 @@ def _describe(magic: int) -> str:
     return kind or f"element type 0x{code:02x}, {dims} dimension{'s' if dims != 1 else ''}"
 
 
+def _read_header(stream, path: Path, kind: str) -> tuple[int, int, int, str]:
+    """(item count, payload bytes, header bytes, what the payload holds) from the header of IDX
+    file ``path`` read from ``stream``; a wrong magic, shape or count is a one-line :class:`DataError`."""
+    magic_expected, ndim = (IMAGE_MAGIC, 3) if kind == "images" else (LABEL_MAGIC, 1)
+    what = f"an IDX {'image' if kind == 'images' else 'label'} file"
+    header_size = 4 + 4 * ndim
+    head = bytes(_read_up_to(stream, 4))
+    if len(head) < 4:
+        raise DataError(f"{path}: {len(head)} bytes, too short for an IDX header (expected {what}, magic {magic_expected})")
+    magic = int.from_bytes(head, "big")
+    if magic != magic_expected:
+        raise DataError(f"{path}: magic {magic}, expected {magic_expected} ({what}); it reads as {_describe(magic)}")
+    raw_dims = bytes(_read_up_to(stream, 4 * ndim))
+    if len(raw_dims) < 4 * ndim:
+        raise DataError(f"{path}: the header ends after {4 + len(raw_dims)} bytes, expected {header_size} ({what}, truncated)")
+    dims = [int(d) for d in np.frombuffer(raw_dims, dtype=">u4")]
+    if kind == "images" and dims[1:] != [IMAGE_SIZE, IMAGE_SIZE]:
+        raise DataError(f"{path}: images of {dims[1]}×{dims[2]} pixels, expected {IMAGE_SIZE}×{IMAGE_SIZE}")
+    count = dims[0]
+    if count == 0:
+        raise DataError(f"{path}: the header declares no {kind}, expected at least one")
+    size = count * (IMAGE_SIZE * IMAGE_SIZE if kind == "images" else 1)
+    shape = f"{count} images of {IMAGE_SIZE} × {IMAGE_SIZE}" if kind == "images" else f"{count} labels"
+    return count, size, header_size, shape
+
+
+def _read_payload(stream, path: Path, size: int, header_size: int, shape: str, on_disk: int | None) -> bytearray:
+    """The ``size`` payload bytes that the header declares, and nothing after them.
+
+    ``on_disk`` (a plain file's size) settles a short or a long file before the payload is read;
+    a gzip stream is decompressed only up to :data:`MAX_IDX_BYTES`, however much the header
+    declares or the stream holds, so a small file cannot ask for a large allocation."""
+
+    def truncated(found: int) -> DataError:
+        return DataError(f"{path}: {found} bytes after the {header_size}-byte header, expected {size} ({shape}); the file is truncated")
+
+    if on_disk is not None:
+        if on_disk - header_size < size:
+            raise truncated(on_disk - header_size)
+        payload = _read_up_to(stream, size)
+        if len(payload) < size:  # the file shrank while it was read
+            raise truncated(len(payload))
+        extra, bound = on_disk - header_size - size, False
+    else:
+        payload = _read_up_to(stream, min(size, MAX_IDX_BYTES))
+        if len(payload) == MAX_IDX_BYTES < size:
+            raise DataError(
+                f"{path}: the header declares {size} bytes ({shape}), more than the {MAX_IDX_BYTES} an IDX file may hold here; "
+                "the file is damaged or not of this data set"
+            )
+        if len(payload) < size:
+            raise truncated(len(payload))
+        extra = _count_rest(stream, MAX_IDX_BYTES)
+        bound = extra >= MAX_IDX_BYTES
+    if extra:
+        more = f"{'at least ' if bound else ''}{extra} byte{'s' if extra != 1 else ''}"
+        raise DataError(
+            f"{path}: {more} more than the {size} ({shape}) that its {header_size}-byte header declares; expected the file to end there"
+        )
+    return payload
+
+
 def read_idx(path: str | Path, kind: str) -> np.ndarray:
     """The values of IDX file ``path`` (plain, or gzip when its name ends in ``.gz``):
     ``kind="images"`` gives uint8 ``[N, 28, 28]``, ``kind="labels"`` uint8 ``[N]``.
 
-    Checked: the magic number (2051 for images, 2049 for labels, so element type unsigned byte
-    and 3 or 1 dimensions), 28×28 images, at least one item, and a payload of exactly
-    N·28·28 (or N) bytes after the header. Each problem is a one-line :class:`DataError`
-    starting with the file's path."""
+    Checked: that ``path`` is a regular file (not a pipe or a device, after following links;
+    :func:`~spikebits.evaluators.data.open_data_file`), the magic number (2051 for images, 2049
+    for labels, so element type unsigned byte and 3 or 1 dimensions), 28×28 images, at least one
+    item, and a payload of exactly N·28·28 (or N) bytes after the header, at most
+    :data:`MAX_IDX_BYTES`. Each problem is a one-line :class:`DataError` starting with the file's path."""
     path = Path(path)
     if kind not in ("images", "labels"):
         raise ValueError(f"kind must be 'images' or 'labels', not {kind!r}")
-    magic_expected, ndim = (IMAGE_MAGIC, 3) if kind == "images" else (LABEL_MAGIC, 1)
     what = f"an IDX {'image' if kind == 'images' else 'label'} file"
-    header_size = 4 + 4 * ndim
     compressed = path.name.endswith(".gz")
     try:
-        with (gzip.open(path, "rb") if compressed else open(path, "rb")) as stream:
-            head = bytes(_read_up_to(stream, 4))
-            if len(head) < 4:
-                raise DataError(f"{path}: {len(head)} bytes, too short for an IDX header (expected {what}, magic {magic_expected})")
-            magic = int.from_bytes(head, "big")
-            if magic != magic_expected:
-                raise DataError(f"{path}: magic {magic}, expected {magic_expected} ({what}); it reads as {_describe(magic)}")
-            raw_dims = bytes(_read_up_to(stream, 4 * ndim))
-            if len(raw_dims) < 4 * ndim:
-                raise DataError(f"{path}: the header ends after {4 + len(raw_dims)} bytes, expected {header_size} ({what}, truncated)")
-            dims = [int(d) for d in np.frombuffer(raw_dims, dtype=">u4")]
-            if kind == "images" and dims[1:] != [IMAGE_SIZE, IMAGE_SIZE]:
-                raise DataError(f"{path}: images of {dims[1]}×{dims[2]} pixels, expected {IMAGE_SIZE}×{IMAGE_SIZE}")
-            count = dims[0]
-            if count == 0:
-                raise DataError(f"{path}: the header declares no {kind}, expected at least one")
-            size = count * (IMAGE_SIZE * IMAGE_SIZE if kind == "images" else 1)
-            shape = f"{count} images of {IMAGE_SIZE} × {IMAGE_SIZE}" if kind == "images" else f"{count} labels"
-            payload = _read_up_to(stream, size)
-            if len(payload) < size:
-                raise DataError(
-                    f"{path}: {len(payload)} bytes after the {header_size}-byte header, expected {size} ({shape}); the file is truncated"
-                )
-            extra = _count_rest(stream)
-            if extra:
-                raise DataError(
-                    f"{path}: {extra} byte{'s' if extra != 1 else ''} more than the {size} ({shape}) that its {header_size}-byte header "
-                    "declares; expected the file to end there"
-                )
+        with open_data_file(path, hint=f"expected {what}", limit=MAX_IDX_BYTES + _CHUNK) as handle:
+            on_disk = None if compressed else os.fstat(handle.fileno()).st_size
+            with gzip.GzipFile(fileobj=handle, mode="rb") if compressed else handle as stream:
+                count, size, header_size, shape = _read_header(stream, path, kind)
+                payload = _read_payload(stream, path, size, header_size, shape, on_disk)
     except DataError:
         raise
     except (OSError, EOFError, zlib.error) as err:  # unreadable, or not / a damaged gzip stream
