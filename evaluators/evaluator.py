@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from spikebits.evaluators import datasets
+from spikebits.evaluators import datasets, resources
 from spikebits.evaluators.data import chance_ceiling, check_val_fraction
 from spikebits.evaluators.activity import LayerActivity, activity_rates, record_layer_activity
 from spikebits.evaluators.cost import bit_averages, cost_metrics, s_ace
@@ -25,6 +25,7 @@ from spikebits.models import (
     set_full_precision,
 )
 from spikebits.space import RECORD_METRICS, Config, ConfigError, SearchSpace
+from spikebits.space.config import short_repr
 
 
 def resolve_device(device: str | None) -> torch.device:
@@ -46,6 +47,13 @@ def resolve_device(device: str | None) -> torch.device:
         if resolved.index is not None and resolved.index >= torch.cuda.device_count():
             raise ConfigError(f"device {name!r}: this machine has {torch.cuda.device_count()} GPU(s), cuda:0 to cuda:{torch.cuda.device_count() - 1}")
     return resolved
+
+
+def network_name(model: str, dataset: str, model_kwargs: dict | None) -> str:
+    """How a resource error names the network: ``resnet20 with widths=[16384, 16384, 16384]
+    on cifar10`` (the architecture arguments the user gave, each shortened)."""
+    given = ", ".join(f"{k}={short_repr(list(v) if isinstance(v, tuple) else v)}" for k, v in (model_kwargs or {}).items())
+    return f"{model}{f' with {given}' if given else ''} on {dataset}"
 
 
 def check_folder_option(path: str | Path | None, flag: str, *, must_exist: bool) -> Path | None:
@@ -118,9 +126,7 @@ class Evaluator:
         channels_last: bool = False,
     ) -> None:
         datasets.check_dataset(dataset)
-        if workers < 0:
-            raise ConfigError(f"--workers must be 0 or more, not {workers}")
-        self.val_fraction, self.workers = check_val_fraction(val_fraction), int(workers)
+        self.val_fraction, self.workers = check_val_fraction(val_fraction), resources.check_workers(workers)
         if not 0.0 < train_fraction <= 1.0:
             raise ConfigError(f"--train-fraction must be above 0 and at most 1, not {train_fraction}")
         if augment is not None and not datasets.augments(dataset):
@@ -145,6 +151,9 @@ class Evaluator:
         self.model_kwargs, self.input_shape = datasets.model_arguments(dataset, input_shape, model_kwargs)
         probe = datasets.build_structure(model, self.model_kwargs)
         self.specs = layer_specs(probe, self.input_shape)
+        #: Values the network holds (parameters and buffers), counted on the meta device.
+        self.parameter_count = resources.parameter_count(probe)
+        self._network_name = network_name(model, dataset, model_kwargs)
         self.space = space if space is not None else default_space(probe)
         if set(self.space.names) != {s.name for s in self.specs}:
             raise ConfigError(f"the space's layers do not match model {model!r}; write a fresh one with `spikebits space --model {model}`")
@@ -191,6 +200,37 @@ class Evaluator:
         """(W̄, S̄, T̄) over the unpinned layers."""
         return bit_averages(self.specs, self.space.complete(config, strict=False), self.space.free_layers)
 
+    # ---------------------------------------------------------------- resources
+    def layer_timesteps(self, config: Config | None = None) -> dict[str, int]:
+        """Each layer's T under ``config`` (missing pinned layers filled in); None: the space's
+        largest config, the most any trial of a search runs at."""
+        full = self.space.largest_config() if config is None else self.space.complete(config, strict=False)
+        return {name: choice.timesteps for name, choice in full.items()}
+
+    def memory_estimate(
+        self, timesteps: int | dict[str, int], *, training: bool = True, batch_size: int | None = None
+    ) -> resources.MemoryEstimate:
+        """What one batch of the network at ``timesteps`` (one T, or T per layer) needs while
+        training (gradients and Adam included; default batch: the fine-tuning one) or
+        evaluating (default batch :data:`evaluators.resources.EVALUATION_BATCH`):
+        :func:`evaluators.resources.estimate_memory`."""
+        if batch_size is None:
+            batch_size = self.finetune_settings.batch_size if training else resources.EVALUATION_BATCH
+        return resources.estimate_memory(self.specs, self.parameter_count, timesteps, batch_size=batch_size, training=training)
+
+    def check_memory(self, config: Config | None = None, *, timesteps: int | None = None, batch_size: int | None = None) -> None:
+        """Refuse, before anything is allocated, a run that would not fit: a T above
+        :data:`space.config.MAX_TIMESTEPS`, or a training or evaluation batch whose memory
+        estimate is above the limit (:func:`evaluators.resources.check_memory`). At ``config``
+        (None: the space's largest), or at ``timesteps`` in every layer (full precision: 1);
+        ``batch_size``: the training batch when it is not the fine-tuning one (a supernet's).
+        Computed from the layer specs: no allocation, well under a millisecond per layer."""
+        steps = timesteps if timesteps is not None else self.layer_timesteps(config)
+        resources.check_timesteps(steps)
+        estimates = [self.memory_estimate(steps, training=True, batch_size=batch_size), self.memory_estimate(steps, training=False)]
+        worst = max(estimates, key=lambda e: e.total_bytes)
+        resources.check_memory(worst, self._network_name, device=self.device)
+
     # ---------------------------------------------------------------- training
     @property
     def data(self) -> datasets.DataSplit:
@@ -230,6 +270,7 @@ class Evaluator:
     def pretrained(self) -> tuple[dict, float]:
         """The cached full-precision state dict and its validation accuracy."""
         if self._pretrained is None:
+            self.check_memory(timesteps=1)  # pretraining: full precision, T = 1
             # The initial weights come from the seed, not from whatever the global random
             # state is when pretraining happens (the cache key names the seed).
             with torch.random.fork_rng(devices=[]):
@@ -254,7 +295,9 @@ class Evaluator:
     def prepare(self) -> None:
         """What every trial needs, done once: the pretrained network (trained or read from the
         cache) and the data. An executor calls it before it sends the evaluator to other
-        processes, so that they receive the result instead of redoing it."""
+        processes, so that they receive the result instead of redoing it. First, before
+        anything is allocated, the space's largest config must fit (:meth:`check_memory`)."""
+        self.check_memory()
         self.pretrained()
         _ = self.data
 
@@ -286,8 +329,10 @@ class Evaluator:
 
     def finetune(self, config: Config, *, epochs: int | None = None, on_epoch=None) -> SpikingNetwork:
         """The pretrained model set to ``config``, step sizes calibrated, fine-tuned ``epochs``
-        (``on_epoch(epoch, model)`` after each epoch, see :func:`evaluators.training.train`)."""
+        (``on_epoch(epoch, model)`` after each epoch, see :func:`evaluators.training.train`).
+        A config that would not fit is refused first (:meth:`check_memory`)."""
         full = self.space.complete(config, strict=False)
+        self.check_memory(full)
         model = self.full_precision_model()
         apply_config(model, full)
         model.to(self.device)
@@ -296,7 +341,11 @@ class Evaluator:
 
     def train(self, model: SpikingNetwork, *, epochs: int | None = None, on_epoch=None, description: str = "fine-tune") -> SpikingNetwork:
         """Train the configured ``model`` in place with the fine-tuning settings (``epochs``
-        replaces their epochs) on the training split; returns it."""
+        replaces their epochs) on the training split; returns it. A model set to a config that
+        would not fit is refused before the first batch (:meth:`check_memory`)."""
+        config = current_config(model)
+        if config is not None and set(config) == set(self.space.names):
+            self.check_memory(config)
         settings = self.finetune_settings
         if epochs is not None:
             settings = dataclasses.replace(settings, epochs=epochs)

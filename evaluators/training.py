@@ -20,8 +20,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
+from spikebits.evaluators.resources import check_epochs, check_workers
 from spikebits.models import SpikingNetwork, set_full_precision
-from spikebits.space import OutputError, TrainingError, TrainingStopped, atomic_write_bytes
+from spikebits.space import ConfigError, OutputError, TrainingError, TrainingStopped, atomic_write_bytes
 
 #: ``progress(iterable, description, total) -> iterable``: the CLI passes a tqdm wrapper.
 Progress = Callable[[Iterable, str, int], Iterable]
@@ -170,6 +171,15 @@ class TrainSettings:
     #: batch of images. Same arithmetic in another order; opt-in, because on CPU it slowed
     #: resnet19 and SEW-ResNet-18 down (README, Devices).
     channels_last: bool = False
+
+    def __post_init__(self) -> None:
+        """Counts within bounds before any loader or process is made: ``workers`` from 0 to
+        :data:`evaluators.resources.MAX_WORKERS`, ``epochs`` at most
+        :data:`evaluators.resources.MAX_EPOCHS`, ``batch_size`` at least 1 (one-line errors)."""
+        check_workers(self.workers)
+        check_epochs(self.epochs)
+        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1:
+            raise ConfigError(f"batch_size must be a whole number of at least 1, not {self.batch_size!r}")
 
 
 def to_memory_format(model: nn.Module, settings: TrainSettings) -> nn.Module:

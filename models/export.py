@@ -314,11 +314,24 @@ def load_sbq(path: str | os.PathLike[str]) -> SpikingNetwork:
         raise ConfigError(f"{path} is damaged ({one_line(err, _REASON_CHARS, with_type=True)}); {_AGAIN}") from None
 
 
+def _check_payload_holds(name: str, model_kwargs: dict[str, Any], payload: bytes) -> None:
+    """The architecture a header names must have no more weights than its payload can hold (at
+    least one bit each), counted on the meta device before the weights are allocated: a
+    damaged or forged header cannot make the reader allocate more than 32 bytes per payload
+    byte."""
+    with torch.device("meta"):
+        probe = build(name, **model_kwargs)
+    weights = sum(layer.synapse.weight.numel() for layer in probe.modules() if isinstance(layer, SpikingLayer))
+    if weights > 8 * len(payload):
+        raise ConfigError(f"does not match model {name!r}: its {weights} weights need more than the {len(payload)}-byte payload holds")
+
+
 def _rebuild(path: Path, header: dict[str, Any], payload: bytes) -> SpikingNetwork:
     try:
         model_kwargs = header["model_kwargs"]
         if not isinstance(model_kwargs, dict) or not all(isinstance(k, str) for k in model_kwargs):
             raise TypeError("model_kwargs is not an object")
+        _check_payload_holds(str(header["model"]), model_kwargs, payload)
         model = build(str(header["model"]), **model_kwargs)
         config = Config.from_dict(header["config"])
         apply_config(model, config)

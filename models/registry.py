@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 from torch import nn
 
+from spikebits.models.limits import check_size_arguments
 from spikebits.space import ConfigError, unknown_name_error
 
 #: A constructor: keyword arguments in, a network (a ``models.SpikingNetwork``) out.
@@ -38,7 +39,9 @@ def build(name: str, *, input_shape: tuple[int, ...] | None = None, **kwargs) ->
 
     ``input_shape`` (C, H, W of one sample, square images) is the same as
     ``in_channels=C, image_size=H``, which every built-in architecture takes. The network's
-    ``arch`` is set to ``(name, kwargs)`` so a structural copy can be rebuilt."""
+    ``arch`` is set to ``(name, kwargs)`` so a structural copy can be rebuilt. Size arguments
+    below 1 or far above any real network are refused before the constructor runs
+    (:func:`models.limits.check_size_arguments`)."""
     if name not in _REGISTRY:
         raise unknown_name_error("model", name, available())
     if input_shape is not None:
@@ -48,6 +51,7 @@ def build(name: str, *, input_shape: tuple[int, ...] | None = None, **kwargs) ->
         if {"in_channels", "image_size"} & set(kwargs):
             raise ConfigError("give input_shape or in_channels/image_size, not both")
         kwargs = {**kwargs, "in_channels": shape[0], "image_size": shape[1]}
+    check_size_arguments(kwargs)
     model = _REGISTRY[name](**kwargs)
     model.arch = (name, dict(kwargs))
     return model

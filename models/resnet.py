@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from torch import Tensor, nn
 
 from spikebits.models.layers import SpikingLayer
+from spikebits.models.limits import check_total_depth
 from spikebits.models.network import SpikingNetwork
 from spikebits.models.registry import register
 
@@ -49,8 +50,17 @@ def residual_stages(
     ``blocks[i-1]`` blocks ``block(cin, cout, stride, neuron)`` of ``widths[i-1]`` channels,
     stride 2 at the first block of every stage after the first. A block's 1×1 ``shortcut``
     (where the shape changes) reads the same spikes as its ``conv1``: it gets that layer as
-    ``spike_source`` and the pair is returned as a tie. Returns (stages, ties)."""
+    ``spike_source`` and the pair is returned as a tie. Returns (stages, ties).
+
+    One block count per stage (a whole number: the same for every stage), each at least 1,
+    and at most :data:`models.limits.MAX_DEPTH` blocks in all; else a ``ValueError`` before
+    any block is built."""
     counts = [blocks] * len(widths) if isinstance(blocks, int) else list(blocks)
+    if len(counts) != len(widths):
+        raise ValueError(f"give one block count per stage: {len(widths)} widths but {len(counts)} block counts")
+    if any(isinstance(c, int) and c < 1 for c in counts):
+        raise ValueError(f"blocks must be >= 1 per stage, got {list(counts)}")
+    check_total_depth(sum(c for c in counts if isinstance(c, int)), "blocks per stage")
     stages, ties = [], []
     for i, (cout, count) in enumerate(zip(widths, counts)):
         stage = nn.Sequential()
@@ -87,6 +97,8 @@ class ResNet20(SpikingNetwork):
         image_size: int = 32,
     ) -> None:
         super().__init__()
+        if len(widths) != 3:
+            raise ValueError(f"resnet20 has three stages: give three widths, not {len(widths)}")
         self.input_shape = (in_channels, image_size, image_size)
         self.conv1 = SpikingLayer(nn.Conv2d(in_channels, widths[0], 3, 1, 1, bias=False), neuron, encoder=True)
         self.bn1 = nn.BatchNorm2d(widths[0])

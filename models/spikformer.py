@@ -46,6 +46,7 @@ import math
 from torch import Tensor, nn
 
 from spikebits.models.layers import SpikingLayer
+from spikebits.models.limits import check_width
 from spikebits.models.network import SpikingNetwork
 from spikebits.models.neurons import NEURONS
 from spikebits.models.registry import register
@@ -182,6 +183,7 @@ class Spikformer(SpikingNetwork):
         hidden = int(embed_dim * mlp_ratio)
         if hidden < 1:
             raise ValueError("mlp_ratio gives an empty MLP")
+        check_width(hidden, f"mlp_ratio {mlp_ratio:g} × embed_dim {embed_dim}")
         self.input_shape = (in_channels, image_size, image_size)
         self.tokenizer = Tokenizer(in_channels, embed_dim, int(math.log2(patch_size)), neuron)
         self.blocks = nn.Sequential(*(SpikformerBlock(embed_dim, heads, hidden, neuron, attention_scale) for _ in range(depth)))

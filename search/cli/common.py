@@ -11,6 +11,8 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+from spikebits.evaluators.resources import MAX_EPOCHS, MAX_WORKERS
+from spikebits.search.compare import MAX_SEEDS as COMPARE_MAX_SEEDS
 from spikebits.space import Config, ConfigError, SearchSpace, SpikebitsError, parse_json, read_input_text, unknown_name_error
 
 #: Largest config or space file read (a real one is a few kB).
@@ -50,33 +52,42 @@ def _number(text: str, kind: type) -> float | int:
     return value
 
 
+def _show(x: float) -> str:
+    """A bound in a message: ``100000``, ``0.5``."""
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
+
+
 def bounded(
     kind: type, low: float | None = None, high: float | None = None, *, low_open: bool = False, high_open: bool = False, what: str = ""
 ) -> Callable[[str], Any]:
     """An argparse ``type``: ``kind`` (int or float; NaN and infinities refused) within
     [``low``, ``high``] (``low_open``/``high_open``: the bound itself excluded); the message
-    says the allowed range."""
-    if what:
-        rule = what
-    elif high is not None:
-        rule = f"between {low:g} and {high:g}"
+    says the rule broken: ``what`` when given, else the side passed ("at least 1", "0 or
+    more", "more than 0"; "at most 256", "below 1")."""
+    if low is None:
+        low_rule = "finite"
     elif low_open:
-        rule = f"more than {low:g}"
-    elif low is not None:
-        rule = f"{low:g} or more" if low == 0 else f"at least {low:g}"
+        low_rule = f"more than {_show(low)}"
     else:
-        rule = "finite"
+        low_rule = "0 or more" if low == 0 else f"at least {_show(low)}"
+    high_rule = "" if high is None else f"below {_show(high)}" if high_open else f"at most {_show(high)}"
 
     def parse(text: str) -> Any:
         value = _number(text, kind)
-        if (low is not None and (value <= low if low_open else value < low)) or (
-            high is not None and (value >= high if high_open else value > high)
-        ):
-            raise argparse.ArgumentTypeError(f"{text} must be {rule}")
+        if low is not None and (value <= low if low_open else value < low):
+            raise argparse.ArgumentTypeError(f"{text} must be {what or low_rule}")
+        if high is not None and (value >= high if high_open else value > high):
+            raise argparse.ArgumentTypeError(f"{text} must be {what or high_rule}")
         return value
 
     parse.__name__ = f"{kind.__name__}"  # argparse names the type in "invalid int value" messages
     return parse
+
+
+def bounded_int(low: int, high: int, what: str = "") -> Callable[[str], int]:
+    """An argparse ``type``: a whole number from ``low`` to ``high``; the message names the
+    bound broken ("0 must be at least 1", "100000 must be at most 256") or says ``what``."""
+    return bounded(int, low, high, what=what)
 
 
 positive_int = bounded(int, 1)
@@ -86,13 +97,50 @@ nonnegative_float = bounded(float, 0)
 seed_int = bounded(int, 0, MAX_SEED, what=f"a whole number from 0 to {MAX_SEED}")
 fraction_open = bounded(float, 0, 1, low_open=True, high_open=True, what="above 0 and below 1")
 
+# Counts a user gives that drive a loop, processes or memory: each bounded far above any real
+# run, so that the absurd (a typo, an extra zero) is one line instead of a fork storm or a run
+# that never ends. Memory itself is estimated from the network (evaluators.resources).
+#: Most torch CPU threads (--threads).
+MAX_THREADS = 1024
+#: Most finished trials of a search (--trials) or evaluations of a comparison run (--evaluations).
+MAX_TRIALS = 100_000
+#: Most seeds of a comparison (--seeds; search.compare.MAX_SEEDS): every strategy runs once per seed.
+MAX_SEEDS = COMPARE_MAX_SEEDS
+#: Most samples of the bit-serial simulation and NeuroBench counts (--simulate-samples).
+MAX_SAMPLES = 1_000_000
+#: Most parallel bit-serial units per layer (--lanes).
+MAX_LANES = 65536
+#: Most Hutchinson probes (--probes; each a double backward pass).
+MAX_PROBES = 100_000
+#: Most batches a measurement reads (--batches, --bn-batches).
+MAX_BATCHES = 100_000
+#: Most CPUs or GPUs one Ray trial asks for (--cpus-per-trial, --gpus-per-trial).
+MAX_TRIAL_DEVICES = 1024
+#: Most concurrent Ray trials (--max-concurrent) and retries of one (--max-failures).
+MAX_CONCURRENT = 10_000
+
+worker_count = bounded_int(0, MAX_WORKERS)
+epoch_count = bounded_int(0, MAX_EPOCHS)
+positive_epoch_count = bounded_int(1, MAX_EPOCHS)
+thread_count = bounded_int(1, MAX_THREADS)
+trial_count = bounded_int(1, MAX_TRIALS)
+seed_count = bounded_int(1, MAX_SEEDS)
+sample_count = bounded_int(1, MAX_SAMPLES)
+lane_count = bounded_int(1, MAX_LANES)
+probe_count = bounded_int(1, MAX_PROBES)
+batch_count = bounded_int(1, MAX_BATCHES)
+concurrent_count = bounded_int(1, MAX_CONCURRENT)
+retry_count = bounded_int(0, MAX_CONCURRENT)
+trial_devices = bounded(float, 0, MAX_TRIAL_DEVICES, low_open=True)
+nonnegative_trial_devices = bounded(float, 0, MAX_TRIAL_DEVICES)
+
 
 def pretrain_epochs(text: str) -> int | None:
     """``--pretrain-epochs``: ``auto`` (None: the pretraining rule) or a whole number ≥ 1."""
     if text.strip().lower() == "auto":
         return None
     try:
-        return positive_int(text)
+        return positive_epoch_count(text)
     except argparse.ArgumentTypeError as err:
         raise argparse.ArgumentTypeError(f"{err} (or auto)") from None
 
@@ -158,9 +206,20 @@ def warn_chance_level(evaluator: Any, full_precision: float | None, accuracies: 
               f"{100 * ceiling:.2f}%, what guessing reaches): they are not results; fine-tune them longer (--epochs)", file=sys.stderr)
 
 
-def make_evaluator(args: argparse.Namespace, *, progress: Any = None, epochs: int | None = None) -> Any:
+def make_evaluator(args: argparse.Namespace, *, progress: Any = None, epochs: int | None = None, check_memory: bool = True) -> Any:
     """The evaluator of the command line's settings; with ``progress`` (bars on), each
-    training epoch also prints a line that stays (:func:`epoch_line`)."""
+    training epoch also prints a line that stays (:func:`epoch_line`). With ``check_memory``
+    (a search, a comparison), the space's largest config must fit in memory
+    (:meth:`Evaluator.check_memory`: a one-line error before any data is read or any weight
+    allocated); a command that runs other configs checks its own."""
+    evaluator = new_evaluator(args, progress=progress, epochs=epochs)
+    if check_memory:
+        evaluator.check_memory()
+    return evaluator
+
+
+def new_evaluator(args: argparse.Namespace, *, progress: Any = None, epochs: int | None = None) -> Any:
+    """The evaluator of :func:`make_evaluator`, before its memory check."""
     from spikebits.evaluators import Evaluator, OneShotEvaluator
 
     one_shot = getattr(args, "scoring", "finetune") == "one-shot"
@@ -201,11 +260,11 @@ def add_scoring_arguments(p: argparse.ArgumentParser) -> None:
         "weights of one supernet trained over the whole space, BatchNorm recomputed per config, and the front then fine-tuned (README)",
     )
     p.add_argument(
-        "--one-shot-epochs", type=positive_int, metavar="N",
+        "--one-shot-epochs", type=positive_epoch_count, metavar="N",
         help="training epochs of the one-shot supernet (default: enough to see 50,000 training images, 1 to 30 epochs)",
     )
     p.add_argument(
-        "--bn-batches", type=positive_int, default=8, metavar="N",
+        "--bn-batches", type=batch_count, default=8, metavar="N",
         help="batches of 256 training images over which one-shot scoring recomputes BatchNorm per config (default 8)",
     )
 
@@ -253,12 +312,17 @@ def check_names(args: argparse.Namespace) -> None:
 
 
 def build_model(args: argparse.Namespace) -> tuple[Any, Any]:
-    """(model, data set info) for ``--model`` on ``--dataset``'s input shape."""
+    """(model, data set info) for ``--model`` on ``--dataset``'s input shape. Its weights must
+    fit in memory (:func:`evaluators.resources.check_memory`, counted on the meta device
+    before they are allocated)."""
     from spikebits import models
-    from spikebits.evaluators import datasets
+    from spikebits.evaluators import datasets, resources
+    from spikebits.evaluators.evaluator import network_name
 
     check_names(args)
     kwargs, shape = datasets.model_arguments(args.dataset, args.input_shape, model_kwargs(args))
+    weights = resources.weights_estimate(resources.parameter_count(datasets.build_structure(args.model, kwargs)))
+    resources.check_memory(weights, network_name(args.model, args.dataset, model_kwargs(args)), hint="use a smaller model (--model-arg)")
     return models.build(args.model, **kwargs), datasets.DatasetInfo(args.dataset, shape, kwargs["num_classes"])
 
 
@@ -331,8 +395,10 @@ def add_common_arguments(p: argparse.ArgumentParser) -> None:
         help="training augmentation: auto (the data set's default: crops and flips for CIFAR, none for the MNIST family "
         "and digits), on (CIFAR: crops and flips; MNIST family: shifts of up to 2 pixels, never flips) or off",
     )
-    p.add_argument("--workers", type=nonnegative_int, default=0, help="DataLoader worker processes reading training batches (default 0)")
-    p.add_argument("--threads", type=positive_int, help="torch CPU threads (default: the machine's cores, at most 8)")
+    p.add_argument(
+        "--workers", type=worker_count, default=0, help=f"DataLoader worker processes reading training batches (default 0, at most {MAX_WORKERS})"
+    )
+    p.add_argument("--threads", type=thread_count, help="torch CPU threads (default: the machine's cores, at most 8)")
     p.add_argument(
         "--energy-model",
         default="horowitz45nm",

@@ -19,11 +19,12 @@ from spikebits.search.cli.checkpoint import load_checkpoint, load_into, save_che
 from spikebits.search.cli.common import (
     add_common_arguments,
     check_names,
+    epoch_count,
+    lane_count,
     load_config,
     make_evaluator,
-    nonnegative_int,
-    positive_int,
     progress_factory,
+    sample_count,
     set_threads,
     warn_chance_level,
 )
@@ -52,15 +53,18 @@ def add_parser(sub: Any) -> None:
         help="with --uniform: the pinned first layer takes the choice too (the seed paper's U-Quant convention)",
     )
     e.add_argument(
-        "--epochs", type=nonnegative_int, default=None,
+        "--epochs", type=epoch_count, default=None,
         help=f"fine-tuning epochs (default {DEFAULT_EPOCHS}; with --checkpoint 0: the network is scored as it is)",
     )
-    e.add_argument("--cost-only", action="store_true", help="only the data-free cost metrics; any W, S in 1..16, T >= 1")
+    e.add_argument(
+        "--cost-only", action="store_true",
+        help="only the data-free cost metrics; any W, S in 1..16, T >= 1 (training and scoring take T up to 4096)",
+    )
     e.add_argument("--save-checkpoint", metavar="CKPT", help="write the fine-tuned model's state_dict here (for `spikebits export`)")
     e.add_argument("--report", metavar="FILE", help="write metrics, energy reports, activity, NeuroBench counts and the simulation as JSON")
-    e.add_argument("--lanes", type=positive_int, default=1, help="parallel bit-serial units per layer in the hardware simulation (default 1)")
+    e.add_argument("--lanes", type=lane_count, default=1, help="parallel bit-serial units per layer in the hardware simulation (default 1)")
     e.add_argument(
-        "--simulate-samples", type=positive_int, default=512, metavar="N",
+        "--simulate-samples", type=sample_count, default=512, metavar="N",
         help="test samples the bit-serial simulation and the NeuroBench counts run on (default 512)",
     )
     e.set_defaults(func=run)
@@ -100,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
         if path:
             check_output_file(path, f"{flag} {path}")
     if args.cost_only:
-        evaluator = make_evaluator(args, epochs=0)
+        evaluator = make_evaluator(args, epochs=0, check_memory=False)  # allocates nothing: any T, any size
         config = uniform_config(evaluator, args) if config is None else config
         metrics = evaluator.cost(config, strict=False)
         dense = evaluator.energy(config)
@@ -130,9 +134,10 @@ def measure(args: argparse.Namespace, config: Config | None, state: Any) -> tupl
     from spikebits.evaluators.hardware import simulate
 
     set_threads(args.threads)
-    evaluator = make_evaluator(args, progress=progress_factory(args.quiet))
+    evaluator = make_evaluator(args, progress=progress_factory(args.quiet), check_memory=False)
     config = uniform_config(evaluator, args) if config is None else config
     full = evaluator.space.complete(config, strict=False)
+    evaluator.check_memory(full)  # before any data is read, any network pretrained or built
     if args.checkpoint:
         model = load_into(apply_config(evaluator.new_model(), full), state, args.checkpoint, args.model).to(evaluator.device)
         if args.epochs:

@@ -12,8 +12,9 @@ from spikebits.search.cli.common import (
     add_common_arguments,
     check_names,
     default_out,
+    batch_count,
     make_evaluator,
-    positive_int,
+    probe_count,
     progress_factory,
     set_threads,
 )
@@ -24,8 +25,8 @@ from spikebits.space import HESSIAN_NETWORKS, atomic_write_text, format_table, l
 def add_parser(sub: Any) -> None:
     t = sub.add_parser("sensitivity", help="per-layer Hessian trace, Ω per bit width, output error and kurtosis")
     add_common_arguments(t)
-    t.add_argument("--probes", type=positive_int, default=200, help="most Hutchinson probes (stops earlier at a 1e-3 relative change)")
-    t.add_argument("--batches", type=positive_int, default=4, help="training batches averaged per probe and used for output errors")
+    t.add_argument("--probes", type=probe_count, default=200, help="most Hutchinson probes (stops earlier at a 1e-3 relative change)")
+    t.add_argument("--batches", type=batch_count, default=4, help="training batches averaged per probe and used for output errors")
     t.add_argument(
         "--hessian-network",
         choices=HESSIAN_NETWORKS,
@@ -72,7 +73,9 @@ def run(args: argparse.Namespace) -> int:
     check_names(args)
     set_threads(args.threads)
     progress = progress_factory(args.quiet)
-    evaluator = make_evaluator(args, progress=progress, epochs=0)  # checks every input; does no work yet
+    evaluator = make_evaluator(args, progress=progress, epochs=0, check_memory=False)  # checks every input; does no work yet
+    # The Hessian traces run on the full-precision network (T = 1) or at the space's largest config.
+    evaluator.check_memory(timesteps=1 if args.hessian_network == "full" else None)
     out = check_output_dir(args.out or default_out("sensitivity"))
     with lock_folder(out):  # one process per --out
         return measure(args, out, evaluator, progress)
