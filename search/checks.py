@@ -59,9 +59,14 @@ def default_reference(evaluator: ConfigEvaluator, objectives: Sequence[str]) -> 
 def check_run(evaluator: ConfigEvaluator, objectives: Sequence[str], budget: Budget, strategy: Strategy) -> None:
     """The one check of a run's metrics and budget, before any work: every objective and
     budgeted metric is one the evaluator produces; ``strategy`` can hold a budget on each
-    data metric named (:attr:`search.Strategy.data_budgets`); and no data-free limit is below
-    the least value of its metric over the space (a one-line :class:`space.BudgetError`)."""
+    data metric named (:attr:`search.Strategy.data_budgets`); no data-free limit is below the
+    least value of its metric over the space (a one-line :class:`space.BudgetError`); and a
+    strategy training at its own batch size fits in memory (the evaluator's ``check_memory``)."""
     check_metrics(evaluator, objectives, budget)
+    batch = getattr(strategy.options, "batch_size", None)  # a strategy that trains at its own batch (a supernet)
+    check_memory = getattr(evaluator, "check_memory", None)
+    if batch is not None and check_memory is not None:
+        check_memory(batch_size=batch)
     for m in budget.metrics:
         if m not in COST_METRICS and direction(m) not in strategy.data_budgets:
             raise BudgetError(f"the {strategy.name} strategy cannot budget {m!r}; budget one of {', '.join(COST_METRICS)}")

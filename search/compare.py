@@ -30,22 +30,23 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from spikebits.results import TrialRecord, hypervolume, pareto_front, to_jsonable
+from spikebits.results import TrialRecord, hypervolume, pareto_front, read_timeline_file, to_jsonable
 from spikebits.results.compare import COMPARE_SCHEMA
 from spikebits.results.storage import pareto_point
 from spikebits.search.base import ConfigEvaluator, available, get_strategy, prepare_sensitivity
 from spikebits.search.driver import RunControl
 from spikebits.search.executors import Executor, LocalExecutor
 from spikebits.search.checks import check_objectives, check_output_dir, check_run, default_reference
+from spikebits.search.identity import check_run_folder, run_settings
 from spikebits.search.provenance import versions
 from spikebits.search.runner import run_search
-from spikebits.space import Budget, ConfigError, DataError, atomic_write_text, direction
+from spikebits.space import Budget, ConfigError, DataError, TrainingStopped, atomic_write_text, direction
 
 #: Written last in each run's folder: the run finished (what a resumed comparison keeps).
 TIMELINE = "timeline.json"
@@ -83,16 +84,14 @@ def run_folder(out: Path, strategy: str, seed: int) -> Path:
     return out / "runs" / strategy / f"seed-{seed}"
 
 
-def read_timeline(folder: Path) -> dict[str, Any] | None:
-    """The finished run's ``timeline.json``, or None when the run did not finish."""
+def read_timeline(folder: Path, strategy: str, seed: int) -> dict[str, Any] | None:
+    """The finished run's ``timeline.json`` (:func:`results.read_timeline_file`: a regular file,
+    not a link, every field checked), or None when the run did not finish. A timeline of
+    another strategy or seed than its folder's is a one-line :class:`space.DataError`."""
     path = folder / TIMELINE
-    if not path.is_file():
+    if not path.exists() and not path.is_symlink():
         return None
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) and data.get("state") == "complete" else None
+    return read_timeline_file(path, strategy=strategy, seed=seed)
 
 
 def run_one(
@@ -107,13 +106,14 @@ def run_one(
     folder: Path,
     executor: Executor,
     callback: Callable[[TrialRecord], None] | None = None,
+    control: RunControl | None = None,
+    restart: bool = False,
 ) -> dict[str, Any]:
-    """One strategy for one seed into ``folder`` (its standard outputs, then ``timeline.json``)."""
-    timed = evaluation_budget.seconds is not None
-    n_trials = MAX_TIMED_TRIALS if timed else evaluation_budget.evaluations
-    strategy = get_strategy(strategy_name)(
-        evaluator.space, evaluator, budget, objectives, seed=seed, n_trials=TIMED_NOMINAL_TRIALS if timed else n_trials
-    )
+    """One strategy for one seed into ``folder`` (its standard outputs, then ``timeline.json``).
+    ``control``: what stops the comparison (a signal); a run it stops is not marked finished
+    (no ``timeline.json``) and ends in :class:`space.TrainingStopped`."""
+    strategy = comparison_strategy(strategy_name, evaluator, seed=seed, budget=budget, objectives=objectives,
+                                   evaluation_budget=evaluation_budget)
     executor.check(strategy)
     prepare_sensitivity(strategy)  # the seed's sensitivity report, like its checkpoint, before the clock starts
     told: list[TrialRecord] = []
@@ -130,9 +130,14 @@ def run_one(
         if callback is not None:
             callback(record)
 
-    control = RunControl(deadline=start + evaluation_budget.seconds if evaluation_budget.seconds is not None else None)
-    result = run_search(strategy, evaluator, budget=budget, objectives=objectives, n_trials=n_trials, seed=seed,
-                        out_dir=folder, callback=on_trial, executor=executor, control=control)
+    control = control if control is not None else RunControl()
+    control.deadline = start + evaluation_budget.seconds if evaluation_budget.seconds is not None else None
+    result = run_search(strategy, evaluator, budget=budget, objectives=objectives, n_trials=trials_of(evaluation_budget),
+                        seed=seed, out_dir=folder, callback=on_trial, executor=executor, control=control, restart=restart,
+                        settings=comparison_settings(evaluation_budget))
+    if result.interrupted:
+        raise TrainingStopped(f"comparison {result.stop_reason} during {strategy_name} seed {seed}; the finished runs are kept: "
+                              "run the same command (same --out) to go on")
     trained = [r for r in result.records if r.state != "SKIPPED"]
     hv = hypervolume(result.front, objectives, reference) if result.front else 0.0
     wall = result.started_at + result.wall_time_s - start  # on the timeline's clock
@@ -147,8 +152,26 @@ def run_one(
         "timeline": _monotone(timeline, hv, wall, len(trained)),
         "front": [pareto_point(r) for r in result.front],
     }
-    atomic_write_text(folder / TIMELINE, json.dumps(to_jsonable(run), indent=1) + "\n")
+    atomic_write_text(folder / TIMELINE, json.dumps(to_jsonable(run), indent=1, allow_nan=False) + "\n")
     return run
+
+
+def trials_of(evaluation_budget: EvaluationBudget) -> int:
+    """The trials a run of the comparison asks for (under a time budget, the deadline ends it)."""
+    return MAX_TIMED_TRIALS if evaluation_budget.seconds is not None else int(evaluation_budget.evaluations)
+
+
+def comparison_strategy(name: str, evaluator: ConfigEvaluator, *, seed: int, budget: Budget, objectives: Sequence[str],
+                        evaluation_budget: EvaluationBudget) -> Any:
+    """The strategy ``name`` as a comparison runs it (under a time budget, with its defaults
+    sized for :data:`TIMED_NOMINAL_TRIALS`)."""
+    n_trials = TIMED_NOMINAL_TRIALS if evaluation_budget.seconds is not None else trials_of(evaluation_budget)
+    return get_strategy(name)(evaluator.space, evaluator, budget, objectives, seed=seed, n_trials=n_trials)
+
+
+def comparison_settings(evaluation_budget: EvaluationBudget) -> dict[str, Any]:
+    """What a comparison adds to each run's settings (:func:`search.identity.run_settings`)."""
+    return {"evaluation_budget": evaluation_budget.to_dict()}
 
 
 def _monotone(timeline: list[dict[str, float]], final_hv: float, wall: float, evaluations: int) -> list[dict[str, float]]:
@@ -176,6 +199,10 @@ def check_strategies(strategies: Sequence[str]) -> None:
         get_strategy(name)
 
 
+#: Most seeds one comparison runs (each is every strategy's whole run).
+MAX_SEEDS = 1000
+
+
 def run_comparison(
     strategies: Sequence[str],
     seeds: Sequence[int],
@@ -190,27 +217,27 @@ def run_comparison(
     model: str = "",
     dataset: str = "",
     on_run: Callable[[str, int, str], None] | None = None,
+    control: RunControl | None = None,
+    restart: bool = False,
 ) -> dict[str, Any]:
     """Every strategy for every seed (see the module docstring); writes and returns the
     ``compare.json`` data. ``make_evaluator(seed)`` builds one evaluator per seed;
     ``make_executor(folder)`` one executor per run (default local). ``on_run(strategy, seed,
     what)`` is told ``"start"``, ``"done"`` or ``"kept"`` (finished in an earlier, interrupted
-    comparison) for each run."""
-    check_strategies(strategies)
-    if not seeds:
-        raise ConfigError("--seeds must be at least 1")
+    comparison) for each run. Before any pretraining, every run is checked: its strategy's
+    budgets and objectives, and its folder's recorded settings (a run made with other settings
+    is refused in one line; ``restart`` discards every earlier run instead). ``control`` stops
+    the comparison (a signal handler's request): the run in progress is not marked finished,
+    and :class:`space.TrainingStopped` ends it."""
+    seeds = check_comparison(strategies, seeds, objectives)
     objectives = tuple(objectives)
-    for metric in objectives:
-        direction(metric)
-    check_objectives(objectives)
     out = check_output_dir(out_dir)
+    evaluators = {seed: make_evaluator(seed) for seed in seeds}
+    executors = check_runs(strategies, evaluators, out, make_executor or (lambda folder: LocalExecutor()), budget=budget,
+                           objectives=objectives, evaluation_budget=evaluation_budget, restart=restart)
     runs: list[dict[str, Any]] = []
     reference: dict[str, float] | None = None
-    for index, seed in enumerate(seeds):
-        evaluator = make_evaluator(seed)
-        if index == 0:  # every check that needs no data, before the first pretraining
-            for name in strategies:
-                check_run(evaluator, objectives, budget, get_strategy(name)(evaluator.space, evaluator, budget, objectives, seed=seed))
+    for seed, evaluator in evaluators.items():
         evaluator.prepare()  # the checkpoint and the data are shared: read or trained before any run's clock starts
         seed_reference = default_reference(evaluator, objectives)
         if reference is None:
@@ -219,20 +246,17 @@ def run_comparison(
             raise ConfigError("the seeds' evaluators give different reference points; compare on one space and model")
         for name in strategies:
             folder = run_folder(out, name, seed)
-            kept = read_timeline(folder)
-            if kept is not None:
-                runs.append(_with_folder(kept, folder, out))
+            kept = None if restart else read_timeline(folder, name, seed)
+            ran = kept is None
+            if ran:
                 if on_run is not None:
-                    on_run(name, seed, "kept")
-                continue
+                    on_run(name, seed, "start")
+                kept = run_one(name, evaluator, seed=seed, budget=budget, objectives=objectives, evaluation_budget=evaluation_budget,
+                               reference=reference, folder=check_output_dir(folder), executor=executors[name, seed],
+                               control=control, restart=restart)
+            runs.append(_with_folder(kept, folder, out))
             if on_run is not None:
-                on_run(name, seed, "start")
-            executor = make_executor(folder) if make_executor is not None else LocalExecutor()
-            run = run_one(name, evaluator, seed=seed, budget=budget, objectives=objectives, evaluation_budget=evaluation_budget,
-                          reference=reference, folder=check_output_dir(folder), executor=executor)
-            runs.append(_with_folder(run, folder, out))
-            if on_run is not None:
-                on_run(name, seed, "done")
+                on_run(name, seed, "done" if ran else "kept")
     data = {
         "schema": COMPARE_SCHEMA,
         "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -249,8 +273,56 @@ def run_comparison(
         "runs": runs,
     }
     data = to_jsonable(data)
-    atomic_write_text(out / "compare.json", json.dumps(data, indent=1) + "\n")
+    atomic_write_text(out / "compare.json", json.dumps(data, indent=1, allow_nan=False) + "\n")
     return data
+
+
+def check_runs(
+    strategies: Sequence[str],
+    evaluators: Mapping[int, ConfigEvaluator],
+    out: Path,
+    make_executor: Callable[[Path], Executor],
+    *,
+    budget: Budget,
+    objectives: tuple[str, ...],
+    evaluation_budget: EvaluationBudget,
+    restart: bool,
+) -> dict[tuple[str, int], Executor]:
+    """Every check of a comparison's runs that needs no data, before the first pretraining:
+    each strategy's objectives and budgets (:func:`search.checks.check_run`), and each run
+    folder's recorded settings (:func:`search.identity.check_run_folder`). Returns each run's
+    executor."""
+    executors: dict[tuple[str, int], Executor] = {}
+    first = next(iter(evaluators))
+    for seed, evaluator in evaluators.items():
+        for name in strategies:
+            folder = run_folder(out, name, seed)
+            strategy = comparison_strategy(name, evaluator, seed=seed, budget=budget, objectives=objectives,
+                                           evaluation_budget=evaluation_budget)
+            executors[name, seed] = make_executor(folder)
+            if seed == first:
+                check_run(evaluator, objectives, budget, strategy)
+            settings = run_settings(strategy, evaluator, objectives, budget, executor=executors[name, seed],
+                                    extra=comparison_settings(evaluation_budget))
+            check_run_folder(folder, settings, restart=restart, label=f"the comparison's run folder {folder}")
+    return executors
+
+
+def check_comparison(strategies: Sequence[str], seeds: Sequence[int], objectives: Sequence[str]) -> list[int]:
+    """The strategies (:func:`check_strategies`), the seeds (1 to :data:`MAX_SEEDS`, none
+    twice) and the objectives of a comparison, checked in one line each; the seeds as a list."""
+    check_strategies(strategies)
+    seeds = [int(s) for s in seeds]
+    if not seeds:
+        raise ConfigError("--seeds must be at least 1")
+    if len(seeds) > MAX_SEEDS:
+        raise ConfigError(f"--seeds {len(seeds)} is more than {MAX_SEEDS} seeds, each a whole run of every strategy; give fewer")
+    if len(set(seeds)) != len(seeds):
+        raise ConfigError("the seeds of a comparison must differ; give each once")
+    for metric in objectives:
+        direction(metric)
+    check_objectives(tuple(objectives))
+    return seeds
 
 
 def _with_folder(run: dict[str, Any], folder: Path, out: Path) -> dict[str, Any]:

@@ -30,6 +30,11 @@ from typing import Any, ClassVar
 
 from spikebits.space import HESSIAN_NETWORKS, Config, ConfigError
 
+#: Largest whole-number option (epochs, levels, a population, probes, a batch size): far above
+#: any real run, so that a typo is one line instead of a run that never ends or a batch that
+#: cannot be allocated.
+MAX_OPTION_COUNT = 100_000
+
 
 def option(
     default: Any,
@@ -87,6 +92,8 @@ class StrategyOptions:
         for info in self.fields_info():
             value = self._coerce(info, getattr(self, info.name))
             object.__setattr__(self, info.name, value)
+            if isinstance(value, int) and not isinstance(value, bool):  # a count: epochs, levels, a population, a batch
+                self.require(value <= MAX_OPTION_COUNT, info.name, f"at most {MAX_OPTION_COUNT} (a count that drives a loop)")
         self.validate()
 
     def sensitivity_request(self) -> tuple[int, str] | None:

@@ -58,9 +58,10 @@ import optuna
 from optuna.trial import TrialState
 
 from spikebits.results import TrialRecord
-from spikebits.search.base import ConfigEvaluator, Proposal, Strategy, sensitivity_of, was_interrupted
+from spikebits.search.base import Proposal, Strategy, sensitivity_of, was_interrupted
 from spikebits.search.options import SensitivityOptions, option
 from spikebits.search.fitting import fit_config
+from spikebits.search.identity import evaluator_identity
 from spikebits.search.study_dashboard import AllocationPlots
 from spikebits.search.study_storage import open_storage
 from spikebits.space import COST_METRICS, SENSITIVITY_METRICS, BudgetError, Config, ConfigError, direction, worst_values
@@ -94,23 +95,6 @@ def _unmeasured(metric: str) -> float:
 #: Seconds after which a RUNNING trial that names no owner is an orphan (its process died
 #: between asking the trial and recording itself as the owner).
 OWNERLESS_GRACE_S = 10.0
-
-
-#: What ``Evaluator.describe`` says that is not part of a run's identity: where it runs, and
-#: what pretraining found (known only once it ran).
-NOT_IDENTITY = ("device", "full_precision_accuracy", "full_precision_test_accuracy", "pretrain_epochs_trained")
-
-
-def evaluator_identity(evaluator: ConfigEvaluator) -> dict:
-    """The evaluator's result-changing settings (model, data, training, scoring), which a
-    resumed study must share with the run that made it (DESIGN: resuming with other settings is
-    refused). A test double's (:class:`search.base.EvaluatorBase`) has none."""
-    info = evaluator.describe()
-    identity = {k: v for k, v in info.items() if k not in NOT_IDENTITY}
-    for phase in ("finetune", "pretrain"):  # loader processes change the speed, not the result
-        if isinstance(identity.get(phase), dict):
-            identity[phase] = {k: v for k, v in identity[phase].items() if k != "workers"}
-    return json.loads(json.dumps(identity, default=str))
 
 
 def _age_s(trial: optuna.trial.FrozenTrial) -> float:

@@ -29,7 +29,7 @@ def write_outputs(
     write_pareto_json(
         out_dir / "pareto.json", front, objectives=objectives, budget=budget, reference=reference, hypervolume=hv, extra=extra
     )
-    x, y = front_axes(objectives)
+    x, y = front_axes(objectives, list(budget.to_dict()))
     from spikebits.results import plot_front  # matplotlib: only where a plot is drawn
 
     plot_front(out_dir / "pareto.png", records, front, x=x, y=y, budget=budget, title=run_info.get("title"))

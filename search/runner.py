@@ -33,6 +33,7 @@ from spikebits.search.checks import (
 )
 from spikebits.search.driver import RunControl
 from spikebits.search.executors import Executor, LocalExecutor
+from spikebits.search.identity import claim_run_folder, run_settings, write_settings
 from spikebits.search.outputs import run_summary, write_outputs
 from spikebits.search.provenance import VERSIONED_PACKAGES, environment, git_revision, versions
 from spikebits.search.scoring import finetune_front, scored_one_shot
@@ -91,6 +92,8 @@ def run_search(
     sensitivity: Any = None,
     checked: bool = False,
     control: RunControl | None = None,
+    restart: bool = False,
+    settings: dict[str, Any] | None = None,
     **options: Any,
 ) -> SearchResult:
     """Search with ``strategy`` (a registry name or an instance) on ``executor`` (default:
@@ -101,7 +104,12 @@ def run_search(
     strategies``), ``progress`` and ``sensitivity`` go to its constructor. ``checked``: the
     caller has already made :func:`check_run` (the CLI does, before it writes anything).
     ``control``: what may stop the run early (a deadline, a stop request from a signal
-    handler, :class:`search.driver.RunControl`)."""
+    handler, :class:`search.driver.RunControl`).
+
+    With ``out_dir``, the run's settings (:func:`search.identity.run_settings`, with
+    ``settings`` added: a comparison's evaluation budget) are recorded in ``settings.json``
+    before the first trial; a folder holding a run made with other settings is refused in one
+    line, unless ``restart`` discards that run (:func:`search.identity.claim_run_folder`)."""
     budget = budget or Budget()
     objectives = tuple(objectives)
     check_objectives(objectives)
@@ -118,6 +126,9 @@ def run_search(
     executor = executor or LocalExecutor()
     control = control if control is not None else RunControl()
     with lock_folder(folder) if folder is not None else contextlib.nullcontext():
+        if folder is not None:
+            identity = run_settings(strategy, evaluator, objectives, budget, executor=executor, extra=settings)
+            claim_run_folder(folder, identity, restart=restart)
         started_at = time.monotonic()
         records = executor.run(strategy, n_trials, callback, control)
         if scored_one_shot(evaluator) and control.stop_reason is None:
@@ -130,23 +141,13 @@ def run_search(
         artifacts: tuple[Path, ...] = ()
         if folder is not None:
             info = {
-                "schema": "spikebits.run/1",
-                "strategy": strategy.describe(),
-                "executor": executor.describe(),
-                "seed": seed,
-                "n_trials": n_trials,
-                **run_summary(evaluator, objectives, budget, records, front, hv, reference),
-                "wall_time_s": wall,
-                "interrupted": control.stop_reason,
-                "versions": versions(),
-                "environment": environment(),
-                "command": sys.argv,
-                **(run_info or {}),
+                "schema": "spikebits.run/1", "strategy": strategy.describe(), "executor": executor.describe(), "seed": seed,
+                "n_trials": n_trials, **run_summary(evaluator, objectives, budget, records, front, hv, reference),
+                "wall_time_s": wall, "interrupted": control.stop_reason, "versions": versions(), "environment": environment(),
+                "command": sys.argv, **(run_info or {}),
             }
-            with StagedOutputs(folder) as staged:
-                drawn = [Path(p).name for p in strategy.publish(records, front, staged.path)]
-                write_outputs(staged.path, records, front, objectives=objectives, budget=budget, reference=reference, hv=hv, run_info=info)
-            artifacts = tuple(folder / name for name in drawn)
+            artifacts = publish_run(folder, strategy, records, front, identity, info, objectives=objectives, budget=budget,
+                                    reference=reference, hv=hv)
         else:
             strategy.publish(records, front, None)
     result = SearchResult(records, front, hv, reference, folder, wall, artifacts, interrupted=control.stop_reason is not None,
@@ -154,6 +155,18 @@ def run_search(
     if not result.interrupted:  # a run stopped before any trial finished has not failed
         check_some_finished(records, folder)
     return result
+
+
+def publish_run(folder: Path, strategy: Strategy, records: Sequence[TrialRecord], front: Sequence[TrialRecord],
+                settings: dict[str, Any], info: dict[str, Any], *, objectives: Sequence[str], budget: Budget,
+                reference: dict[str, float], hv: float) -> tuple[Path, ...]:
+    """A finished run's files, moved into ``folder`` together (:class:`space.StagedOutputs`):
+    the strategy's own (returned), ``settings.json`` and the output contract."""
+    with StagedOutputs(folder) as staged:
+        drawn = [Path(p).name for p in strategy.publish(records, front, staged.path)]
+        write_settings(staged.path, settings)  # listed in run.json's files with the others
+        write_outputs(staged.path, records, front, objectives=objectives, budget=budget, reference=reference, hv=hv, run_info=info)
+    return tuple(folder / name for name in drawn)
 
 
 def check_some_finished(records: Sequence[TrialRecord], folder: Path | None) -> None:

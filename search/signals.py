@@ -17,7 +17,8 @@ class StopOnSignals:
     the current batch (the evaluator's ``stop``, an :class:`evaluators.StopRequest`), then calls
     ``announce(signum)``; a second one raises :class:`KeyboardInterrupt` at once. Outside the
     main thread (where Python cannot catch signals) it does nothing. ``received`` is the first
-    signal's number."""
+    signal's number. ``evaluator`` may be a list of evaluators (a comparison's, one per seed,
+    filled as they are made): each is asked to stop."""
 
     def __init__(self, control: RunControl, evaluator: Any, announce: Callable[[int], None] | None = None) -> None:
         self.control = control
@@ -31,9 +32,9 @@ class StopOnSignals:
             self.received = signum
             reason = f"stopped by {signal.Signals(signum).name}"
             self.control.request_stop(reason)
-            stop = self.evaluator.stop
-            if stop is not None:
-                stop.request(reason)
+            for evaluator in self.evaluator if isinstance(self.evaluator, list) else [self.evaluator]:
+                if evaluator.stop is not None:
+                    evaluator.stop.request(reason)
             if self.announce is not None:
                 self.announce(signum)
             return

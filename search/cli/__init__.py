@@ -9,6 +9,7 @@ a batch boundary, :class:`space.TrainingStopped`) exits with 130.
 
 from __future__ import annotations
 
+import errno
 import sys
 import traceback
 from collections.abc import Sequence
@@ -16,6 +17,9 @@ from collections.abc import Sequence
 from spikebits.search.cli import compare, evaluate, export, report, search, sensitivity, space, strategies
 from spikebits.search.cli.common import Parser
 from spikebits.space import SpikebitsError, TrainingStopped, one_line
+
+#: Errors of a write that found no room (a full disk, a quota): the user's to fix, not a bug.
+NO_ROOM = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
 #: The subcommands, in the order ``spikebits --help`` lists them.
 SUBCOMMANDS = (search, compare, report, evaluate, sensitivity, space, export, strategies)
@@ -64,6 +68,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as err:  # noqa: BLE001 - a bug: one line, the traceback with --debug
         if debug:
             traceback.print_exc()
+        if isinstance(err, OSError) and err.errno in NO_ROOM:
+            where = f" writing {err.filename}" if err.filename else ""
+            print(f"spikebits: error: no room left on the disk{where} ({err.strerror}); free some space or choose another "
+                  "--out and --cache-dir, then run the same command again", file=sys.stderr)
+            return 2
         print(f"spikebits: internal error: {type(err).__name__}: {one_line(err)} (run again with --debug for the traceback, "
               "and please report it)", file=sys.stderr)
         return 1

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -14,14 +15,17 @@ from spikebits.search.cli.common import (
     add_scoring_arguments,
     check_names,
     default_out,
+    epoch_count,
     make_evaluator,
-    nonnegative_int,
     positive_float,
-    positive_int,
+    seed_count,
     set_threads,
+    trial_count,
 )
 from spikebits.search.cli.search import DEFAULT_EPOCHS, add_ray_arguments, make_executor
 from spikebits.search.checks import check_output_dir
+from spikebits.search.driver import RunControl
+from spikebits.search.signals import StopOnSignals
 from spikebits.space import DEFAULT_OBJECTIVES, Budget, ConfigError, lock_folder, parse_objectives
 
 DEFAULT_STRATEGIES = f"{DEFAULT_STRATEGY},nsga2,random"
@@ -32,15 +36,17 @@ def add_parser(sub: Any) -> None:
     add_common_arguments(c)
     c.add_argument("--strategies", default=DEFAULT_STRATEGIES,
                    help=f"comma-separated strategies (default {DEFAULT_STRATEGIES}; any of {', '.join(available())})")
-    c.add_argument("--seeds", type=positive_int, default=3, help="seeds 0 … K−1 for every strategy (default 3)")
+    c.add_argument("--seeds", type=seed_count, default=3, help="seeds 0 … K−1 for every strategy (default 3)")
     which = c.add_mutually_exclusive_group(required=True)
-    which.add_argument("--evaluations", type=positive_int, metavar="N",
+    which.add_argument("--evaluations", type=trial_count, metavar="N",
                        help=f"fine-tuned trials per run ({trials_notes()})")
     which.add_argument("--time-budget", type=positive_float, metavar="SECONDS", help="wall time per run: no trial is asked after it")
-    c.add_argument("--epochs", type=nonnegative_int, default=DEFAULT_EPOCHS, help="fine-tuning epochs per trial")
+    c.add_argument("--epochs", type=epoch_count, default=DEFAULT_EPOCHS, help="fine-tuning epochs per trial")
     c.add_argument("--budget", action="append", metavar="METRIC<=X", help="constraint, e.g. 'bit_budget<=2.5' (repeatable)")
     c.add_argument("--objectives", default=",".join(DEFAULT_OBJECTIVES), help="comma-separated metrics to optimise")
-    c.add_argument("--out", help="output folder (default runs/compare-DATE-TIME); run again with the same --out to resume")
+    c.add_argument("--out", help="output folder (default runs/compare-DATE-TIME); run again with the same --out to resume (other "
+                   "settings are refused)")
+    c.add_argument("--restart", action="store_true", help="discard every run in --out and run the comparison afresh with these settings")
     add_scoring_arguments(c)
     add_ray_arguments(c)
     c.set_defaults(func=run)
@@ -60,23 +66,30 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out or default_out("compare"))
     set_threads(args.threads)
 
+    made: list[Any] = []  # every seed's evaluator, each asked to stop on SIGINT or SIGTERM
+
     def evaluator_for(seed: int) -> Any:
-        return make_evaluator(argparse.Namespace(**{**vars(args), "seed": seed}))
+        made.append(make_evaluator(argparse.Namespace(**{**vars(args), "seed": seed})))
+        return made[-1]
 
     def on_run(strategy: str, seed: int, what: str) -> None:
         if not args.quiet:
             words = {"start": "running", "done": "finished", "kept": "kept (finished before)"}
             print(f"{strategy} seed {seed}: {words[what]}", file=sys.stderr, flush=True)
 
+    def announce(signum: int) -> None:
+        print(f"spikebits: {signal.Signals(signum).name}: stopping at the next batch; the finished runs stay in {out} "
+              "(press Ctrl-C again to stop at once)", file=sys.stderr, flush=True)
+
     check_strategies(strategies)
-    evaluator_for(0)  # checks every input before --out is touched; does no work
+    make_evaluator(args)  # checks every input before --out is touched; does no work
     check_output_dir(out)
-    with lock_folder(out):  # one comparison per --out (each run's folder is locked by its search too)
+    control = RunControl()
+    with lock_folder(out), StopOnSignals(control, made, announce):  # one comparison per --out (each run's folder is locked too)
         data = run_comparison(
             strategies, list(range(args.seeds)), evaluator_for, budget=budget, objectives=objectives,
             evaluation_budget=evaluation_budget, out_dir=out, make_executor=lambda folder: make_executor(args, str(folder)),
-            command=sys.argv,
-            model=args.model, dataset=args.dataset, on_run=on_run,
+            command=sys.argv, model=args.model, dataset=args.dataset, on_run=on_run, control=control, restart=args.restart,
         )
         written = write_report(out, data)
     print((out / "report.md").read_text())

@@ -19,7 +19,9 @@ def add_parser(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     folder = Path(args.folder)
-    if (folder / "compare.json").is_file():
+    if not folder.is_dir():
+        raise DataError(f"{folder} is not a folder; give the --out folder of a finished run")
+    if present(folder / "compare.json"):  # the readers refuse anything but a regular file, in one line
         from spikebits.results.compare import read_compare_json, write_report
 
         data = read_compare_json(folder / "compare.json")
@@ -27,19 +29,14 @@ def run(args: argparse.Namespace) -> int:
         print((folder / "report.md").read_text())
         print(f"wrote {folder}/{', '.join(p.name for p in written)}")
         return 0
-    if (folder / "pareto.json").is_file() and (folder / "trials.csv").is_file():
-        import json
-
-        from spikebits.results import format_front_table
+    if present(folder / "pareto.json") and present(folder / "trials.csv"):
+        from spikebits.results import format_front_table, read_run_json
         from spikebits.results.plots import redraw_search
         from spikebits.search.base import get_strategy
 
         records, front, objectives = redraw_search(folder)
         written = ["pareto.png"]
-        try:
-            run_info = json.loads((folder / "run.json").read_text())
-        except (OSError, ValueError):
-            run_info = {}
+        run_info = read_run_json(folder / "run.json") if present(folder / "run.json") else {}
         name = (run_info.get("strategy") or {}).get("name")
         draw = get_strategy(name).draw_artifacts if name else None
         if draw is not None:
@@ -48,3 +45,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"wrote {folder}/{', '.join(written)}")
         return 0
     raise DataError(f"{folder} holds neither compare.json nor pareto.json and trials.csv; give the --out folder of a finished run")
+
+
+def present(path: Path) -> bool:
+    """Whether something is at ``path`` (a link too, even a broken one)."""
+    return path.exists() or path.is_symlink()

@@ -21,13 +21,15 @@ from spikebits.search.cli.common import (
     check_names,
     default_out,
     load_config,
+    concurrent_count,
+    epoch_count,
     make_evaluator,
-    nonnegative_float,
-    nonnegative_int,
-    positive_float,
-    positive_int,
+    nonnegative_trial_devices,
     progress_factory,
+    retry_count,
     set_threads,
+    trial_count,
+    trial_devices,
     warn_chance_level,
 )
 from spikebits.search.cli.strategies import format_default
@@ -85,13 +87,16 @@ def add_parser(sub: Any) -> None:
     s = sub.add_parser("search", help="search the Pareto front of accuracy against cost")
     add_common_arguments(s)
     s.add_argument("--strategy", default=DEFAULT_STRATEGY, help=f"search strategy: {', '.join(available())} (default {DEFAULT_STRATEGY})")
-    s.add_argument("--trials", type=positive_int, help=f"finished trials to reach (default {DEFAULT_TRIALS}; {trials_notes()})")
-    s.add_argument("--epochs", type=nonnegative_int, default=DEFAULT_EPOCHS, help="fine-tuning epochs per trial")
+    s.add_argument("--trials", type=trial_count, help=f"finished trials to reach (default {DEFAULT_TRIALS}; {trials_notes()})")
+    s.add_argument("--epochs", type=epoch_count, default=DEFAULT_EPOCHS, help="fine-tuning epochs per trial")
     s.add_argument("--budget", action="append", metavar="METRIC<=X", help="constraint, e.g. 'bit_budget<=2.5' (repeatable)")
     s.add_argument("--objectives", default=",".join(DEFAULT_OBJECTIVES), help="comma-separated metrics to optimise")
     s.add_argument("--warm-start", action="append", metavar="CONFIG.json",
                    help=f"config evaluated first (repeatable; {', '.join(taking_option('warm_starts'))})")
-    s.add_argument("--out", help="output folder (default runs/search-DATE-TIME)")
+    s.add_argument("--out", help="output folder (default runs/search-DATE-TIME); the same command with the same --out resumes or redoes "
+                   "the run there, other settings are refused")
+    s.add_argument("--restart", action="store_true",
+                   help="discard the run in --out (its output files and the study kept there) and start afresh with these settings")
     add_scoring_arguments(s)
     add_ray_arguments(s)
     add_strategy_arguments(s)
@@ -102,10 +107,10 @@ def add_ray_arguments(s: argparse.ArgumentParser) -> None:
     """The Ray Tune executor's flags (``search`` and ``compare``)."""
     r = s.add_argument_group("Ray Tune executor")
     r.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS", help="run the trials with Ray Tune: in-process, or on the cluster at HOST:PORT")
-    r.add_argument("--cpus-per-trial", type=positive_float, default=1.0, help="CPUs per Ray trial (also its torch threads; default 1)")
-    r.add_argument("--gpus-per-trial", type=nonnegative_float, default=0.0, help="GPUs per Ray trial (default 0)")
-    r.add_argument("--max-concurrent", type=positive_int, help="most trials at once (default: as many as the cluster fits)")
-    r.add_argument("--max-failures", type=nonnegative_int, default=0, help="retries of a trial that raises before it counts as failed")
+    r.add_argument("--cpus-per-trial", type=trial_devices, default=1.0, help="CPUs per Ray trial (also its torch threads; default 1)")
+    r.add_argument("--gpus-per-trial", type=nonnegative_trial_devices, default=0.0, help="GPUs per Ray trial (default 0)")
+    r.add_argument("--max-concurrent", type=concurrent_count, help="most trials at once (default: as many as the cluster fits)")
+    r.add_argument("--max-failures", type=retry_count, default=0, help="retries of a trial that raises before it counts as failed")
     r.add_argument(
         "--early-stop", action="store_true",
         help="stop trials that fall behind during fine-tuning (ASHA): locally, at epochs 1, η, η², ... before the last, the top 1/η "
@@ -220,7 +225,8 @@ def search_locked(args: argparse.Namespace, strategy: Any, evaluator: Any, execu
         control = RunControl()
         with StopOnSignals(control, evaluator, announce):
             result = run_search(strategy, evaluator, budget=budget, objectives=objectives, n_trials=n_trials, seed=args.seed,
-                                out_dir=out, callback=on_trial, executor=executor, checked=True, control=control)
+                                out_dir=out, callback=on_trial, executor=executor, checked=True, control=control,
+                                restart=args.restart)
     finally:
         for bar in bars:
             bar.close()

@@ -46,9 +46,10 @@ def test_sigkill_then_resume_keeps_finished_trials(tmp_path, cache_dir):
     assert 2 <= len(before) < 4
     # Nothing half-written: the outputs are written at the end, atomically, from a staging
     # folder. Only the study is there: its journal, and the artifact folder beside it that
-    # holds the allocation plots of trials that finished on the front.
+    # holds the allocation plots of trials that finished on the front; and the settings the
+    # run recorded before its first trial, which the resume must match (issue 29).
     kept = sorted(p.name for p in (tmp_path / "out").iterdir() if not p.name.startswith((".spikebits", ".staging-")))
-    assert kept in (["study.journal"], ["study.artifacts", "study.journal"])
+    assert kept in (["settings.json", "study.journal"], ["settings.json", "study.artifacts", "study.journal"])
 
     done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr

@@ -45,8 +45,13 @@ def test_resuming_a_search_with_other_scoring_or_training_is_refused_and_damages
     code, _, err = run_main(capsys, *first)
     assert code == 0, err
     before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
-    for change in (["--scoring", "one-shot"], ["--epochs", "2"], ["--train-fraction", "0.3"]):
-        code, _, err = run_main(capsys, *first, *change)
+    for change, setting in ((["--scoring", "one-shot"], "evaluator.scoring"), (["--epochs", "2"], "evaluator.finetune.epochs"),
+                            (["--train-fraction", "0.3"], "evaluator.train_fraction")):
+        code, _, err = run_main(capsys, *first, *change)  # the run folder records its settings (issue 29)
+        assert code == 2 and err.count("\n") == 1, err
+        assert f"--out {out} holds a run made with {setting}" in err and "add --restart" in err, err
+        # the study holds its own: from another --out, the same study is refused too
+        code, _, err = run_main(capsys, *first, *change, "--out", str(tmp_path / "other"), "--storage", str(out / "study.journal"))
         assert code == 2 and err.count("\n") == 1, err
         assert "was made with another evaluator" in err and "use a new --study name" in err
         assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
