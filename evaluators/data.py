@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, get_worker_info
 
-from spikebits.space import DataError, one_line
+from spikebits.space import DataError, file_kind, one_line
 
 
 @dataclass(frozen=True)
@@ -159,23 +159,11 @@ def first_samples(data: Dataset, limit: int) -> tuple:
 MAX_DATA_FILE_BYTES = 4 << 30
 
 
-def _kind_of(mode: int) -> str:
-    if stat.S_ISDIR(mode):
-        return "a folder"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "a device"
-    if stat.S_ISFIFO(mode):
-        return "a named pipe"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    return "not a regular file"
-
-
 def _stat_problem(path: Path, info: os.stat_result, limit: int) -> str | None:
     """What the status ``info`` of ``path`` says against reading it, or None."""
     if not stat.S_ISREG(info.st_mode):
         link = f" (a link to {os.path.realpath(path)})" if os.path.islink(path) else ""
-        return f"is {_kind_of(info.st_mode)}{link}, not a regular file: put the data file itself there"
+        return f"is {file_kind(info.st_mode)}{link}, not a regular file: put the data file itself there"
     if info.st_size > limit:
         return f"holds {info.st_size} bytes, more than the {limit} a data file may hold: it is damaged or of another data set"
     return None

@@ -127,7 +127,9 @@ def atomic_write_text(path: str | os.PathLike[str], text: str, *, what: str | No
 
 
 # ---------------------------------------------------------------------------- inputs
-def _kind_of(mode: int) -> str:
+def file_kind(mode: int) -> str:
+    """What a file of status mode ``mode`` is, in words for a message: "a folder", "a device",
+    "a pipe", "a socket", else "not a regular file"."""
     if stat.S_ISDIR(mode):
         return "a folder"
     if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
@@ -152,11 +154,16 @@ def read_input_bytes(path: str | os.PathLike[str], what: str, *, hint: str = "ch
     except OSError as err:
         raise ConfigError(f"cannot read {what} {path} ({err.strerror or type(err).__name__}); {hint}") from None
     if not stat.S_ISREG(info.st_mode):
-        raise ConfigError(f"{what} {path} is {_kind_of(info.st_mode)}, not a file; {hint}")
+        raise ConfigError(f"{what} {path} is {file_kind(info.st_mode)}, not a file; {hint}")
     if info.st_size > limit:
         raise ConfigError(f"{what} {path} is {info.st_size} bytes, more than the {limit}-byte limit; {hint}")
-    try:
-        with open(path, "rb") as handle:
+    try:  # without blocking, checked again once open: a pipe put there after the check cannot block
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        with os.fdopen(fd, "rb") as handle:
+            mode = os.fstat(handle.fileno()).st_mode
+            if not stat.S_ISREG(mode):
+                raise ConfigError(f"{what} {path} is {file_kind(mode)}, not a file; {hint}")
+            os.set_blocking(fd, True)
             data = handle.read(limit + 1)
     except OSError as err:
         raise ConfigError(f"cannot read {what} {path} ({err.strerror or type(err).__name__}); {hint}") from None
@@ -191,7 +198,7 @@ def check_output_file(path: str | os.PathLike[str], what: str | None = None, hin
         if stat.S_ISLNK(info.st_mode):
             raise OutputError(f"{what} is a symbolic link; give the path of a regular file (or a new one) instead")
         if not stat.S_ISREG(info.st_mode):
-            raise OutputError(f"{what} is {_kind_of(info.st_mode)}; give the path of a regular file (or a new one) instead")
+            raise OutputError(f"{what} is {file_kind(info.st_mode)}; give the path of a regular file (or a new one) instead")
     for parent in path.parents:
         if parent.exists():
             if not parent.is_dir():
@@ -208,7 +215,7 @@ def check_output_folder(path: str | os.PathLike[str], what: str = "--out") -> Pa
     except OSError:
         info = None
     if info is not None and not stat.S_ISDIR(info.st_mode):
-        kind = "a file" if stat.S_ISREG(info.st_mode) else _kind_of(info.st_mode)
+        kind = "a file" if stat.S_ISREG(info.st_mode) else file_kind(info.st_mode)
         raise OutputError(f"{what} {path} is {kind}, not a folder; choose a folder")
     try:
         path.mkdir(parents=True, exist_ok=True)
@@ -244,7 +251,7 @@ def check_lock_file(path: Path, what: str, folder: str | os.PathLike[str]) -> No
     if stat.S_ISLNK(info.st_mode):
         kind = "a symbolic link"
     elif not stat.S_ISREG(info.st_mode):
-        kind = _kind_of(info.st_mode)
+        kind = file_kind(info.st_mode)
     elif info.st_nlink > 1:
         kind = f"a file with {info.st_nlink} names (a hard link)"
     else:

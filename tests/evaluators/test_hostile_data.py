@@ -40,7 +40,7 @@ pytestmark = pytest.mark.timeout(20)  # a reader that blocks on a pipe fails her
 needs_fifo = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes here")
 needs_dev_zero = pytest.mark.skipif(not Path("/dev/zero").exists(), reason="no /dev/zero here")
 
-PIPE = "is a named pipe, not a regular file: put the data file itself there"
+PIPE = "is a pipe, not a regular file: put the data file itself there"
 DEVICE = "is a device (a link to {target}), not a regular file: put the data file itself there"
 DAMAGED = "the file is damaged or of another data set: replace or remove it"
 
