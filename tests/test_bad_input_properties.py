@@ -92,3 +92,29 @@ def test_the_stand_in_is_reached_by_good_values(capsys, stop_before_work, tmp_pa
     for option, value in (("--lr", "0.01"), ("--budget", "bit_budget<=4"), ("--input-shape", "1,16,16"), ("--model-arg", "width=2")):
         assert main(["search", "--quiet", "--out", str(tmp_path / "out"), option, value]) == 2
         assert REACHED in capsys.readouterr().err
+
+
+class _Damaged:
+    """A data set whose items are damaged files (what a loader worker finds)."""
+
+    def __len__(self) -> int:
+        return 4
+
+    def __getitem__(self, index: int):  # noqa: ANN204
+        from spikebits.space import DataError
+
+        raise DataError(f"events in sample-{index}.bin have x = -3, outside the sensor's 0..33; replace or remove it")
+
+
+def test_an_error_from_a_loader_worker_is_its_own_one_line():
+    # torch hands a worker's error back wrapped in the worker's traceback; the CLI keeps only its message.
+    import torch
+
+    from spikebits.search.cli import user_message
+    from spikebits.space import DataError
+
+    loader = torch.utils.data.DataLoader(_Damaged(), batch_size=2, num_workers=1)
+    with pytest.raises(DataError) as caught:
+        next(iter(loader))
+    assert "Traceback" in str(caught.value)  # what torch makes of it
+    assert user_message(caught.value) == "events in sample-0.bin have x = -3, outside the sensor's 0..33; replace or remove it"

@@ -34,6 +34,18 @@ def build_parser() -> Parser:
     return parser
 
 
+def user_message(err: SpikebitsError) -> str:
+    """The error's one line. A data loader's worker process hands its error back wrapped in
+    the worker's traceback ("Caught DataError in DataLoader worker process 0. Original
+    Traceback ..."): only the original message, the traceback's last line, is kept."""
+    text = str(err)
+    if "Original Traceback" in text:
+        last = next((line for line in reversed(text.splitlines()) if line.strip()), "")
+        name = type(err).__name__
+        text = last.split(f"{name}: ", 1)[1] if f"{name}: " in last else last
+    return one_line(text)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -58,7 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SpikebitsError as err:
         if debug:
             traceback.print_exc()
-        print(f"spikebits: error: {one_line(err)}", file=sys.stderr)
+        print(f"spikebits: error: {user_message(err)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         if debug:
