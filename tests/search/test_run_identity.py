@@ -52,13 +52,16 @@ CHANGES = [
     (["--dataset", "digits_events"], "evaluator."),
     (["--model", "mnist_cnn"], 'evaluator.model (--model) = "digits_cnn", not "mnist_cnn"'),
     (["--space", "{space}"], "space"),
+    (["--amp"], "evaluator.finetune.amp = false, not true"),
+    (["--warm-start", "{config}"], "strategy.warm_starts = [], not"),
 ]
 
 
 @pytest.mark.parametrize("extra, words", CHANGES, ids=[" ".join(e) for e, _ in CHANGES])
 def test_a_rerun_with_another_setting_is_refused_and_changes_nothing(capsys, made, cache_dir, extra, words):
     out, files = made
-    extra = [part.format(space=out.parent / "space.json") for part in extra]
+    extra = [part.format(space=out.parent / "space.json", config=out.parent / "config.json") for part in extra]
+    (out.parent / "config.json").write_text('{"layers": {"fc": {"w_bits": 2, "s_bits": 2, "timesteps": 1}}}')
     if "--space" in extra:  # the same space with one layer pinned narrower: another space
         data = json.loads((out.parent / "space.json").read_text())
         layer = next(iter(data["layers"]))
