@@ -78,6 +78,14 @@ def _check_folder(folder: Path) -> None:
     os.unlink(probe)
 
 
+def _check_not_folder_name(raw: str, what: str) -> None:
+    """A storage path written with a trailing slash names a folder (pathlib would drop the slash
+    and make a file of that name)."""
+    if raw.endswith(("/", os.sep)):
+        example = Path(raw) / ("study.db" if "sqlite" in what else "study.log")
+        raise ConfigError(f"storage {raw} ends in '/': it names a folder, not {what}; give a file path, e.g. {example}")
+
+
 def _check_existing_file(path: Path, what: str) -> bool:
     """True when ``path`` exists; then it must be a regular, readable and writable file (a
     symbolic link to one is fine). False when nothing is there yet."""
@@ -175,6 +183,7 @@ def _open_rdb(storage: str) -> optuna.storages.RDBStorage:
     if url.get_backend_name() == "sqlite":
         database = url.database or ""
         if database and database != ":memory:" and not database.startswith("file:"):
+            _check_not_folder_name(database, "an sqlite database file")
             path = Path(database).expanduser()
             if str(path) != database:
                 url = url.set(database=str(path))
@@ -269,6 +278,7 @@ def _open_journal(storage: str) -> optuna.storages.JournalStorage:
     raw = storage[len("journal://") :] if storage.startswith("journal://") else storage
     if not raw.strip():
         raise ConfigError(f"storage {storage!r} names no file; {SUPPORTED}")
+    _check_not_folder_name(raw, "a journal file")
     path = Path(raw).expanduser()
     exists = _check_existing_file(path, "a journal file")
     _check_folder(path.parent)

@@ -207,6 +207,29 @@ def check_output_file(path: str | os.PathLike[str], what: str | None = None, hin
     return path
 
 
+def check_folder_path(path: str | os.PathLike[str], what: str) -> Path:
+    """``path`` may become a folder: it is one, or nothing is there yet and its nearest existing
+    parent is a folder. Else a one-line :class:`OutputError`; nothing is created."""
+    path = Path(path)
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        info = None
+    except OSError as err:
+        raise OutputError(f"cannot use {what} {path} ({err.strerror or type(err).__name__}); choose a folder") from None
+    if info is not None:
+        if not stat.S_ISDIR(info.st_mode):
+            kind = "a file" if stat.S_ISREG(info.st_mode) else file_kind(info.st_mode)
+            raise OutputError(f"{what} {path} is {kind}, not a folder; choose a folder")
+        return path
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise OutputError(f"{what} {path} is inside {parent}, which is not a folder; choose a folder")
+            break
+    return path
+
+
 def check_output_folder(path: str | os.PathLike[str], what: str = "--out") -> Path:
     """Create the folder ``path`` if needed and prove it writable now, before any work."""
     path = Path(path)

@@ -37,7 +37,7 @@ from spikebits.search.options import OptionInfo
 from spikebits.search.checks import check_objectives, check_output_dir, check_run
 from spikebits.search.driver import RunControl
 from spikebits.search.signals import StopOnSignals
-from spikebits.space import DEFAULT_OBJECTIVES, Budget, ConfigError, lock_folder, parse_objectives
+from spikebits.space import DEFAULT_OBJECTIVES, Budget, ConfigError, check_folder_path, lock_folder, parse_objectives
 from spikebits.space.metrics import ACCURACY
 
 DEFAULT_EPOCHS = 2
@@ -156,6 +156,8 @@ def make_executor(args: argparse.Namespace, out: str):
     from spikebits.search.ray_search import RayExecutor, check_address
 
     check_address(None if args.ray == "local" else args.ray)
+    if args.ray_storage is not None and "://" not in args.ray_storage:  # a local folder (a URI is Ray's to check)
+        check_folder_path(args.ray_storage, "--ray-storage")
     return RayExecutor(
         args.ray, cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial, max_concurrent=args.max_concurrent,
         max_failures=args.max_failures, early_stop=args.early_stop, resume=args.resume,
