@@ -23,7 +23,7 @@ from spikebits.evaluators.sensitivity import activation_omega, hawq_omega, hutch
 from spikebits.evaluators.sensitivity_report import LayerSensitivity, SensitivityReport, spike_key, weight_key
 from spikebits.evaluators.training import Progress, StopRequest, calibrate, default_cache_dir, make_loader, pretrain_cache_key, quiet
 from spikebits.models import SpikingNetwork, apply_config, set_full_precision
-from spikebits.space import HESSIAN_NETWORKS, atomic_write_text, check_sensitivity_metric
+from spikebits.space import HESSIAN_NETWORKS, DataError, atomic_write_text, check_sensitivity_metric, read_json_file
 
 #: Bump when the measurement changes in a way that invalidates cached reports.
 SENSITIVITY_VERSION = 1
@@ -39,12 +39,14 @@ def _cache_path(evaluator: Any, model: SpikingNetwork, settings: dict[str, Any])
 
 
 def _read_cache(path: Path) -> SensitivityReport | None:
+    """The cached report, read strictly (a regular file, finite numbers: :func:`space.read_json_file`);
+    None when there is none or it is unreadable or damaged (measured again, and overwritten)."""
     if not path.exists():
         return None
     try:
-        report = SensitivityReport.from_dict(json.loads(path.read_text()))
-    except Exception:
-        return None  # unreadable cache: measure again and overwrite it
+        report = SensitivityReport.from_dict(read_json_file(path, "sensitivity cache", error=DataError))
+    except Exception:  # noqa: BLE001 - a damaged cache of any kind is measured again
+        return None
     if "network" not in report.settings:  # cached before the option existed, always on the full network
         report = dataclasses.replace(report, settings={**report.settings, "network": "full"})
     return report

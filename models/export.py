@@ -38,7 +38,7 @@ from spikebits.models.layers import SpikingLayer
 from spikebits.models.network import SpikingNetwork, apply_config, current_config
 from spikebits.models.quantizers import pow2_max_shift, signed_levels
 from spikebits.models.registry import build
-from spikebits.space import Config, ConfigError, SpikebitsError, atomic_write_bytes, one_line, read_input_bytes
+from spikebits.space import Config, ConfigError, SpikebitsError, atomic_write_bytes, loads_strict, one_line, read_input_bytes
 
 MAGIC = b"SBQ1"
 SCHEMA = "spikebits.sbq/1"
@@ -276,9 +276,10 @@ def _read_header(path: Path) -> tuple[dict[str, Any], bytes]:
     if _PREAMBLE + header_len > len(data):
         raise ConfigError(f"{path} is truncated or damaged (header of {header_len} bytes runs past the end of the file); {_AGAIN}")
     try:
-        header = json.loads(data[_PREAMBLE : _PREAMBLE + header_len].decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError):
+        text = data[_PREAMBLE : _PREAMBLE + header_len].decode("utf-8")
+    except UnicodeDecodeError:
         raise ConfigError(f"{path} has a header that is not JSON; the file is damaged, {_AGAIN}") from None
+    header = loads_strict(text, f"the header of {path}", error=ConfigError, fix=f"the file is damaged, {_AGAIN}")
     if not isinstance(header, dict):
         raise ConfigError(f"{path} has a malformed header (a JSON {type(header).__name__}, not an object); the file is damaged, {_AGAIN}")
     if header.get("schema") != SCHEMA:

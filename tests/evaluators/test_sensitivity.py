@@ -299,6 +299,11 @@ def test_measure_sensitivity_on_digits_and_cache(digits_evaluator, monkeypatch):
     files[0].write_text("{not json")
     with pytest.raises(RuntimeError, match="measured again"):
         measure_sensitivity(ev, probes=10, batches=1, batch_size=32)
+    # A cache holding a NaN is damaged too: measured again, never read as a number (issue 29).
+    files[0].write_text(json.dumps(report.to_dict()).replace(str(report.layers["fc"].trace), "NaN", 1))
+    assert "NaN" in files[0].read_text()
+    with pytest.raises(RuntimeError, match="measured again"):
+        measure_sensitivity(ev, probes=10, batches=1, batch_size=32)
 
 
 @pytest.mark.slow
