@@ -43,6 +43,7 @@ from spikebits.evaluators.evaluator import Evaluator
 from spikebits.evaluators.training import (
     PRETRAIN_VERSION,
     default_cache_dir,
+    load_cached,
     partial_path,
     pretrain_cache_key,
     recompute_batchnorm,
@@ -156,7 +157,7 @@ class OneShotEvaluator(Evaluator):
         path = self.cache_path()
         if path.exists():
             try:
-                self._shared = torch.load(path, map_location="cpu", weights_only=True)["state"]
+                self._shared = load_cached(path)["state"]
                 return self._shared
             except Exception:  # noqa: BLE001 - unreadable cache: train again and overwrite it
                 pass

@@ -22,7 +22,15 @@ from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from spikebits.evaluators.resources import check_epochs, check_workers
 from spikebits.models import SpikingNetwork, set_full_precision
-from spikebits.space import ConfigError, OutputError, TrainingError, TrainingStopped, atomic_write_bytes
+from spikebits.space import (
+    ConfigError,
+    OutputError,
+    TrainingError,
+    TrainingStopped,
+    atomic_write_bytes,
+    check_output_file,
+    read_input_bytes,
+)
 
 #: ``progress(iterable, description, total) -> iterable``: the CLI passes a tqdm wrapper.
 Progress = Callable[[Iterable, str, int], Iterable]
@@ -120,6 +128,14 @@ def write_partial(path: Path | None, blob: dict[str, Any]) -> None:
         pass
 
 
+def load_cached(path: Path) -> Any:
+    """A cached torch file (a checkpoint, a partial checkpoint) read with ``weights_only=True``
+    (nothing but tensors and plain data is unpickled) from the bytes of a regular file
+    (:func:`space.read_input_bytes`): a pipe or a device in the cache is refused, never read.
+    Any failure raises; the callers treat it as no cache."""
+    return torch.load(io.BytesIO(read_input_bytes(path, "cache file")), map_location="cpu", weights_only=True)
+
+
 def read_partial(path: Path | None, kind: str, key: str | None, log: Log | None, description: str) -> dict[str, Any] | None:
     """The partial checkpoint at ``path`` if it is one of ``kind`` for ``key``; None when there
     is none, and when it is damaged or another's (said through ``log``: training starts over).
@@ -127,7 +143,7 @@ def read_partial(path: Path | None, kind: str, key: str | None, log: Log | None,
     if path is None or not path.exists():
         return None
     try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
+        blob = load_cached(path)
         if not isinstance(blob, dict) or blob.get("kind") != kind or blob.get("key") != key:
             raise ValueError("not this training's checkpoint")
         for field in ("model", "optimizer", "book", "rng"):
@@ -695,9 +711,11 @@ def pretrained_state(
     key = pretrain_cache_key(model, dataset, settings.seed, settings, data_key)
     path = cache_dir / f"{key}.pt"
     partial = partial_path(path)
+    for target in (path, partial):  # what training will write: refused at once, not after the training
+        check_output_file(target, f"the pretraining cache {target}", "remove it, or give another --cache-dir")
     if path.exists():
         try:
-            blob = torch.load(path, map_location="cpu", weights_only=True)
+            blob = load_cached(path)
             return blob["state"], {k: float(v) for k, v in blob["accuracy"].items()}
         except Exception:
             pass  # unreadable cache: retrain and overwrite it

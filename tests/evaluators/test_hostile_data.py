@@ -407,3 +407,19 @@ def test_a_gesture_file_outside_the_sensor_is_one_line_through_the_loader(gestur
     split = datasets.load("dvs_gesture", root=gesture_root, val_fraction=0.5)
     with pytest.raises(DataError, match=r"events in .*0\.npy have x = -3, outside the sensor's 0\.\.127"):
         next(iter(torch.utils.data.DataLoader(split.test, batch_size=11)))
+
+
+@needs_fifo
+def test_a_pipe_in_the_pretraining_cache_is_refused_without_blocking(tmp_path):
+    # Issue 29: torch.load on a pipe in the cache folder blocked forever. The cached file is read
+    # only when it is a regular file, and a path training would write that is not one is refused
+    # before any training.
+    from spikebits.evaluators import Evaluator
+    from spikebits.space import OutputError
+
+    Evaluator("digits_cnn", "digits", seed=0, epochs=1, pretrain_epochs=1, cache_dir=tmp_path).prepare()
+    (cached,) = tmp_path.glob("digits_cnn-digits-seed0-*.pt")
+    cached.unlink()
+    os.mkfifo(cached)
+    with pytest.raises(OutputError, match=f"the pretraining cache {cached} is a pipe"):
+        Evaluator("digits_cnn", "digits", seed=0, epochs=1, pretrain_epochs=1, cache_dir=tmp_path).prepare()
