@@ -12,7 +12,6 @@ import gzip
 import os
 from pathlib import Path
 
-import h5py
 import numpy as np
 import pytest
 import torch
@@ -20,7 +19,7 @@ import torch
 from spikebits.evaluators import cifar, data, datasets, events, mnist
 from spikebits.space import DataError
 
-from test_cifar import cifar10_root, dump  # noqa: F401  (cifar10_root is a fixture)
+from test_cifar import cifar10_root, dump, one_line_error  # noqa: F401  (cifar10_root is a fixture)
 from test_events import (  # noqa: F401  (the fixtures, no_network autouse among them)
     bin_events,
     caltech_root,
@@ -43,14 +42,6 @@ needs_dev_zero = pytest.mark.skipif(not Path("/dev/zero").exists(), reason="no /
 PIPE = "is a pipe, not a regular file: put the data file itself there"
 DEVICE = "is a device (a link to {target}), not a regular file: put the data file itself there"
 DAMAGED = "the file is damaged or of another data set: replace or remove it"
-
-
-def one_line_error(fn, *args, **kwargs) -> str:
-    with pytest.raises(DataError) as info:
-        fn(*args, **kwargs)
-    message = str(info.value)
-    assert "\n" not in message
-    return message
 
 
 def make_fifo(path: Path) -> Path:
