@@ -65,9 +65,11 @@ def _is_number(value: Any) -> bool:
 
 def _check_sizes(key: str, value: Any, high: int) -> None:
     """``value`` of size argument ``key``: a whole number from 1 to ``high``, or a non-empty list
-    of at most :data:`MAX_DEPTH` of them. None and non-numbers are left to the constructor."""
-    if value is None or isinstance(value, (str, bool)):
+    of at most :data:`MAX_DEPTH` of them (None: the model's default)."""
+    if value is None:
         return
+    if not (_is_number(value) or isinstance(value, (list, tuple))):
+        raise SizeError(f"{key} must be a whole number (or a list of them), got {short_repr(value)}")
     sizes = list(value) if isinstance(value, (list, tuple)) else [value]
     shown = short_repr(sizes if isinstance(value, (list, tuple)) else value)
     if isinstance(value, (list, tuple)):
@@ -76,8 +78,8 @@ def _check_sizes(key: str, value: Any, high: int) -> None:
         if len(sizes) > MAX_DEPTH:
             raise SizeError(f"{key} has {len(sizes)} entries, more than {MAX_DEPTH}; give fewer stages or layers")
     for size in sizes:
-        if not _is_number(size):
-            continue
+        if not _is_number(size) or not math.isfinite(size):
+            raise SizeError(f"{key} must be whole numbers, got {shown}")
         if size < 1:
             raise SizeError(f"{key} must be >= 1, got {shown}; give positive sizes")
         if not float(size).is_integer():
@@ -87,9 +89,9 @@ def _check_sizes(key: str, value: Any, high: int) -> None:
 
 
 def _check_scale(key: str, value: Any) -> None:
-    if not _is_number(value):
+    if value is None:
         return
-    if not math.isfinite(value) or value <= 0:
+    if not _is_number(value) or not math.isfinite(value) or value <= 0:
         raise SizeError(f"{key} must be a number above 0, got {short_repr(value)}")
     if value > MAX_SCALE:
         raise SizeError(f"{key} = {short_repr(value)} is above {MAX_SCALE}, the largest {key} allowed; give a smaller one")

@@ -257,8 +257,11 @@ def _typed_cell(key: str | None, value: str | list[str] | None) -> Any:
 
 
 def _check_trials_header(path: str | os.PathLike[str], header: Sequence[str]) -> None:
-    if list(header[: len(TRIAL_COLUMNS)]) != list(TRIAL_COLUMNS) or "config" not in header:
+    if list(header[: len(TRIAL_COLUMNS)]) != list(TRIAL_COLUMNS):
         raise DataError(one_line(f"{path} does not start with the trials.csv header {','.join(TRIAL_COLUMNS)}; {SEARCH_FIX}"))
+    missing = [name for name in ("config", "error") if name not in header]
+    if missing:
+        raise DataError(one_line(f"{path} lacks the trials.csv column {', '.join(missing)}; {SEARCH_FIX}"))
     for name in header:
         if name.startswith(VIOLATION_PREFIX) and name[len(VIOLATION_PREFIX):] not in RECORD_METRICS:
             raise DataError(one_line(f"{path} has column {short_repr(name)}, which names no metric; {SEARCH_FIX}"))

@@ -46,7 +46,7 @@ from spikebits.search.checks import check_objectives, check_output_dir, check_ru
 from spikebits.search.identity import check_run_folder, run_settings
 from spikebits.search.provenance import versions
 from spikebits.search.runner import run_search
-from spikebits.space import Budget, ConfigError, DataError, TrainingStopped, atomic_write_text, direction
+from spikebits.space import Budget, ConfigError, DataError, TrainingStopped, atomic_write_text, direction, lock_folder
 
 #: Written last in each run's folder: the run finished (what a resumed comparison keeps).
 TIMELINE = "timeline.json"
@@ -231,10 +231,52 @@ def run_comparison(
     and :class:`space.TrainingStopped` ends it."""
     seeds = check_comparison(strategies, seeds, objectives)
     objectives = tuple(objectives)
-    out = check_output_dir(out_dir)
     evaluators = {seed: make_evaluator(seed) for seed in seeds}
-    executors = check_runs(strategies, evaluators, out, make_executor or (lambda folder: LocalExecutor()), budget=budget,
+    executors = check_runs(strategies, evaluators, Path(out_dir), make_executor or (lambda folder: LocalExecutor()), budget=budget,
                            objectives=objectives, evaluation_budget=evaluation_budget, restart=restart)
+    for evaluator in evaluators.values():  # read (and so check) each seed's data before anything is written
+        getattr(evaluator, "data", None)
+    check_not_a_search(Path(out_dir))
+    out = check_output_dir(out_dir)
+    with lock_folder(out):  # one comparison per --out (each run's folder is locked by its search too)
+        runs, reference = run_all(strategies, evaluators, executors, out, budget=budget, objectives=objectives,
+                                  evaluation_budget=evaluation_budget, on_run=on_run, control=control, restart=restart)
+        data = {
+            "schema": COMPARE_SCHEMA,
+            "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "command": [str(c) for c in command],
+            "model": model,
+            "dataset": dataset,
+            "objectives": {m: direction(m) for m in objectives},
+            "budget": budget.to_dict(),
+            "reference_point": reference,
+            "evaluation_budget": evaluation_budget.to_dict(),
+            "seeds": list(seeds),
+            "strategies": list(strategies),
+            "versions": versions(),
+            "runs": runs,
+        }
+        data = to_jsonable(data)
+        atomic_write_text(out / "compare.json", json.dumps(data, indent=1, allow_nan=False) + "\n")
+    return data
+
+
+def run_all(
+    strategies: Sequence[str],
+    evaluators: Mapping[int, ConfigEvaluator],
+    executors: Mapping[tuple[str, int], Executor],
+    out: Path,
+    *,
+    budget: Budget,
+    objectives: tuple[str, ...],
+    evaluation_budget: EvaluationBudget,
+    on_run: Callable[[str, int, str], None] | None,
+    control: RunControl | None,
+    restart: bool,
+) -> tuple[list[dict[str, Any]], dict[str, float] | None]:
+    """Every run of a checked comparison, seed by seed (each seed's checkpoint prepared before
+    its runs' clocks start); a finished run is kept. Returns the runs' ``compare.json`` entries
+    and the one reference point."""
     runs: list[dict[str, Any]] = []
     reference: dict[str, float] | None = None
     for seed, evaluator in evaluators.items():
@@ -257,24 +299,15 @@ def run_comparison(
             runs.append(_with_folder(kept, folder, out))
             if on_run is not None:
                 on_run(name, seed, "done" if ran else "kept")
-    data = {
-        "schema": COMPARE_SCHEMA,
-        "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "command": [str(c) for c in command],
-        "model": model,
-        "dataset": dataset,
-        "objectives": {m: direction(m) for m in objectives},
-        "budget": budget.to_dict(),
-        "reference_point": reference,
-        "evaluation_budget": evaluation_budget.to_dict(),
-        "seeds": list(seeds),
-        "strategies": list(strategies),
-        "versions": versions(),
-        "runs": runs,
-    }
-    data = to_jsonable(data)
-    atomic_write_text(out / "compare.json", json.dumps(data, indent=1, allow_nan=False) + "\n")
-    return data
+    return runs, reference
+
+
+def check_not_a_search(out: Path) -> None:
+    """A comparison's ``--out`` may not be a search's output folder (its runs would be mixed
+    with the search's files): a one-line :class:`space.ConfigError`."""
+    found = [name for name in ("run.json", "pareto.json", "trials.csv", "settings.json", "study.journal") if (out / name).exists()]
+    if found:
+        raise ConfigError(f"--out {out} holds a search's results ({', '.join(found)}), not a comparison's; choose another --out")
 
 
 def check_runs(
@@ -305,6 +338,8 @@ def check_runs(
             settings = run_settings(strategy, evaluator, objectives, budget, executor=executors[name, seed],
                                     extra=comparison_settings(evaluation_budget))
             check_run_folder(folder, settings, restart=restart, label=f"the comparison's run folder {folder}")
+            if not restart:
+                read_timeline(folder, name, seed)  # a damaged, linked or foreign timeline: one line before any pretraining
     return executors
 
 

@@ -146,7 +146,8 @@ class DifferentiableOptions(SensitivityOptions):
         self.require(self.bits_above >= 0, "bits_above", "0 or more")
         self.require(0 <= self.bits_hysteresis < 0.5, "bits_hysteresis", "at least 0 and below 0.5")
         self.require(self.timesteps_above >= 0, "timesteps_above", "0 or more")
-        for name in ("supernet_lr", "bits_lr", "timesteps_lr"):
+        self.require(self.supernet_lr is None or self.supernet_lr > 0, "supernet_lr", "more than 0 (the weights must learn)")
+        for name in ("bits_lr", "timesteps_lr"):  # 0: that kind does not learn (its start is kept)
             value = getattr(self, name)
             self.require(value is None or value >= 0, name, "0 or more")
         self.require(self.batch_size >= 1, "batch_size", "at least 1")
@@ -163,8 +164,8 @@ class DifferentiableOptions(SensitivityOptions):
         if self.init_bits not in (None, "largest"):
             try:
                 BitTargets.parse(self.init_bits)
-            except BudgetError:
-                raise ConfigError(f"init_bits {self.init_bits!r} is unknown; use largest or W/S/T, for example 4/4/2") from None
+            except BudgetError as err:
+                raise ConfigError(f"init_bits {self.init_bits!r} is unknown; use largest or W/S/T, for example 4/4/2 ({err})") from None
         if self.init_sensitivity is not None and self.init_bits is not None:
             raise ConfigError("give init_bits or init_sensitivity, not both: both say where the supernet starts")
 

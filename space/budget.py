@@ -7,6 +7,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from spikebits.space.config import MAX_BITS, MAX_TIMESTEPS
 from spikebits.space.errors import BudgetError
 from spikebits.space.metrics import METRICS, REPORTED_METRICS, direction
 
@@ -114,6 +115,9 @@ class BitTargets:
                 raise BudgetError(f"target {name} = {value!r} must be a number >= 1; write targets as W/S/T, for example 2/2/1")
             if not (math.isfinite(value) and value >= 1.0):
                 raise BudgetError(f"target {name} = {value:g} must be a number >= 1; write targets as W/S/T, for example 2/2/1")
+            high = MAX_TIMESTEPS if name == "timesteps" else MAX_BITS
+            if value > high:
+                raise BudgetError(f"target {name} = {value:g} is above {high}, the most any layer can have; write a smaller target")
 
     @classmethod
     def parse(cls, text: str) -> BitTargets:
@@ -139,6 +143,9 @@ class BitTargets:
         targets = tuple(cls.parse(t) for t in items if t.strip())
         if not targets:
             raise BudgetError("no targets given; write for example --targets 1/1/1,2/2/1,4/4/1")
+        twice = next((t for i, t in enumerate(targets) if t in targets[:i]), None)
+        if twice is not None:
+            raise BudgetError(f"target {twice} is given twice (each target is a whole supernet run); give each once")
         return targets
 
     @property

@@ -23,7 +23,6 @@ from spikebits.search.cli.common import (
     trial_count,
 )
 from spikebits.search.cli.search import DEFAULT_EPOCHS, add_ray_arguments, make_executor
-from spikebits.search.checks import check_output_dir
 from spikebits.search.driver import RunControl
 from spikebits.search.signals import StopOnSignals
 from spikebits.space import DEFAULT_OBJECTIVES, Budget, ConfigError, lock_folder, parse_objectives
@@ -66,6 +65,8 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out or default_out("compare"))
     set_threads(args.threads)
 
+    if args.seed != 0:
+        raise ConfigError(f"a comparison runs seeds 0 … K−1 (--seeds K), not one --seed; drop --seed {args.seed}")
     made: list[Any] = []  # every seed's evaluator, each asked to stop on SIGINT or SIGTERM
 
     def evaluator_for(seed: int) -> Any:
@@ -83,14 +84,14 @@ def run(args: argparse.Namespace) -> int:
 
     check_strategies(strategies)
     make_evaluator(args)  # checks every input before --out is touched; does no work
-    check_output_dir(out)
     control = RunControl()
-    with lock_folder(out), StopOnSignals(control, made, announce):  # one comparison per --out (each run's folder is locked too)
+    with StopOnSignals(control, made, announce):  # run_comparison checks everything, then writes --out under its lock
         data = run_comparison(
             strategies, list(range(args.seeds)), evaluator_for, budget=budget, objectives=objectives,
             evaluation_budget=evaluation_budget, out_dir=out, make_executor=lambda folder: make_executor(args, str(folder)),
             command=sys.argv, model=args.model, dataset=args.dataset, on_run=on_run, control=control, restart=args.restart,
         )
+    with lock_folder(out):
         written = write_report(out, data)
     print((out / "report.md").read_text())
     print(f"wrote {out}/compare.json, {', '.join(p.name for p in written)}")

@@ -34,11 +34,11 @@ def run(args: argparse.Namespace) -> int:
         from spikebits.results.plots import redraw_search
         from spikebits.search.base import get_strategy
 
-        records, front, objectives = redraw_search(folder)
-        written = ["pareto.png"]
-        run_info = read_run_json(folder / "run.json") if present(folder / "run.json") else {}
+        run_info = read_run_json(folder / "run.json") if present(folder / "run.json") else {}  # every file read before one is drawn
         name = (run_info.get("strategy") or {}).get("name")
         draw = get_strategy(name).draw_artifacts if name else None
+        records, front, objectives = redraw_search(folder)
+        written = ["pareto.png"]
         if draw is not None:
             written += [p.name for p in draw(folder, run_info, records)]
         print(format_front_table(front, objectives))

@@ -11,6 +11,7 @@ import argparse
 import os
 import signal
 import sys
+from pathlib import Path
 from collections import defaultdict
 from typing import Any
 
@@ -34,6 +35,7 @@ from spikebits.search.cli.common import (
 )
 from spikebits.search.cli.strategies import format_default
 from spikebits.search.options import OptionInfo
+from spikebits.search.identity import check_run_folder, run_settings
 from spikebits.search.checks import check_objectives, check_output_dir, check_run
 from spikebits.search.driver import RunControl
 from spikebits.search.signals import StopOnSignals
@@ -191,6 +193,8 @@ def run(args: argparse.Namespace) -> int:
                             options=options, progress=progress)
     executor.check(strategy)
     check_run(evaluator, objectives, budget, strategy)
+    check_run_folder(Path(out), run_settings(strategy, evaluator, objectives, budget, executor=executor), restart=args.restart)
+    evaluator.data  # noqa: B018 - read (and so check) the data before anything is written
     check_output_dir(out)  # the first thing written
     with lock_folder(out):  # one process per --out; run_search takes it again
         return search_locked(args, strategy, evaluator, executor, out, budget, objectives, n_trials)

@@ -76,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
     evaluator = make_evaluator(args, progress=progress, epochs=0, check_memory=False)  # checks every input; does no work yet
     # The Hessian traces run on the full-precision network (T = 1) or at the space's largest config.
     evaluator.check_memory(timesteps=1 if args.hessian_network == "full" else None)
+    evaluator.data  # noqa: B018 - read (and so check) the data before anything is written
     out = check_output_dir(args.out or default_out("sensitivity"))
     with lock_folder(out):  # one process per --out
         return measure(args, out, evaluator, progress)
