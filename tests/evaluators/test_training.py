@@ -19,9 +19,8 @@ def test_full_precision_and_w4s2t1_on_digits(digits_evaluator):
     metrics = ev.score(ev.finetune(config, epochs=5))
     # W4S2T1 costs under 2 points of accuracy. Measured on the validation and test images
     # together (504; here 1.2 points): on the 144 validation images alone one image is 0.7
-    # points, and the gap there was 2.1 points (3 images) when this test pretrained the
-    # checkpoint itself, while it passed when another test had (the weights depend on torch's
-    # thread count at pretraining).
+    # points, and the gap there was 2.1 points (3 images) when this test ran alone, while it
+    # passed in the full suite, where another test had pretrained the cached checkpoint first.
     ev.prepare()
     n_val, n_test = len(ev.data.val), len(ev.data.test)
     fp_test = ev.describe()["full_precision_test_accuracy"]
