@@ -557,6 +557,7 @@ CASES = [
     ("search --strategy random --scoring one-shot --one-shot-epochs 0 --out {prev}", "--one-shot-epochs: 0 must be at least 1"),
     ("search --strategy random --scoring one-shot --bn-batches 0 --out {prev}", "--bn-batches: 0 must be at least 1"),
     ("search --strategy random --one-shot-epochs 3 --out {prev}", "add --scoring one-shot or drop it"),
+    ("search --strategy random --bn-batches 3 --out {prev}", "--bn-batches sets one-shot scoring; add --scoring one-shot or drop it"),
     ("search --strategy random --scoring one-shot --early-stop --out {prev}", "drop one of them"),
     ("compare --strategies random --evaluations 2 --one-shot-epochs 3 --out {prev}", "add --scoring one-shot or drop it"),
     ("search --ray 127.0.0.1:1 --out {prev}", "cannot reach a Ray cluster at 127.0.0.1:1"),

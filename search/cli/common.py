@@ -223,9 +223,12 @@ def new_evaluator(args: argparse.Namespace, *, progress: Any = None, epochs: int
     from spikebits.evaluators import Evaluator, OneShotEvaluator
 
     one_shot = getattr(args, "scoring", "finetune") == "one-shot"
-    extra = {"one_shot_epochs": args.one_shot_epochs, "bn_batches": args.bn_batches} if one_shot else {}
-    if not one_shot and getattr(args, "one_shot_epochs", None) is not None:
-        raise ConfigError("--one-shot-epochs sets the one-shot supernet; add --scoring one-shot or drop it")
+    extra = {"one_shot_epochs": args.one_shot_epochs} if one_shot else {}
+    if one_shot and args.bn_batches is not None:
+        extra["bn_batches"] = args.bn_batches
+    for flag, name in (("--one-shot-epochs", "one_shot_epochs"), ("--bn-batches", "bn_batches")):
+        if not one_shot and getattr(args, name, None) is not None:
+            raise ConfigError(f"{flag} sets one-shot scoring; add --scoring one-shot or drop it")
     return (OneShotEvaluator if one_shot else Evaluator)(
         args.model,
         args.dataset,
@@ -264,7 +267,7 @@ def add_scoring_arguments(p: argparse.ArgumentParser) -> None:
         help="training epochs of the one-shot supernet (default: enough to see 50,000 training images, 1 to 30 epochs)",
     )
     p.add_argument(
-        "--bn-batches", type=batch_count, default=8, metavar="N",
+        "--bn-batches", type=batch_count, metavar="N",
         help="batches of 256 training images over which one-shot scoring recomputes BatchNorm per config (default 8)",
     )
 
