@@ -6,6 +6,7 @@ same settings resume as before."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -31,6 +32,14 @@ def made(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path) -> tuple[Pat
     main(["space", "--dataset", "digits", "--out", str(space)])
     assert main([*BASE, "--cache-dir", str(cache_dir), "--out", str(out)]) == 0
     return out, {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+
+
+def copy_run(made: tuple[Path, dict[str, bytes]], tmp_path: Path) -> Path:
+    """A copy of the finished run's folder (its study included), to change at will."""
+    out, _ = made
+    copy = tmp_path / "run"
+    shutil.copytree(out, copy, ignore=shutil.ignore_patterns(".spikebits.lock"))
+    return copy
 
 
 #: (extra argv, the setting the error names, old value, new value): every setting that changes results.
@@ -82,15 +91,7 @@ def test_a_rerun_with_another_setting_is_refused_and_changes_nothing(capsys, mad
 
 def test_the_same_settings_resume_and_more_trials_continue_the_study(capsys, made, cache_dir, tmp_path):
     out, files = made
-    copy = tmp_path / "run"
-    copy.mkdir()
-    for name, data in files.items():
-        (copy / name).write_bytes(data)
-    for path in out.iterdir():  # the study kept in the folder, which a resume reads
-        if path.is_dir():
-            import shutil
-
-            shutil.copytree(path, copy / path.name)
+    copy = copy_run(made, tmp_path)
     assert main([*BASE, "--cache-dir", str(cache_dir), "--out", str(copy)]) == 0
     assert (copy / "trials.csv").read_text().count("\n") == 3  # no new trial: the study had its 2
     code = main([*BASE, "--cache-dir", str(cache_dir), "--out", str(copy), "--trials", "3"])
@@ -102,11 +103,7 @@ def test_the_same_settings_resume_and_more_trials_continue_the_study(capsys, mad
 
 
 def test_restart_discards_the_old_run_and_records_the_new_settings(capsys, made, cache_dir, tmp_path):
-    out, files = made
-    copy = tmp_path / "run"
-    copy.mkdir()
-    for name, data in files.items():
-        (copy / name).write_bytes(data)
+    copy = copy_run(made, tmp_path)
     (copy / "study.journal").write_bytes(b"not a study any more\n")  # discarded, never read
     (copy / "mine.txt").write_text("not spikebits'\n")
     code = main([*BASE, "--cache-dir", str(cache_dir), "--out", str(copy), "--epochs", "2", "--restart"])
@@ -127,12 +124,8 @@ def test_restart_discards_the_old_run_and_records_the_new_settings(capsys, made,
     (b"\xff\xfe", "UTF-8"),
 ])
 def test_a_folder_whose_settings_are_missing_or_damaged_is_refused(capsys, made, cache_dir, tmp_path, damage, words):
-    out, files = made
-    copy = tmp_path / "run"
-    copy.mkdir()
-    for name, data in files.items():
-        if name != SETTINGS_FILE:
-            (copy / name).write_bytes(data)
+    copy = copy_run(made, tmp_path)
+    (copy / SETTINGS_FILE).unlink()
     if damage is not None:
         (copy / SETTINGS_FILE).write_bytes(damage)
     code, err = run(capsys, *BASE, "--cache-dir", str(cache_dir), "--out", str(copy))
