@@ -24,8 +24,7 @@ from spikebits.models import (
     layer_specs,
     set_full_precision,
 )
-from spikebits.space import RECORD_METRICS, Config, ConfigError, SearchSpace
-from spikebits.space.config import short_repr
+from spikebits.space import RECORD_METRICS, Config, ConfigError, SearchSpace, short_repr
 
 
 def resolve_device(device: str | None) -> torch.device:
@@ -337,7 +336,7 @@ class Evaluator:
         apply_config(model, full)
         model.to(self.device)
         calibrate(model, self.data.train, device=self.device)
-        return self.train(model, epochs=epochs, on_epoch=on_epoch)
+        return self._fit(model, epochs=epochs, on_epoch=on_epoch)
 
     def train(self, model: SpikingNetwork, *, epochs: int | None = None, on_epoch=None, description: str = "fine-tune") -> SpikingNetwork:
         """Train the configured ``model`` in place with the fine-tuning settings (``epochs``
@@ -346,6 +345,10 @@ class Evaluator:
         config = current_config(model)
         if config is not None and set(config) == set(self.space.names):
             self.check_memory(config)
+        return self._fit(model, epochs=epochs, on_epoch=on_epoch, description=description)
+
+    def _fit(self, model: SpikingNetwork, *, epochs: int | None = None, on_epoch=None, description: str = "fine-tune") -> SpikingNetwork:
+        """:meth:`train` once its memory check is done (:meth:`finetune` made it before building the model)."""
         settings = self.finetune_settings
         if epochs is not None:
             settings = dataclasses.replace(settings, epochs=epochs)
