@@ -18,7 +18,14 @@ import torch
 from torch import Tensor, nn
 
 from spikebits.models.hooked import Firing, LIFFiring, RefinedFiring, tag_levels
-from spikebits.models.quantizers import held_bits, init_spike_step, quantize_unsigned, renewal_step, unsigned_levels
+from spikebits.models.quantizers import (
+    held_bits,
+    init_spike_step,
+    quantize_membrane,
+    quantize_unsigned,
+    renewal_step,
+    unsigned_levels,
+)
 
 
 #: An inclusive (lowest, highest) range of a learnable B_s or T; None: not learnable.
@@ -334,6 +341,31 @@ class RefinedNeuron(Neuron):
 
     def extra_repr(self) -> str:
         return f"bits={self.bits}, timesteps={self.timesteps}, tau={self.tau}"
+
+
+def refined_step(
+    v_prev: Tensor, x: Tensor, s_prev: Tensor, gamma: Tensor, spike_bits: int, *, tau: float = 1.0, membrane_bits: int | None = None
+) -> tuple[Tensor, Tensor]:
+    """One step of the refined neuron, (v_t, s_t) from (v_{t−1}, x_t, s_{t−1}), with the
+    membrane stored in ``membrane_bits`` U (None: unquantized, as :class:`RefinedNeuron` runs
+    today; ``docs/membrane_bits.md``):
+
+        v'_t = v_{t−1}/τ + x_t − s_{t−1}
+        u_t  = v'_t/γ,  or with U: c_t·2^(−F) (:func:`models.quantizers.quantize_membrane`)
+        v_t  = γ·u_t  (with U; else v'_t)
+        s_t  = γ·clip(⌊u_t + ½⌋, 0, 2^S − 1)
+
+    The forward reference the neuron's fused and watched paths will follow once U is wired in
+    (v_t carries the membrane quantizer's straight-through gradient, s_t none); the
+    unquantized step gives today's spikes (tested against :class:`RefinedNeuron`)."""
+    v = v_prev / tau + x - s_prev
+    if membrane_bits is None:
+        u = v / gamma
+    else:
+        u = quantize_membrane(v, gamma, membrane_bits, spike_bits)
+        v = gamma * u
+    level = torch.floor(u.detach() + 0.5).clamp_(0.0, float(unsigned_levels(spike_bits)))
+    return v, gamma * level
 
 
 class _FastSigmoidSpike(torch.autograd.Function):

@@ -159,6 +159,38 @@ def quantize_pow2(w: Tensor, alpha: Tensor, bits: int, bits_param: Tensor | None
     return _StepQuantize.apply(w, alpha, "pow2", bits, g, bits_param)
 
 
+def membrane_fraction_bits(membrane_bits: int, spike_bits: int) -> int:
+    """F = ⌈(U − S − 2)/2⌉: the fraction bits of a U-bit signed membrane beside S-bit spikes.
+    One sign bit and S + 1 integer bits (in units of γ) hold the top spike level and its
+    threshold; the bits beyond S + 2 go half to the fraction, half to headroom, so that both
+    the resolution and the range grow with U (``docs/membrane_bits.md``). U below S + 2: a
+    ``ValueError``."""
+    extra = int(membrane_bits) - int(spike_bits) - 2
+    if extra < 0:
+        raise ValueError(f"U = {membrane_bits} membrane bits cannot hold {spike_bits}-bit spikes; give U >= {spike_bits + 2}")
+    return (extra + 1) // 2
+
+
+def quantize_membrane(v: Tensor, gamma: Tensor, membrane_bits: int, spike_bits: int) -> Tensor:
+    """The membrane potential ``v`` stored in a U-bit signed fixed-point code whose step is
+    δ = γ·2^(−F) (:func:`membrane_fraction_bits`), returned in units of γ (``docs/membrane_bits.md``):
+
+        c = clip(⌊v/δ + ½⌋, −2^(U−1), 2^(U−1) − 1),    returned: c·2^(−F)  (= v_stored/γ)
+
+    Returned in units of γ so that the firing decision ⌊u + ½⌋ needs no division (c·2^(−F) is
+    exact in floating point; the thresholds n + ½ lie on the grid when F ≥ 1). Training:
+    straight-through, ∂u/∂v = 1/γ where the code is not saturated, 0 where it is; no gradient
+    reaches γ through δ."""
+    fraction = membrane_fraction_bits(membrane_bits, spike_bits)
+    scale = 2.0**fraction
+    u = v / gamma.detach()
+    code = torch.floor(u.detach() * scale + 0.5)
+    low, high = -(2.0 ** (membrane_bits - 1)), 2.0 ** (membrane_bits - 1) - 1
+    inside = (code >= low) & (code <= high)
+    stored = code.clamp_(low, high).div_(scale)
+    return torch.where(inside, u + (stored - u).detach(), stored)
+
+
 def quantize_weight(w: Tensor, alpha: Tensor, bits: int, scheme: str, bits_param: Tensor | None = None) -> Tensor:
     """Dispatch on ``scheme``: ``"uniform"`` (LSQ) or ``"pow2"``."""
     if scheme == "uniform":
