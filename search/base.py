@@ -14,7 +14,7 @@ from spikebits.evaluators.training import Progress
 from spikebits.results import TrialRecord
 from spikebits.search.halving import TrialPruned
 from spikebits.search.options import StrategyOptions
-from spikebits.space import Budget, Config, SearchSpace, SpikebitsError, TrainingStopped, one_line, unknown_name_error
+from spikebits.space import Budget, Config, DataError, OutputError, SearchSpace, SpikebitsError, TrainingStopped, one_line, unknown_name_error
 
 #: Trials a search runs when nobody says otherwise (strategies with a plan of their own, such
 #: as one supernet per target, may run fewer).
@@ -124,6 +124,13 @@ def failure_reason(err: BaseException) -> str:
     return one_line(err, MAX_REASON, with_type=not isinstance(err, SpikebitsError))
 
 
+def is_fatal(record: TrialRecord) -> bool:
+    """Whether ``record`` failed on what fails every trial alike: the data on disk
+    (:class:`space.DataError`) or an output that cannot be written (:class:`space.OutputError`);
+    the driver then stops the run (:meth:`search.driver.RunControl.fail`)."""
+    return bool(record.info.get("fatal"))
+
+
 def was_interrupted(record: TrialRecord) -> bool:
     """Whether ``record`` is a trial whose training was stopped on request (SIGINT, SIGTERM)."""
     return bool(record.info.get("interrupted"))
@@ -143,7 +150,11 @@ def evaluate_trial(
     exception inside the evaluator becomes a FAIL record with its one-line reason (and a short
     traceback in ``info``), so a failed trial never ends a search. A training stopped on request
     (:class:`space.TrainingStopped`) becomes a FAIL record with ``info["interrupted"]``
-    (:func:`was_interrupted`): the driver then stops the search. ``on_epoch(epoch, model)``
+    (:func:`was_interrupted`): the driver then stops the search. A data error or an output
+    that cannot be written (:class:`space.DataError`, :class:`space.OutputError`) fails every
+    trial alike: a FAIL record with ``info["fatal"]`` (:func:`is_fatal`), after which the
+    driver stops the search and the runner raises it once the finished trials are written.
+    ``on_epoch(epoch, model)``
     is passed to the evaluator (Ray's early stopping reports through it); one that raises
     :class:`search.halving.TrialPruned` (the local early stopping) makes a PRUNED record whose
     ``info`` holds the epoch and the validation accuracy at which it stopped."""
@@ -160,6 +171,11 @@ def evaluate_trial(
     except TrainingStopped as err:  # stopped at a batch boundary: a FAIL marked interrupted
         return TrialRecord.failed(
             number, config, failure_reason(err), strategy=strategy, wall_time_s=time.perf_counter() - start, info={"interrupted": True}
+        )
+    except (DataError, OutputError) as err:  # every trial would fail alike: recorded, then the run stops
+        return TrialRecord.failed(
+            number, config, failure_reason(err), strategy=strategy, wall_time_s=time.perf_counter() - start,
+            info={"fatal": True, "traceback": traceback.format_exc(limit=3)},
         )
     except Exception as err:  # a failed trial must not end the search
         return TrialRecord.failed(

@@ -15,22 +15,32 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from spikebits.results import TrialRecord
-from spikebits.search.base import Failed, Proposal, Strategy, TrialCallback, evaluate_trial, was_interrupted
+from spikebits.search.base import Failed, Proposal, Strategy, TrialCallback, evaluate_trial, is_fatal, was_interrupted
 
 
 @dataclass
 class RunControl:
     """What stops a run early: ``deadline`` — a ``time.monotonic()`` after which nothing more
     is asked (trials in flight finish); :meth:`request_stop` — ask nothing more, safe to call
-    from a signal handler. ``stop_reason`` says why a run stopped early (None: it did not)."""
+    from a signal handler; :meth:`fail` — ask nothing more and end the run as failed.
+    ``stop_reason`` says why a run stopped early (None: it did not)."""
 
     deadline: float | None = None
     stop_reason: str | None = None
+    #: Why the run must end as failed once its finished trials are written (a trial's data or
+    #: output error, :func:`search.base.is_fatal`); None: it need not.
+    failure: str | None = None
 
     def request_stop(self, reason: str = "stopped") -> None:
         """Ask nothing more (the first reason stays)."""
         if self.stop_reason is None:
             self.stop_reason = reason
+
+    def fail(self, reason: str) -> None:
+        """Ask nothing more, and end the run as failed with ``reason`` (the first stays)."""
+        if self.failure is None:
+            self.failure = reason
+        self.request_stop(f"stopped: {reason}")
 
     def stopped(self) -> bool:
         """Whether nothing more may be asked: a stop was requested or the deadline passed."""
@@ -100,6 +110,8 @@ class Driver:
         """Hand ``record`` back to the strategy, count it, and report it to the callback."""
         if was_interrupted(record):  # its training was stopped: ask nothing more
             self.control.request_stop(record.error or "interrupted")
+        elif is_fatal(record):  # every trial would fail alike (the data, an output)
+            self.control.fail(record.error or "a data or output error")
         self.strategy.tell(proposal, record)
         self.told += 1
         if self.callback is not None:

@@ -152,9 +152,20 @@ def run_search(
             strategy.publish(records, front, None)
     result = SearchResult(records, front, hv, reference, folder, wall, artifacts, interrupted=control.stop_reason is not None,
                           started_at=started_at, stop_reason=control.stop_reason)
-    if not result.interrupted:  # a run stopped before any trial finished has not failed
-        check_some_finished(records, folder)
+    check_outcome(result, control)
     return result
+
+
+def check_outcome(result: SearchResult, control: RunControl) -> None:
+    """A run that a trial's data or output error stopped (:meth:`RunControl.fail`), or whose
+    every trial failed, is a one-line :class:`space.SearchError`, raised after its files are
+    written (a run stopped on request before any trial finished has not failed)."""
+    if control.failure is not None:
+        finished = sum(r.state == "COMPLETE" for r in result.records)
+        where = f"; the {finished} finished trials are in {result.out_dir}" if result.out_dir is not None else ""
+        raise SearchError(f"the search stopped: {control.failure}{where}")
+    if not result.interrupted:
+        check_some_finished(result.records, result.out_dir)
 
 
 def publish_run(folder: Path, strategy: Strategy, records: Sequence[TrialRecord], front: Sequence[TrialRecord],

@@ -298,3 +298,44 @@ def test_the_same_command_gives_the_same_pareto_json(capsys, cache_dir, tmp_path
     first, second = (json.loads(t) for t in texts)
     assert _without_timing(first) == _without_timing(second) and first["points"]
     assert texts[0] == texts[1]  # pareto.json holds no timing field: byte-identical
+
+
+class _DataFailsAfter:
+    """A FakeEvaluator whose data breaks after ``good`` trials (a damaged file found by a later
+    read), or that fails one config with an ordinary error."""
+
+    def __new__(cls, good: int, error: type[Exception]):  # noqa: ANN204
+        from test_search import FakeEvaluator
+
+        class Breaking(FakeEvaluator):
+            def __call__(self, config):  # noqa: ANN001, ANN204
+                if len(self.calls) >= good:
+                    self.calls.append(config)
+                    raise error("events in sample-7.bin have x = -3, outside the sensor's 0..33; replace or remove it")
+                return super().__call__(config)
+
+        return Breaking()
+
+
+def test_a_data_error_in_a_trial_stops_the_run_after_writing_the_finished_trials(tmp_path):
+    # Issue 29: a data error failed every trial alike and the search went on asking; now the
+    # run stops at the first one, writes what finished, and ends with one line.
+    from spikebits.results import read_trial_records
+    from spikebits.search import run_search
+    from spikebits.space import DataError, SearchError
+
+    ev = _DataFailsAfter(2, DataError)
+    with pytest.raises(SearchError, match=r"the search stopped: events in sample-7.bin have x = -3.*the 2 finished trials are in"):
+        run_search("random", ev, objectives=("accuracy", "bit_budget"), n_trials=10, seed=0, out_dir=tmp_path / "out")
+    assert len(ev.calls) == 3  # nothing asked after the failing trial
+    records = read_trial_records(tmp_path / "out" / "trials.csv")
+    assert [r.state for r in records] == ["COMPLETE", "COMPLETE", "FAIL"]
+    assert json.loads((tmp_path / "out" / "run.json").read_text())["interrupted"].startswith("stopped: events in sample-7.bin")
+
+
+def test_an_ordinary_error_fails_only_its_trial(tmp_path):
+    from spikebits.search import run_search
+
+    ev = _DataFailsAfter(2, RuntimeError)
+    result = run_search("random", ev, objectives=("accuracy", "bit_budget"), n_trials=5, seed=0)
+    assert len(ev.calls) == 5 and [r.state for r in result.records].count("COMPLETE") == 2
