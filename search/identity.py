@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from spikebits.search.base import ConfigEvaluator, Strategy
-from spikebits.space import Budget, ConfigError, DataError, atomic_write_text, read_json_file
+from spikebits.space import Budget, ConfigError, DataError, atomic_write_text, read_json_file, remove_run_files
 
 #: The file that holds a run folder's settings.
 SETTINGS_FILE = "settings.json"
@@ -200,8 +200,6 @@ def claim_run_folder(folder: Path, settings: Mapping[str, Any], *, restart: bool
 def discard_run(folder: Path) -> None:
     """Remove a run's files from ``folder``: what its ``run.json`` lists, ``timeline.json``,
     the study spikebits keeps there, and ``settings.json``; nothing else."""
-    from spikebits.space import remove_run_files
-
     remove_run_files(folder)
     for name in (*STUDY_FILES, "timeline.json", SETTINGS_FILE):
         path = folder / name

@@ -199,12 +199,15 @@ def check_output_file(path: str | os.PathLike[str], what: str | None = None, hin
             raise OutputError(f"{what} is a symbolic link; give the path of a regular file (or a new one) instead")
         if not stat.S_ISREG(info.st_mode):
             raise OutputError(f"{what} is {file_kind(info.st_mode)}; give the path of a regular file (or a new one) instead")
-    for parent in path.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise OutputError(f"cannot write {what}: {parent} is not a folder; {hint}")
-            break
+    parent = nearest_existing_parent(path)
+    if parent is not None and not parent.is_dir():
+        raise OutputError(f"cannot write {what}: {parent} is not a folder; {hint}")
     return path
+
+
+def nearest_existing_parent(path: Path) -> Path | None:
+    """The closest folder above ``path`` that exists (it may be a file: the callers say so)."""
+    return next((parent for parent in path.parents if parent.exists()), None)
 
 
 def check_folder_path(path: str | os.PathLike[str], what: str) -> Path:
@@ -222,11 +225,9 @@ def check_folder_path(path: str | os.PathLike[str], what: str) -> Path:
             kind = "a file" if stat.S_ISREG(info.st_mode) else file_kind(info.st_mode)
             raise OutputError(f"{what} {path} is {kind}, not a folder; choose a folder")
         return path
-    for parent in path.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise OutputError(f"{what} {path} is inside {parent}, which is not a folder; choose a folder")
-            break
+    parent = nearest_existing_parent(path)
+    if parent is not None and not parent.is_dir():
+        raise OutputError(f"{what} {path} is inside {parent}, which is not a folder; choose a folder")
     return path
 
 
@@ -340,7 +341,8 @@ def run_files(folder: str | os.PathLike[str], run_file: str = "run.json") -> lis
     checkpoint, a hidden file or a path outside the folder; [] when it lists none."""
     path = Path(folder) / run_file
     try:
-        if not stat.S_ISREG(path.lstat().st_mode) or path.lstat().st_size > MAX_RUN_FILE_BYTES:
+        info = path.lstat()
+        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_RUN_FILE_BYTES:
             return []
         with open(path, "rb") as handle:
             files = json.load(handle).get("files", [])
