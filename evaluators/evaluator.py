@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -123,6 +124,7 @@ class Evaluator:
         input_shape: tuple[int, ...] | None = None,
         amp: bool = False,
         channels_last: bool = False,
+        membrane_bits: Sequence[int] | None = None,
     ) -> None:
         datasets.check_dataset(dataset)
         self.val_fraction, self.workers = check_val_fraction(val_fraction), resources.check_workers(workers)
@@ -154,6 +156,9 @@ class Evaluator:
         self.parameter_count = resources.parameter_count(probe)
         self._network_name = network_name(model, dataset, model_kwargs)
         self.space = space if space is not None else default_space(probe)
+        if membrane_bits:
+            # U searched in every unpinned layer (``--membrane-bits``; docs/membrane_bits.md)
+            self.space = self.space.searching_membrane(membrane_bits)
         if set(self.space.names) != {s.name for s in self.specs}:
             raise ConfigError(f"the space's layers do not match model {model!r}; write a fresh one with `spikebits space --model {model}`")
         self._data: datasets.DataSplit | None = None

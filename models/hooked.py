@@ -41,7 +41,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from spikebits.models.quantizers import unsigned_levels
+from spikebits.models.quantizers import membrane_fire, unsigned_levels
 
 try:  # snnTorch is optional (the ``neurobench`` extra): without it the firing modules are plain ReLU subclasses
     from snntorch import SpikingNeuron as SnnTorchNeuron
@@ -163,9 +163,18 @@ class Firing(Watched, *FIRING_BASES):  # type: ignore[misc]
 
 class RefinedFiring(Firing):
     """s_t = γ_t·k_t, k_t = clip(⌊v_t/γ_t + 0.5⌋, 0, 2^B − 1) (the refined neuron's firing,
-    the same arithmetic as its fused path); B = None: s_t = k_t = max(v_t, 0)."""
+    the same arithmetic as its fused path); B = None: s_t = k_t = max(v_t, 0). With a U-bit
+    membrane (``membrane_bits``) the membrane is stored first and ``stored`` holds v_t."""
 
-    def forward(self, membrane: Tensor, step: Tensor, bits: int | None) -> Tensor:  # type: ignore[override]
+    stored: Tensor | None = None
+
+    def forward(self, membrane: Tensor, step: Tensor, bits: int | None, membrane_bits: int | None = None) -> Tensor:  # type: ignore[override]
+        if membrane_bits is not None and bits is not None:
+            # A U-bit membrane: ``membrane`` is the charged v'_t; it is stored, and the spikes
+            # fire from the stored code (:func:`models.quantizers.membrane_fire`).
+            self.stored, spikes, self.level = membrane_fire(membrane, step, membrane_bits, bits)
+            self.mem = self.stored.detach()
+            return spikes
         self.mem = membrane.detach()
         if bits is None:
             spikes = torch.relu(membrane)

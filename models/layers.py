@@ -116,9 +116,9 @@ class SpikingLayer(nn.Module):
             self.weight_quantizer.configure(None)
         else:
             self.weight_quantizer.configure(choice.w_bits, choice.scheme)
-        bits, steps = (None, timesteps) if choice is None else (choice.s_bits, choice.timesteps)
+        bits, steps, membrane = (None, timesteps, None) if choice is None else (choice.s_bits, choice.timesteps, choice.u_bits)
         for neuron in self.neurons():
-            neuron.configure(bits, steps)
+            neuron.configure(bits, steps, membrane)
 
     def neurons(self) -> list[nn.Module]:
         """The neurons that run at this layer's S and T: the input neuron, then the output

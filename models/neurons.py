@@ -21,6 +21,7 @@ from spikebits.models.hooked import Firing, LIFFiring, RefinedFiring, tag_levels
 from spikebits.models.quantizers import (
     held_bits,
     init_spike_step,
+    membrane_fire,
     quantize_membrane,
     quantize_unsigned,
     renewal_step,
@@ -85,6 +86,12 @@ class Neuron(nn.Module, ABC):
         self.hysteresis = 0.0
         #: s_t = f(v_t) of one step, called once per step while watched (lifecycle, 4).
         self.firing = firing
+        #: U, the bits of the stored membrane (``docs/membrane_bits.md``); None: unquantized.
+        self.membrane_bits: int | None = None
+        self.register_parameter("membrane_param", None)
+        self.membrane_range = (2, 32)
+        #: The values U may take within its range when not every integer (None: all).
+        self.membrane_options: tuple[int, ...] | None = None
 
     @property
     @abstractmethod
@@ -99,13 +106,39 @@ class Neuron(nn.Module, ABC):
     def _fire_steps(self, x: Tensor) -> Tensor:
         """The ``[T, B, ...]`` spikes of ``x`` at the current S and T (lifecycle, 3 and 4)."""
 
-    def configure(self, bits: int | None, timesteps: int) -> None:
-        """Run at S = ``bits`` (None: full precision) for T = ``timesteps`` steps; drops B̂_s and T̂."""
+    def configure(self, bits: int | None, timesteps: int, membrane_bits: int | None = None) -> None:
+        """Run at S = ``bits`` (None: full precision) for T = ``timesteps`` steps with a
+        ``membrane_bits`` U-bit membrane (None: unquantized; a full-precision neuron ignores
+        it); drops B̂_s, T̂ and Û."""
         if timesteps < 1:
             raise ValueError("timesteps must be >= 1")
         self._configure_bits(bits, timesteps)
         self.timesteps = timesteps
         self.timesteps_param = None
+        self.membrane_bits = None if membrane_bits is None else int(membrane_bits)
+        self.membrane_param = None
+
+    def learn_membrane(
+        self, membrane_range: tuple[int, int], *, init: float | nn.Parameter | None = None, options: tuple[int, ...] | None = None
+    ) -> nn.Parameter:
+        """Make U learnable within the inclusive ``membrane_range`` (only at ``options`` when
+        given): each forward runs U = round(clip(Û)) (:func:`models.quantizers.held_bits`).
+        ``init`` is a starting value or an existing Û to share (tied layers; default: the
+        configured U, else the top of the range). Returns Û."""
+        self.membrane_range = (int(membrane_range[0]), int(membrane_range[1]))
+        self.membrane_options = tuple(options) if options is not None else None
+        if self.membrane_bits is None:
+            self.membrane_bits = self.membrane_range[1]
+        self.membrane_param = _shared_or_new(self.membrane_bits if init is None else init, ())
+        return self.membrane_param
+
+    def _current_membrane_bits(self) -> int | None:
+        """U of this forward: round(clip(Û)) while Û is learnable, else the configured U."""
+        if self.membrane_param is not None:
+            self.membrane_bits = held_bits(
+                self.membrane_param, *self.membrane_range, self.membrane_options, self.membrane_bits, self.hysteresis
+            )
+        return self.membrane_bits
 
     def _configure_bits(self, bits: int | None, timesteps: int) -> None:
         """Set S (``timesteps`` is the new T; ``self.timesteps`` still the old). Binary
@@ -148,14 +181,17 @@ class Neuron(nn.Module, ABC):
         """Whether this forward runs step by step through ``firing`` (lifecycle, 4)."""
         return not self.training and self.firing.watched
 
-    def _run(self, x: Tensor, fire: Callable[[int, Tensor], Tensor]) -> Tensor:
-        """The T steps from v_0 = s_0 = 0: v_t = charge(v_{t−1}, x, s_{t−1}), s_t = fire(t, v_t);
-        returns the stack ``[T, B, ...]``."""
+    def _run(self, x: Tensor, fire: Callable[[int, Tensor], Tensor], store: Callable[[Tensor], Tensor] | None = None) -> Tensor:
+        """The T steps from v_0 = s_0 = 0: v_t = charge(v_{t−1}, x, s_{t−1}) (then
+        ``store`` (v_t), a U-bit membrane, when given), s_t = fire(t, v_t); returns the stack
+        ``[T, B, ...]``."""
         v = torch.zeros_like(x)
         s = torch.zeros_like(x)
         out = []
         for t in range(self.timesteps):
             v = self.charge(v, x, s)
+            if store is not None:
+                v = store(v)
             s = fire(t, v)
             out.append(s)
         return torch.stack(out)
@@ -313,6 +349,9 @@ class RefinedNeuron(Neuron):
                 self.gamma.fill_(init_spike_step(x, self.bits))
                 self.initialized.fill_(True)
         learn_bits = self.bits_param is not None
+        membrane_bits = self._current_membrane_bits() if self.bits is not None else None
+        if membrane_bits is not None:
+            return self._stored_steps(x, learn_bits, membrane_bits)
         if self._watched():
             return self._watched_steps(x, learn_bits)
         if self.bits is not None and not learn_bits:
@@ -339,8 +378,35 @@ class RefinedNeuron(Neuron):
             return spikes
         return tag_levels(spikes, torch.stack(levels), self.gamma.detach()[: self.timesteps])
 
+    def _stored_steps(self, x: Tensor, learn_bits: bool, membrane_bits: int) -> Tensor:
+        """The T steps with a U-bit membrane (``docs/membrane_bits.md``): from v_0 = s_0 = 0,
+        v'_t = v_{t−1}/τ + x − s_{t−1}, then v_t (the stored membrane) and s_t fired from its
+        code (:func:`models.quantizers.membrane_fire`, straight-through gradients). Watched,
+        each step is a call of ``self.firing`` with U, and the spikes are tagged with their
+        levels."""
+        watched = self._watched()
+        if watched:
+            self.firing.start(x)
+        v = torch.zeros_like(x)
+        s = torch.zeros_like(x)
+        out, levels = [], []
+        for t in range(self.timesteps):
+            v = self.charge(v, x, s)
+            bits = self._step_bits(t, v) if learn_bits else self.bits
+            if watched:
+                s = self.firing(v, self.gamma[t], bits, membrane_bits)
+                v, level = self.firing.stored, self.firing.level
+            else:
+                bits_param = self.bits_param[t] if learn_bits else None
+                v, s, level = membrane_fire(v, self.gamma[t], membrane_bits, bits, bits_param, self.membrane_param)
+            out.append(s)
+            levels.append(level)
+        spikes = torch.stack(out)
+        return tag_levels(spikes, torch.stack(levels), self.gamma.detach()[: self.timesteps]) if watched else spikes
+
     def extra_repr(self) -> str:
-        return f"bits={self.bits}, timesteps={self.timesteps}, tau={self.tau}"
+        u = "" if self.membrane_bits is None else f", membrane_bits={self.membrane_bits}"
+        return f"bits={self.bits}, timesteps={self.timesteps}, tau={self.tau}{u}"
 
 
 def refined_step(
@@ -363,7 +429,7 @@ def refined_step(
         u = v / gamma
     else:
         u = quantize_membrane(v, gamma, membrane_bits, spike_bits)
-        v = gamma * u
+        v = gamma.detach() * u
     level = torch.floor(u.detach() + 0.5).clamp_(0.0, float(unsigned_levels(spike_bits)))
     return v, gamma * level
 
@@ -412,14 +478,24 @@ class LIFNeuron(Neuron):
         return self.beta * v * (1.0 - s) + x
 
     def _fire_steps(self, x: Tensor) -> Tensor:
+        membrane_bits = self._current_membrane_bits()
+        store = None if membrane_bits is None else (lambda v: self.store(v, membrane_bits))
         if not self._watched():
-            return self._run(x, lambda t, v: spike_fn(v - self.threshold, self.slope))
+            return self._run(x, lambda t, v: spike_fn(v - self.threshold, self.slope), store)
         self.firing.start(x)
-        spikes = self._run(x, lambda t, v: self.firing(v, self.threshold))
+        spikes = self._run(x, lambda t, v: self.firing(v, self.threshold), store)
         return tag_levels(spikes, spikes, torch.ones(self.timesteps, device=x.device, dtype=x.dtype))
 
+    def store(self, v: Tensor, membrane_bits: int) -> Tensor:
+        """The membrane ``v`` stored in U = ``membrane_bits`` bits with its step tied to the
+        threshold θ as a binary neuron's spike step (S = 1: δ = θ·2^(−F), F = ⌈(U − 3)/2⌉,
+        :func:`models.quantizers.quantize_membrane`); straight-through gradient."""
+        theta = torch.tensor(float(self.threshold), dtype=v.dtype, device=v.device)
+        return quantize_membrane(v, theta, membrane_bits, 1) * theta
+
     def extra_repr(self) -> str:
-        return f"beta={self.beta}, threshold={self.threshold}, timesteps={self.timesteps}"
+        u = "" if self.membrane_bits is None else f", membrane_bits={self.membrane_bits}"
+        return f"beta={self.beta}, threshold={self.threshold}, timesteps={self.timesteps}{u}"
 
 
 NEURONS: dict[str, type[Neuron]] = {"refined": RefinedNeuron, "lif": LIFNeuron}

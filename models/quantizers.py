@@ -160,15 +160,26 @@ def quantize_pow2(w: Tensor, alpha: Tensor, bits: int, bits_param: Tensor | None
 
 
 def membrane_fraction_bits(membrane_bits: int, spike_bits: int) -> int:
-    """F = ⌈(U − S − 2)/2⌉: the fraction bits of a U-bit signed membrane beside S-bit spikes.
-    One sign bit and S + 1 integer bits (in units of γ) hold the top spike level and its
-    threshold; the bits beyond S + 2 go half to the fraction, half to headroom, so that both
-    the resolution and the range grow with U (``docs/membrane_bits.md``). U below S + 2: a
-    ``ValueError``."""
-    extra = int(membrane_bits) - int(spike_bits) - 2
-    if extra < 0:
-        raise ValueError(f"U = {membrane_bits} membrane bits cannot hold {spike_bits}-bit spikes; give U >= {spike_bits + 2}")
-    return (extra + 1) // 2
+    """F = max(0, ⌈(U − S − 2)/2⌉): the fraction bits of a U-bit signed membrane beside S-bit
+    spikes. One sign bit and S + 1 integer bits (in units of γ) hold the top spike level and
+    its threshold; the bits beyond S + 2 go half to the fraction, half to headroom, so that
+    both the resolution and the range grow with U (``docs/membrane_bits.md``). Below S + 2
+    there is no fraction (F = 0) and the range itself is short: the highest code
+    2^(U−1) − 1 caps the spike levels the neuron can reach."""
+    return max(0, (int(membrane_bits) - int(spike_bits) - 1) // 2)
+
+
+def membrane_codes(v: Tensor, gamma: Tensor, membrane_bits: int, spike_bits: int) -> tuple[Tensor, Tensor]:
+    """(u, inside): the membrane ``v`` stored in a U-bit signed fixed-point code of step
+    δ = γ·2^(−F), returned in units of γ, u = c·2^(−F) with
+    c = clip(⌊v/δ + ½⌋, −2^(U−1), 2^(U−1) − 1), and a float mask, 1 where c was not
+    saturated. No autograd (the callers carry the straight-through gradient)."""
+    fraction = membrane_fraction_bits(membrane_bits, spike_bits)
+    scale = 2.0**fraction
+    code = torch.floor((v / gamma).mul_(scale).add_(0.5))
+    low, high = -(2.0 ** (membrane_bits - 1)), 2.0 ** (membrane_bits - 1) - 1
+    inside = ((code >= low) & (code <= high)).to(v.dtype)
+    return code.clamp_(low, high).div_(scale), inside
 
 
 def quantize_membrane(v: Tensor, gamma: Tensor, membrane_bits: int, spike_bits: int) -> Tensor:
@@ -181,14 +192,94 @@ def quantize_membrane(v: Tensor, gamma: Tensor, membrane_bits: int, spike_bits: 
     exact in floating point; the thresholds n + ½ lie on the grid when F ≥ 1). Training:
     straight-through, ∂u/∂v = 1/γ where the code is not saturated, 0 where it is; no gradient
     reaches γ through δ."""
-    fraction = membrane_fraction_bits(membrane_bits, spike_bits)
-    scale = 2.0**fraction
-    u = v / gamma.detach()
-    code = torch.floor(u.detach() * scale + 0.5)
-    low, high = -(2.0 ** (membrane_bits - 1)), 2.0 ** (membrane_bits - 1) - 1
-    inside = (code >= low) & (code <= high)
-    stored = code.clamp_(low, high).div_(scale)
-    return torch.where(inside, u + (stored - u).detach(), stored)
+    stored, inside = membrane_codes(v.detach(), gamma.detach(), membrane_bits, spike_bits)
+    return _StraightThrough.apply(v / gamma.detach(), stored, inside)
+
+
+class _StraightThrough(torch.autograd.Function):
+    """Forward ``value`` exactly; backward the gradient to ``x`` times ``mask``."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, value: Tensor, mask: Tensor) -> Tensor:  # type: ignore[override]
+        ctx.save_for_backward(mask)
+        return value.clone()
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):  # type: ignore[override]
+        (mask,) = ctx.saved_tensors
+        return grad * mask, None, None
+
+
+class _MembraneFire(torch.autograd.Function):
+    """One step of a refined neuron with a U-bit membrane: store the charged membrane v'
+    (:func:`membrane_codes`), then fire from the stored code, as one node.
+
+    Forward: u = c·2^(−F) (the stored membrane in units of γ), v = γ·u,
+    k = clip(⌊u + ½⌋, 0, Q), s = γ·k. The level is computed from u itself, never from
+    (γ·u)/γ, so a membrane stored on a threshold fires there exactly.
+
+    Backward (straight-through, LSQ): with m = [code not saturated] and i = [0 < u < Q],
+    ∂L/∂v' = m·(∂L/∂v + i·∂L/∂s); ∂L/∂γ = g·(Σ ∂L/∂s·k − Σ ∂L/∂s·i·u) (the spike quantizer's
+    LSQ gradient, :func:`quantize_unsigned`; none through δ); B̂_s: the clipping-boundary
+    gradient of :func:`quantize_unsigned`; Û: the saturation boundary, whose range
+    2^(U−1−F)·γ grows by about √2 per bit, so ∂v/∂U = v·ln2/2 where saturated.
+    """
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx, v: Tensor, step: Tensor, membrane_bits: int, spike_bits: int, g: float, bits_param: Tensor | None, membrane_param: Tensor | None
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        u, inside = membrane_codes(v, step, membrane_bits, spike_bits)
+        q = float(unsigned_levels(spike_bits))
+        level = torch.add(u, 0.5).floor_().clamp_(0.0, q)
+        stored = u * step
+        ctx.save_for_backward(u, inside, level, step, stored)
+        ctx.q, ctx.g, ctx.bits = q, g, spike_bits
+        ctx.bits_shape = None if bits_param is None else bits_param.shape
+        ctx.membrane_shape = None if membrane_param is None else membrane_param.shape
+        ctx.mode = "unsigned"
+        ctx.mark_non_differentiable(level)
+        return stored, level * step, level
+
+    @staticmethod
+    def backward(ctx, grad_stored: Tensor, grad_spikes: Tensor, _grad_level: Tensor):  # type: ignore[override]
+        u, inside, level, step, stored = ctx.saved_tensors
+        spike_inside = torch.ops.aten.hardtanh_backward(grad_spikes, u, 0.0, ctx.q)
+        grad_v = (grad_stored + spike_inside) * inside
+        flat, flat_level = grad_spikes.reshape(-1), level.reshape(-1)
+        grad_step = grad_bits = grad_membrane = None
+        if ctx.needs_input_grad[1] or ctx.needs_input_grad[5]:
+            grad_level = torch.dot(flat, flat_level)
+        if ctx.needs_input_grad[1]:
+            total = grad_level - torch.dot(spike_inside.reshape(-1), u.reshape(-1))
+            grad_step = (total * ctx.g).reshape(step.shape)
+        if ctx.needs_input_grad[5]:
+            ctx.hi = ctx.q
+            grad_bits = _bits_gradient(ctx, grad_level, spike_inside, flat_level, step).reshape(ctx.bits_shape)
+        if ctx.needs_input_grad[6]:
+            saturated = (1.0 - inside).mul_(grad_stored).mul_(stored)
+            grad_membrane = (saturated.sum() * (math.log(2.0) / 2)).reshape(ctx.membrane_shape)
+        return grad_v, grad_step, None, None, None, grad_bits, grad_membrane
+
+
+def membrane_fire(
+    v: Tensor,
+    gamma: Tensor,
+    membrane_bits: int,
+    spike_bits: int,
+    bits_param: Tensor | None = None,
+    membrane_param: Tensor | None = None,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """(v_t, s_t, k_t) of a refined neuron whose charged membrane is ``v`` (v'_t), stored in
+    ``membrane_bits`` U and fired at ``spike_bits`` S with step ``gamma`` (γ_t):
+
+        v_t = γ·c·2^(−F)  (:func:`quantize_membrane`),  k_t = clip(⌊c·2^(−F) + ½⌋, 0, 2^S − 1),  s_t = γ·k_t
+
+    (k_t, the integer levels, carries no gradient.)
+    Gradients: :class:`_MembraneFire` (``bits_param`` B̂_s and ``membrane_param`` Û, when
+    learnable, get their clipping-boundary gradients)."""
+    g = 1.0 / math.sqrt(v.numel() * unsigned_levels(spike_bits))
+    return _MembraneFire.apply(v, gamma, int(membrane_bits), int(spike_bits), g, bits_param, membrane_param)
 
 
 def quantize_weight(w: Tensor, alpha: Tensor, bits: int, scheme: str, bits_param: Tensor | None = None) -> Tensor:

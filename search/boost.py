@@ -112,7 +112,7 @@ def boost_config(space: SearchSpace, base: Config, layers: Sequence[str], steps:
         if rep not in decisions:
             continue  # pinned
         options, c = space.layers[rep], decisions[rep]
-        decisions[rep] = LayerChoice(up(options.w_bits, c.w_bits), up(options.s_bits, c.s_bits), c.timesteps, c.scheme)
+        decisions[rep] = LayerChoice(up(options.w_bits, c.w_bits), up(options.s_bits, c.s_bits), c.timesteps, c.scheme, c.u_bits)
     return space.expand(decisions)
 
 

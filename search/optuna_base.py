@@ -267,8 +267,14 @@ class OptunaStrategy(Strategy):
         return len(before) >= self.n_trials
 
     # ------------------------------------------------------------------ parameters
-    #: The four choices of a decision, in the order of the flat parameter names.
-    KEYS = (("w_bits", "w_bits"), ("s_bits", "s_bits"), ("timesteps", "timesteps"), ("scheme", "schemes"))
+    #: The LayerOptions field that lists the values of each choice (the flat parameter names
+    #: use the LayerChoice field).
+    OPTION_FIELD = {"w_bits": "w_bits", "s_bits": "s_bits", "timesteps": "timesteps", "scheme": "schemes", "u_bits": "u_bits"}
+
+    def keys(self, layer: str) -> list[tuple[str, str]]:
+        """(flat key, options field) of each choice of the decision ``layer``: W, S, T, scheme,
+        and U where the layer searches it (:meth:`space.SearchSpace.decision_keys`)."""
+        return [(key, self.OPTION_FIELD[key]) for key in self.space.decision_keys(layer)]
 
     def suggest(self, trial: optuna.trial.Trial) -> dict[str, Any]:
         """The flat parameters (``conv2.w_bits`` …, DESIGN) of a new trial: one categorical
@@ -277,7 +283,7 @@ class OptunaStrategy(Strategy):
         params: dict[str, Any] = {}
         for layer in self.space.decisions:
             opts = self.space.layers[layer]
-            for key, field in self.KEYS:
+            for key, field in self.keys(layer):
                 params[f"{layer}.{key}"] = trial.suggest_categorical(f"{layer}.{key}", list(getattr(opts, field)))
         return params
 

@@ -53,7 +53,7 @@ class QMCStrategy(OptunaStrategy):
     def suggest(self, trial: optuna.trial.Trial) -> dict[str, Any]:
         params: dict[str, Any] = {}
         for layer in self.space.decisions:
-            for key, field in self.KEYS:
+            for key, field in self.keys(layer):
                 options = self._options(layer, field)
                 params[f"{layer}.{key}"] = options[trial.suggest_int(f"{layer}.{key}.index", 0, len(options) - 1)]
         return params
@@ -61,13 +61,13 @@ class QMCStrategy(OptunaStrategy):
     def encode(self, flat: dict[str, Any]) -> dict[str, Any]:
         out = {}
         for layer in self.space.decisions:
-            for key, field in self.KEYS:
+            for key, field in self.keys(layer):
                 out[f"{layer}.{key}.index"] = self._options(layer, field).index(flat[f"{layer}.{key}"])
         return out
 
     def decode(self, params: dict[str, Any]) -> dict[str, Any]:
         flat = {}
         for layer in self.space.decisions:
-            for key, field in self.KEYS:
+            for key, field in self.keys(layer):
                 flat[f"{layer}.{key}"] = self._options(layer, field)[int(params[f"{layer}.{key}.index"])]
         return flat

@@ -21,7 +21,15 @@ MAX_BITS = 16
 #: (``evaluate --cost-only``) stay available for any T; the evaluators refuse a larger T before
 #: they allocate anything (:func:`evaluators.resources.check_timesteps`).
 MAX_TIMESTEPS = 4096
-FIELDS: tuple[str, ...] = ("w_bits", "s_bits", "timesteps", "scheme")
+#: Narrowest and widest membrane U a layer's neuron may store (docs/membrane_bits.md): one
+#: sign bit and one integer bit at least; 32 bits approach the unquantized neuron.
+MIN_MEMBRANE_BITS = 2
+MAX_MEMBRANE_BITS = 32
+#: The keys of one layer's choice; ``u_bits`` (membrane bits U) is optional: absent or null
+#: is the unquantized membrane, today's neuron.
+FIELDS: tuple[str, ...] = ("w_bits", "s_bits", "timesteps", "scheme", "u_bits")
+#: The keys of one layer's options (:meth:`LayerOptions.to_dict`); ``u_bits`` is optional.
+OPTION_KEYS: tuple[str, ...] = ("w_bits", "s_bits", "timesteps", "schemes", "u_bits")
 #: Largest config or space file :meth:`Config.from_file` and :meth:`SearchSpace.from_file` read
 #: (a real one is a few kB).
 MAX_JSON_FILE_BYTES = 16 << 20
@@ -47,17 +55,23 @@ def check_layer_name(name: Any, what: str) -> str:
 
 @dataclass(frozen=True)
 class LayerChoice:
-    """One layer's decision: weight bits W, input-spike bits S, time steps T, weight scheme.
+    """One layer's decision: weight bits W, input-spike bits S, time steps T, weight scheme,
+    and membrane bits U.
 
     ``s_bits`` is the bit width of the spikes the layer *receives* (its input activations)
     and ``timesteps`` the number of time steps over which it receives them, so that
-    S-ACE = MACs · W · Σ_t S pairs the three numbers of one layer (DESIGN.md).
+    S-ACE = MACs · W · Σ_t S pairs the three numbers of one layer (DESIGN.md). ``u_bits`` is
+    the width U of the membrane potential of the neuron that fires those spikes, a signed
+    fixed-point number whose step is tied to the spike step (``docs/membrane_bits.md``);
+    None: the unquantized membrane (what every layer runs when U is not searched; costs then
+    count the energy model's ``membrane_bits``).
     """
 
     w_bits: int
     s_bits: int
     timesteps: int
     scheme: str = "uniform"
+    u_bits: int | None = None
 
     def __post_init__(self) -> None:
         w = _as_int(self.w_bits, "w_bits")
@@ -74,9 +88,18 @@ class LayerChoice:
             raise ConfigError(f"timesteps={short_repr(t)} is out of range; use 1 or more")
         if not isinstance(self.scheme, str) or self.scheme not in SCHEMES:
             raise ConfigError(f"scheme={short_repr(self.scheme)} is unknown; use one of {', '.join(SCHEMES)}")
+        if self.u_bits is not None:
+            u = _as_int(self.u_bits, "u_bits")
+            object.__setattr__(self, "u_bits", u)
+            if not MIN_MEMBRANE_BITS <= u <= MAX_MEMBRANE_BITS:
+                raise ConfigError(f"u_bits={short_repr(u)} is out of range; use {MIN_MEMBRANE_BITS} to {MAX_MEMBRANE_BITS}, or leave it out for an unquantized membrane")
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The JSON form; ``u_bits`` only when set (a config without U reads and writes as before U existed)."""
+        out = asdict(self)
+        if self.u_bits is None:
+            del out["u_bits"]
+        return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], where: str = "layer") -> LayerChoice:
@@ -89,14 +112,16 @@ class LayerChoice:
         if missing:
             raise ConfigError(f"{where}: missing {', '.join(missing)}")
         try:
-            return cls(data["w_bits"], data["s_bits"], data["timesteps"], data.get("scheme", "uniform"))
+            return cls(data["w_bits"], data["s_bits"], data["timesteps"], data.get("scheme", "uniform"), data.get("u_bits"))
         except ConfigError as err:
             raise ConfigError(f"{where}: {err}") from None
 
     def short(self) -> str:
-        """Compact label such as ``W4S2T1`` or ``W4pS2T1`` (p marks power-of-two weights)."""
+        """Compact label such as ``W4S2T1``, ``W4pS2T1`` (p marks power-of-two weights) or
+        ``W4S2T1U8`` (a U-bit membrane)."""
         p = "p" if self.scheme == "pow2" else ""
-        return f"W{self.w_bits}{p}S{self.s_bits}T{self.timesteps}"
+        u = "" if self.u_bits is None else f"U{self.u_bits}"
+        return f"W{self.w_bits}{p}S{self.s_bits}T{self.timesteps}{u}"
 
 
 def parse_json(text: str | bytes, what: str) -> Any:
@@ -131,17 +156,19 @@ def nearest_option(value: float, options: Iterable[int]) -> int:
 
 @dataclass(frozen=True)
 class LayerOptions:
-    """The values a search may choose for one layer."""
+    """The values a search may choose for one layer. ``u_bits``: the membrane widths U to
+    search; empty (the default) keeps the unquantized membrane (U = None), today's neuron."""
 
     w_bits: tuple[int, ...] = (1, 2, 3, 4, 8)
     s_bits: tuple[int, ...] = (1, 2, 4)
     timesteps: tuple[int, ...] = (1, 2, 4)
     schemes: tuple[str, ...] = SCHEMES
+    u_bits: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
-        for name in ("w_bits", "s_bits", "timesteps", "schemes"):
+        for name in OPTION_KEYS:
             values = tuple(getattr(self, name))
-            if not values:
+            if not values and name != "u_bits":
                 raise ConfigError(f"option list {name} is empty; give at least one value")
             if name != "schemes":
                 values = tuple(sorted({_as_int(v, name) for v in values}))
@@ -152,8 +179,18 @@ class LayerOptions:
                 values = tuple(dict.fromkeys(values))
             object.__setattr__(self, name, values)
         # Every combination must be a valid LayerChoice.
-        LayerChoice(max(self.w_bits), max(self.s_bits), max(self.timesteps), self.schemes[0])
-        LayerChoice(min(self.w_bits), min(self.s_bits), min(self.timesteps), self.schemes[-1])
+        LayerChoice(max(self.w_bits), max(self.s_bits), max(self.timesteps), self.schemes[0], max(self.u_bits, default=None))
+        LayerChoice(min(self.w_bits), min(self.s_bits), min(self.timesteps), self.schemes[-1], min(self.u_bits, default=None))
+
+    @property
+    def membrane_options(self) -> tuple[int | None, ...]:
+        """The U a choice may take: ``u_bits``, or (None,) when U is not searched."""
+        return self.u_bits or (None,)
+
+    @property
+    def searches_membrane(self) -> bool:
+        """Whether U is a decision of this layer (``u_bits`` given)."""
+        return bool(self.u_bits)
 
     def allows(self, choice: LayerChoice) -> bool:
         return (
@@ -161,6 +198,7 @@ class LayerOptions:
             and choice.s_bits in self.s_bits
             and choice.timesteps in self.timesteps
             and choice.scheme in self.schemes
+            and choice.u_bits in self.membrane_options
         )
 
     def choices(self) -> Iterator[LayerChoice]:
@@ -169,22 +207,29 @@ class LayerOptions:
             for w in self.w_bits:
                 for s in self.s_bits:
                     for t in self.timesteps:
-                        yield LayerChoice(w, s, t, scheme)
+                        for u in self.membrane_options:
+                            yield LayerChoice(w, s, t, scheme, u)
 
     def largest(self) -> LayerChoice:
-        return LayerChoice(max(self.w_bits), max(self.s_bits), max(self.timesteps), self.schemes[0])
+        return LayerChoice(max(self.w_bits), max(self.s_bits), max(self.timesteps), self.schemes[0], max(self.u_bits, default=None))
 
     def smallest(self) -> LayerChoice:
-        return LayerChoice(min(self.w_bits), min(self.s_bits), min(self.timesteps), self.schemes[0])
+        return LayerChoice(min(self.w_bits), min(self.s_bits), min(self.timesteps), self.schemes[0], min(self.u_bits, default=None))
+
+    def count(self) -> int:
+        """How many choices these options allow."""
+        return len(self.w_bits) * len(self.s_bits) * len(self.timesteps) * len(self.schemes) * len(self.membrane_options)
 
     def to_dict(self) -> dict[str, list[Any]]:
-        return {k: list(getattr(self, k)) for k in ("w_bits", "s_bits", "timesteps", "schemes")}
+        """The JSON form; ``u_bits`` only when U is searched (a space file without U reads and
+        writes as before U existed)."""
+        return {k: list(getattr(self, k)) for k in OPTION_KEYS if k != "u_bits" or self.u_bits}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], where: str = "options") -> LayerOptions:
         if not isinstance(data, Mapping):
-            raise ConfigError(f"{where}: expected an object with w_bits, s_bits, timesteps, schemes")
-        known = ("w_bits", "s_bits", "timesteps", "schemes")
+            raise ConfigError(f"{where}: expected an object with w_bits, s_bits, timesteps, schemes (and u_bits)")
+        known = OPTION_KEYS
         extra = [str(k) for k in data if k not in known]
         if extra:
             raise ConfigError(f"{where}: unknown field(s) {', '.join(map(short_repr, sorted(extra)))}; use {', '.join(sorted(known))}")
@@ -275,7 +320,8 @@ class Config(Mapping[str, LayerChoice]):
         flat: dict[str, Any] = {}
         for name, c in self.layers.items():
             for key in FIELDS:
-                flat[f"{name}.{key}"] = getattr(c, key)
+                if key != "u_bits" or c.u_bits is not None:
+                    flat[f"{name}.{key}"] = getattr(c, key)
         return flat
 
     @classmethod

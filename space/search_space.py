@@ -97,6 +97,16 @@ class SearchSpace:
         group = self.group_of(name)
         return SearchSpace({n: (options if n in group else o) for n, o in self.layers.items()}, self.ties, self.pinned, self.model)
 
+    def searching_membrane(self, u_bits: Iterable[int]) -> SearchSpace:
+        """A copy where every unpinned layer searches the membrane widths ``u_bits`` (U) beside
+        its W, S, T and scheme (an empty ``u_bits``: every layer keeps the unquantized
+        membrane); pinned layers keep their pin."""
+        u_bits = tuple(u_bits)
+        layers = {
+            n: o if n in self.pinned else LayerOptions(o.w_bits, o.s_bits, o.timesteps, o.schemes, u_bits) for n, o in self.layers.items()
+        }
+        return SearchSpace(layers, self.ties, self.pinned, self.model)
+
     # ----------------------------------------------------------------- queries
     @property
     def names(self) -> list[str]:
@@ -132,8 +142,7 @@ class SearchSpace:
         """Number of distinct configs."""
         total = 1
         for n in self.decisions:
-            o = self.layers[n]
-            total *= len(o.w_bits) * len(o.s_bits) * len(o.timesteps) * len(o.schemes)
+            total *= self.layers[n].count()
         return total
 
     def configs(self) -> Iterator[Config]:
@@ -172,15 +181,19 @@ class SearchSpace:
         """Every unpinned decision at its largest W, S and T (first scheme); pins kept."""
         return self.expand({n: self.layers[n].largest() for n in self.decisions})
 
-    def nearest_config(self, w_bits: float | None = None, s_bits: float | None = None, timesteps: float | None = None) -> Config:
-        """Every unpinned decision at the options nearest to ``w_bits``, ``s_bits`` and
-        ``timesteps`` (a tie goes to the smaller option; ``None``: the largest option), with
-        the uniform scheme where the layer allows it; pins kept."""
+    def nearest_config(
+        self, w_bits: float | None = None, s_bits: float | None = None, timesteps: float | None = None, u_bits: float | None = None
+    ) -> Config:
+        """Every unpinned decision at the options nearest to ``w_bits``, ``s_bits``,
+        ``timesteps`` and ``u_bits`` (a tie goes to the smaller option; ``None``: the largest
+        option), with the uniform scheme where the layer allows it; pins kept. A layer that
+        does not search U keeps the unquantized membrane."""
         choices = {}
         for n in self.decisions:
             o = self.layers[n]
             near = [max(opts) if x is None else nearest_option(x, opts) for opts, x in ((o.w_bits, w_bits), (o.s_bits, s_bits), (o.timesteps, timesteps))]
-            choices[n] = LayerChoice(*near, "uniform" if "uniform" in o.schemes else o.schemes[0])
+            u = (max(o.u_bits) if u_bits is None else nearest_option(u_bits, o.u_bits)) if o.u_bits else None
+            choices[n] = LayerChoice(*near, "uniform" if "uniform" in o.schemes else o.schemes[0], u)
         return self.expand(choices)
 
     def uniform(self, choice: LayerChoice, *, include_pinned: bool = False) -> Config:
@@ -227,14 +240,22 @@ class SearchSpace:
                 raise ConfigError(
                     f"layer {n!r}: {given.short()} ({given.scheme}) is outside its options "
                     f"w_bits {list(o.w_bits)}, s_bits {list(o.s_bits)}, timesteps {list(o.timesteps)}, schemes {list(o.schemes)}"
+                    + (f", u_bits {list(o.u_bits)}" if o.u_bits else ", an unquantized membrane (no u_bits)")
                 )
             layers[n] = given
         return Config(layers)
 
+    def decision_keys(self, name: str) -> tuple[str, ...]:
+        """The choices a search makes for the decision ``name``, as :class:`LayerChoice`
+        fields: W, S, T and scheme, and U where the layer searches it
+        (:attr:`LayerOptions.searches_membrane`)."""
+        return FIELDS if self.layers[name].searches_membrane else FIELDS[:4]
+
     def flat_params(self, config: Config) -> dict[str, Any]:
-        """Optuna parameters of ``config``: flat names for the representatives only."""
+        """Optuna parameters of ``config``: flat names for the representatives only (U only
+        where the layer searches it)."""
         flat = config.to_flat()
-        return {f"{n}.{k}": flat[f"{n}.{k}"] for n in self.decisions for k in FIELDS}
+        return {f"{n}.{k}": flat.get(f"{n}.{k}") for n in self.decisions for k in self.decision_keys(n)}
 
     def from_params(self, params: Mapping[str, Any]) -> Config:
         """Inverse of :meth:`flat_params`."""

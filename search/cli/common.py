@@ -13,7 +13,7 @@ from typing import Any
 
 from spikebits.evaluators.resources import MAX_EPOCHS, MAX_WORKERS
 from spikebits.search.compare import MAX_SEEDS as COMPARE_MAX_SEEDS
-from spikebits.space import Config, ConfigError, SearchSpace, SpikebitsError, parse_json, read_input_text, unknown_name_error
+from spikebits.space import Config, ConfigError, SearchSpace, SpikebitsError, parse_json, read_input_text, short_repr, unknown_name_error
 
 #: Largest config or space file read (a real one is a few kB).
 MAX_JSON_BYTES = 16 << 20
@@ -251,6 +251,7 @@ def new_evaluator(args: argparse.Namespace, *, progress: Any = None, epochs: int
         amp=args.amp,
         channels_last=args.channels_last,
         model_kwargs=model_kwargs(args),
+        membrane_bits=getattr(args, "membrane_bits", None),
         **extra,
     )
 
@@ -367,10 +368,36 @@ def add_model_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
+def membrane_list(text: str) -> tuple[int, ...]:
+    """``--membrane-bits``: a comma-separated list of membrane widths U, each 2 to 32."""
+    from spikebits.space.config import MAX_MEMBRANE_BITS, MIN_MEMBRANE_BITS
+
+    values = []
+    for part in text.split(","):
+        try:
+            value = int(part.strip())
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{short_repr(part.strip())} is not a whole number; give widths such as 4,8,16") from None
+        if not MIN_MEMBRANE_BITS <= value <= MAX_MEMBRANE_BITS:
+            raise argparse.ArgumentTypeError(f"{value} is out of range; give widths from {MIN_MEMBRANE_BITS} to {MAX_MEMBRANE_BITS}, such as 4,8,16")
+        values.append(value)
+    return tuple(sorted(set(values)))
+
+
+def add_membrane_argument(p: argparse.ArgumentParser) -> None:
+    """``--membrane-bits U,U,...``: search the membrane width U in every unpinned layer."""
+    p.add_argument(
+        "--membrane-bits", type=membrane_list, metavar="U,U,...",
+        help="also search each unpinned layer's membrane width U among these (e.g. 4,8,12,16; docs/membrane_bits.md); "
+        "default: an unquantized membrane, costs at the energy model's membrane_bits",
+    )
+
+
 def add_common_arguments(p: argparse.ArgumentParser) -> None:
     """The flags of every subcommand that trains or evaluates."""
     add_model_arguments(p)
     p.add_argument("--space", help="search space JSON (from `spikebits space`), edited per layer")
+    add_membrane_argument(p)
     p.add_argument("--seed", type=seed_int, default=0, help="seed of the data split, training and sampler")
     p.add_argument("--device", default="cpu", help="cpu, cuda (cuda:N) or auto (cuda when a GPU is there)")
     p.add_argument(

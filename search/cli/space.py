@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from spikebits.search.cli.common import add_model_arguments, build_model
+from spikebits.search.cli.common import add_membrane_argument, add_model_arguments, build_model
 from spikebits.space import atomic_write_text, check_output_file
 
 
@@ -14,6 +14,7 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser("space", help="print a model's default search space as JSON")
     add_model_arguments(p)
     p.add_argument("--unpin-first", action="store_true", help="let the search choose the first layer too")
+    add_membrane_argument(p)
     p.add_argument("--out", help="write to this file instead of printing")
     p.set_defaults(func=run)
 
@@ -24,7 +25,10 @@ def run(args: argparse.Namespace) -> int:
     if args.out:
         check_output_file(args.out, f"--out {args.out}")
     model, info = build_model(args)
-    text = models.default_space(model, pin_first=not args.unpin_first).to_json()
+    space = models.default_space(model, pin_first=not args.unpin_first)
+    if args.membrane_bits:
+        space = space.searching_membrane(args.membrane_bits)
+    text = space.to_json()
     print(f"input shape {','.join(map(str, info.input_shape))} ({args.dataset})", file=sys.stderr)
     if args.out:
         atomic_write_text(args.out, text + "\n")

@@ -3,8 +3,12 @@ of the refined neuron with it, against hand-computed numbers."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
+
+from spikebits.space import Config, LayerChoice
 
 from spikebits.models.neurons import RefinedNeuron, refined_step
 from spikebits.models.quantizers import membrane_fraction_bits, quantize_membrane
@@ -28,8 +32,15 @@ def steps(x: float, gamma: float, spike_bits: int, membrane_bits: int | None, n:
 def test_the_bits_beyond_s_plus_2_go_half_to_the_fraction():
     # ⌈(U − S − 2)/2⌉: 16-bit beside 2-bit spikes is 1 sign, 9 integer and 6 fraction bits
     assert [membrane_fraction_bits(u, s) for u, s in ((16, 2), (17, 2), (4, 2), (3, 1), (8, 2))] == [6, 7, 0, 0, 2]
-    with pytest.raises(ValueError, match="U = 3 membrane bits cannot hold 2-bit spikes; give U >= 4"):
-        membrane_fraction_bits(3, 2)
+    # below S + 2 there is no fraction
+    assert [membrane_fraction_bits(u, s) for u, s in ((3, 2), (2, 2), (2, 4))] == [0, 0, 0]
+
+
+def test_a_membrane_narrower_than_s_plus_2_caps_the_levels_it_can_reach():
+    # γ = 1, S = 2, U = 3: F = 0, codes −4 … 3: level 3 is still reached (code 3);
+    # U = 2: codes −2 … 1, so the neuron fires level 1 at most, however strong its input.
+    assert steps(5.0, 1.0, 2, 3, 2) == ([3.0, 3.0], [3.0, 3.0])
+    assert steps(5.0, 1.0, 2, 2, 2) == ([1.0, 1.0], [1.0, 1.0])
 
 
 def test_rounding_at_the_threshold():
@@ -119,3 +130,135 @@ def test_a_large_u_changes_no_spike_on_random_currents():
         v1, s1 = refined_step(v1, x, s1, gamma, 2, membrane_bits=64)
         assert torch.equal(s0, s1)
         assert ((v0 - v1).abs() <= 4 * torch.finfo(torch.float32).eps * (v0.abs() + gamma)).all()
+
+
+# ---------------------------------------------------------------- the neuron with U
+def configured(neuron: RefinedNeuron, gammas: list[float], spike_bits: int, membrane_bits: int | None) -> RefinedNeuron:
+    neuron.configure(spike_bits, len(gammas), membrane_bits)
+    with torch.no_grad():
+        neuron.gamma.copy_(torch.tensor(gammas))
+    neuron.initialized.fill_(True)
+    return neuron
+
+
+def test_the_neuron_with_u_follows_the_reference_step():
+    gen = torch.Generator().manual_seed(3)
+    x = torch.randn(3000, generator=gen) * 2
+    gammas = [0.4, 0.25, 0.7, 0.5]
+    for membrane_bits in (4, 6, 9, 16):
+        spikes = configured(RefinedNeuron(), gammas, 2, membrane_bits)(x)
+        v, s = torch.zeros_like(x), torch.zeros_like(x)
+        for t, gamma in enumerate(gammas):
+            v, s = refined_step(v, x, s, torch.tensor(gamma), 2, membrane_bits=membrane_bits)
+            assert torch.equal(s, spikes[t]), (membrane_bits, t)
+
+
+def test_the_hand_cases_through_the_neuron():
+    # rounding at the threshold (x = 1.375, γ = 1, S = 2, U = 8 stores 1.5 and fires level 2)
+    # and saturation (U = 4: codes −8 … 7, x = 20 holds at 7 and fires 3, 3)
+    neuron = configured(RefinedNeuron(), [1.0], 2, 8)
+    assert neuron(torch.tensor([1.3, 1.375])).tolist() == [[1.0, 2.0]]
+    neuron = configured(RefinedNeuron(), [1.0, 1.0], 2, 4)
+    assert neuron(torch.tensor([20.0, -20.0])).tolist() == [[3.0, 0.0], [3.0, 0.0]]
+
+
+def test_watched_the_neuron_with_u_fires_the_same_spikes_and_tags_its_levels():
+    from spikebits.models.hooked import tagged_levels
+
+    gen = torch.Generator().manual_seed(4)
+    x = torch.randn(500, generator=gen) * 2
+    neuron = configured(RefinedNeuron(), [0.3, 0.6], 2, 6).eval()
+    plain = neuron(x)
+    seen = []
+    handle = neuron.firing.register_forward_hook(lambda module, args, out: seen.append((args[3], out)))
+    try:
+        watched = neuron(x)
+    finally:
+        handle.remove()
+    assert torch.equal(plain, watched)
+    assert [u for u, _ in seen] == [6, 6]  # every step was a call of the firing module, with U
+    levels, steps_ = tagged_levels(watched)
+    assert torch.equal(levels * steps_.reshape(-1, 1), watched)
+    assert set(levels.unique().tolist()) <= {0.0, 1.0, 2.0, 3.0}
+
+
+def test_membrane_fire_trains_like_the_spike_quantizer_on_the_grid_and_stops_when_saturated():
+    from spikebits.models.quantizers import membrane_fire, quantize_unsigned
+
+    # γ = 0.5, S = 2, U = 8: F = 2, δ = 0.125; every v' below lies on the grid, so the stored
+    # membrane is v' itself and the spikes, their v' gradient and their γ gradient are the
+    # spike quantizer's; v' = 40 saturates (codes to 127: 15.875), its gradient is 0.
+    v = torch.tensor([0.125, 0.375, 0.875, 1.25, -0.5, 40.0], requires_grad=True)
+    gamma = torch.tensor(0.5, requires_grad=True)
+    stored, spikes, levels = membrane_fire(v, gamma, 8, 2)
+    assert stored.tolist() == [0.125, 0.375, 0.875, 1.25, -0.5, 15.875]
+    assert levels.tolist() == [0.0, 1.0, 2.0, 3.0, 0.0, 3.0]
+    assert spikes.tolist() == [0.0, 0.5, 1.0, 1.5, 0.0, 1.5]
+    weights = torch.tensor([1.0, 2.0, 3.0, 4.0, 5.0, 6.0])
+    (spikes * weights).sum().backward()
+    v2 = v.detach()[:5].clone().requires_grad_(True)
+    gamma2 = torch.tensor(0.5, requires_grad=True)
+    # the same numel, so that the LSQ scale 1/sqrt(N·Q) is the same
+    reference = quantize_unsigned(torch.cat([v2, torch.tensor([40.0])]), gamma2, 2)
+    (reference * weights).sum().backward()
+    assert v.grad[:5].tolist() == v2.grad.tolist() == [1.0, 2.0, 3.0, 4.0, 0.0]  # u = 2.5 is inside (0, 3)
+    assert v.grad[5].item() == 0.0
+    assert gamma.grad.item() == pytest.approx(gamma2.grad.item())
+    # the stored membrane passes its gradient straight through where not saturated
+    v.grad = None
+    stored, _, _ = membrane_fire(v, gamma, 8, 2)
+    stored.sum().backward()
+    assert v.grad.tolist() == [1.0, 1.0, 1.0, 1.0, 1.0, 0.0]
+
+
+def test_a_learnable_u_gets_a_gradient_only_from_saturated_membranes():
+    from spikebits.models.quantizers import membrane_fire
+
+    # Û's gradient is Σ_saturated ∂L/∂v·v·ln2/2: one saturated element, v = 15.875
+    u_hat = torch.tensor(8.0, requires_grad=True)
+    v = torch.tensor([0.375, 40.0])
+    stored, _, _ = membrane_fire(v, torch.tensor(0.5), 8, 2, membrane_param=u_hat)
+    stored.sum().backward()
+    assert u_hat.grad.item() == pytest.approx(15.875 * math.log(2.0) / 2)
+
+
+def test_the_lif_neuron_stores_its_membrane_in_units_of_its_threshold():
+    from spikebits.models.neurons import LIFNeuron
+
+    # θ = 1, U = 4 beside binary spikes: F = ⌈(4 − 3)/2⌉ = 1, δ = 0.5, codes −8 … 7.
+    #   x = 0.8: t1 v' = 0.8 -> ⌊1.6 + ½⌋ = 2 -> v = 1.0 ≥ θ: a spike (the unquantized neuron: 0.8, none)
+    #   t2: v' = 0.9·1.0·(1 − 1) + 0.8 = 0.8 -> 1.0 -> a spike
+    #   x = 0.7: 1.4 -> ⌊1.9⌋ = 1 -> v = 0.5, no spike; t2: 0.9·0.5 + 0.7 = 1.15 -> ⌊2.8⌋ = 2 -> 1.0, a spike
+    # unquantized: t2 v = 0.9·0.8 + 0.8 = 1.52 and 0.9·0.7 + 0.7 = 1.33, both spike at t2 only
+    neuron = LIFNeuron(beta=0.9, threshold=1.0)
+    neuron.configure(None, 2, 4)
+    assert neuron(torch.tensor([0.8, 0.7])).tolist() == [[1.0, 0.0], [1.0, 1.0]]
+    neuron.configure(None, 2)
+    assert neuron(torch.tensor([0.8, 0.7])).tolist() == [[0.0, 0.0], [1.0, 1.0]]
+
+
+def test_a_network_with_a_wide_membrane_predicts_as_the_unquantized_one():
+    # Not bit for bit in floating point (docs/membrane_bits.md): a stored membrane moves by at
+    # most γ·2^(−F−1) (F = 11 for the 8-bit image layer at U = 32), so a spike within that of a
+    # threshold moves; every image still gets the same class, and the logits come closer as U grows.
+    from spikebits.models import apply_config, build, default_space
+
+    torch.manual_seed(5)
+    model = build("digits_cnn").eval()
+    space = default_space(model)
+    base = space.uniform(space.layers[space.decisions[0]].largest())
+    x = torch.rand(64, *model.input_shape)
+    gaps = []
+    with torch.no_grad():
+        apply_config(model, base)
+        model(x)  # initializes every γ
+        plain = model(x)
+        for membrane_bits in (16, 32):
+            wide = {n: LayerChoice(c.w_bits, c.s_bits, c.timesteps, c.scheme, membrane_bits) for n, c in base.items()}
+            apply_config(model, Config(wide))
+            stored = model(x)
+            assert torch.equal(plain.argmax(1), stored.argmax(1))
+            gaps.append(float((plain - stored).abs().max()))
+        apply_config(model, base)
+        assert torch.equal(model(x), plain)  # and without U, today's numbers again
+    assert gaps[1] < gaps[0] <= 0.05 * float(plain.abs().max())

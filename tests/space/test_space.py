@@ -448,3 +448,60 @@ def test_uniform_config_with_the_pinned_layer_included():
     assert unpinned.pinned == {} and unpinned.complete(every, strict=False) == every
     with pytest.raises(ConfigError, match="pinned at W8S8T1"):
         space.complete(every, strict=False)
+
+
+# ---------------------------------------------------------------- membrane bits U (issue 30)
+def test_a_choice_with_u_round_trips_and_without_u_writes_as_before():
+    from spikebits.space import Config, LayerChoice
+
+    with_u = LayerChoice(4, 2, 1, "uniform", 8)
+    assert with_u.short() == "W4S2T1U8"
+    assert with_u.to_dict() == {"w_bits": 4, "s_bits": 2, "timesteps": 1, "scheme": "uniform", "u_bits": 8}
+    assert LayerChoice.from_dict(with_u.to_dict()) == with_u
+    plain = LayerChoice(4, 2, 1)
+    assert "u_bits" not in plain.to_dict() and plain.short() == "W4S2T1"
+    assert LayerChoice.from_dict({"w_bits": 4, "s_bits": 2, "timesteps": 1, "u_bits": None}) == plain
+    config = Config({"a": with_u, "b": plain})
+    assert Config.from_json(config.to_json()) == config
+    assert config.to_flat() == {
+        "a.w_bits": 4, "a.s_bits": 2, "a.timesteps": 1, "a.scheme": "uniform", "a.u_bits": 8,
+        "b.w_bits": 4, "b.s_bits": 2, "b.timesteps": 1, "b.scheme": "uniform",
+    }
+    assert Config.from_flat(config.to_flat()) == config
+
+
+@pytest.mark.parametrize("value, message", [(1, "u_bits=1 is out of range; use 2 to 32"), (33, "u_bits=33 is out of range"), (4.5, "u_bits must be an integer"), ("8", "u_bits must be an integer")])
+def test_a_bad_u_is_one_line(value, message):
+    from spikebits.space import ConfigError, LayerChoice
+
+    with pytest.raises(ConfigError, match=message):
+        LayerChoice.from_dict({"w_bits": 4, "s_bits": 2, "timesteps": 1, "u_bits": value})
+
+
+def test_options_with_u_multiply_the_space_and_only_searched_u_is_a_parameter():
+    from spikebits.space import ConfigError, LayerChoice, LayerOptions, SearchSpace
+
+    options = LayerOptions(w_bits=(2, 4), s_bits=(1,), timesteps=(1,), schemes=("uniform",), u_bits=(16, 4, 8))
+    assert options.u_bits == (4, 8, 16) and options.count() == 6
+    assert [c.short() for c in options.choices()] == ["W2S1T1U4", "W2S1T1U8", "W2S1T1U16", "W4S1T1U4", "W4S1T1U8", "W4S1T1U16"]
+    assert options.smallest().u_bits == 4 and options.largest().u_bits == 16
+    assert LayerOptions.from_dict(options.to_dict()) == options
+    assert "u_bits" not in LayerOptions().to_dict() and LayerOptions().count() == 5 * 3 * 3 * 2
+    space = SearchSpace({"a": options, "b": LayerOptions(w_bits=(2,), s_bits=(1,), timesteps=(1,), schemes=("uniform",))}, pinned={})
+    assert space.size() == 6
+    assert space.decision_keys("a") == ("w_bits", "s_bits", "timesteps", "scheme", "u_bits")
+    assert space.decision_keys("b") == ("w_bits", "s_bits", "timesteps", "scheme")
+    config = space.expand({"a": LayerChoice(4, 1, 1, "uniform", 8), "b": LayerChoice(2, 1, 1)})
+    assert space.flat_params(config) == {
+        "a.w_bits": 4, "a.s_bits": 1, "a.timesteps": 1, "a.scheme": "uniform", "a.u_bits": 8,
+        "b.w_bits": 2, "b.s_bits": 1, "b.timesteps": 1, "b.scheme": "uniform",
+    }
+    assert space.from_params(space.flat_params(config)) == config
+    assert len(list(space.configs())) == 6
+    assert space.nearest_config(3, 1, 1, 6).short() == "a:W2S1T1U4 b:W2S1T1"  # ties go to the smaller option
+    # a U outside the options, or a U where the layer keeps an unquantized membrane, is refused
+    with pytest.raises(ConfigError, match=r"W4S1T1U12 \(uniform\) is outside its options .* u_bits \[4, 8, 16\]"):
+        space.complete(space.expand({"a": LayerChoice(4, 1, 1, "uniform", 12), "b": LayerChoice(2, 1, 1)}))
+    with pytest.raises(ConfigError, match="an unquantized membrane"):
+        space.complete(space.expand({"a": LayerChoice(4, 1, 1, "uniform", 8), "b": LayerChoice(2, 1, 1, "uniform", 8)}))
+    assert SearchSpace.from_json(space.to_json()) == space
