@@ -11,6 +11,7 @@ import torch
 from spikebits.evaluators import datasets, resources
 from spikebits.evaluators.data import chance_ceiling, check_val_fraction
 from spikebits.evaluators.activity import LayerActivity, activity_rates, record_layer_activity
+from spikebits.evaluators.chips import ChipProfile, chip_space, load_profile, place, profile_names
 from spikebits.evaluators.cost import bit_averages, cost_metrics, s_ace
 from spikebits.evaluators.energy import EnergyModel, EnergyReport, energy_report, load_energy_model
 from spikebits.evaluators.sensitivity_measure import measure_sensitivity
@@ -125,6 +126,7 @@ class Evaluator:
         amp: bool = False,
         channels_last: bool = False,
         membrane_bits: Sequence[int] | None = None,
+        chip: str | Path | None = None,
     ) -> None:
         datasets.check_dataset(dataset)
         self.val_fraction, self.workers = check_val_fraction(val_fraction), resources.check_workers(workers)
@@ -159,6 +161,7 @@ class Evaluator:
         if membrane_bits:
             # U searched in every unpinned layer (``--membrane-bits``; docs/membrane_bits.md)
             self.space = self.space.searching_membrane(membrane_bits)
+        self.chip = self._chip(chip)
         if set(self.space.names) != {s.name for s in self.specs}:
             raise ConfigError(f"the space's layers do not match model {model!r}; write a fresh one with `spikebits space --model {model}`")
         self._data: datasets.DataSplit | None = None
@@ -189,6 +192,24 @@ class Evaluator:
             if "test_accuracy" in self._pretrained[1]:
                 info["full_precision_test_accuracy"] = self._pretrained[1]["test_accuracy"]
         return info
+
+    def _chip(self, chip: str | Path | None) -> ChipProfile | None:
+        """The chip profile the search is for (``--chip``, or the one a space file names), with
+        the space restricted to what the chip allows (:func:`evaluators.chips.chip_space`);
+        a layer that fits no core of the chip even at the space's smallest config is a
+        one-line :class:`ConfigError` here, before any data is read."""
+        named = self.space.chip
+        if chip is None and named is None:
+            return None
+        reference = str(chip) if chip is not None else named
+        if reference not in profile_names():
+            reference = str(Path(reference).expanduser().resolve())
+        if chip is not None and named is not None and named != reference:
+            raise ConfigError(f"the space file is for chip {named!r}, not {str(chip)!r}; drop --chip or write the space again with `spikebits space --chip {chip}`")
+        profile = load_profile(reference)
+        self.space = dataclasses.replace(chip_space(profile, self.space, specs=self.specs), chip=reference)
+        place(profile, self.specs, self.space.smallest_config())
+        return profile
 
     # ---------------------------------------------------------------- data-free
     def cost(self, config: Config, *, strict: bool = False) -> dict[str, float]:

@@ -4,6 +4,7 @@ Imports only :mod:`space`.
 """
 
 from spikebits.models import digits_cnn as _digits_cnn  # noqa: F401  (registers "digits_cnn")
+from spikebits.models import mlp as _mlp  # noqa: F401  (registers "mlp")
 from spikebits.models import resnet as _resnet  # noqa: F401  (registers "resnet20")
 from spikebits.models import resnet19 as _resnet19  # noqa: F401  (registers "resnet19")
 from spikebits.models import sew_resnet as _sew_resnet  # noqa: F401  (registers "sew_resnet18", "sew_resnet34")

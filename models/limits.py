@@ -49,6 +49,7 @@ SIZE_ARGUMENTS: dict[str, int] = {
     "image_size": MAX_WIDTH,
     "depth": MAX_DEPTH,
     "blocks": MAX_DEPTH,
+    "pool": MAX_WIDTH,
 }
 #: Arguments holding a positive real multiplier.
 SCALE_ARGUMENTS = ("width", "mlp_ratio")

@@ -14,7 +14,7 @@ from spikebits.space.json_input import read_json_file
 
 SPACE_SCHEMA = "spikebits.space/1"
 #: The keys of a space file (:meth:`SearchSpace.to_dict`).
-SPACE_KEYS: tuple[str, ...] = ("schema", "model", "layers", "ties", "pinned")
+SPACE_KEYS: tuple[str, ...] = ("schema", "model", "chip", "layers", "ties", "pinned")
 #: The seed paper keeps the first layer at 8-bit weights and 8-bit (image) input, one step.
 FIRST_LAYER_PIN = LayerChoice(8, 8, 1, "uniform")
 
@@ -29,12 +29,17 @@ class SearchSpace:
       A group is decided once, by its first member (its *representative*).
     * ``pinned``: layer name -> fixed :class:`LayerChoice`. Pinned layers are not searched
       and are left out of the bit-budget averages; they still count in S-ACE and size.
+    * ``chip``: the chip profile the space was built for (a built-in profile's name or a
+      profile file's path; ``evaluators.chips``), or None. The cost metrics place each config
+      on that chip (``cores_used``, ``core_memory_bits``); without one, on the generic
+      ``ideal`` chip.
     """
 
     layers: Mapping[str, LayerOptions]
     ties: tuple[tuple[str, ...], ...] = ()
     pinned: Mapping[str, LayerChoice] = field(default_factory=dict)
     model: str | None = None
+    chip: str | None = None
 
     def __post_init__(self) -> None:
         layers = dict(self.layers)
@@ -89,13 +94,13 @@ class SearchSpace:
         for n in names:
             if n not in self.pinned:
                 raise ConfigError(f"layer {n!r} is not pinned; pinned layers: {', '.join(self.pinned) or 'none'}")
-        return SearchSpace(self.layers, self.ties, {k: v for k, v in self.pinned.items() if k not in names}, self.model)
+        return SearchSpace(self.layers, self.ties, {k: v for k, v in self.pinned.items() if k not in names}, self.model, self.chip)
 
     def with_options(self, name: str, options: LayerOptions) -> SearchSpace:
         """A copy where ``name`` (and every layer tied to it) gets ``options``."""
         self._check_layer(name)
         group = self.group_of(name)
-        return SearchSpace({n: (options if n in group else o) for n, o in self.layers.items()}, self.ties, self.pinned, self.model)
+        return SearchSpace({n: (options if n in group else o) for n, o in self.layers.items()}, self.ties, self.pinned, self.model, self.chip)
 
     def searching_membrane(self, u_bits: Iterable[int]) -> SearchSpace:
         """A copy where every unpinned layer searches the membrane widths ``u_bits`` (U) beside
@@ -105,7 +110,7 @@ class SearchSpace:
         layers = {
             n: o if n in self.pinned else LayerOptions(o.w_bits, o.s_bits, o.timesteps, o.schemes, u_bits) for n, o in self.layers.items()
         }
-        return SearchSpace(layers, self.ties, self.pinned, self.model)
+        return SearchSpace(layers, self.ties, self.pinned, self.model, self.chip)
 
     # ----------------------------------------------------------------- queries
     @property
@@ -264,13 +269,16 @@ class SearchSpace:
 
     # ----------------------------------------------------------------- JSON
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "schema": SPACE_SCHEMA,
-            "model": self.model,
-            "layers": {n: o.to_dict() for n, o in self.layers.items()},
-            "ties": [list(g) for g in self.ties],
-            "pinned": {n: c.to_dict() for n, c in self.pinned.items()},
-        }
+        """The JSON form; ``chip`` only when set (a space without a chip writes as before)."""
+        out: dict[str, Any] = {"schema": SPACE_SCHEMA, "model": self.model}
+        if self.chip is not None:
+            out["chip"] = self.chip
+        out.update(
+            layers={n: o.to_dict() for n, o in self.layers.items()},
+            ties=[list(g) for g in self.ties],
+            pinned={n: c.to_dict() for n, c in self.pinned.items()},
+        )
+        return out
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2)
@@ -297,6 +305,9 @@ class SearchSpace:
         model = data.get("model")
         if model is not None and not (isinstance(model, str) and model and model.isprintable()):
             raise ConfigError('space file: "model" must be a model name (text) or null')
+        chip = data.get("chip")
+        if chip is not None and not (isinstance(chip, str) and chip and chip.isprintable()):
+            raise ConfigError('space file: "chip" must be a chip profile name or file (text) or null; see `spikebits chips`')
         layers: dict[str, LayerOptions] = {}
         for n, o in data["layers"].items():
             name = check_layer_name(n, "space file")
@@ -320,7 +331,7 @@ class SearchSpace:
         for n, c in pinned_raw.items():
             name = check_layer_name(n, "space file pinned")
             pinned[name] = LayerChoice.from_dict(c, f"pinned layer {name!r}")
-        return cls(layers, tuple(ties), pinned, model)
+        return cls(layers, tuple(ties), pinned, model, chip)
 
     @classmethod
     def from_json(cls, text: str | bytes) -> SearchSpace:

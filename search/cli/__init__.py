@@ -1,5 +1,5 @@
 """The ``spikebits`` command line, one module per subcommand: ``search``, ``compare``,
-``report``, ``evaluate``, ``sensitivity``, ``space``, ``export``, ``strategies``.
+``report``, ``evaluate``, ``sensitivity``, ``space``, ``export``, ``strategies``, ``chips``.
 
 Errors a user can cause print one line and exit with code 2, without a traceback; any other
 exception (a bug) prints one line and exits with code 1. ``--debug`` (anywhere on the command
@@ -14,7 +14,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from spikebits.search.cli import compare, evaluate, export, report, search, sensitivity, space, strategies
+from spikebits.search.cli import chips, compare, evaluate, export, report, search, sensitivity, space, strategies
 from spikebits.search.cli.common import Parser
 from spikebits.space import SpikebitsError, TrainingStopped, one_line
 
@@ -22,7 +22,7 @@ from spikebits.space import SpikebitsError, TrainingStopped, one_line
 NO_ROOM = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
 #: The subcommands, in the order ``spikebits --help`` lists them.
-SUBCOMMANDS = (search, compare, report, evaluate, sensitivity, space, export, strategies)
+SUBCOMMANDS = (search, compare, report, evaluate, sensitivity, space, export, strategies, chips)
 
 
 def build_parser() -> Parser:

@@ -252,6 +252,7 @@ def new_evaluator(args: argparse.Namespace, *, progress: Any = None, epochs: int
         channels_last=args.channels_last,
         model_kwargs=model_kwargs(args),
         membrane_bits=getattr(args, "membrane_bits", None),
+        chip=getattr(args, "chip", None),
         **extra,
     )
 
@@ -393,11 +394,21 @@ def add_membrane_argument(p: argparse.ArgumentParser) -> None:
     )
 
 
+def add_chip_argument(p: argparse.ArgumentParser) -> None:
+    """``--chip NAME|FILE``: search the space a chip allows, every config placed on its cores."""
+    p.add_argument(
+        "--chip", metavar="NAME|FILE",
+        help="search for this chip (`spikebits chips` lists them; or a profile .toml): the space from the chip's allowed "
+        "W/S/T/U, each config placed on its cores (cores_used, core_memory_bits), cores_used budgeted at the chip's core count",
+    )
+
+
 def add_common_arguments(p: argparse.ArgumentParser) -> None:
     """The flags of every subcommand that trains or evaluates."""
     add_model_arguments(p)
     p.add_argument("--space", help="search space JSON (from `spikebits space`), edited per layer")
     add_membrane_argument(p)
+    add_chip_argument(p)
     p.add_argument("--seed", type=seed_int, default=0, help="seed of the data split, training and sampler")
     p.add_argument("--device", default="cpu", help="cpu, cuda (cuda:N) or auto (cuda when a GPU is there)")
     p.add_argument(
