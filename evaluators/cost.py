@@ -5,7 +5,7 @@ They need no data and no training. Every function takes the per-layer structure 
 
 Each cost metric is declared once, with its formula, in :mod:`space.metrics`
 (:class:`space.Metric`); this module evaluates the declarations. A metric that is a sum over
-layers (S-ACE, size, dense energy, effective resolution) has one per-layer term,
+layers (S-ACE, size, neuron state, dense energy, effective resolution) has one per-layer term,
 :func:`layer_cost`, and the integer program's rows (:mod:`search.ilp`) hold the very terms
 the totals here sum, so they cannot drift apart.
 
@@ -21,6 +21,7 @@ import functools
 import math
 from collections.abc import Iterable, Mapping, Sequence
 
+from spikebits.evaluators.chips import ChipProfile, chip_usage, load_profile
 from spikebits.evaluators.energy import EnergyModel, choice_energy, load_energy_model
 from spikebits.models import LayerSpec
 from spikebits.space import (
@@ -35,7 +36,17 @@ from spikebits.space import (
     cost_metric_table,
     get_metric,
 )
-from spikebits.space.metrics import BIT_BUDGET, EFFECTIVE_RESOLUTION, ENERGY_PJ, S_ACE, SIZE_BITS, attention_bit_products, bit_averages, bit_sums
+from spikebits.space.metrics import (
+    BIT_BUDGET,
+    EFFECTIVE_RESOLUTION,
+    ENERGY_PJ,
+    S_ACE,
+    SIZE_BITS,
+    STATE_BITS,
+    attention_bit_products,
+    bit_averages,
+    bit_sums,
+)
 
 __all__ = [
     "attention_bit_products",
@@ -53,6 +64,7 @@ __all__ = [
     "metric_value",
     "s_ace",
     "size_bits",
+    "state_bits",
     "largest_reachable",
     "smallest_reachable",
 ]
@@ -60,13 +72,25 @@ __all__ = [
 
 def cost_context(space: SearchSpace | None = None, energy_model: EnergyModel | str | None = None) -> CostContext:
     """What the declared formulas read besides layers and config: ``space``'s unpinned
-    layers (None: every layer) and the per-layer dense energy under ``energy_model`` (a
-    preset name, a file or an ``EnergyModel``; default horowitz45nm)."""
+    layers (None: every layer), the per-layer dense energy under ``energy_model`` (a preset
+    name, a file or an ``EnergyModel``; default horowitz45nm), that model's
+    ``membrane_bits``, the width ``state_bits`` counts an unquantized membrane (U None) at,
+    and the placement on ``space``'s chip (the generic ``ideal`` one when it names none),
+    which ``cores_used`` and ``core_memory_bits`` read."""
     model = load_energy_model(energy_model)
+    chip = space.chip if space is not None and space.chip is not None else "ideal"
     return CostContext(
         free_layers=tuple(space.free_layers) if space is not None else None,
         layer_energy=functools.partial(choice_energy, model),
+        membrane_bits=int(model.membrane_bits),
+        chip_usage=functools.partial(chip_usage, _profile(chip), formats=space is not None and space.chip is not None),
     )
+
+
+@functools.lru_cache(maxsize=16)
+def _profile(reference: str) -> ChipProfile:
+    """The chip profile ``reference`` names, read once per process."""
+    return load_profile(reference)
 
 
 # ---------------------------------------------------------------------------- per layer
@@ -76,10 +100,12 @@ def layer_cost(spec: LayerSpec, choice: LayerChoice, metric: str, energy_model: 
 
         s_ace:      MACs_l · B_w,l · B_s,l · T_l (+ :func:`attention_bit_products`)
         size_bits:  N_w,l · B_w,l
+        state_bits: (N_a,l·[l owns its neuron] + N_out,l) · U_l  (U None: the energy
+                    model's ``membrane_bits``)
         energy_pj:  the layer's dense energy estimate (:func:`evaluators.energy.layer_energy`,
                     under ``energy_model``, default horowitz45nm)
 
-    S-ACE and size are exact integer counts (returned as ``int``)."""
+    S-ACE, size and state bits are exact integer counts (returned as ``int``)."""
     declared = get_metric(metric)
     if not declared.is_sum:
         sums = ", ".join(m.name for m in cost_metric_table() if m.is_sum)
@@ -118,6 +144,14 @@ def size_bits(specs: Sequence[LayerSpec], config: Config) -> int:
     return int(SIZE_BITS.value(specs, config))
 
 
+def state_bits(specs: Sequence[LayerSpec], config: Config, energy_model: EnergyModel | str | None = None) -> int:
+    """Stored neuron state bits: Σ_l (N_a,l·[l owns its neuron] + N_out,l) · U_l, one membrane
+    of U_l bits per neuron that runs at layer l's choice (:func:`space.metrics.state_term`);
+    an unquantized membrane (U None) counts ``energy_model``'s ``membrane_bits`` (default
+    horowitz45nm: 16)."""
+    return int(STATE_BITS.value(specs, config, cost_context(None, energy_model)))
+
+
 def effective_resolution(specs: Sequence[LayerSpec], config: Config) -> float:
     """Stored weight bits per weight (SpikeHQ): size_bits / Σ N_w. Compression vs FP32 = 32 / this."""
     return EFFECTIVE_RESOLUTION.value(specs, config)
@@ -127,7 +161,8 @@ def cost_metrics(specs: Sequence[LayerSpec], config: Config, space: SearchSpace,
     """Every declared data-free metric of ``config`` (:func:`space.cost_metric_table`):
     ``bit_budget`` (unpinned layers), ``s_ace``, ``energy_pj`` (dense estimate under
     ``energy_model``, a preset name, a file or an ``EnergyModel``, default horowitz45nm),
-    ``size_bits``, ``effective_resolution``, and any metric added with
+    ``size_bits``, ``state_bits`` (U None at ``energy_model``'s ``membrane_bits``),
+    ``effective_resolution``, and any metric added with
     :func:`space.register_metric`."""
     context = cost_context(space, energy_model)
     return {m.name: m.value(specs, config, context) for m in cost_metric_table()}

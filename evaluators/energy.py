@@ -20,15 +20,28 @@ preset may fix A instead. Power-of-two weights are priced at the same width: the
 integer levels would need 2^(W−1) bits, but a shift-add datapath truncates the shifted spike
 to the accumulator, as the multiplier-free designs that use them do.
 
+Membrane width: U_l, the layer's membrane bits (``LayerChoice.u_bits``, the U-bit neuron of
+``docs/membrane_bits.md``); where U is not set (an unquantized membrane) the preset's
+``membrane_bits`` (16 in the 45 nm presets, 24 in ``loihi``), so a config without U costs
+what it cost before U existed.
+
 Memory: every op reads its weight (W bits, no reuse assumed) from the SRAM tier that holds the
-layer's N_w·W bits; every neuron update reads and writes its membrane (``membrane_bits``) in
-the tier that holds the layer's membranes. An access of b bits costs b/64 of the tier's
-64-bit access energy; above the largest tier the DRAM energy applies.
+layer's N_w·W bits; every neuron update reads and writes its U_l-bit membrane (2·U_l bits) in
+the tier that holds the layer's membranes, M_l·U_l/8 bytes for its M_l neurons. An access of
+b bits costs b/64 of the tier's 64-bit access energy; above the largest tier the DRAM energy
+applies.
 
 Neurons: layer l's input neuron population (N_a,l neurons) updates once per time step,
-``N_a,l · T_l`` updates, each ``neuron_pj + neuron_adds · membrane_bits · add_pj_per_bit``;
-every emitted non-zero spike costs ``spike_pj`` (routing). A layer that reads another
-layer's spikes (a ResNet shortcut) has no neuron of its own.
+``N_a,l · T_l`` updates, each ``neuron_pj + neuron_adds · U_l · add_pj_per_bit`` (U_l-bit
+adders: charge and reset); every emitted non-zero spike costs ``spike_pj`` (routing). A layer
+that reads another layer's spikes (a ResNet shortcut) has no neuron of its own; the neurons
+that fire a self-attention's Q, K and V (``output_neurons``) run at the layer's S, T and U too.
+Per layer and inference (dense; event-driven multiplies ops and spikes by the rates):
+
+    M_l       = N_a,l·[l owns its neuron] + N_out,l
+    updates_l = M_l · T_l
+    neuron_pj = updates_l · (neuron_pj + neuron_adds · U_l · add_pj_per_bit) + spikes_l · spike_pj
+    memory_pj = 2 · updates_l · U_l / 64 · E_64(M_l · U_l / 8)      (E_64: the tier's 64-bit access)
 
 Presets: ``horowitz45nm`` (default; 45 nm constants of Horowitz, ISSCC 2014, per-bit scales
 anchored at 8 bits: int add 0.03 pJ → 0.00375 pJ/bit, int mult 0.2 pJ → 0.003125 pJ/bit²;
@@ -51,6 +64,7 @@ from typing import Any
 from spikebits.models import LayerSpec
 from spikebits.space import Config, ConfigError, LayerChoice, format_number, format_table, parse_json, read_input_bytes
 from spikebits.space.config import parse_toml
+from spikebits.space.metrics import membrane_width, neuron_count
 
 DATAPATHS = ("multiply", "shift_add")
 BASIS = "estimate"
@@ -254,6 +268,7 @@ class LayerEnergy:
     neuron_updates: float
     spikes: float
     membrane_bits_accessed: float
+    membrane_width: int
     membrane_memory: str
     compute_pj: float
     weight_memory_pj: float
@@ -262,6 +277,13 @@ class LayerEnergy:
     @property
     def total_pj(self) -> float:
         return self.compute_pj + self.weight_memory_pj + self.membrane_memory_pj
+
+
+def neuron_update_pj(model: EnergyModel, membrane_bits: int) -> float:
+    """Compute energy of one neuron update with a ``membrane_bits``-bit membrane U:
+    ``neuron_pj + neuron_adds · U · add_pj_per_bit`` (U-bit adders for the charge and the
+    reset; the state's read and write are memory, :func:`layer_energy`)."""
+    return model.neuron_pj + model.neuron_adds * membrane_bits * model.add_pj_per_bit
 
 
 def layer_energy(
@@ -292,10 +314,10 @@ def layer_energy(
     attn_adds, attn_mults, attn_pj = attention_compute(model, spec, choice)
     adds, mults, compute = adds + attn_adds, mults + attn_mults, compute + attn_pj
     updates += spec.output_neurons * t  # Q, K, V neurons (read where they fire, not routed)
-    compute += updates * (model.neuron_pj + model.neuron_adds * model.membrane_bits * model.add_pj_per_bit) + spikes * model.spike_pj
-    membrane_bits = 2 * updates * model.membrane_bits
-    membranes = (spec.n_inputs if spec.owns_neuron else 0) + spec.output_neurons
-    m_pj, m_tier = model.memory_pj(membranes * model.membrane_bits / 8)
+    u = membrane_width(choice, model.membrane_bits)
+    compute += updates * neuron_update_pj(model, u) + spikes * model.spike_pj
+    membrane_bits = 2 * updates * u
+    m_pj, m_tier = model.memory_pj(neuron_count(spec) * u / 8)
     return LayerEnergy(
         name=spec.name,
         synaptic_ops=float(ops),
@@ -307,6 +329,7 @@ def layer_energy(
         neuron_updates=float(updates),
         spikes=float(spikes),
         membrane_bits_accessed=float(membrane_bits),
+        membrane_width=u,
         membrane_memory=m_tier if updates else "-",
         compute_pj=float(compute),
         weight_memory_pj=float(weight_read / 64 * w_pj),
@@ -411,14 +434,14 @@ class EnergyReport(LayerTotals):
 
     def format(self) -> str:
         """A table per layer plus the totals (for ``spikebits evaluate``)."""
-        head = ["layer", "ops", "adds", "mults", "acc", "weights in", "updates", "compute pJ", "weight pJ", "membrane pJ", "total pJ"]
+        head = ["layer", "ops", "adds", "mults", "acc", "weights in", "updates", "U", "compute pJ", "weight pJ", "membrane pJ", "total pJ"]
         rows = [
             [x.name, format_number(x.synaptic_ops), format_number(x.adds), format_number(x.mults), str(x.accumulator_bits), x.weight_memory, format_number(x.neuron_updates),
-             format_number(x.compute_pj), format_number(x.weight_memory_pj), format_number(x.membrane_memory_pj), format_number(x.total_pj)]
+             str(x.membrane_width), format_number(x.compute_pj), format_number(x.weight_memory_pj), format_number(x.membrane_memory_pj), format_number(x.total_pj)]
             for x in self.layers
         ]
         rows.append(["total", format_number(self._sum("synaptic_ops")), format_number(self._sum("adds")), format_number(self._sum("mults")), "", "",
-                     format_number(self._sum("neuron_updates")), format_number(self.compute_pj), format_number(self.weight_memory_pj),
+                     format_number(self._sum("neuron_updates")), "", format_number(self.compute_pj), format_number(self.weight_memory_pj),
                      format_number(self.membrane_memory_pj), format_number(self.total_pj)])
         title = f"energy per inference ({self.basis}, {self.activity} activity): model {self.model.name} ({self.model.datapath} datapath)"
         return format_table(head, rows, title=title)

@@ -35,10 +35,17 @@ Energy (pJ per inference) uses the preset's constants with the rules of
 names*, because this unit is bit-serial: each set bit is one synaptic op, an A-bit add
 (A = W' + S + ⌈log₂ fan-in⌉ unless the preset fixes it, S the widest step) plus the preset's
 ``synop_pj``; weights are read from the tier holding N_w·W bits; each neuron update costs
-``neuron_pj + neuron_adds·membrane_bits·add_pj_per_bit`` and a membrane read and write; each
-emitted spike ``spike_pj``. With every spike at its maximum level (``force_levels="max"``)
-the counts and energy equal the dense :func:`evaluators.energy.energy_report` on
-``bitserial45nm`` layer by layer.
+``neuron_pj + neuron_adds·U·add_pj_per_bit`` and a U-bit membrane read and write (2·U bits
+from the tier holding N_a·U bits), U the membrane bits the layer's neuron ran at (its
+``u_bits``; the preset's ``membrane_bits`` for an unquantized membrane); each emitted spike
+``spike_pj``. With every spike at its maximum level (``force_levels="max"``) the counts and
+energy equal the dense :func:`evaluators.energy.energy_report` on ``bitserial45nm`` layer by
+layer, U included.
+
+Neurons are not simulated here: the model's own neurons fire the spikes the integer synapses
+read, so a U-bit membrane (``docs/membrane_bits.md``) runs exactly as the model runs it — its
+U-bit signed codes, rounding and saturation (:func:`models.quantizers.membrane_codes`) — and
+the simulated logits follow the model's with U set as without.
 """
 
 from __future__ import annotations
@@ -58,10 +65,11 @@ from spikebits.evaluators.activity import (
     spike_bits,
     spike_steps,
 )
-from spikebits.evaluators.energy import BASIS, EnergyModel, LayerTotals, load_energy_model
+from spikebits.evaluators.energy import BASIS, EnergyModel, LayerTotals, load_energy_model, neuron_update_pj
 from spikebits.models import LayerSpec, SpikingLayer, SpikingNetwork
 from spikebits.models.quantizers import pow2_max_shift, signed_levels
 from spikebits.space import ConfigError, LayerChoice, format_number, format_table
+from spikebits.space.metrics import membrane_width
 
 FORCE_LEVELS = ("max",)
 
@@ -157,6 +165,7 @@ class LayerHardware:
     w_bits: int
     s_bits: int
     scheme: str
+    membrane_width: int
     accumulator_bits: int
     events: float
     bit_cycles: float
@@ -224,15 +233,15 @@ class HardwareReport(LayerTotals):
 
     def format(self) -> str:
         """A table per layer plus the totals."""
-        head = ["layer", "W", "S", "T", "events", "adds", "bit cycles", "updates", "cycles", "compute pJ", "weight pJ",
+        head = ["layer", "W", "S", "T", "U", "events", "adds", "bit cycles", "updates", "cycles", "compute pJ", "weight pJ",
                 "membrane pJ", "total pJ"]
         rows = [
-            [x.name, str(x.w_bits), str(x.s_bits), str(x.timesteps), format_number(x.events), format_number(x.adds), format_number(x.bit_cycles),
+            [x.name, str(x.w_bits), str(x.s_bits), str(x.timesteps), str(x.membrane_width), format_number(x.events), format_number(x.adds), format_number(x.bit_cycles),
              format_number(x.neuron_updates), format_number(x.cycles), format_number(x.compute_pj), format_number(x.weight_memory_pj), format_number(x.membrane_memory_pj),
              format_number(x.total_pj)]
             for x in self.layers
         ]
-        rows.append(["total", "", "", "", format_number(self._sum("events")), format_number(self._sum("adds")), format_number(self._sum("bit_cycles")),
+        rows.append(["total", "", "", "", "", format_number(self._sum("events")), format_number(self._sum("adds")), format_number(self._sum("bit_cycles")),
                      format_number(self._sum("neuron_updates")), format_number(self.cycles), format_number(self.compute_pj), format_number(self.weight_memory_pj),
                      format_number(self.membrane_memory_pj), format_number(self.energy_pj)])
         acc = "" if self.accuracy is None else f", accuracy {self.accuracy:.4f}"
@@ -251,6 +260,8 @@ class _Tally:
     spec: LayerSpec
     timesteps: int
     s_bits: int
+    #: U of the layer's own neuron (None: unquantized).
+    u_bits: int | None = None
     events: float = 0.0
     bit_cycles: float = 0.0
     adds: float = 0.0
@@ -331,6 +342,7 @@ def simulate(
         tally.timesteps = max(tally.timesteps, timesteps)
         tally.s_bits = max(tally.s_bits, *bits)
         owns = layer.spike_source in (None, name)
+        tally.u_bits = layer.neuron.membrane_bits  # its own neuron's U (Û's rounding when learnable)
         updates = float(tally.spec.n_inputs * timesteps) if owns else 0.0
         tally.events += float(counts["events"].sum())
         tally.bit_cycles += float(counts["bit_cycles"].sum())
@@ -368,24 +380,26 @@ def _price(energy: EnergyModel, layer: SpikingLayer, tally: _Tally, samples: int
     quantizer = layer.weight_quantizer
     spec = tally.spec
     w_bits, scheme = int(quantizer.bits), quantizer.scheme
-    choice = LayerChoice(w_bits, tally.s_bits, tally.timesteps, scheme)
+    choice = LayerChoice(w_bits, tally.s_bits, tally.timesteps, scheme, tally.u_bits)
     acc_bits = energy.accumulator_width(spec, choice)
+    u = membrane_width(choice, energy.membrane_bits)
     n = max(samples, 1)
     events, adds = tally.events / n, tally.adds / n
     updates, spikes = tally.neuron_updates / n, tally.spikes / n
     weight_bits = events * w_bits
     compute = adds * (acc_bits * energy.add_pj_per_bit + energy.synop_pj)
-    compute += updates * (energy.neuron_pj + energy.neuron_adds * energy.membrane_bits * energy.add_pj_per_bit)
+    compute += updates * neuron_update_pj(energy, u)
     compute += spikes * energy.spike_pj
     w_pj, w_tier = energy.memory_pj(spec.n_weights * w_bits / 8)
-    m_pj, m_tier = energy.memory_pj(spec.n_inputs * energy.membrane_bits / 8)
-    membrane_bits = 2 * updates * energy.membrane_bits
+    m_pj, m_tier = energy.memory_pj(spec.n_inputs * u / 8)
+    membrane_bits = 2 * updates * u
     return LayerHardware(
         name=spec.name,
         timesteps=tally.timesteps,
         w_bits=w_bits,
         s_bits=tally.s_bits,
         scheme=scheme,
+        membrane_width=u,
         accumulator_bits=acc_bits,
         events=events,
         bit_cycles=tally.bit_cycles / n,

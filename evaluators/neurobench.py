@@ -57,9 +57,14 @@ lists; results are keyed by class name):
   actually processes; per sample, like ``SynapticOperations``.
 * :class:`PackedFootprint` (static): bytes of the packed ``.sbq`` payload, ⌈Σ_l N_w,l·W_l / 8⌉
   (:func:`models.save_sbq`), against ``Footprint``'s float32 bytes.
+* :class:`StateFootprint` (static): bytes of the neurons' membranes for one sample,
+  ⌈Σ_l M_l·U_l / 8⌉ with M_l the neurons that run at layer l's choice (the ``state_bits``
+  formula, :func:`space.metrics.state_term`) and U_l its membrane bits; an unquantized
+  membrane (U None) is the float32 the model holds, 32 bits.
 
-Both read a bare network in ``TorchModel`` as well as the wrapper (the deployed synapse
-carries ``w_bits``).
+All three read a bare network in ``TorchModel`` as well as the wrapper (the deployed synapse
+carries ``w_bits``); :class:`StateFootprint` needs a registered architecture (``models.build``,
+``models.load_sbq``), whose layer shapes it reads without data.
 
 NeuroBench is optional: ``pip install 'spikebits[neurobench]'`` then
 ``pip install --no-deps neurobench==2.3.0`` (its torchaudio requirement would replace this
@@ -87,10 +92,21 @@ except ImportError as err:  # pragma: no cover - exercised only without the extr
     ) from None
 
 from spikebits.evaluators.activity import source_layer, spike_bits, spike_steps
-from spikebits.models import LIFNeuron, SpikingLayer, SpikingNetwork, current_config, quantize_unsigned
-from spikebits.space import ConfigError
+from spikebits.models import LIFNeuron, SpikingLayer, SpikingNetwork, current_config, layer_specs, quantize_unsigned
+from spikebits.models.quantizers import membrane_fire
+from spikebits.space import ConfigError, CostContext
+from spikebits.space.metrics import STATE_BITS
 
-__all__ = ["BitSynapticOperations", "NeuroBenchNet", "PackedFootprint", "StepNeuron", "neurobench_model", "packed_bytes"]
+__all__ = [
+    "BitSynapticOperations",
+    "NeuroBenchNet",
+    "PackedFootprint",
+    "StateFootprint",
+    "StepNeuron",
+    "neurobench_model",
+    "packed_bytes",
+    "state_bytes",
+]
 
 
 class StepNeuron(snntorch.SpikingNeuron):
@@ -98,8 +114,12 @@ class StepNeuron(snntorch.SpikingNeuron):
     v_t, each call takes the step's input current and returns the step's spikes.
 
     Refined neuron: v_t = v_{t−1}/τ + x − s_{t−1}, s_t = γ_t·clip(⌊v_t/γ_t + 0.5⌋, 0, 2^(B_s,t) − 1);
-    LIF: v_t = β·v_{t−1}·(1 − s_{t−1}) + x, s_t = H(v_t − θ). The parameters are those of the
-    wrapped neuron (read, never copied)."""
+    LIF: v_t = β·v_{t−1}·(1 − s_{t−1}) + x, s_t = H(v_t − θ) (fires at v_t ≥ θ, as the LIF
+    neuron's own step). With a U-bit membrane (the wrapped neuron's ``membrane_bits``,
+    ``docs/membrane_bits.md``) the charged v_t is stored first — the refined neuron's
+    :func:`models.quantizers.membrane_fire`, the LIF neuron's :meth:`models.LIFNeuron.store` —
+    and ``mem`` holds the stored membrane, from which the spikes fire. The parameters are those
+    of the wrapped neuron (read, never copied)."""
 
     def __init__(self, neuron: nn.Module) -> None:
         super().__init__(init_hidden=True, output=False)
@@ -116,13 +136,20 @@ class StepNeuron(snntorch.SpikingNeuron):
 
     def forward(self, x: Tensor) -> Tensor:  # type: ignore[override]
         neuron, t = self.neuron, self.t
+        membrane_bits = neuron.membrane_bits
         if isinstance(neuron, LIFNeuron):
             self.mem = neuron.beta * self.mem * (1.0 - self.spk) + x
-            self.spk = (self.mem > neuron.threshold).to(x.dtype)
+            if membrane_bits is not None:
+                self.mem = neuron.store(self.mem, membrane_bits)
+            self.spk = (self.mem >= neuron.threshold).to(x.dtype)
         else:
-            self.mem = (self.mem if neuron.tau == 1.0 else self.mem / neuron.tau) + x - self.spk
+            charged = (self.mem if neuron.tau == 1.0 else self.mem / neuron.tau) + x - self.spk
             bits = spike_bits(neuron, t + 1)[t]
-            self.spk = quantize_unsigned(self.mem, neuron.gamma[t], bits)
+            if membrane_bits is None:
+                self.mem = charged
+                self.spk = quantize_unsigned(self.mem, neuron.gamma[t], bits)
+            else:
+                self.mem, self.spk, _ = membrane_fire(charged, neuron.gamma[t], membrane_bits, bits)
         self.t += 1
         return self.spk
 
@@ -295,3 +322,37 @@ class PackedFootprint(StaticMetric):
         if isinstance(net, SpikingNetwork):
             return packed_bytes(net)
         raise ConfigError("PackedFootprint reads a spikebits network; benchmark TorchModel(model) of a spikebits model")
+
+
+#: The width :class:`StateFootprint` counts an unquantized membrane (U None) at: the float32
+#: the model holds.
+UNQUANTIZED_MEMBRANE_BITS = 32
+
+
+def state_bytes(model: SpikingNetwork) -> int:
+    """⌈Σ_l M_l·U_l / 8⌉: bytes of the membranes of a configured network's neurons for one
+    sample, M_l = N_a,l·[l owns its neuron] + N_out,l (:func:`space.metrics.state_term`), U_l
+    the layer's membrane bits, 32 (a float32) where unquantized. The layer shapes come from the
+    registered architecture (:func:`models.layer_specs`), without data."""
+    config = current_config(model)
+    if config is None:
+        raise ConfigError("the state footprint needs a quantized network; configure every layer (apply_config) first")
+    if not model.arch[0]:
+        raise ConfigError("the state footprint reads the layer shapes of a registered architecture; build the model with models.build")
+    bits = STATE_BITS.value(layer_specs(model), config, CostContext(membrane_bits=UNQUANTIZED_MEMBRANE_BITS))
+    return math.ceil(bits / 8)
+
+
+class StateFootprint(StaticMetric):
+    """Bytes of the neurons' membranes for one sample: ⌈Σ_l M_l·U_l / 8⌉ (:func:`state_bytes`;
+    a U-bit membrane at U bits, an unquantized one at 32), beside :class:`PackedFootprint`'s
+    weights. Reads a spikebits network in NeuroBench's ``TorchModel`` or a
+    :func:`neurobench_model`."""
+
+    def __call__(self, model) -> float:  # noqa: ANN001 - a NeuroBench model
+        net = model.__net__()
+        if isinstance(net, NeuroBenchNet):
+            return state_bytes(net.net)  # the copy keeps the architecture and every layer's choice
+        if isinstance(net, SpikingNetwork):
+            return state_bytes(net)
+        raise ConfigError("StateFootprint reads a spikebits network; benchmark TorchModel(model) of a spikebits model")

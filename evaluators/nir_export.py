@@ -56,7 +56,22 @@ Input, Output); ``lowering="standard"`` on another config is refused in one line
   output the last layer's current (the logits).
 
 Every node of layer L carries ``layer``, ``w_bits``, ``s_bits``, ``timesteps`` and ``scheme``
-in its metadata; the graph's metadata holds the model, the config and this lowering.
+(and ``u_bits`` where the layer stores a U-bit membrane) in its metadata; the graph's metadata
+holds the model, the config and this lowering.
+
+**Membrane bits U** (``LayerChoice.u_bits``, ``docs/membrane_bits.md``). NIR has no membrane
+width: its LIF, I and Threshold hold real numbers. A U-bit neuron stores its charge as a
+code c = clip(⌊v/δ + ½⌋, −2^(U−1), 2^(U−1) − 1) of step δ = γ·2^(−F) and fires from it; in
+one step from v₀ = 0 that is exactly a threshold neuron on the unrounded v, with shifted
+thresholds (:func:`firing_thresholds`): level j fires where c ≥ m_j = ⌈(j − ½)·2^F⌉, i.e.
+v ≥ (m_j − ½)·δ (= (j − ½)·γ − δ/2 when F ≥ 1), and a level whose m_j exceeds the top code
+2^(U−1) − 1 is never reached (its threshold node is left out). Both lowerings are T = 1
+graphs, so the exported graph computes the model's spikes, U included; U itself is recorded
+(``u_bits`` in the nodes' metadata, the config in the graph's) for a toolchain that maps the
+membrane onto U-bit registers. Run for more steps, the graph's integrator does not round or
+saturate as the U-bit membrane does (the T = 1 contract below). With U on the input layer the
+extended lowering's input levels k₀ are those of the U-bit quantizer (the graph's metadata
+gives ``input_membrane_bits`` and the formula).
 
 **Time.** NIR has one time base. A spikebits layer hands the next layer the *mean* of its T
 spike maps as a constant current (temporal squeezing), which a graph that streams each step's
@@ -87,7 +102,8 @@ from torch import nn
 from spikebits.evaluators.activity import spike_bits, spike_steps
 from spikebits.evaluators.hardware import integer_weights
 from spikebits.models import RefinedNeuron, SpikingLayer, SpikingNetwork, current_config
-from spikebits.space import ConfigError, atomic_path, check_output_file, one_line
+from spikebits.models.quantizers import membrane_fraction_bits
+from spikebits.space import ConfigError, LayerChoice, atomic_path, check_output_file, one_line
 
 #: The lowerings :func:`to_nir` writes; ``"auto"`` picks standard where it can.
 LOWERINGS = ("auto", "standard", "extended")
@@ -142,6 +158,38 @@ def check_exportable(model: SpikingNetwork) -> None:
             raise ConfigError(f"the NIR export lowers refined neurons; layer {name} has a {type(layer.neuron).__name__}")
         if layer.output_neuron is not None or layer.spike_source not in (None, name):
             raise ConfigError(f"the NIR export covers {COVERS}; layer {name} reads or makes spikes outside that chain")
+
+
+def firing_thresholds(gamma: float, s_bits: int, u_bits: int | None = None) -> list[float]:
+    """θ_j, j = 1 … n: the refined neuron at S = ``s_bits``, step γ, fires level ≥ j in one step
+    from v₀ = 0 exactly where its charge v ≥ θ_j (level k = #{j : v ≥ θ_j}).
+
+    Unquantized membrane (U None): θ_j = (j − ½)·γ, j = 1 … 2^S − 1. U-bit membrane:
+    F = :func:`models.quantizers.membrane_fraction_bits` (U, S), δ = γ·2^(−F),
+    m_j = ⌈(j − ½)·2^F⌉ and θ_j = (m_j − ½)·δ, for the levels whose m_j ≤ 2^(U−1) − 1 (the
+    top code; higher levels are never reached). Why: the stored code c = ⌊v/δ + ½⌋ (saturated)
+    fires level ≥ j iff c·2^(−F) + ½ ≥ j iff c ≥ m_j iff v ≥ (m_j − ½)·δ."""
+    top = 2**s_bits - 1
+    if u_bits is None:
+        return [(j - 0.5) * gamma for j in range(1, top + 1)]
+    fraction = membrane_fraction_bits(u_bits, s_bits)
+    delta = gamma * 2.0**-fraction
+    highest = 2 ** (u_bits - 1) - 1
+    thresholds = []
+    for j in range(1, top + 1):
+        m = j if fraction == 0 else (2 * j - 1) * 2 ** (fraction - 1)  # ⌈(j − ½)·2^F⌉
+        if m > highest:
+            break
+        thresholds.append((m - 0.5) * delta)
+    return thresholds
+
+
+def _node_metadata(name: str, choice: LayerChoice) -> dict[str, Any]:
+    """The metadata every node of layer ``name`` carries: its W, S, T, scheme and, where set, U."""
+    meta = {"layer": name, "w_bits": choice.w_bits, "s_bits": choice.s_bits, "timesteps": choice.timesteps, "scheme": choice.scheme}
+    if choice.u_bits is not None:
+        meta["u_bits"] = choice.u_bits
+    return meta
 
 
 def _bn_parameters(bn: nn.Module) -> tuple[np.ndarray, np.ndarray]:
@@ -285,10 +333,13 @@ def _lower(nir: Any, model: SpikingNetwork, config: Any) -> Any:
                 nodes[step.name] = nir.Flatten(input_type={"input": np.array(step.in_shape)}, start_dim=0, end_dim=-1)
             edges.append((out_of[step.source], step.name))
             out_of[step.key] = step.name
+    u0 = config[first].u_bits
     metadata = _graph_metadata(
         model, config, "extended",
         time_base="discrete steps, dt = 1; every layer at T = 1",
-        input="integer levels k0 = clip(floor(x / input_step + 0.5), 0, 2^input_bits - 1) of the first layer",
+        input="integer levels k0 = clip(floor(x / input_step + 0.5), 0, 2^input_bits - 1) of the first layer" if u0 is None else
+        "integer levels k0 = clip(floor(c * 2^-F + 0.5), 0, 2^input_bits - 1) of the first layer's U-bit membrane, "
+        "c = clip(floor(x / (input_step * 2^-F) + 0.5), -2^(U-1), 2^(U-1) - 1), U = input_membrane_bits, F = input_fraction_bits",
     )
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata=metadata)
 
@@ -297,6 +348,10 @@ def _graph_metadata(model: SpikingNetwork, config: Any, lowering: str, **fields:
     """The graph's metadata: the model, its config, the ``lowering`` and its ``fields`` (time
     base, input), the input quantizer's step and bits, the threshold convention."""
     neuron = model.spiking_layers()[model.layer_names[0]].neuron
+    membrane = {}
+    if neuron.membrane_bits is not None:
+        u = int(neuron.membrane_bits)
+        membrane = {"input_membrane_bits": u, "input_fraction_bits": membrane_fraction_bits(u, int(spike_bits(neuron, 1)[0]))}
     return {
         "generator": "spikebits",
         "model": model.arch[0],
@@ -306,7 +361,10 @@ def _graph_metadata(model: SpikingNetwork, config: Any, lowering: str, **fields:
         **fields,
         "input_step": float(spike_steps(neuron, 1)[0]),
         "input_bits": int(spike_bits(neuron, 1)[0]),
-        "threshold": "strict (v > theta) at the float64 just below (j - 1/2)*gamma: v >= (j - 1/2)*gamma",
+        **membrane,
+        "threshold": "strict (v > theta) at the float64 just below (j - 1/2)*gamma: v >= (j - 1/2)*gamma; with a U-bit membrane "
+        "(u_bits in the node's metadata) at the float64 just below (m_j - 1/2)*gamma*2^-F, m_j = ceil((j - 1/2)*2^F), "
+        "F = max(0, floor((U - S - 1)/2)), levels with m_j > 2^(U-1) - 1 left out",
         "lowering_doc": "spikebits.evaluators.nir_export",
     }
 
@@ -355,13 +413,14 @@ def _lower_standard(nir: Any, model: SpikingNetwork, config: Any) -> Any:
             continue
         if step.kind == "layer":
             name, layer, choice = step.name, layers[step.name], config[step.name]
-            meta = {"layer": name, "w_bits": choice.w_bits, "s_bits": choice.s_bits, "timesteps": choice.timesteps, "scheme": choice.scheme}
+            meta = _node_metadata(name, choice)
             gamma = float(spike_steps(layer.neuron, 1)[0])
-            levels = 2**choice.s_bits - 1 if name == first else 1
-            spikes = [f"{name}.neuron"] if levels == 1 else [f"{name}.neuron.level{j}" for j in range(1, levels + 1)]
-            for j, lif in enumerate(spikes, start=1):
-                role = "input neuron" if levels == 1 else f"input quantizer: level {j} of {levels} (thermometer)"
-                nodes[lif] = _lif(nir, shape, (j - 0.5) * gamma, {**meta, "role": role})
+            thresholds = firing_thresholds(gamma, choice.s_bits if name == first else 1, choice.u_bits)
+            levels = len(thresholds)
+            spikes = [f"{name}.neuron"] if name != first else [f"{name}.neuron.level{j}" for j in range(1, levels + 1)]
+            for j, (lif, theta) in enumerate(zip(spikes, thresholds, strict=True), start=1):
+                role = "input neuron" if name != first else f"input quantizer: level {j} of {levels} (thermometer)"
+                nodes[lif] = _lif(nir, shape, theta, {**meta, "role": role})
                 edges += [(src, lif), (lif, f"{name}.synapse")]
             out_of[step.key] = f"{name}.synapse"
             shape_of[step.key] = _standard_synapse(nir, synapses, name, layer, gamma, shape, step.out_shape, meta)
@@ -484,11 +543,12 @@ def _lower_layer(
     in_shape: tuple[int, ...], out_shape: tuple[int, ...], source: str, *, encoder: bool,
 ) -> str:
     """Nodes and edges of one spiking layer; returns the node holding its output current."""
-    meta = {"layer": name, "w_bits": choice.w_bits, "s_bits": choice.s_bits, "timesteps": choice.timesteps, "scheme": choice.scheme}
+    meta = _node_metadata(name, choice)
     gamma = float(spike_steps(layer.neuron, 1)[0])
     spikes = [source]
     if not encoder:
-        q = 2**choice.s_bits - 1
+        thresholds = firing_thresholds(gamma, choice.s_bits, choice.u_bits)
+        q = len(thresholds)
         ones = np.ones(in_shape)
         nodes[f"{name}.neuron.int"] = nir.I(r=ones, metadata={**meta, "role": "membrane (integrator)"})
         nodes[f"{name}.neuron.reset"] = nir.Scale(scale=np.full(in_shape, -gamma), metadata={**meta, "role": "soft reset"})
@@ -496,8 +556,8 @@ def _lower_layer(
         edges += [(source, f"{name}.neuron.int"), (f"{name}.neuron.reset", f"{name}.neuron.delay"),
                   (f"{name}.neuron.delay", f"{name}.neuron.int")]
         spikes = []
-        for j in range(1, q + 1):
-            theta = np.nextafter((j - 0.5) * gamma, -math.inf)
+        for j, level_at in enumerate(thresholds, start=1):
+            theta = np.nextafter(level_at, -math.inf)
             thr = f"{name}.neuron.thr{j}"
             nodes[thr] = nir.Threshold(threshold=np.full(in_shape, theta), metadata={**meta, "role": f"spike bit {j} of {q} (thermometer)"})
             edges += [(f"{name}.neuron.int", thr), (thr, f"{name}.neuron.reset")]

@@ -6,7 +6,8 @@ supernet (single-path, uniform sampling: Guo et al. 2020, "Single Path One-Shot"
 widths as in APQ and OQAT) trains one set of weights for every config of the space at once:
 
 * start from the cached full-precision network; for each training batch draw one config
-  uniformly (each decision's (W, S, T, scheme) independently, pins and ties kept), set the
+  uniformly (each decision's (W, S, T, scheme), and its membrane bits U where the space searches
+  them, independently; pins and ties kept), set the
   network to it, and take one step of quantization-aware training on the shared weights
   (the step sizes are not trained: a spike step size γ is γ₀ of DESIGN.md from that batch at
   each change of the layer's S or T; a weight step size α is α₀ from the weights the first
@@ -70,7 +71,8 @@ def one_shot_epochs(train_samples: int) -> int:
 
 def draw_config(space: Any, seed: int, epoch: int, step: int) -> Config:
     """The config the one-shot supernet trains at (``epoch``, ``step``): each decision of
-    ``space`` uniformly among its choices, from a generator seeded by (seed, epoch, step)."""
+    ``space`` uniformly among its choices (:meth:`space.LayerOptions.choices`: U too where the
+    layer searches it), from a generator seeded by (seed, epoch, step)."""
     rng = random.Random(f"spikebits-one-shot/{seed}/{epoch}/{step}")
     return space.expand({name: rng.choice(list(space.layers[name].choices())) for name in space.decisions})
 

@@ -6,9 +6,10 @@ Three families of numbers, each a pure function with its equation on top (symbol
 * **Hessian (HAWQ)**: Tr(H_l) by Hutchinson's estimator (:func:`hutchinson_traces`) for the
   synapse weights and for each layer's input current, turned into
   Ω(l, b, scheme) = Tr(H_l)/N_w,l · ‖Q_b(W_l) − W_l‖² (:func:`hawq_omega`) and its activation
-  analogue (:func:`activation_omega`).
+  analogue (:func:`activation_omega`), which sees the spike bits, the time steps and the
+  membrane bits U of the layer's input neuron.
 * **Output error (SensiBoost)**: the mean squared change of the logits when one layer alone is
-  quantized (:func:`output_error`).
+  quantized (:func:`output_error`), at the whole choice: W, scheme, S, T and U.
 * **Kurtosis (KurtBoost)**: the Pearson kurtosis of a layer's weights (:func:`pearson_kurtosis`).
 
 :func:`evaluators.sensitivity_measure.measure_sensitivity` composes them on an evaluator's
@@ -231,18 +232,21 @@ def hawq_omega(trace: float, weight: Tensor, bits: int, scheme: str) -> float:
     return float(trace) / w.numel() * error
 
 
-def spike_error(current: Tensor, bits: int, timesteps: int) -> float:
-    """E_samples ‖ŝ − relu(x)‖², ŝ = (1/T) Σ_t s_t of a refined neuron at (b, T) driven by x.
+def spike_error(current: Tensor, bits: int, timesteps: int, membrane_bits: int | None = None) -> float:
+    """E_samples ‖ŝ − relu(x)‖², ŝ = (1/T) Σ_t s_t of a refined neuron at (b, T, U) driven by x.
 
     s_t = γ·clip(⌊v_t/γ + 0.5⌋, 0, 2^b − 1), v_t = v_{t−1} + x − s_{t−1} (RefinedNeuron), with one
-    γ = :func:`models.renewal_step` (relu(x), b, ``"unsigned"``) for every step. relu(x) is what the
+    γ = :func:`models.renewal_step` (relu(x), b, ``"unsigned"``) for every step. With
+    ``membrane_bits`` U the charge v'_t = v_{t−1} + x − s_{t−1} is stored as a U-bit code of
+    step δ = γ·2^(−F) before it fires, v_t = δ·clip(⌊v'_t/δ + ½⌋, −2^(U−1), 2^(U−1) − 1)
+    (``docs/membrane_bits.md``); None: the unquantized membrane. relu(x) is what the
     full-precision neuron emits on average at any T. The squared error is summed over a
     sample's elements and averaged over the samples (dim 0 of ``current``).
     """
     x = current.detach()
     target = torch.relu(x)
     neuron = RefinedNeuron().to(device=x.device, dtype=x.dtype)
-    neuron.configure(bits, timesteps)
+    neuron.configure(bits, timesteps, membrane_bits)
     with torch.no_grad():
         neuron.gamma.fill_(renewal_step(target, bits, "unsigned"))
         neuron.initialized.fill_(True)
@@ -250,22 +254,30 @@ def spike_error(current: Tensor, bits: int, timesteps: int) -> float:
         return float((spikes - target).pow(2).reshape(len(x), -1).sum(dim=1).mean())
 
 
-def activation_omega(trace_a: float, current: Tensor, bits: int, timesteps: int, n_inputs: int) -> float:
-    """Ω_a(l, b, T) = Tr(H_a,l)/N_a,l · E_samples ‖ŝ − relu(x)‖² (HAWQ for activations).
+def activation_omega(trace_a: float, current: Tensor, bits: int, timesteps: int, n_inputs: int, membrane_bits: int | None = None) -> float:
+    """Ω_a(l, b, T, U) = Tr(H_a,l)/N_a,l · E_samples ‖ŝ − relu(x)‖² (HAWQ for activations).
 
     Tr(H_a,l) is the Hessian trace of the loss with respect to the layer's input current x, per
     sample (the trace over a batch's current tensor of the Hessian of the batch-mean loss is the
     mean over samples of the per-sample trace), N_a,l the input activations per sample and ŝ
-    the mean over T steps of the spikes of a refined neuron at (b, T) (:func:`spike_error`).
+    the mean over T steps of the spikes of a refined neuron at (b, T) with a U-bit membrane
+    (``membrane_bits``; None: unquantized) (:func:`spike_error`).
+
+    This is how the Hessian sensitivity sees U: the weight term Ω_w does not depend on it, and
+    the membrane is part of the layer's input neuron, whose emitted spikes Ω_a compares with
+    the full-precision neuron's. A narrow membrane rounds and saturates the charge, so the
+    spikes drift from relu(x) and Ω_a grows; a wide one approaches the unquantized neuron's Ω_a.
     """
-    return float(trace_a) / n_inputs * spike_error(current, bits, timesteps)
+    return float(trace_a) / n_inputs * spike_error(current, bits, timesteps, membrane_bits)
 
 
 # ------------------------------------------------------------------------- output error
 @torch.no_grad()
 def output_error(model: SpikingNetwork, layer_name: str, choice: LayerChoice, x: Tensor, *, reference: Tensor | None = None) -> float:
     """E_samples Σ_k (f_q,k(x) − f_k(x))²: the mean squared change of the logits when layer
-    ``layer_name`` alone is set to ``choice`` (SensiBoost's per-layer metric).
+    ``layer_name`` alone is set to ``choice`` (SensiBoost's per-layer metric): its weights at
+    (W, scheme) and its input neuron at (S, T) with the choice's membrane bits U
+    (:meth:`models.SpikingLayer.configure` hands U to the neuron; None: unquantized).
 
     f is the model as it comes (full precision, in :func:`measure_sensitivity`); f_q the same
     model with that one layer quantized, its step sizes initialised on ``x`` in eval mode (the

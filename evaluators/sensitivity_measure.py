@@ -38,14 +38,19 @@ def _cache_path(evaluator: Any, model: SpikingNetwork, settings: dict[str, Any])
     return cache_dir / f"{key}-sensitivity-{hashlib.sha256(blob.encode()).hexdigest()[:10]}.json"
 
 
-def _read_cache(path: Path) -> SensitivityReport | None:
+def _read_cache(path: Path, space: Any, output_error: bool) -> SensitivityReport | None:
     """The cached report, read strictly (a regular file, finite numbers: :func:`space.read_json_file`);
-    None when there is none or it is unreadable or damaged (measured again, and overwritten)."""
+    None when there is none, it is unreadable or damaged, or it lacks a number a search of
+    ``space`` reads (:meth:`SensitivityReport.missing`: for example an Ω_a at a membrane
+    width U, which reports measured before Ω_a saw U do not hold) — measured again, and
+    overwritten."""
     if not path.exists():
         return None
     try:
         report = SensitivityReport.from_dict(read_json_file(path, "sensitivity cache", error=DataError))
     except Exception:  # noqa: BLE001 - a damaged cache of any kind is measured again
+        return None
+    if report.missing(space, output_error=output_error) is not None:
         return None
     if "network" not in report.settings:  # cached before the option existed, always on the full network
         report = dataclasses.replace(report, settings={**report.settings, "network": "full"})
@@ -82,7 +87,7 @@ def _input_currents(model: SpikingNetwork, batches: Sequence[tuple[Tensor, Tenso
 
 def _largest_quantized_model(evaluator: Any) -> SpikingNetwork:
     """The pretrained weights at the space's largest config (every unpinned decision at its
-    largest W, S and T, uniform where allowed; pins kept), step sizes calibrated on the first
+    largest W, S, T and, where searched, U; uniform where allowed; pins kept), step sizes calibrated on the first
     training batch (:func:`evaluators.training.calibrate`), in eval mode."""
     space = evaluator.space
     config = space.complete(space.nearest_config(), strict=True)
@@ -131,8 +136,15 @@ def measure_sensitivity(
     order. Per layer: Tr(H_l) of the synapse weights and Tr(H_a,l) of the input current
     (Hutchinson, cross-entropy loss, at most ``probes`` probes with relative tolerance ``tol``;
     weights and currents in two separate runs so that each stops on its own total), Ω_w for
-    every (scheme, W) and Ω_a for every (S, T) of the layer's options, the Pearson kurtosis of
-    the weights and, with ``output_error=True``, the output MSE of every choice of its options.
+    every (scheme, W) and Ω_a for every (S, T, U) of the layer's options, the Pearson kurtosis
+    of the weights and, with ``output_error=True``, the output MSE of every choice of its
+    options.
+
+    **Membrane bits U.** Where the space searches U, each choice's numbers include it: the
+    output error quantizes the layer alone at the whole choice, its input neuron at (S, T) with
+    a U-bit membrane; the Hessian sensitivity Ω_w + Ω_a sees U through Ω_a, the spike error of
+    the layer's input neuron at (S, T, U) weighted by the current's trace (Ω_w, the weights'
+    term, does not depend on U). The traces themselves are taken once per layer, as without U.
 
     ``network`` chooses the network whose Hessian the traces are taken on
     (:data:`space.HESSIAN_NETWORKS`; the losses in full at :func:`_hessian_traces`): ``"full"``,
@@ -153,8 +165,9 @@ def measure_sensitivity(
     The report is cached as JSON next to the pretraining checkpoint (``evaluator.cache_dir`` or
     :func:`evaluators.training.default_cache_dir`), named by the pretraining cache key and a
     hash of these settings (``network`` among them, recorded in ``report.settings``) and the
-    space; a second call returns it without computing. An unreadable cache file is measured
-    again and overwritten.
+    space (its membrane options U included, so a space with U, or with other U, is another
+    file); a second call returns it without computing. An unreadable cache file, or one that
+    lacks a number this space needs, is measured again and overwritten.
 
     Search code calls :meth:`Evaluator.sensitivity` (which calls this with its defaults and
     memoises the report) rather than this function.
@@ -166,7 +179,7 @@ def measure_sensitivity(
         "output_error": bool(output_error), "loss": "cross_entropy", "network": network,
     }
     path = _cache_path(evaluator, evaluator.new_model(), settings)
-    cached = _read_cache(path)
+    cached = _read_cache(path, evaluator.space, bool(output_error))
     if cached is not None:
         return cached
 
@@ -225,8 +238,8 @@ def _hessian_traces(measured: _Measured, network: str, *, probes: int, tol: floa
     * ``"full"``: ``measured.model``, the full-precision network,
       L(W) = (1/n_b) Σ_b CE(f(x_b; W), y_b) (HAWQ).
     * ``"quantized"`` (Lui & Neftci): the same pretrained weights at the space's largest config
-      c_max (``space.nearest_config()``: every unpinned decision at its largest W, S and T,
-      uniform where allowed; pins kept), step sizes calibrated on the first training batch
+      c_max (``space.nearest_config()``: every unpinned decision at its largest W, S, T and,
+      where searched, U; uniform where allowed; pins kept), step sizes calibrated on the first training batch
       (:func:`evaluators.training.calibrate`), eval mode, every layer at its own T from c_max:
       L(W) = (1/n_b) Σ_b CE(f_q(x_b; Q(W)), y_b), with W_q = α·clip(round(W/α), −Q_p, Q_p)
       (power-of-two levels where a layer allows only those) and spikes
@@ -254,11 +267,12 @@ def _layer_sensitivities(
     measured: _Measured, traces: _Traces, *, with_output_error: bool, progress: Progress
 ) -> dict[str, LayerSensitivity]:
     """Every layer of the evaluator's space, in order: Ω_w of each (scheme, W) from its weight
-    trace (:func:`evaluators.sensitivity.hawq_omega`), Ω_a of each (S, T) from its current and
-    its current's trace (:func:`evaluators.sensitivity.activation_omega`; 0 where its neuron
-    never runs), its weights' kurtosis and, ``with_output_error``, the output MSE of each of its
-    choices on the probe batches (:func:`evaluators.sensitivity.output_error`) — all on the
-    full-precision network."""
+    trace (:func:`evaluators.sensitivity.hawq_omega`), Ω_a of each (S, T, U) from its current
+    and its current's trace (:func:`evaluators.sensitivity.activation_omega`; U over
+    :attr:`space.LayerOptions.membrane_options`, just None where the layer does not search it;
+    0 where its neuron never runs), its weights' kurtosis and, ``with_output_error``, the output
+    MSE of each of its choices, U included, on the probe batches
+    (:func:`evaluators.sensitivity.output_error`) — all on the full-precision network."""
     evaluator, model, currents = measured.evaluator, measured.model, measured.currents
     x_all = torch.cat([x for x, _ in measured.batches])
     with torch.no_grad():
@@ -271,9 +285,10 @@ def _layer_sensitivities(
         weight = layers[name].synapse.weight.detach()
         omega = {weight_key(sc, w): hawq_omega(traces.weights[name], weight, w, sc) for sc in options.schemes for w in options.w_bits}
         act = {
-            spike_key(s, t): activation_omega(traces.currents[name], currents[name], s, t, spec.n_inputs) if name in currents else 0.0
+            spike_key(s, t, u): activation_omega(traces.currents[name], currents[name], s, t, spec.n_inputs, u) if name in currents else 0.0
             for s in options.s_bits
             for t in options.timesteps
+            for u in options.membrane_options
         }
         errors = {}
         if with_output_error:

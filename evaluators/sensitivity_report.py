@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from spikebits.space import ALLOCATION_METRICS, ConfigError, LayerChoice
+from spikebits.space import ALLOCATION_METRICS, ConfigError, LayerChoice, SearchSpace
 
 SENSITIVITY_SCHEMA = "spikebits.sensitivity/1"
 
@@ -20,9 +20,10 @@ def weight_key(scheme: str, w_bits: int) -> str:
     return f"{scheme}{w_bits}"
 
 
-def spike_key(s_bits: int, timesteps: int) -> str:
-    """Key of :attr:`LayerSensitivity.activation_omega`: ``"S2T1"``."""
-    return f"S{s_bits}T{timesteps}"
+def spike_key(s_bits: int, timesteps: int, u_bits: int | None = None) -> str:
+    """Key of :attr:`LayerSensitivity.activation_omega`: ``"S2T1"`` (an unquantized membrane),
+    ``"S2T1U8"`` (a U-bit membrane), as :meth:`space.LayerChoice.short` writes them."""
+    return f"S{s_bits}T{timesteps}" + ("" if u_bits is None else f"U{u_bits}")
 
 
 @dataclass(frozen=True)
@@ -30,8 +31,10 @@ class LayerSensitivity:
     """Sensitivity numbers of one layer.
 
     ``trace`` = Tr(H_l) of the synapse weights; ``activation_trace`` = Tr(H_a,l) of the input
-    current; ``omega[weight_key(scheme, W)]`` = Ω_w; ``activation_omega[spike_key(S, T)]`` = Ω_a;
-    ``output_error[choice.short()]`` = output MSE (empty when not measured).
+    current; ``omega[weight_key(scheme, W)]`` = Ω_w; ``activation_omega[spike_key(S, T, U)]`` =
+    Ω_a; ``output_error[choice.short()]`` = output MSE (empty when not measured). U enters the
+    keys only where the layer searches it (``"S2T1U8"``, ``"W4S2T1U8"``); without it the keys
+    are those of a report measured before U existed.
     """
 
     name: str
@@ -79,7 +82,10 @@ class SensitivityReport:
         """Sensitivity cost of giving ``layer`` the ``choice``; ``metric`` is one of
         :data:`space.ALLOCATION_METRICS` (the per-choice sensitivity metrics).
 
-        ``"hessian"``: Ω_w(scheme, W) + Ω_a(S, T); ``"output"``: the output MSE of the choice."""
+        ``"hessian"``: Ω_w(scheme, W) + Ω_a(S, T, U) — U, the membrane bits, enters through the
+        activation term, the error of the layer's input neuron at (S, T, U)
+        (:func:`evaluators.sensitivity.activation_omega`); ``"output"``: the output MSE of the
+        whole choice, U included."""
         if metric not in ALLOCATION_METRICS:
             raise ConfigError(f"unknown sensitivity metric {metric!r}; use one of: {', '.join(ALLOCATION_METRICS)}")
         if layer not in self.layers:
@@ -87,7 +93,8 @@ class SensitivityReport:
         entry = self.layers[layer]
         try:
             if metric == "hessian":
-                return entry.omega[weight_key(choice.scheme, choice.w_bits)] + entry.activation_omega[spike_key(choice.s_bits, choice.timesteps)]
+                activation = entry.activation_omega[spike_key(choice.s_bits, choice.timesteps, choice.u_bits)]
+                return entry.omega[weight_key(choice.scheme, choice.w_bits)] + activation
             return entry.output_error[choice.short()]
         except KeyError:
             what = "output errors" if metric == "output" else "Hessian sensitivities"
@@ -95,6 +102,27 @@ class SensitivityReport:
                 f"layer {layer!r} has no {what} for {choice.short()}; measure the sensitivity again with that choice in the layer's options"
                 + (" and output_error=True" if metric == "output" else "")
             ) from None
+
+    def missing(self, space: SearchSpace, *, output_error: bool = True) -> str | None:
+        """The first number a search of ``space`` reads that this report lacks, in words
+        (None: it has them all): a layer, an Ω_w of a (scheme, W), an Ω_a of an (S, T, U), or,
+        with ``output_error``, the output error of a choice (U included where searched)."""
+        for name in space.names:
+            entry = self.layers.get(name)
+            if entry is None:
+                return f"layer {name!r}"
+            options = space.layers[name]
+            needed = [("omega", entry.omega, weight_key(sc, w)) for sc in options.schemes for w in options.w_bits]
+            needed += [
+                ("activation_omega", entry.activation_omega, spike_key(s, t, u))
+                for s in options.s_bits for t in options.timesteps for u in options.membrane_options
+            ]
+            if output_error:
+                needed += [("output_error", entry.output_error, c.short()) for c in options.choices()]
+            for field_name, values, key in needed:
+                if key not in values:
+                    return f"{field_name}[{key!r}] of layer {name!r}"
+        return None
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -17,6 +17,14 @@ size_bits = Σ_l N_w,l·B_w,l. A layer of b-bit weights stores, per weight (C or
 The header names the architecture (registry name and keyword arguments), the config, each
 layer's bits, scheme, α (``float.hex``, exact) and bit offset, and every other state entry
 (BatchNorm, biases, α, neuron γ, ``initialized`` flags) as base64 of its little-endian bytes.
+
+A layer whose neurons store a U-bit membrane (``LayerChoice.u_bits``, ``docs/membrane_bits.md``)
+also carries, in its weight entry, the packed state width ``u_bits`` = U and
+``u_fraction_bits`` = F = ⌈(U − S − 2)/2⌉ (:func:`models.quantizers.membrane_fraction_bits`,
+S the bits of the spikes its input neuron fires: 1 for a LIF neuron): each membrane is a U-bit
+two's complement code c of step γ_t·2^(−F). Both are read back strictly (integers, U in the
+range a config allows, F as the formula gives, U as the config says); an entry without them
+is an unquantized membrane (U None), so files written before U existed load as before.
 Loading rebuilds the model and sets each synapse weight to α·level, so the fake-quantized
 forward reproduces the saved model's outputs bit for bit.
 """
@@ -36,9 +44,10 @@ import torch
 
 from spikebits.models.layers import SpikingLayer
 from spikebits.models.network import SpikingNetwork, apply_config, current_config
-from spikebits.models.quantizers import pow2_max_shift, signed_levels
+from spikebits.models.quantizers import membrane_fraction_bits, pow2_max_shift, signed_levels
 from spikebits.models.registry import build
 from spikebits.space import Config, ConfigError, SpikebitsError, atomic_write_bytes, loads_strict, one_line, read_input_bytes
+from spikebits.space.config import MAX_MEMBRANE_BITS, MIN_MEMBRANE_BITS
 
 MAGIC = b"SBQ1"
 SCHEMA = "spikebits.sbq/1"
@@ -206,7 +215,7 @@ def save_sbq(model: SpikingNetwork, path: str | os.PathLike[str]) -> dict[str, i
     if config is None:
         raise ConfigError("model has full-precision layers; apply a config before exporting")
     state = model.state_dict()
-    learnable = [k for k in state if k.endswith(("bits_param", "timesteps_param"))]
+    learnable = [k for k in state if k.endswith(("bits_param", "timesteps_param", "membrane_param"))]
     if learnable:
         raise ConfigError(f"model has learnable bit widths or time steps ({learnable[0]}); apply a fixed config before exporting")
     # Only weight step sizes: a neuron that never fires (a ResNet shortcut's) stays uncalibrated.
@@ -221,11 +230,13 @@ def save_sbq(model: SpikingNetwork, path: str | os.PathLike[str]) -> dict[str, i
             raise ConfigError(
                 f"layer {name!r} quantizes at {quantizer.bits} bits {quantizer.scheme}, not as configured; re-apply the config"
             )
+        if layer.neuron.membrane_bits != choice.u_bits:
+            raise ConfigError(f"layer {name!r} stores a {layer.neuron.membrane_bits}-bit membrane, not as configured; re-apply the config")
         codes, alpha = weight_codes(layer)
         bits = int(quantizer.bits)
         entries.append(
             {"layer": name, "shape": list(layer.synapse.weight.shape), "bits": bits, "scheme": quantizer.scheme,
-             "alpha": alpha.hex(), "bit_offset": offset, "count": int(codes.size)}
+             "alpha": alpha.hex(), "bit_offset": offset, "count": int(codes.size), **membrane_entry(layer)}
         )
         streams.append(_code_bits(codes, bits))
         offset += int(codes.size) * bits
@@ -255,6 +266,48 @@ def save_sbq(model: SpikingNetwork, path: str | os.PathLike[str]) -> dict[str, i
 
 
 _AGAIN = "export the model again (`spikebits export`)"
+
+
+def membrane_entry(layer: SpikingLayer) -> dict[str, int]:
+    """The packed state width of ``layer``'s neurons for its weight entry: ``u_bits`` U and
+    ``u_fraction_bits`` F = :func:`models.quantizers.membrane_fraction_bits` (U, S) with S the
+    bits of the spikes its input neuron fires; empty for an unquantized membrane (U None)."""
+    u = layer.neuron.membrane_bits
+    if u is None:
+        return {}
+    return {"u_bits": int(u), "u_fraction_bits": membrane_fraction_bits(int(u), _neuron_spike_bits(layer))}
+
+
+def _neuron_spike_bits(layer: SpikingLayer) -> int:
+    """S of the spikes ``layer``'s input neuron fires (1 for a LIF neuron)."""
+    bits = layer.neuron.spike_bits
+    return int(bits if bits is not None else layer.choice.s_bits)
+
+
+def _read_membrane(name: str, entry: dict[str, Any], layer: SpikingLayer) -> str | None:
+    """Why the membrane width in ``layer``'s weight entry is not what the model runs (the
+    config's U and the F it implies), or None when it is; an entry without ``u_bits`` and
+    ``u_fraction_bits`` is an unquantized membrane (U None)."""
+    has_u, has_f = "u_bits" in entry, "u_fraction_bits" in entry
+    if not has_u and not has_f:
+        u = None
+    elif has_u != has_f:
+        return f"the membrane of {name!r} has {'u_bits' if has_u else 'u_fraction_bits'} without {'u_fraction_bits' if has_u else 'u_bits'}"
+    else:
+        try:
+            u, fraction = _integer(entry["u_bits"]), _integer(entry["u_fraction_bits"])
+        except TypeError as err:
+            return f"the membrane width of {name!r} is malformed ({one_line(err, _REASON_CHARS)})"
+        if not MIN_MEMBRANE_BITS <= u <= MAX_MEMBRANE_BITS:
+            return f"the membrane of {name!r} has u_bits {u}, outside {MIN_MEMBRANE_BITS}..{MAX_MEMBRANE_BITS}"
+        expected = membrane_fraction_bits(u, _neuron_spike_bits(layer))
+        if fraction != expected:
+            return f"the membrane of {name!r} has {fraction} fraction bits, where U = {u} gives {expected}"
+    configured = layer.neuron.membrane_bits
+    if u != configured:
+        said = "an unquantized one" if configured is None else f"u_bits {configured}"
+        return f"the membrane of {name!r} is {'unquantized' if u is None else f'{u}-bit'}, the config says {said}"
+    return None
 
 
 #: Longest reason (``TypeName: message``, on one line) that a damaged file's message quotes.
@@ -380,6 +433,9 @@ def _rebuild(path: Path, header: dict[str, Any], payload: bytes) -> SpikingNetwo
             raise ConfigError(f"{path}: weights of {name!r} do not match the config or the architecture; the file is damaged, {_AGAIN}")
         if offset + count * bits > payload_bits:
             raise ConfigError(f"{path}: weights of {name!r} run past the payload; the file is damaged, {_AGAIN}")
+        membrane = _read_membrane(name, entry, layer)
+        if membrane is not None:
+            raise ConfigError(f"{path}: {membrane}; the file is damaged, {_AGAIN}")
         if alpha != float(quantizer.alpha.detach()) or not math.isfinite(alpha):
             raise ConfigError(f"{path}: α of {name!r} differs between the weights and the state; the file is damaged, {_AGAIN}")
         levels = decode_levels(unpack_bits(payload, bits, count, offset), bits, quantizer.scheme)

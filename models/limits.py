@@ -49,7 +49,6 @@ SIZE_ARGUMENTS: dict[str, int] = {
     "image_size": MAX_WIDTH,
     "depth": MAX_DEPTH,
     "blocks": MAX_DEPTH,
-    "pool": MAX_WIDTH,
 }
 #: Arguments holding a positive real multiplier.
 SCALE_ARGUMENTS = ("width", "mlp_ratio")

@@ -35,7 +35,7 @@ class MLP(SpikingNetwork):
     ) -> None:
         super().__init__()
         check_total_depth(depth, "mlp")
-        if pool < 1 or image_size % pool:
+        if isinstance(pool, bool) or not isinstance(pool, int) or pool < 1 or image_size % pool:
             raise ConfigError(f"pool={pool} must be a whole divisor of the image size {image_size}; use for example pool=1, 2 or 4")
         self.input_shape = (in_channels, image_size, image_size)
         self.pool = nn.AvgPool2d(pool) if pool > 1 else nn.Identity()

@@ -7,15 +7,19 @@ learnable ones (no second copy of any quantizer): per decision of a :class:`Sear
 * B̂_w — :meth:`models.quantizers.WeightQuantizer.learn_bits` (or, with ``gumbel=True``, a
   :class:`MixedWeightQuantizer` over the layer's (scheme, W) options),
 * B̂_s,t per time step and T̂ — :meth:`models.neurons.Neuron.learn`,
+* Û, the membrane width U, where the layer searches it (:attr:`space.LayerOptions.u_bits`) —
+  :meth:`models.neurons.Neuron.learn_membrane`,
 
 each starting from the layer's configured value and bounded as in the seed paper: B̂ in
 [1, B_init + 2], T̂ in [1, T_init + 1], further limited to the layer's smallest and largest
-option. B̂ and T̂ stand for the nearest of the layer's options within that range (round(·)
+option (Û: in [smallest, largest] U option, from the configured U, by default the largest).
+B̂, T̂ and Û stand for the nearest of the layer's options within that range (round(·)
 when the options are every integer there), so training runs only at values the final snap
 can choose. Tied layers share one
 parameter object; pinned layers stay at their pin. It also computes the averages W̄, S̄, T̄ of
-the bit budget — exactly, with straight-through gradients (for the budget loss) — snaps the
-learned values to the allowed options and fixes the network at the snapped config.
+the bit budget and the membrane average Ū — exactly, with straight-through gradients (for the
+budget loss) — snaps the learned values to the allowed options and fixes the network at the
+snapped config. A space that searches no U makes no Û and computes what it did before U existed.
 """
 
 from __future__ import annotations
@@ -35,6 +39,10 @@ from spikebits.space import BitTargets, Config, LayerChoice, LayerOptions, Searc
 
 #: Seed-paper coefficients of the budget loss: (λ_w, λ_s, λ_T).
 DEFAULT_LAMBDAS: tuple[float, float, float] = (0.04, 0.04, 0.01)
+#: λ_U of the membrane term λ_U|Ū − U_target| when the coefficients give only three: like λ_T,
+#: a cost the cross-entropy pushes back on only weakly (Û's gradient comes from the saturated
+#: membranes alone).
+DEFAULT_MEMBRANE_LAMBDA = 0.01
 
 
 def ste_round(x: Tensor, low: float, high: float, options: tuple[int, ...] | None = None) -> Tensor:
@@ -61,7 +69,7 @@ def exact_value(path: Tensor, value: Fraction | float) -> Tensor:
 
 def _start(layer: SpikingLayer, options: LayerOptions) -> dict[str, int]:
     """The configured W, S and T of ``layer``, where a decision's learning starts (S: the
-    smallest option when the neuron has no bit width)."""
+    smallest option when the neuron has no bit width). U has no upper limit above its start."""
     neuron = layer.neuron
     return {
         "w_bits": layer.weight_quantizer.bits,
@@ -73,18 +81,19 @@ def _start(layer: SpikingLayer, options: LayerOptions) -> dict[str, int]:
 def _decision_ranges(
     options: LayerOptions, start: Mapping[str, int], above: Mapping[str, int | None]
 ) -> tuple[dict[str, tuple[int, int]], dict[str, tuple[int, ...] | None]]:
-    """Per key (``w_bits``, ``s_bits``, ``timesteps``): the range of one decision and the
-    options within it.
+    """Per key (``w_bits``, ``s_bits``, ``timesteps``, and ``u_bits`` where the layer searches
+    U): the range of one decision and the options within it.
 
-    The range is [smallest option, min(largest option, start + above)] (``above`` None: up
-    to the largest option), narrowed to the first and last option inside it; B̂ or T̂
-    stands for the nearest of those options (None when every integer in the range is one).
+    The range is [smallest option, min(largest option, start + above)] (``above`` None or
+    absent, as for U: up to the largest option), narrowed to the first and last option inside
+    it; B̂, T̂ or Û stands for the nearest of those options (None when every integer in the
+    range is one).
     """
     ranges: dict[str, tuple[int, int]] = {}
     allowed: dict[str, tuple[int, ...] | None] = {}
-    for key in ("w_bits", "s_bits", "timesteps"):
+    for key in ("w_bits", "s_bits", "timesteps") + (("u_bits",) if options.searches_membrane else ()):
         lo, hi = min(getattr(options, key)), max(getattr(options, key))
-        if above[key] is not None:
+        if above.get(key) is not None:
             hi = max(lo, min(hi, int(start[key]) + above[key]))
         values = tuple(sorted(o for o in getattr(options, key) if lo <= o <= hi))
         ranges[key] = (values[0], values[-1])
@@ -175,7 +184,11 @@ class Supernet:
     min(largest option, start + ``timesteps_above``)] for T (seed paper: 2 and 1; ``None``:
     up to the largest option), then narrowed to the first and last option inside it; B̂ and
     T̂ stand for the nearest option in the range (:attr:`allowed`), so the supernet trains
-    only at values :meth:`snap` can return. ``gumbel=True`` replaces each decision's weight quantizer by a
+    only at values :meth:`snap` can return. Where a layer searches U
+    (:attr:`space.LayerOptions.u_bits`), one Û per decision (shared by its tied layers and
+    by a layer's output neuron) moves in [smallest, largest] U option, starting from the
+    configured U (a start config without U: the largest option); a layer that does not
+    search U keeps U None. ``gumbel=True`` replaces each decision's weight quantizer by a
     :class:`MixedWeightQuantizer` over its (scheme, W) options instead of a learnable B̂_w.
     ``specs`` (:func:`models.layer_specs`) give N_w and N_a for the averages.
     """
@@ -199,8 +212,10 @@ class Supernet:
         self.layers: dict[str, SpikingLayer] = model.spiking_layers()
         #: Every bit parameter: B̂_w (or θ), B̂_s and T̂ …
         self.arch_params: list[nn.Parameter] = []
-        #: … of which the T̂ (the seed paper gives them their own learning rate).
+        #: … of which the T̂ (the seed paper gives them their own learning rate) …
         self.timestep_params: list[nn.Parameter] = []
+        #: … and the Û (membrane widths; they learn at the bits' rate).
+        self.membrane_params: list[nn.Parameter] = []
         self.ranges: dict[str, dict[str, tuple[int, int]]] = {}
         self.allowed: dict[str, dict[str, tuple[int, ...] | None]] = {}
         above = {"w_bits": bits_above, "s_bits": bits_above, "timesteps": timesteps_above}
@@ -212,6 +227,7 @@ class Supernet:
             self.allowed[rep] = allowed
             self._learn_weights(group, options, ranges, allowed)
             self._learn_spikes(group, ranges, allowed)
+            self._learn_membrane(group, ranges, allowed)
         device = next(model.parameters()).device
         for p in self.arch_params:
             p.data = p.data.to(device)
@@ -263,6 +279,28 @@ class Supernet:
         if steps_p is not None:
             self.timestep_params.append(steps_p)
 
+    def _learn_membrane(
+        self, group: Sequence[SpikingLayer], ranges: Mapping[str, tuple[int, int]], allowed: Mapping[str, tuple[int, ...] | None]
+    ) -> None:
+        """Make U of one decision learnable where it searches U over more than one option: one
+        Û, shared by every neuron of its tied ``group`` (a layer's output neuron included),
+        starting from the configured U. With one option, the group runs at it (where no U
+        was configured)."""
+        if "u_bits" not in ranges:
+            return
+        if ranges["u_bits"][0] >= ranges["u_bits"][1]:
+            for layer in group:
+                for neuron in layer.neurons():
+                    if neuron.membrane_bits is None:
+                        neuron.membrane_bits = ranges["u_bits"][0]
+            return
+        shared = None
+        for layer in group:
+            for neuron in layer.neurons():
+                shared = neuron.learn_membrane(ranges["u_bits"], init=shared, options=allowed["u_bits"])
+        self.arch_params.append(shared)
+        self.membrane_params.append(shared)
+
     def _set_step_options(self, renewal_grid: int, hysteresis: float) -> None:
         """Give every quantizer and neuron the step-size renewal grid and the hysteresis."""
         for layer in self.layers.values():
@@ -281,7 +319,7 @@ class Supernet:
         return [p for p in self.model.parameters() if p.requires_grad and id(p) not in arch]
 
     def clamp_(self) -> None:
-        """Keep every B̂ and T̂ within half a step of its range (so round(clip(·)) and the
+        """Keep every B̂, T̂ and Û within half a step of its range (so round(clip(·)) and the
         straight-through gradient stay meaningful); θ is left free."""
         with torch.no_grad():
             for rep in self.space.decisions:
@@ -290,6 +328,7 @@ class Supernet:
                     (getattr(layer.weight_quantizer, "bits_param", None), "w_bits"),
                     (getattr(layer.neuron, "bits_param", None), "s_bits"),
                     (layer.neuron.timesteps_param, "timesteps"),
+                    (layer.neuron.membrane_param, "u_bits"),
                 ):
                     if param is not None:
                         lo, hi = ranges[key]
@@ -345,6 +384,27 @@ class Supernet:
             return ste_round(neuron.bits_param[:t], *neuron.bit_range, neuron.bit_options).mean()
         return torch.tensor(float(neuron.spike_bits))
 
+    def _u_value(self, name: str) -> Tensor:
+        """U of a layer that searches it: round(clip(Û)) straight through, or its fixed U."""
+        neuron = self.layers[name].neuron
+        if neuron.membrane_param is not None:
+            return ste_round(neuron.membrane_param, *neuron.membrane_range, neuron.membrane_options)
+        return torch.tensor(float(neuron.membrane_bits))
+
+    def _u_int(self, name: str) -> int:
+        """The U a layer that searches it runs at now (held with hysteresis, as B_s and T)."""
+        neuron = self.layers[name].neuron
+        if neuron.membrane_param is not None:
+            return held_bits(
+                neuron.membrane_param, *neuron.membrane_range, neuron.membrane_options, neuron.membrane_bits, neuron.hysteresis
+            )
+        return int(neuron.membrane_bits)
+
+    def membrane_layers(self, layers: Iterable[str] | None = None) -> list[str]:
+        """Those of ``layers`` (default: the unpinned ones) that search U."""
+        names = list(layers) if layers is not None else self.space.free_layers
+        return [n for n in names if n not in self.space.pinned and self.space.layers[n].searches_membrane]
+
     def _w_int(self, name: str) -> int:
         q = self.layers[name].weight_quantizer
         if getattr(q, "bits_param", None) is not None:
@@ -385,16 +445,43 @@ class Supernet:
             w = exact_value(w_path, Fraction(sum(self._w_int(n) * self.specs[n].n_weights for n in names), n_w))
         return w, exact_value(s_path, s_exact), exact_value(t_path, t_exact)  # type: ignore[arg-type]
 
-    def budget_loss(self, targets: BitTargets, lambdas: Sequence[float] = DEFAULT_LAMBDAS) -> tuple[Tensor, tuple[float, float, float]]:
-        """λ_w|W̄ − W_target| + λ_s|S̄ − S_target| + λ_T|T̄ − T_target| and the averages."""
+    def membrane_average(self, layers: Iterable[str] | None = None) -> Tensor | None:
+        """Ū = Σ U_l N_a,l / Σ N_a,l over those of ``layers`` (default: the unpinned ones) that
+        search U (:func:`space.budget.membrane_average` of the rounded config), as a float64
+        tensor whose value is exact (:func:`exact_value`) and whose gradient reaches each Û
+        straight through the rounding; None when no layer searches U."""
+        names = self.membrane_layers(layers)
+        if not names:
+            return None
+        n_a = sum(self.specs[n].n_inputs for n in names)
+        device = next(self.model.parameters()).device
+        path = sum(self._u_value(n).to(device, torch.float64) * (self.specs[n].n_inputs / n_a) for n in names)
+        return exact_value(path, Fraction(sum(self._u_int(n) * self.specs[n].n_inputs for n in names), n_a))  # type: ignore[arg-type]
+
+    def budget_loss(self, targets: BitTargets, lambdas: Sequence[float] = DEFAULT_LAMBDAS) -> tuple[Tensor, tuple[float, ...]]:
+        """λ_w|W̄ − W_target| + λ_s|S̄ − S_target| + λ_T|T̄ − T_target| (+ λ_U|Ū − U_target| where
+        ``targets`` has a membrane target) and the averages (W̄, S̄, T̄), with Ū fourth where the
+        space searches U. ``lambdas`` is (λ_w, λ_s, λ_T) or (λ_w, λ_s, λ_T, λ_U); λ_U defaults
+        to :data:`DEFAULT_MEMBRANE_LAMBDA`. A membrane target on a space that searches no U is a
+        ValueError."""
         w, s, t = self.averages()
-        lw, ls, lt = lambdas
+        lw, ls, lt = lambdas[:3]
         loss = lw * (w - targets.w_bits).abs() + ls * (s - targets.s_bits).abs() + lt * (t - targets.timesteps).abs()
-        return loss, (float(w.detach()), float(s.detach()), float(t.detach()))
+        values: tuple[float, ...] = (float(w.detach()), float(s.detach()), float(t.detach()))
+        u = self.membrane_average()
+        if u is None:
+            if targets.u_bits is not None:
+                raise ValueError(f"target {targets} has a membrane target but no layer searches U")
+            return loss, values
+        if targets.u_bits is not None:
+            lu = lambdas[3] if len(lambdas) > 3 else DEFAULT_MEMBRANE_LAMBDA
+            loss = loss + lu * (u - targets.u_bits).abs()
+        return loss, values + (float(u.detach()),)
 
     def learned(self) -> dict[str, dict]:
         """Per decision: the unrounded learned values (JSON-able) — B̂_w, B̂_s,t of the steps
-        in use, T̂ — or the candidate probabilities of a Gumbel choice."""
+        in use, T̂, and Û where the layer searches U — or the candidate probabilities of a
+        Gumbel choice."""
         out: dict[str, dict] = {}
         for rep in self.space.decisions:
             layer = self.layers[rep]
@@ -413,11 +500,15 @@ class Supernet:
             entry["s_bits"] = [float(b) for b in bits_param.detach()[:t]] if bits_param is not None else [neuron.spike_bits] * t
             t_param = neuron.timesteps_param
             entry["timesteps"] = float(t_param.detach()) if t_param is not None else neuron.timesteps
+            if self.space.layers[rep].searches_membrane:
+                u_param = neuron.membrane_param
+                entry["u_bits"] = float(u_param.detach()) if u_param is not None else neuron.membrane_bits
             out[rep] = entry
         return out
 
     def rounded(self) -> dict[str, dict]:
-        """Per decision: the integers the supernet runs with now (S as the mean over steps)."""
+        """Per decision: the integers the supernet runs with now (S as the mean over steps; U
+        where the layer searches it)."""
         out = {}
         for rep in self.space.decisions:
             q = self.layers[rep].weight_quantizer
@@ -428,32 +519,41 @@ class Supernet:
                 "timesteps": self._timesteps(rep),
                 "scheme": q.scheme,
             }
+            if self.space.layers[rep].searches_membrane:
+                out[rep]["u_bits"] = self._u_int(rep)
         return out
 
     def snap(self, values: Mapping[str, Mapping[str, Any]] | None = None) -> Config:
         """The learned values snapped to each layer's allowed options within the decision's
         range (nearest option, ties to the smaller one); S is the mean of the per-step bits.
-        Pinned layers keep their pin. A Gumbel choice of W is already an option.
+        Pinned layers keep their pin. A Gumbel choice of W is already an option. A layer that
+        searches U gets the option nearest its U; one that does not keeps U None.
 
-        ``values`` (per decision ``w_bits``, ``s_bits``, ``timesteps``, ``scheme``) replaces
+        ``values`` (per decision ``w_bits``, ``s_bits``, ``timesteps``, ``scheme``, and
+        ``u_bits`` where searched: absent, the U the layer runs at now) replaces
         :meth:`rounded`, e.g. the rounded values averaged over the last epoch."""
         choices = {}
         for rep, values in (values or self.rounded()).items():
             options, ranges = self.space.layers[rep], self.ranges[rep]
             scheme = values["scheme"] if values["scheme"] in options.schemes else options.schemes[0]
 
-            def near(key: str) -> int:
+            def near(key: str, value: Any) -> int:
                 allowed = getattr(options, key)
                 if not (key == "w_bits" and self.gumbel):
                     allowed = [o for o in allowed if ranges[key][0] <= o <= ranges[key][1]]
-                return nearest_option(values[key], allowed)
+                return nearest_option(value, allowed)
 
-            choices[rep] = LayerChoice(near("w_bits"), near("s_bits"), near("timesteps"), scheme)
+            u = None
+            if options.searches_membrane:
+                u = near("u_bits", values["u_bits"] if values.get("u_bits") is not None else self._u_int(rep))
+            choices[rep] = LayerChoice(
+                near("w_bits", values["w_bits"]), near("s_bits", values["s_bits"]), near("timesteps", values["timesteps"]), scheme, u
+            )
         return self.space.expand(choices)
 
     @torch.no_grad()
     def fix(self, config: Config) -> None:
-        """Run the network at ``config`` (a :meth:`snap` result) from now on: every B̂ and T̂
+        """Run the network at ``config`` (a :meth:`snap` result) from now on: every B̂, T̂ and Û
         is set to the config's value (within its range, so no parameter changes shape) and
         every Gumbel choice to its candidate (θ one-hot). A bit width that changes here gets
         its step size re-picked (step-size renewal) on the next forward, since the learned
@@ -473,12 +573,14 @@ class Supernet:
                 neuron.timesteps_param.fill_(float(choice.timesteps))
             if getattr(neuron, "bits_param", None) is not None:
                 neuron.bits_param.fill_(float(choice.s_bits))
+            if neuron.membrane_param is not None and choice.u_bits is not None:
+                neuron.membrane_param.fill_(float(choice.u_bits))
 
     @torch.no_grad()
     def release(self, config: Config) -> list[str]:
         """Turn the trained supernet into a plain network at ``config``, in place: every
-        learnable B̂ and T̂ is dropped and each layer is configured as :func:`models.apply_config`
-        would set it — a Gumbel choice becomes a :class:`WeightQuantizer` with its candidate's
+        learnable B̂, T̂ and Û is dropped and each layer is configured as :func:`models.apply_config`
+        would set it (U included) — a Gumbel choice becomes a :class:`WeightQuantizer` with its candidate's
         α, each neuron keeps γ_1 … γ_T of the T steps it runs — so that the model's state dict
         loads into a fresh model set to ``config`` and computes the same outputs.
 
@@ -509,20 +611,24 @@ class Supernet:
                 q.bits_param = None
             for neuron in layer.neurons():
                 learnable = getattr(neuron, "bits_param", None) is not None or neuron.timesteps_param is not None
-                if not isinstance(neuron, RefinedNeuron):  # binary spikes: only T can have been learned
-                    if learnable:
-                        neuron.configure(choice.s_bits, choice.timesteps)
+                u = choice.u_bits
+                if not isinstance(neuron, RefinedNeuron):  # binary spikes: only T (and U) can have been learned
+                    if learnable or neuron.membrane_param is not None or neuron.membrane_bits != u:
+                        neuron.configure(choice.s_bits, choice.timesteps, u)
                     continue
                 t, s = choice.timesteps, choice.s_bits
                 if not learnable:
                     if (neuron.bits, neuron.timesteps) != (s, t):
-                        neuron.configure(s, t)
+                        neuron.configure(s, t, u)
                         stale.append(name)
+                    else:  # U has no step of its own (δ = γ·2^(−F)): γ stays valid
+                        neuron.membrane_param = None
+                        neuron.membrane_bits = u
                     continue
                 runs = neuron.step_bits[:t] if neuron.bits_param is not None else [neuron.bits] * t
                 trained = neuron.timesteps == t and runs == [s] * t and neuron.gamma.numel() >= t and bool(neuron.initialized)
                 gamma = neuron.gamma.detach()[:t].clone()
-                neuron.configure(s, t)  # drops B̂_s and T̂, sizes γ for t steps
+                neuron.configure(s, t, u)  # drops B̂_s, T̂ and Û, sizes γ for t steps
                 if trained:
                     neuron.gamma = nn.Parameter(gamma)
                     neuron.initialized.fill_(True)

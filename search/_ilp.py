@@ -11,7 +11,8 @@ cost nothing in the objective and add constants to the sums.
 
 Every cost metric declared as a sum over layers (:class:`space.Metric` ``layer_term``:
 S-ACE = Σ_l MACs_l·W_l·S_l·T_l, size = Σ_l N_w,l·W_l, effective resolution = size / Σ N_w,
-the dense energy estimate, and any metric added with :func:`space.register_metric`) is
+the dense energy estimate, the membrane state bits, and any metric added with
+:func:`space.register_metric`; a choice's term may read its membrane bits U) is
 linear in x: its row holds the declared per-layer terms, the very terms the evaluators'
 totals sum. The bit budget BB = W̄·S̄·T̄ is a product of three
 linear averages (rows from :func:`evaluators.cost.bit_sums`); it is handled exactly by
@@ -125,9 +126,16 @@ class AllocationProblem:
     (``mip_rel_gap`` = 0, absolute gap 1e-6 on a scale where the widest per-decision spread
     of Ω is 1e4).
 
-    **Reductions.** A choice whose W, S and T are all ≤ another's and whose Ω and energy are
-    ≤ too dominates it (every other budgeted metric is non-decreasing in W, S, T), so
-    dominated choices are left out of the program.
+    **Reductions.** A choice dominates another when its W, S, T and U are all ≤ the other's
+    and its Ω and every sum metric's term are ≤ too (the bit budget, the one budgeted metric
+    that is not a sum, is non-decreasing in W, S, T); dominated choices are left out of the
+    program (:func:`_undominated`).
+
+    **Membrane bits U.** Where a layer searches U (:attr:`space.LayerOptions.u_bits`), its
+    choices are every (scheme, W, S, T, U) of :meth:`space.LayerOptions.choices`; a sum
+    metric's row holds each choice's term at its U (``state_bits`` = neurons·U, energy's
+    membrane term), so a budget on it is held exactly like any other. The bit budget's
+    averages W̄, S̄, T̄ do not read U: choices that differ only in U share their levels.
 
     **Ties.** Among equal objectives, the answer of one program is HiGHS's (deterministic)
     pick; across programs the candidate with the smaller budgeted metrics (in the order of
@@ -480,24 +488,34 @@ def _quiet_stdout() -> Iterator[None]:
         os.close(saved)
 
 
+def _widths(choice: LayerChoice) -> tuple[float, float, float, float]:
+    """(W, S, T, U) of ``choice``, the widths a cheaper choice has no more of; an unquantized
+    membrane (U None) counts as wider than any U."""
+    return choice.w_bits, choice.s_bits, choice.timesteps, math.inf if choice.u_bits is None else choice.u_bits
+
+
 def _undominated(table: list[tuple[LayerChoice, float]], terms: Mapping[LayerChoice, tuple[float, ...]]) -> list[tuple[LayerChoice, float]]:
-    """Drop choices dominated by another with W, S, T all ≤, Ω ≤ and every sum metric's term
-    ≤ (``terms``; the bit budget is non-decreasing in W, S, T). Ties: the earlier choice in
-    options order at equal bits, the one with fewer bits otherwise."""
+    """Drop choices dominated by another with W, S, T and U all ≤, Ω ≤ and every sum
+    metric's term ≤ (``terms``; the bit budget is non-decreasing in W, S, T and does not read
+    U). U is a width like the others: a larger U costs more (``state_bits`` and energy read it
+    through ``terms``) and may be worth more (a smaller Ω), so a choice with a larger U is
+    dropped only where its Ω and terms are no better. Ties: the earlier choice in options
+    order at equal widths, the one with fewer bits otherwise."""
     kept = []
-    for i, (c, v) in enumerate(table):
+    for i, (c, omega_c) in enumerate(table):
         dominated = False
-        for j, (o, u) in enumerate(table):
-            if j == i or o.w_bits > c.w_bits or o.s_bits > c.s_bits or o.timesteps > c.timesteps or u > v:
+        widths_c = _widths(c)
+        for j, (o, omega_o) in enumerate(table):
+            widths_o = _widths(o)
+            if j == i or omega_o > omega_c or any(a > b for a, b in zip(widths_o, widths_c)):
                 continue
             if any(a > b for a, b in zip(terms[o], terms[c])):
                 continue
-            same_bits = (o.w_bits, o.s_bits, o.timesteps) == (c.w_bits, c.s_bits, c.timesteps)
-            if u < v or not same_bits or j < i:
+            if omega_o < omega_c or widths_o != widths_c or j < i:
                 dominated = True
                 break
         if not dominated:
-            kept.append((c, v))
+            kept.append((c, omega_c))
     return kept
 
 

@@ -8,7 +8,7 @@ layers are ratios m_l/m_{l−1} for output error and trace and differences m_l �
 kurtosis. Each jump gets a 5%-trimmed z-score, by default as the reference code takes it
 (int(0.05·n) values cut from each end, sample standard deviation); a jump with |z| > 3 is an
 outlier and the layer *after* it (layer l) gets extra bits: its W and S move up by
-``boost_steps`` options. At most ``top`` outliers (largest |z| first, default 1) are boosted.
+``boost_steps`` options (a searched membrane width U rises with S, keeping U − S). At most ``top`` outliers (largest |z| first, default 1) are boosted.
 ``zscore="ceil"`` keeps an earlier variant (⌈0.05·n⌉ cut, population sd, one-sided z): with
 20 or fewer jumps the reference trims nothing, so one outlier among n jumps reaches at most
 |z| = (n − 1)/√n — under 3 for n ≤ 10 —, while the variant trims the outlier itself and
@@ -100,7 +100,8 @@ def outlier_layers(
 
 
 def boost_config(space: SearchSpace, base: Config, layers: Sequence[str], steps: int = 1) -> Config:
-    """``base`` with W and S of ``layers`` (and their tie partners) moved up ``steps`` options."""
+    """``base`` with W and S of ``layers`` (and their tie partners) moved up ``steps`` options;
+    a membrane width U moves up with S (:func:`membrane_with_spikes`)."""
 
     def up(options: Sequence[int], value: int) -> int:
         larger = [o for o in options if o > value]
@@ -112,8 +113,19 @@ def boost_config(space: SearchSpace, base: Config, layers: Sequence[str], steps:
         if rep not in decisions:
             continue  # pinned
         options, c = space.layers[rep], decisions[rep]
-        decisions[rep] = LayerChoice(up(options.w_bits, c.w_bits), up(options.s_bits, c.s_bits), c.timesteps, c.scheme, c.u_bits)
+        s = up(options.s_bits, c.s_bits)
+        u = membrane_with_spikes(options.u_bits, c.u_bits, s - c.s_bits)
+        decisions[rep] = LayerChoice(up(options.w_bits, c.w_bits), s, c.timesteps, c.scheme, u)
     return space.expand(decisions)
+
+
+def membrane_with_spikes(options: Sequence[int], u_bits: int | None, added: int) -> int | None:
+    """U after S rose by ``added`` bits: the smallest of ``options`` at or above U + ``added``
+    (the largest if none is), so U − S and with it the membrane's fraction and headroom bits
+    (docs/membrane_bits.md) stay as they were; U None (not searched) stays None."""
+    if u_bits is None or added <= 0 or not options:
+        return u_bits
+    return min((o for o in options if o >= u_bits + added), default=max(max(options), u_bits))
 
 
 def layer_metric(report: Any, metric: str, name: str, choice: LayerChoice) -> float:
@@ -134,14 +146,17 @@ def layer_metric(report: Any, metric: str, name: str, choice: LayerChoice) -> fl
 
 def uniform_bases(space: SearchSpace, cost: Any) -> list[Config]:
     """Uniform base configs: every unpinned layer at (W, S, smallest T, uniform), for every W
-    and S allowed by all unpinned layers, cheapest bit budget first."""
+    and S allowed by all unpinned layers, cheapest bit budget first. A layer that searches the
+    membrane width takes its largest U (the unquantized membrane's nearest; boosting moves it
+    with S); the others keep U None."""
     reps = space.decisions
     common_w = sorted(set.intersection(*(set(space.layers[r].w_bits) for r in reps)))
     common_s = sorted(set.intersection(*(set(space.layers[r].s_bits) for r in reps)))
     t = max(min(space.layers[r].timesteps) for r in reps)
     schemes = set.intersection(*(set(space.layers[r].schemes) for r in reps))
     scheme = "uniform" if "uniform" in schemes else sorted(schemes)[0]
-    bases = [space.expand({r: LayerChoice(w, s, t, scheme) for r in reps}) for w in common_w for s in common_s]
+    u = {r: max(space.layers[r].u_bits, default=None) for r in reps}
+    bases = [space.expand({r: LayerChoice(w, s, t, scheme, u[r]) for r in reps}) for w in common_w for s in common_s]
     return sorted(bases, key=lambda c: (cost(c).get(BIT_BUDGET.name, 0.0), c.short()))
 
 

@@ -1,13 +1,14 @@
 """``differentiable`` and ``gumbel``: learn each layer's bits during training (Yao et al.;
 SpikeHQ), then hand the snapped config to the shared evaluator.
 
-One supernet run per target W̄/S̄/T̄; several targets trace a front. A run:
+One supernet run per target W̄/S̄/T̄ (W̄/S̄/T̄/Ū where the space searches the membrane width
+U: :mod:`search.supernet_targets`); several targets trace a front. A run:
 
 1. starts from the cached full-precision model set to the initial config (default: every
    unpinned layer at 4/4/2, the seed paper's start) and calibrates the step sizes;
 2. trains weights, step sizes and the bit parameters (B̂_w, B̂_s,t, T̂; or the Gumbel logits
-   θ over (scheme, W)) with L = CE + λ_w|W̄ − W_t| + λ_s|S̄ − S_t| + λ_T|T̄ − T_t| (exact
-   averages), with step-size renewal when a rounded bit width changes until the switch-off
+   θ over (scheme, W); Û where U is searched) with L = CE + λ_w|W̄ − W_t| + λ_s|S̄ − S_t| +
+   λ_T|T̄ − T_t| (+ λ_U|Ū − U_t|) (exact averages), with step-size renewal when a rounded bit width changes until the switch-off
    rule stops it, and the bit parameters frozen for the last part of training; after each
    epoch but the last, a partial checkpoint in the evaluator's cache folder (named for the
    run's settings, :func:`supernet_checkpoint`) lets a stopped run resume bit for bit;
@@ -91,6 +92,7 @@ from spikebits.search.supernet_training import (
     train_supernet,
 )
 from spikebits.space import COST_METRICS, BitTargets, Config, ConfigError, TrainingError, TrainingStopped
+from spikebits.space.budget import membrane_average
 
 def draw_artifacts(out_dir: Path, run_info: Mapping[str, Any], records: Sequence[TrialRecord]) -> list[Path]:
     """``bit_trajectories.png`` (W̄, S̄, T̄ over training, with the targets) and
@@ -142,9 +144,16 @@ class DifferentiableStrategy(SplitStrategy):
     def _limits(self) -> dict[str, float]:
         return {m: lim for m, lim in self.budget.to_dict().items() if m in COST_METRICS}
 
+    def _membrane_average(self, config: Config) -> float | None:
+        """Ū of ``config`` over the unpinned layers (None where the space searches no U)."""
+        return membrane_average(self.evaluator.specs, self.space.complete(config, strict=False), self.space.free_layers)
+
     def _measure(self, config: Config) -> dict[str, float]:
         values = dict(self.evaluator.cost(config))
         values["avg_w_bits"], values["avg_s_bits"], values["avg_timesteps"] = self.evaluator.averages(config)
+        u = self._membrane_average(config)
+        if u is not None:
+            values["avg_u_bits"] = u
         return values
 
     def start(self) -> None:
@@ -198,6 +207,9 @@ class DifferentiableStrategy(SplitStrategy):
             "avg_s_bits": averages[1],
             "avg_timesteps": averages[2],
         }
+        membrane = self._membrane_average(config)
+        if membrane is not None:
+            info["avg_u_bits"] = membrane
         if network is None:
             return Proposal(config, info=info)
         epochs = self.options.network_epochs

@@ -17,13 +17,17 @@ def _excess(values: Mapping[str, float], limits: Mapping[str, float]) -> float:
 
 #: Averages a target speaks of, and the key of ``measure``'s result that holds each.
 TARGET_KEYS = {"w_bits": "avg_w_bits", "s_bits": "avg_s_bits", "timesteps": "avg_timesteps"}
+#: The membrane average Ū, where a target has one (``measure`` then gives ``avg_u_bits``).
+MEMBRANE_KEY = ("u_bits", "avg_u_bits")
 
 
 def _deviation(values: Mapping[str, float], target: BitTargets | None, tolerance: float) -> float:
-    """Σ_k max(0, |avg_k − target_k| − tolerance): how far the averages miss the target band."""
+    """Σ_k max(0, |avg_k − target_k| − tolerance) over W̄, S̄, T̄ (and Ū where the target has a
+    membrane target): how far the averages miss the target band."""
     if target is None:
         return 0.0
-    return sum(max(0.0, abs(values[key] - getattr(target, k)) - tolerance) for k, key in TARGET_KEYS.items())
+    keys = list(TARGET_KEYS.items()) + ([MEMBRANE_KEY] if target.u_bits is not None else [])
+    return sum(max(0.0, abs(values[key] - getattr(target, k)) - tolerance) for k, key in keys)
 
 
 def learned_value(learned: Mapping[str, Any], key: str) -> float | None:
@@ -57,9 +61,10 @@ def fit_config(
 
     Rule (greedy, deterministic): the state is the pair (budget excess, target deviation),
     compared in that order — excess = Σ max(0, v − limit)/limit over the budgeted cost metrics,
-    deviation = Σ max(0, |avg − target| − tolerance) over W̄, S̄, T̄. Every step considers each
-    decision's W, S and T moved to the neighbouring smaller or larger option and keeps the
-    moves that improve the state. Moves that cut the budget excess go first; among them (or,
+    deviation = Σ max(0, |avg − target| − tolerance) over W̄, S̄, T̄ (and Ū, ``measure``'s
+    ``avg_u_bits``, where ``target`` has a membrane target). Every step considers each
+    decision's W, S and T — and U where the decision searches it — moved to the neighbouring
+    smaller or larger option and keeps the moves that improve the state. Moves that cut the budget excess go first; among them (or,
     once the budget holds, among the moves that cut the deviation) the winner has the
     smallest *regret per unit of improvement*, regret being the distance from the supernet's
     learned (unrounded) value to the new option (the supernet was closest to choosing it);
@@ -80,7 +85,10 @@ def fit_config(
         for rep in space.decisions:
             options = space.layers[rep]
             choice = config[rep]
-            for key, opts in (("w_bits", options.w_bits), ("s_bits", options.s_bits), ("timesteps", options.timesteps)):
+            keys = [("w_bits", options.w_bits), ("s_bits", options.s_bits), ("timesteps", options.timesteps)]
+            if options.searches_membrane and choice.u_bits is not None:
+                keys.append(("u_bits", options.u_bits))
+            for key, opts in keys:
                 now = getattr(choice, key)
                 neighbours = [max((o for o in opts if o < now), default=None), min((o for o in opts if o > now), default=None)]
                 for new_value in neighbours:

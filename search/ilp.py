@@ -1,7 +1,8 @@
 """``ilp``: sensitivity-weighted bit allocation by integer programming (HAWQ-V3 style).
 
 At every level of a ladder of budgets the strategy solves the integer program of
-:mod:`search._ilp`: one choice c_d per decision d (an unpinned layer, or a tied group),
+:mod:`search._ilp`: one choice c_d per decision d (an unpinned layer, or a tied group; a
+choice is (scheme, W, S, T) and the membrane bits U where the space searches them),
 
     minimise   Σ_d Ω(d, c_d),   Ω(d, c) = Σ_{l in group(d)} sensitivity(l, c)
 
@@ -138,7 +139,10 @@ class IlpStrategy(Strategy):
     """Integer program (HAWQ-V3): least total sensitivity under each level of a budget ladder.
 
     The sensitivity Ω(l, c) of every layer and choice (``metric``: ``"hessian"``, the HAWQ
-    Tr(H)/N_w·‖Q(W) − W‖², or ``"output"``, the output error under quantization) is minimised
+    Tr(H)/N_w·‖Q(W) − W‖² plus the activation term of the layer's input neuron at (S, T, U),
+    or ``"output"``, the output error under quantization; where the space searches the
+    membrane bits U, every choice carries its U and the budgets may include ``state_bits``,
+    see :meth:`evaluators.SensitivityReport.cost`) is minimised
     by :func:`search._ilp.solve_allocation` under a ladder of budgets: the primary cost metric
     is the first objective among the cost metrics (default ``bit_budget``; energy under the
     evaluator's energy model); ``levels`` limits on it are spaced geometrically from its

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from spikebits.models.supernet import DEFAULT_MEMBRANE_LAMBDA
 from spikebits.search.options import SensitivityOptions, option
 from spikebits.search.supernet_network import NETWORKS
 from spikebits.search.supernet_targets import paper_lambdas
@@ -50,8 +51,10 @@ class DifferentiableOptions(SensitivityOptions):
     ``freeze`` (constant, then frozen for the last ``freeze_share`` of the steps) or
     ``constant`` (never settles; for comparison). ``late_changes`` counts the config's changes
     over the last 10% of the steps in which the bits still learn. ``lambdas`` = (λ_w, λ_s,
-    λ_T) of the budget loss for every target; unset, each target takes the released code's
-    (:func:`paper_lambdas`). ``recipe paper`` sets the seed paper's training
+    λ_T), or (λ_w, λ_s, λ_T, λ_U) with the coefficient of the membrane term λ_U|Ū − U_t|, of
+    the budget loss for every target; unset, each target takes the released code's
+    (:func:`paper_lambdas`; λ_U 0.01). ``targets`` are W/S/T, or W/S/T/U with a membrane
+    target Ū where the space searches U (unset there: S_t + 2, :func:`with_membrane_target`). ``recipe paper`` sets the seed paper's training
     (:data:`PAPER_RECIPE`) for the options left unset and refuses others. The start is
     ``init_bits`` (seed paper: 4/4/2) snapped to each layer's options; B̂ then moves in [1,
     start + ``bits_above``] and T̂ in [1, start + ``timesteps_above``] (seed paper: 2 and 1),
@@ -64,8 +67,9 @@ class DifferentiableOptions(SensitivityOptions):
     """
 
     targets: str | None = option(
-        None, "targets W/S/T of the budget loss, one supernet run each (default: split from a bit_budget budget, else 1/1/1,2/2/1,4/4/1)",
-        metavar="W/S/T,...",
+        None, "targets W/S/T of the budget loss, one supernet run each (default: split from a bit_budget budget, else 1/1/1,2/2/1,4/4/1); "
+        "W/S/T/U adds a target Ū for a space that searches the membrane width (--membrane-bits; default there: U = S + 2)",
+        metavar="W/S/T[/U],...",
     )
     target_tolerance: float = option(0.25, "bits a final average may miss its target by before a layer is moved")
     supernet_epochs: int | None = option(
@@ -91,17 +95,19 @@ class DifferentiableOptions(SensitivityOptions):
         "holds B̂ on a threshold, and without a margin the config flips there until the last step (0: plain rounding)",
     )
     batch_size: int | None = option(None, "supernet training batch size (default 64; 128 with recipe paper)")
-    lambdas: tuple[float, float, float] | None = option(
+    lambdas: tuple[float, ...] | None = option(
         None, "budget-loss coefficients λ_w/λ_s/λ_T for every target (default: the released code's per target, 0.04/0.04/0.01, "
-        "with λ_w 0.01 and λ_s 0.02 for a W or S target of 3 bits or more)", metavar="LW/LS/LT",
+        "with λ_w 0.01 and λ_s 0.02 for a W or S target of 3 bits or more); a fourth, λ_U, weighs the membrane target "
+        "(default 0.01)", metavar="LW/LS/LT[/LU]",
     )
     renewal: str = option("spikes", "step-size renewal when a rounded bit width changes", choices=RENEWAL_MODES)
     renewal_grid: int = option(50, "clipping ranges tried by a renewal (the seed paper uses 50 to 100)", metavar="K")
     renewal_min_share: float = option(0.07, "share of training before the renewal switch-off rule may act (seed paper: 14 of 200 epochs)")
     switch_off: float = option(0.24, "renewal stops once avg − target < this share of (start − target)")
     init_bits: str | None = option(
-        None, "supernet start: W/S/T for every unpinned layer (snapped to its options), or largest (default 4/4/2, the seed paper's)",
-        metavar="W/S/T",
+        None, "supernet start: W/S/T for every unpinned layer (snapped to its options), or largest (default 4/4/2, the seed paper's); "
+        "W/S/T/U also starts U (default: the largest U option)",
+        metavar="W/S/T[/U]",
     )
     bits_above: int = option(2, "B̂ may rise at most this many bits above its start (seed paper: 2)")
     timesteps_above: int = option(1, "T̂ may rise at most this many steps above its start (seed paper: 1)")
@@ -156,16 +162,22 @@ class DifferentiableOptions(SensitivityOptions):
         if self.network_epochs and self.network != "supernet":
             raise ConfigError("network_epochs fine-tunes the supernet's network; with network finetune the evaluator's --epochs set the fine-tune")
         self.require(0 <= self.switch_off <= 1, "switch_off", "between 0 and 1")
-        if self.lambdas is not None and len(self.lambdas) != 3:
-            raise ConfigError(f"{self.strategy_name} option lambdas needs 3 numbers, λ_w/λ_s/λ_T, for example 0.04/0.04/0.01; got {len(self.lambdas)}")
-        self.require(self.lambdas is None or all(x >= 0 for x in self.lambdas), "lambdas", "three numbers >= 0, λ_w/λ_s/λ_T, for example 0.04/0.04/0.01")
+        if self.lambdas is not None and len(self.lambdas) not in (3, 4):
+            raise ConfigError(
+                f"{self.strategy_name} option lambdas needs 3 numbers, λ_w/λ_s/λ_T, for example 0.04/0.04/0.01 "
+                f"(or 4 with λ_U of a membrane target); got {len(self.lambdas)}"
+            )
+        self.require(
+            self.lambdas is None or all(x >= 0 for x in self.lambdas), "lambdas",
+            "numbers >= 0, λ_w/λ_s/λ_T[/λ_U], for example 0.04/0.04/0.01",
+        )
         if self.targets is not None:
             BitTargets.parse_list(self.targets)
         if self.init_bits not in (None, "largest"):
             try:
                 BitTargets.parse(self.init_bits)
             except BudgetError as err:
-                raise ConfigError(f"init_bits {self.init_bits!r} is unknown; use largest or W/S/T, for example 4/4/2 ({err})") from None
+                raise ConfigError(f"init_bits {self.init_bits!r} is unknown; use largest, W/S/T or W/S/T/U, for example 4/4/2 ({err})") from None
         if self.init_sensitivity is not None and self.init_bits is not None:
             raise ConfigError("give init_bits or init_sensitivity, not both: both say where the supernet starts")
 
@@ -175,9 +187,15 @@ class DifferentiableOptions(SensitivityOptions):
         given = (self.supernet_lr, self.bits_lr, self.timesteps_lr)
         return tuple(d if g is None else g for g, d in zip(given, defaults))  # type: ignore[return-value]
 
-    def lambdas_for(self, target: BitTargets) -> tuple[float, float, float]:
-        """(λ_w, λ_s, λ_T) of ``target``'s budget loss: ``lambdas``, or :func:`paper_lambdas`."""
-        return tuple(self.lambdas) if self.lambdas is not None else paper_lambdas(target)  # type: ignore[return-value]
+    def lambdas_for(self, target: BitTargets) -> tuple[float, ...]:
+        """(λ_w, λ_s, λ_T) of ``target``'s budget loss — and λ_U when it has a membrane target —:
+        ``lambdas`` (λ_U: its fourth number, else :data:`models.supernet.DEFAULT_MEMBRANE_LAMBDA`),
+        or :func:`paper_lambdas`."""
+        if self.lambdas is None:
+            return paper_lambdas(target)
+        if target.u_bits is None:
+            return tuple(self.lambdas[:3])
+        return tuple(self.lambdas[:3]) + (self.lambdas[3] if len(self.lambdas) > 3 else DEFAULT_MEMBRANE_LAMBDA,)
 
 
 #: The options that set how one supernet is trained (``run.json`` groups them under ``settings``).

@@ -1,4 +1,4 @@
-"""One supernet run towards a target W̄/S̄/T̄ (:func:`train_supernet`) and what it learned
+"""One supernet run towards a target W̄/S̄/T̄ (and Ū where the space searches U) (:func:`train_supernet`) and what it learned
 (:class:`SupernetRun`): the start, the optimizer and the bit parameters' schedule, the training
 loop with its budget loss, step-size renewal and switch-off rule, resuming from a partial
 checkpoint (:mod:`search.supernet_checkpoints`), and the snap of the learned values at the end."""
@@ -33,7 +33,8 @@ from spikebits.evaluators.training import (
 from spikebits.models import Supernet, apply_config
 from spikebits.search.supernet_checkpoints import module_state, remove_checkpoint, set_module_state, supernet_checkpoint
 from spikebits.search.supernet_options import DifferentiableOptions
-from spikebits.space import BitTargets, Config, SearchSpace, TrainingError
+from spikebits.search.supernet_targets import with_membrane_target
+from spikebits.space import BitTargets, Config, ConfigError, SearchSpace, TrainingError
 
 #: Share of the supernet's steps at the end in which config changes are counted (``late_changes``).
 LATE_SHARE = 0.1
@@ -63,7 +64,7 @@ class SupernetRun:
     late_changes: dict[str, int] = field(default_factory=dict)
     supernet_accuracy: float = float("nan")
     wall_time_s: float = 0.0
-    #: (λ_w, λ_s, λ_T) of this target's budget loss.
+    #: (λ_w, λ_s, λ_T) of this target's budget loss (and λ_U with a membrane target).
     lambdas: tuple[float, ...] = ()
     #: The trained :class:`models.Supernet`, fixed at :attr:`config` (not saved; handed on once).
     supernet: Supernet | None = field(default=None, repr=False, compare=False)
@@ -103,13 +104,16 @@ class SupernetRun:
 
 def initial_config(space: SearchSpace, init: str | None) -> Config:
     """The supernet's starting config: every decision at its largest options (``"largest"``),
-    or at ``init`` = W/S/T (None: :data:`DEFAULT_START`) snapped to the options; uniform scheme
-    where allowed."""
+    or at ``init`` = W/S/T or W/S/T/U (None: :data:`DEFAULT_START`) snapped to the options;
+    uniform scheme where allowed. A layer that searches U starts at the largest U option, or
+    at the one nearest ``init``'s U; a U for a space that searches none is a one-line error."""
     init = DEFAULT_START if init is None else init
     if init == "largest":
         return space.nearest_config()
     start = BitTargets.parse(init)
-    return space.nearest_config(start.w_bits, start.s_bits, start.timesteps)
+    if start.u_bits is not None and not any(space.layers[r].searches_membrane for r in space.decisions):
+        raise ConfigError(f"init_bits {init} gives a membrane width U but the space searches none; write W/S/T or add --membrane-bits")
+    return space.nearest_config(start.w_bits, start.s_bits, start.timesteps, start.u_bits)
 
 
 def learning_steps(schedule: str, total_steps: int, freeze_share: float) -> int:
@@ -163,12 +167,13 @@ def count_changes(snapshots: Sequence[Any]) -> int:
 
 
 def _mean_values(snapshots: Sequence[Mapping[str, Mapping[str, Any]]]) -> dict[str, dict[str, Any]]:
-    """Per decision, the mean of the rounded W, S, T over ``snapshots`` (the last epoch's
-    steps): near the target the rounded values flip between neighbours, and their mean says
-    which one the supernet preferred. The scheme is the last one."""
+    """Per decision, the mean of the rounded W, S, T (and U where searched) over ``snapshots``
+    (the last epoch's steps): near the target the rounded values flip between neighbours, and
+    their mean says which one the supernet preferred. The scheme is the last one."""
     out: dict[str, dict[str, Any]] = {}
     for rep, last in snapshots[-1].items():
-        out[rep] = {k: sum(float(s[rep][k]) for s in snapshots) / len(snapshots) for k in ("w_bits", "s_bits", "timesteps")}
+        keys = ("w_bits", "s_bits", "timesteps") + (("u_bits",) if "u_bits" in last else ())
+        out[rep] = {k: sum(float(s[rep][k]) for s in snapshots) / len(snapshots) for k in keys}
         out[rep]["scheme"] = last["scheme"]
     return out
 
@@ -242,6 +247,7 @@ def start_loop(
     guard = StepSizeGuard(model)
     with torch.no_grad():
         initial = [float(v) for v in net.averages()]
+        membrane = net.membrane_average()
     targets = (target.w_bits, target.s_bits, target.timesteps)
     gaps = {"weights": initial[0] - targets[0], "spikes": initial[1] - targets[1]}
     run = SupernetRun(target, net.snap(), {})
@@ -251,7 +257,10 @@ def start_loop(
             renew[kind] = False
             run.renewal_off_step[kind] = 0
     net.set_renewal(**renew)
-    run.history.append({"step": 0, "epoch": 0.0, "w_bits": initial[0], "s_bits": initial[1], "timesteps": initial[2]})
+    first = {"step": 0, "epoch": 0.0, "w_bits": initial[0], "s_bits": initial[1], "timesteps": initial[2]}
+    if membrane is not None:
+        first["u_bits"] = float(membrane)
+    run.history.append(first)
     # The rounded config after each of the last 10% of the steps in which the bits still learn
     # (and the step before them): with a freeze schedule the window ends where the freeze starts.
     learn_end = learning_steps(settings.bits_schedule, total_steps, settings.freeze_share)
@@ -279,6 +288,11 @@ def resume_loop(loop: SupernetLoop, saved: Mapping[str, Any], device: Any) -> in
     loop.run.history, loop.run.layer_history = list(book["history"]), list(book["layer_history"])
     loop.run.renewal_off_step = dict(book["renewal_off_step"])
     loop.last_epoch, loop.late = list(book["last_epoch"]), list(book["late"])
+    modules = dict(loop.model.named_modules())
+    for name, bits in book.get("membrane", {}).items():
+        if getattr(modules.get(name), "membrane_param", None) is None:
+            raise ValueError(f"module {name!r} learns no membrane width")
+        modules[name].membrane_bits = int(bits)
     loop.net.set_renewal(**loop.renew)
     set_rng_state(loop.loader, device, saved["rng"])
     return done
@@ -293,15 +307,24 @@ def save_loop(loop: SupernetLoop, checkpoint: Path, epochs_done: int, device: An
         "book": {
             "epoch": epochs_done, "step": loop.step, "renew": dict(loop.renew), "renewal_off_step": dict(run.renewal_off_step),
             "history": run.history, "layer_history": run.layer_history, "last_epoch": loop.last_epoch, "late": loop.late,
+            **_membrane_state(loop.model),
         },
     })
 
 
+def _membrane_state(model: torch.nn.Module) -> dict[str, dict[str, int]]:
+    """``{"membrane": {module: U}}``: the U each neuron with a learnable Û ran at last (held
+    with hysteresis, so the next batch depends on it); empty where no layer learns U."""
+    held = {name: m.membrane_bits for name, m in model.named_modules() if getattr(m, "membrane_param", None) is not None}
+    return {"membrane": held} if held else {}
+
+
 def train_step(loop: SupernetLoop, evaluator: Any, x: torch.Tensor, y: torch.Tensor, epoch: int) -> tuple[float, Any]:
     """One optimizer step on the batch (x, y) of L = CE + λ_w|W̄ − W_t| + λ_s|S̄ − S_t| +
-    λ_T|T̄ − T_t| (:meth:`models.Supernet.budget_loss`, exact averages), the step sizes kept
-    positive by the guard and the bit parameters clamped to their range after it; returns the
-    cross-entropy and the averages (W̄, S̄, T̄) of the forward."""
+    λ_T|T̄ − T_t| (+ λ_U|Ū − U_t| with a membrane target) (:meth:`models.Supernet.budget_loss`,
+    exact averages), the step sizes kept positive by the guard and the bit parameters clamped
+    to their range after it; returns the cross-entropy and the averages (W̄, S̄, T̄, and Ū where
+    the space searches U) of the forward."""
     device, fmt = evaluator.device, evaluator.finetune_settings
     x, y = batch_format(x.to(device, non_blocking=True), fmt), y.to(device, non_blocking=True)
     with torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=fmt.amp):
@@ -331,9 +354,11 @@ def record_step(loop: SupernetLoop, epoch: int, avg: Any, ce_value: float) -> No
             loop.last_epoch.append(rounded)
         if late_step:
             loop.late.append(rounded)
-    loop.run.history.append(
-        {"step": step, "epoch": step / len(loop.loader), "w_bits": avg[0], "s_bits": avg[1], "timesteps": avg[2], "loss": ce_value}
-    )
+    point = {"step": step, "epoch": step / len(loop.loader), "w_bits": avg[0], "s_bits": avg[1], "timesteps": avg[2]}
+    if len(avg) > 3:
+        point["u_bits"] = avg[3]
+    point["loss"] = ce_value
+    loop.run.history.append(point)
 
 
 def switch_off_renewal(loop: SupernetLoop, avg: Any, switch_off: float) -> None:
@@ -384,7 +409,8 @@ def run_epochs(
         if checkpoint is not None and epoch + 1 < n_epochs:
             save_loop(loop, checkpoint, epoch + 1, evaluator.device)
         if log is not None:
-            log(f"supernet {target} epoch {epoch + 1}/{n_epochs}: loss {ce_value:.4f}, W̄/S̄/T̄ {avg[0]:.2f}/{avg[1]:.2f}/{avg[2]:.2f}, "
+            u = f", Ū {avg[3]:.2f}" if len(avg) > 3 else ""
+            log(f"supernet {target} epoch {epoch + 1}/{n_epochs}: loss {ce_value:.4f}, W̄/S̄/T̄ {avg[0]:.2f}/{avg[1]:.2f}/{avg[2]:.2f}{u}, "
                 f"{time.perf_counter() - epoch_start:.1f} s")
 
 
@@ -419,6 +445,8 @@ def train_supernet(
     """One supernet run towards ``target`` on the evaluator's model, data and device, with the
     supernet settings of ``settings`` (a :class:`GumbelOptions` for ``gumbel``);
     ``init_config`` (e.g. a sensitivity-guided allocation) replaces ``settings.init_bits``.
+    Where the space searches U, a target without a membrane target gets the default one
+    (:func:`search.supernet_targets.with_membrane_target`), and Û learns beside B̂ and T̂.
 
     After training, the network is fixed at the snapped config (:meth:`Supernet.fix`), its
     BatchNorm statistics are recomputed at that config on the training data
@@ -438,6 +466,7 @@ def train_supernet(
     :class:`space.TrainingError`)."""
     started = time.perf_counter()
     log = evaluator.log
+    target = with_membrane_target(target, evaluator.space)
     loop = start_loop(evaluator, target, settings, init_config, seed=seed, gumbel=gumbel)
     checkpoint = supernet_checkpoint(
         evaluator, loop.model, target, settings, seed=seed, gumbel=gumbel, start=loop.start_config, epochs=loop.n_epochs

@@ -6,7 +6,8 @@
   bases spread over the bit budget for ``kurtosis``.
 * For ``differentiable`` / ``gumbel``: one starting config per target — the integer
   program's optimum under bit_budget ≤ W_t·S_t·T_t (and the user's budgets), or the KurtBoost
-  config of the uniform base nearest the target — from which the supernet's B̂ and T̂ start.
+  config of the uniform base nearest the target (its U nearest the target's Ū where the space
+  searches U; the largest U without one) — from which the supernet's B̂, T̂ (and Û) start.
 """
 
 from __future__ import annotations
@@ -72,7 +73,7 @@ def initial_configs(
     out = []
     for target in targets:
         if metric == "kurtosis":
-            base = space.nearest_config(target.w_bits, target.s_bits, target.timesteps)
+            base = space.nearest_config(target.w_bits, target.s_bits, target.timesteps, target.u_bits)
             config, _ = boosted(space, base, report, "kurtosis")
         else:
             limits = _limits(budget)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from spikebits.space.config import MAX_BITS, MAX_TIMESTEPS
+from spikebits.space.config import MAX_BITS, MAX_MEMBRANE_BITS, MAX_TIMESTEPS, MIN_MEMBRANE_BITS, Config
 from spikebits.space.errors import BudgetError
-from spikebits.space.metrics import METRICS, REPORTED_METRICS, direction
+from spikebits.space.metrics import METRICS, REPORTED_METRICS, LayerShape, direction
 
 _BUDGET_RE = re.compile(r"^\s*([a-z_]+)\s*<=\s*([-+0-9.eE]+|[-+]?(?i:nan|inf|infinity))\s*$")
 
@@ -102,11 +102,17 @@ class Budget:
 
 @dataclass(frozen=True)
 class BitTargets:
-    """Targets W̄/S̄/T̄ of the differentiable search's budget loss (``"2/2/1"``)."""
+    """Targets W̄/S̄/T̄ of the differentiable search's budget loss (``"2/2/1"``), and
+    optionally the average membrane width Ū (``"2/2/1/4"``; None: no membrane target).
+
+    Ū = Σ N_a,l·U_l / Σ N_a,l over the unpinned layers that search U (weighted like S̄ and T̄:
+    :func:`membrane_average`); it stands for the state memory Σ neurons × U of those layers
+    per neuron. A target with ``u_bits`` needs a space that searches U."""
 
     w_bits: float
     s_bits: float
     timesteps: float
+    u_bits: float | None = None
 
     def __post_init__(self) -> None:
         for name in ("w_bits", "s_bits", "timesteps"):
@@ -118,19 +124,32 @@ class BitTargets:
             high = MAX_TIMESTEPS if name == "timesteps" else MAX_BITS
             if value > high:
                 raise BudgetError(f"target {name} = {value:g} is above {high}, the most any layer can have; write a smaller target")
+        u = self.u_bits
+        if u is not None:
+            if isinstance(u, bool) or not isinstance(u, (int, float)) or not math.isfinite(u):
+                raise BudgetError(
+                    f"target u_bits = {u!r} must be a number from {MIN_MEMBRANE_BITS} to {MAX_MEMBRANE_BITS}; "
+                    "write W/S/T/U, for example 2/2/1/4"
+                )
+            if not MIN_MEMBRANE_BITS <= u <= MAX_MEMBRANE_BITS:
+                raise BudgetError(
+                    f"target u_bits = {u:g} is outside {MIN_MEMBRANE_BITS} to {MAX_MEMBRANE_BITS}, the membrane widths a layer can have; "
+                    "write W/S/T/U, for example 2/2/1/4"
+                )
 
     @classmethod
     def parse(cls, text: str) -> BitTargets:
+        """``"W/S/T"`` or ``"W/S/T/U"`` (U: the membrane target Ū)."""
         if not isinstance(text, str):
             raise BudgetError(f"target {text!r} is not text; write W/S/T, for example 2/2/1")
         parts = text.strip().split("/")
-        if len(parts) != 3:
-            raise BudgetError(f"target {text!r} is malformed; write W/S/T, for example 2/2/1")
+        if len(parts) not in (3, 4):
+            raise BudgetError(f"target {text!r} is malformed; write W/S/T (or W/S/T/U with a membrane target), for example 2/2/1")
         try:
-            w, s, t = (float(p) for p in parts)
+            numbers = [float(p) for p in parts]
         except ValueError:
-            raise BudgetError(f"target {text!r} is malformed; write W/S/T numbers, for example 2/2/1") from None
-        return cls(w, s, t)
+            raise BudgetError(f"target {text!r} is malformed; write W/S/T numbers (or W/S/T/U), for example 2/2/1") from None
+        return cls(*numbers)
 
     @classmethod
     def parse_list(cls, text: str | Iterable[str]) -> tuple[BitTargets, ...]:
@@ -153,7 +172,27 @@ class BitTargets:
         return self.w_bits * self.s_bits * self.timesteps
 
     def to_dict(self) -> dict[str, float]:
-        return {"w_bits": self.w_bits, "s_bits": self.s_bits, "timesteps": self.timesteps}
+        """The JSON form; ``u_bits`` only when set (a target without U reads and writes as before U existed)."""
+        out = {"w_bits": self.w_bits, "s_bits": self.s_bits, "timesteps": self.timesteps}
+        if self.u_bits is not None:
+            out["u_bits"] = self.u_bits
+        return out
 
     def __str__(self) -> str:
-        return f"{self.w_bits:g}/{self.s_bits:g}/{self.timesteps:g}"
+        u = "" if self.u_bits is None else f"/{self.u_bits:g}"
+        return f"{self.w_bits:g}/{self.s_bits:g}/{self.timesteps:g}{u}"
+
+
+def membrane_average(specs: Sequence[LayerShape], config: Config, layers: Iterable[str] | None = None) -> float | None:
+    """Ū over those of ``layers`` (default: all) whose choice has a membrane width U, weighted
+    by N_a (as S̄ and T̄ are):
+
+        Ū = Σ U_l N_a,l / Σ N_a,l    (layers with U None — an unquantized membrane — left out)
+
+    None when no such layer has a U (the space does not search it)."""
+    keep = set(layers) if layers is not None else {s.name for s in specs}
+    chosen = [(s, config[s.name].u_bits) for s in specs if s.name in keep and s.name in config]
+    chosen = [(s, u) for s, u in chosen if u is not None]
+    if not chosen:
+        return None
+    return sum(u * s.n_inputs for s, u in chosen) / sum(s.n_inputs for s, _ in chosen)

@@ -32,14 +32,20 @@ DIRECTIONS: tuple[str, ...] = ("maximize", "minimize")
 
 class LayerShape(Protocol):
     """What a data-free formula reads of one synaptic layer (:class:`models.LayerSpec`
-    provides it): N_w (``n_weights``), N_a (``n_inputs``), MACs and any self-attention's
-    spike-spike products."""
+    provides it): N_w (``n_weights``), N_a (``n_inputs``), MACs, any self-attention's
+    spike-spike products, whether the layer's own input neuron fires (``owns_neuron``: False
+    for a ResNet 1×1 shortcut that reads another layer's spikes) and the neurons that fire its
+    output at its S and T (``output_neurons``: a self-attention's Q, K, V; 0 elsewhere)."""
 
     name: str
     n_weights: int
     n_inputs: int
     macs: int
     attention_products: int
+    output_neurons: int
+
+    @property
+    def owns_neuron(self) -> bool: ...
 
     def attention_map_bits(self, s_bits: int) -> int: ...
 
@@ -49,10 +55,16 @@ class CostContext:
     """What a data-free formula may read besides the layers and the config:
     ``free_layers`` — the space's unpinned layers (None: every layer), over which the bit
     budget averages; ``layer_energy`` — the dense energy of one layer at one choice under the
-    run's energy model (built by :func:`evaluators.cost.cost_context`)."""
+    run's energy model; ``membrane_bits`` — the width an unquantized membrane (a choice with
+    ``u_bits`` None) is costed at: the run's energy model's ``membrane_bits`` (16 in the 45 nm
+    presets, 24 in ``loihi``). :func:`evaluators.cost.cost_context` builds it."""
 
     free_layers: tuple[str, ...] | None = None
     layer_energy: Callable[[LayerShape, LayerChoice], float] | None = None
+    membrane_bits: int = 16
+    #: (cores used, most weight + state bits on one core) of a config placed on the run's chip
+    #: (``evaluators.chips.chip_usage``: the space's chip, else the generic ``ideal`` one).
+    chip_usage: Callable[[Sequence[LayerShape], Config], tuple[int, int]] | None = None
 
 
 LayerTerm = Callable[[LayerShape, LayerChoice, CostContext], float]
@@ -173,6 +185,25 @@ def size_term(spec: LayerShape, choice: LayerChoice, context: CostContext | None
     return spec.n_weights * choice.w_bits
 
 
+def neuron_count(spec: LayerShape) -> int:
+    """The neurons that run at layer l's choice (S, T and U): its input neuron's N_a,l
+    when the layer owns it (not a ResNet 1×1 shortcut, which reads another layer's neuron),
+    plus its ``output_neurons`` (a self-attention's Q, K, V)."""
+    return (spec.n_inputs if spec.owns_neuron else 0) + spec.output_neurons
+
+
+def membrane_width(choice: LayerChoice, unquantized_bits: int) -> int:
+    """U_l, the membrane width a cost counts for ``choice``: its ``u_bits``, or for an
+    unquantized membrane (U None) ``unquantized_bits`` (the energy model's ``membrane_bits``)."""
+    return int(unquantized_bits) if choice.u_bits is None else int(choice.u_bits)
+
+
+def state_term(spec: LayerShape, choice: LayerChoice, context: CostContext | None = None) -> int:
+    """Layer l's neuron state bits: (N_a,l·[l owns its neuron] + N_out,l) · U_l, one U-bit
+    membrane per neuron (:func:`neuron_count`; U None counts ``context.membrane_bits``)."""
+    return neuron_count(spec) * membrane_width(choice, (context or CostContext()).membrane_bits)
+
+
 def energy_term(spec: LayerShape, choice: LayerChoice, context: CostContext) -> float:
     """Layer l's dense energy estimate under the run's energy model (:mod:`evaluators.energy`)."""
     if context.layer_energy is None:
@@ -227,6 +258,25 @@ S_ACE = Metric("s_ace", "minimize", "Σ_l MACs_l·B_w,l·Σ_t B_s,l,t (dense)", 
 ENERGY_PJ = Metric("energy_pj", "minimize", "dense energy estimate per inference, pJ", "energy (pJ, estimate)", large=True,
                    layer_term=energy_term)
 SIZE_BITS = Metric("size_bits", "minimize", "stored weight bits", "model size (bits)", large=True, layer_term=size_term, integral=True)
+STATE_BITS = Metric("state_bits", "minimize", "stored membrane bits, Σ_l neurons_l·U_l", "neuron state (bits)", large=True,
+                    layer_term=state_term, integral=True)
+def _usage(context: CostContext) -> Callable[[Sequence[LayerShape], Config], tuple[int, int]]:
+    if context.chip_usage is None:
+        raise ConfigError("cores_used and core_memory_bits need a chip; build the context with evaluators.cost.cost_context")
+    return context.chip_usage
+
+
+def cores_total(specs: Sequence[LayerShape], config: Config, context: CostContext) -> float:
+    """Cores the config takes on the run's chip, placed first-fit (``evaluators.chips``; a
+    config the chip cannot take counts one core more than the chip has)."""
+    return float(_usage(context)(specs, config)[0])
+
+
+def core_memory_total(specs: Sequence[LayerShape], config: Config, context: CostContext) -> float:
+    """The most weight + neuron-state bits one core holds in that placement."""
+    return float(_usage(context)(specs, config)[1])
+
+
 FIRING_RATE = Metric("firing_rate", "minimize", "mean fraction of non-zero spikes", "firing rate (spikes per neuron per step)",
                      needs_data=True, worst=1.0)
 EFFECTIVE_RESOLUTION = Metric("effective_resolution", "minimize", "stored weight bits per weight", "effective resolution (bits per weight)",
@@ -259,8 +309,12 @@ def unregister_metric(name: str) -> None:
     _REGISTRY.pop(name, None)
 
 
-for _metric in (ACCURACY, TEST_ACCURACY, BIT_BUDGET, S_ACE, ENERGY_PJ, SIZE_BITS, FIRING_RATE, EFFECTIVE_RESOLUTION, S_ACE_ACTIVE,
-                ENERGY_PJ_ACTIVE):
+CORES_USED = Metric("cores_used", "minimize", "cores of the chip (--chip; default the generic ideal one) the config takes, first-fit",
+                    "chip cores used", total=cores_total)
+CORE_MEMORY_BITS = Metric("core_memory_bits", "minimize", "most weight + neuron-state bits on one chip core", "largest core memory (bits)",
+                          large=True, total=core_memory_total)
+for _metric in (ACCURACY, TEST_ACCURACY, BIT_BUDGET, S_ACE, ENERGY_PJ, SIZE_BITS, STATE_BITS, FIRING_RATE, EFFECTIVE_RESOLUTION, S_ACE_ACTIVE,
+                ENERGY_PJ_ACTIVE, CORES_USED, CORE_MEMORY_BITS):
     register_metric(_metric)
 _BUILT_IN = frozenset(_REGISTRY)
 

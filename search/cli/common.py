@@ -13,7 +13,7 @@ from typing import Any
 
 from spikebits.evaluators.resources import MAX_EPOCHS, MAX_WORKERS
 from spikebits.search.compare import MAX_SEEDS as COMPARE_MAX_SEEDS
-from spikebits.space import Config, ConfigError, SearchSpace, SpikebitsError, parse_json, read_input_text, short_repr, unknown_name_error
+from spikebits.space import Budget, Config, ConfigError, Constraint, SearchSpace, SpikebitsError, parse_json, read_input_text, short_repr, unknown_name_error
 
 #: Largest config or space file read (a real one is a few kB).
 MAX_JSON_BYTES = 16 << 20
@@ -401,6 +401,34 @@ def add_chip_argument(p: argparse.ArgumentParser) -> None:
         help="search for this chip (`spikebits chips` lists them; or a profile .toml): the space from the chip's allowed "
         "W/S/T/U, each config placed on its cores (cores_used, core_memory_bits), cores_used budgeted at the chip's core count",
     )
+
+
+def chip_budget(budget: Budget, chip: Any) -> Budget:
+    """``budget`` with ``cores_used`` at most the chip's core count when the run is for a chip
+    (``--chip``; a limit the user gave that is tighter stays), so that a config that cannot be
+    placed is never trained, like any other data-free budget; unchanged without a chip or for
+    a chip without a core count."""
+    from spikebits.space.metrics import CORES_USED
+
+    cores = None if chip is None else chip.capacity.cores
+    if cores is None:
+        return budget
+    given = {c.metric: c for c in budget.constraints}
+    if CORES_USED.name in given and given[CORES_USED.name].limit <= cores:
+        return budget
+    kept = tuple(c for c in budget.constraints if c.metric != CORES_USED.name)
+    return Budget((*kept, Constraint(CORES_USED.name, float(cores))))
+
+
+def print_placement(evaluator: Any, front: Sequence[Any]) -> None:
+    """The placement table of the front's most accurate point on the run's chip."""
+    from spikebits.evaluators.chips import place
+    from spikebits.space.metrics import ACCURACY
+
+    best = max(front, key=lambda r: (r.metrics.get(ACCURACY.name) or 0.0, -r.number))
+    full = evaluator.space.complete(best.config, strict=False)
+    print(f"the most accurate point (#{best.number}) on {evaluator.chip.name}:")
+    print(place(evaluator.chip, evaluator.specs, full).table())
 
 
 def add_common_arguments(p: argparse.ArgumentParser) -> None:

@@ -14,6 +14,7 @@ from spikebits.search.cli.common import (
     add_common_arguments,
     add_scoring_arguments,
     check_names,
+    chip_budget,
     default_out,
     epoch_count,
     make_evaluator,
@@ -83,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
               "(press Ctrl-C again to stop at once)", file=sys.stderr, flush=True)
 
     check_strategies(strategies)
-    make_evaluator(args)  # checks every input before --out is touched; does no work
+    budget = chip_budget(budget, make_evaluator(args).chip)  # checks every input before --out is touched; does no work
     control = RunControl()
     with StopOnSignals(control, made, announce):  # run_comparison checks everything, then writes --out under its lock
         data = run_comparison(

@@ -40,8 +40,8 @@ def add_parser(sub: Any) -> None:
     which = e.add_mutually_exclusive_group(required=True)
     which.add_argument("--config", help="config JSON file")
     which.add_argument(
-        "--uniform", metavar="W/S/T[p]", type=parse_uniform,
-        help="every unpinned layer at this choice, e.g. 4/4/1 (p: power-of-two weights, 4p/4/1)",
+        "--uniform", metavar="W/S/T[/U]", type=parse_uniform,
+        help="every unpinned layer at this choice, e.g. 4/4/1 (p: power-of-two weights, 4p/4/1; a fourth number: membrane bits U, 4/2/1/8)",
     )
     which.add_argument(
         "--checkpoint", metavar="CKPT",
@@ -71,16 +71,19 @@ def add_parser(sub: Any) -> None:
 
 
 def parse_uniform(text: str) -> LayerChoice:
-    """``W/S/T`` with an optional ``p`` after W (power-of-two weights) → a LayerChoice."""
+    """``W/S/T`` or ``W/S/T/U`` (U: membrane bits) with an optional ``p`` after W
+    (power-of-two weights) → a LayerChoice."""
     parts = text.strip().split("/")
     scheme = "pow2" if parts and parts[0].endswith("p") else "uniform"
     if scheme == "pow2":
         parts[0] = parts[0][:-1]  # one p: "4pp" stays malformed
     try:
-        w, s, t = (int(p) for p in parts)
-        return LayerChoice(w, s, t, scheme)
+        if len(parts) not in (3, 4):
+            raise ValueError(text)
+        w, s, t, *u = (int(p) for p in parts)
+        return LayerChoice(w, s, t, scheme, u[0] if u else None)
     except (ValueError, ConfigError) as err:
-        detail = str(err) if isinstance(err, ConfigError) else "write W/S/T, for example 4/4/1"
+        detail = str(err) if isinstance(err, ConfigError) else "write W/S/T or W/S/T/U, for example 4/4/1 or 4/2/1/8"
         raise argparse.ArgumentTypeError(f"--uniform {text!r}: {detail}") from None
 
 

@@ -20,12 +20,14 @@ from spikebits.search.cli.common import (
     add_common_arguments,
     add_scoring_arguments,
     check_names,
+    chip_budget,
     default_out,
     load_config,
     concurrent_count,
     epoch_count,
     make_evaluator,
     nonnegative_trial_devices,
+    print_placement,
     progress_factory,
     retry_count,
     set_threads,
@@ -189,6 +191,7 @@ def run(args: argparse.Namespace) -> int:
     set_threads(args.threads)
     progress = progress_factory(args.quiet)
     evaluator = make_evaluator(args, progress=progress)  # checks every input; does no work yet
+    budget = chip_budget(budget, evaluator.chip)
     strategy = strategy_cls(evaluator.space, evaluator, budget, objectives, seed=args.seed, n_trials=n_trials,
                             options=options, progress=progress)
     executor.check(strategy)
@@ -247,6 +250,8 @@ def search_locked(args: argparse.Namespace, strategy: Any, evaluator: Any, execu
     print("accuracy: validation split (what the search decided on); test_accuracy: test split, read once to report")
     print(f"budget: {budget}   objectives: {', '.join(objectives)}   hypervolume: {result.hypervolume:.6g}")
     print(format_front_table(result.front, objectives))
+    if evaluator.chip is not None and result.front:
+        print_placement(evaluator, result.front)
     warn_chance_level(evaluator, fp, [r.metrics.get(ACCURACY.name) for r in result.front])
     written = ["pareto.json", "trials.csv", "pareto.png", "run.json", *(p.name for p in result.artifacts)]
     print(f"wrote {result.out_dir}/{', '.join(written)}")

@@ -38,6 +38,14 @@ def add_parser(sub: Any) -> None:
     t.set_defaults(func=run)
 
 
+def two_bit_error(output_error: dict[str, float]) -> float | None:
+    """The output error at W2S2T1 (with U searched: at the widest U measured, W2S2T1U…)."""
+    if "W2S2T1" in output_error:
+        return output_error["W2S2T1"]
+    widths = [int(k[len("W2S2T1U"):]) for k in output_error if k.startswith("W2S2T1U") and k[len("W2S2T1U"):].isdigit()]
+    return output_error[f"W2S2T1U{max(widths)}"] if widths else None
+
+
 def sensitivity_rows(report) -> list[dict]:  # noqa: ANN001 - a SensitivityReport
     """One row per layer for the table, the JSON and the chart of ``spikebits sensitivity``."""
     rows = []
@@ -49,7 +57,7 @@ def sensitivity_rows(report) -> list[dict]:  # noqa: ANN001 - a SensitivityRepor
                 "trace": layer.trace,
                 "activation_trace": layer.activation_trace,
                 "omega_uniform": {k[len("uniform"):]: v for k, v in layer.omega.items() if k.startswith("uniform")},
-                "output_error_2bit": layer.output_error.get("W2S2T1"),
+                "output_error_2bit": two_bit_error(layer.output_error),
                 "kurtosis": layer.kurtosis,
             }
         )

@@ -31,6 +31,7 @@ class FakeSpec:
     spike_source: str = ""
     input_shape: tuple[int, ...] = ()
     output_shape: tuple[int, ...] = ()
+    output_neurons: int = 0
 
     def __post_init__(self) -> None:
         if not self.synapses:  # as LayerSpec: no padding, every MAC is a synapse
@@ -264,7 +265,7 @@ def test_first_fit_packs_layers_into_the_first_core_with_room():
         FakeSpec("d", "linear", 50, 10, 10, 100),  # 10 neurons, 200 bits -> core 0 (100, 1000)
     ]
     placement = place(parse_profile(tiny()), specs, uniform(specs, w=4))
-    assert [(c.index, c.layers, c.neurons, c.weight_bits, c.state_bits) for c in placement.cores] == [
+    assert [(c.index, c.layers, c.neurons, c.weight_bits, c.neuron_state_bits) for c in placement.cores] == [
         (0, ("a", "b", "d"), 100, 1000, 1600),
         (1, ("c",), 50, 200, 800),
     ]
@@ -274,7 +275,7 @@ def test_first_fit_packs_layers_into_the_first_core_with_room():
     table = placement.table()
     assert "placement on tiny: 2 of 4 cores (fits)" in table and "a, b, d" in table
     # U8 membranes: state bits = neurons · 8
-    assert [c.state_bits for c in place(parse_profile(tiny()), specs, uniform(specs, w=4, u=8)).cores] == [800, 400]
+    assert [c.neuron_state_bits for c in place(parse_profile(tiny()), specs, uniform(specs, w=4, u=8)).cores] == [800, 400]
 
 
 def test_layers_per_core_and_too_many_cores_is_not_an_error():
@@ -400,7 +401,7 @@ def test_chip_space_keeps_every_option_within_the_chip(digits):
             assert profile.rules(specs[0].kind, first=True).refusal(pin) is None
     pins = {name: chip_space(name, digits).pinned["conv1"] for name in ("speck", "loihi2", "akida", "ideal")}
     assert pins == {
-        "speck": LayerChoice(8, 1, 1, "uniform", 16),
+        "speck": LayerChoice(8, 1, 4, "uniform", 16),  # binary spikes: the image read as a rate code over the largest T
         "loihi2": LayerChoice(8, 8, 1, "uniform", 24),
         "akida": LayerChoice(8, 8, 1, "uniform"),
         "ideal": LayerChoice(8, 8, 1, "uniform", 32),
@@ -448,7 +449,7 @@ def test_digits_cnn_on_speck_by_hand():
     specs = models.layer_specs(model)
     config = chip_space("speck", model).nearest_config(w_bits=2, s_bits=1, timesteps=2)
     placement = place("speck", specs, config)
-    assert [(c.index, c.layers, c.neurons, c.weight_bits, c.state_bits) for c in placement.cores] == [
+    assert [(c.index, c.layers, c.neurons, c.weight_bits, c.neuron_state_bits) for c in placement.cores] == [
         (0, ("conv1",), 256, 144 * 8, 256 * 16),
         (1, ("conv2",), 4096, 4608 * 8, 4096 * 16),
         (2, ("fc",), 64, 640 * 8, 64 * 16),
@@ -470,7 +471,7 @@ def test_digits_cnn_on_loihi2_and_akida_by_hand(digits):
     placement = place("loihi2", specs, chip_space("loihi2", digits).largest_config())
     # 8192 neurons per core: conv1 -> 0; conv2 (8192) does not fit beside it -> 1; conv3, fc -> 0
     assert [(c.index, c.layers, c.neurons) for c in placement.cores] == [(0, ("conv1", "conv3", "fc"), 4480), (1, ("conv2",), 8192)]
-    assert [c.state_bits for c in placement.cores] == [4480 * 24, 8192 * 24]
+    assert [c.neuron_state_bits for c in placement.cores] == [4480 * 24, 8192 * 24]
     # 1 layer per NP, W packed: conv1 W8 (pinned), the others W4
     placement = place("akida", specs, chip_space("akida", digits).largest_config())
     assert [(c.index, c.layers, c.weight_bits) for c in placement.cores] == [

@@ -8,9 +8,19 @@ import pytest
 import torch
 from torch import nn
 
-from spikebits.evaluators.cost import bit_averages, bit_budget, bit_sums, cost_metrics, effective_resolution, layer_cost, s_ace, size_bits
+from spikebits.evaluators.cost import (
+    bit_averages,
+    bit_budget,
+    bit_sums,
+    cost_metrics,
+    effective_resolution,
+    layer_cost,
+    s_ace,
+    size_bits,
+    smallest_reachable,
+)
 from spikebits.models import SpikingLayer, SpikingNetwork, build, default_space, layer_specs, register
-from spikebits.space import Config, ConfigError, LayerChoice
+from spikebits.space import BudgetError, Config, ConfigError, LayerChoice
 
 torch.set_num_threads(1)
 
@@ -131,10 +141,11 @@ def test_size_bits_and_effective_resolution(specs):
 
 def test_cost_metrics_keys_and_values(toy, specs):
     m = cost_metrics(specs, CONFIG, default_space(toy))
-    assert set(m) == {"bit_budget", "s_ace", "size_bits", "effective_resolution", "energy_pj"}
+    assert set(m) == {"bit_budget", "s_ace", "size_bits", "state_bits", "effective_resolution", "energy_pj"}
     assert m["bit_budget"] == pytest.approx(float(F(9880, 567)), rel=1e-12)
     assert m["s_ace"] == 23328.0
     assert m["size_bits"] == 456.0
+    assert m["state_bits"] == (16 + 32 + 4) * 16  # no U: every membrane at horowitz45nm's 16 bits
     assert m["effective_resolution"] == pytest.approx(float(F(76, 17)), rel=1e-12)
     # unpinning conv1 makes bit_budget run over every layer
     m_all = cost_metrics(specs, CONFIG, default_space(toy, pin_first=False))
@@ -230,3 +241,58 @@ def test_energy_pj_by_hand(toy, specs):
         # loihi: ops·(S bits)·23.6 + updates·(81 + 3.5)
         (200 * 8 + 400 * 2 + 36 * 4) * 23.6 + (16 + 64 + 12) * (81 + 3.5), rel=1e-12
     )
+
+
+# ---------------------------------------------------------------------------- state_bits (issue 30)
+def test_state_bits_by_hand(specs):
+    # Neurons (each layer owns its input neuron): conv1 16, conv2 32, fc 4.
+    # conv1 U None (the energy model's membrane_bits), conv2 U6, fc U4:
+    #   horowitz45nm (16 bits): 16·16 + 32·6 + 4·4 = 256 + 192 + 16 = 464
+    #   loihi (24 bits):        16·24 + 192 + 16   = 592
+    from spikebits.evaluators.cost import cost_context, state_bits
+    from spikebits.space.metrics import STATE_BITS
+
+    config = CONFIG.replace(conv2=LayerChoice(4, 2, 2, "pow2", 6), fc=LayerChoice(2, 4, 3, "uniform", 4))
+    assert state_bits(specs, config) == 464
+    assert state_bits(specs, config, "loihi") == 592
+    assert STATE_BITS.value(specs, config) == 464.0  # the declared default context: 16 bits
+    by = {s.name: s for s in specs}
+    assert [layer_cost(by[n], config[n], "state_bits") for n in by] == [256, 192, 16]
+    assert layer_cost(by["conv1"], config["conv1"], "state_bits", "loihi") == 384
+    assert cost_context(None, "loihi").membrane_bits == 24 and cost_context().membrane_bits == 16
+    # No U anywhere: 52 neurons at 16 bits; the term is an exact integer (the ILP's rows)
+    assert state_bits(specs, CONFIG) == 52 * 16 and isinstance(layer_cost(by["fc"], CONFIG["fc"], "state_bits"), int)
+    declared = STATE_BITS
+    assert (declared.direction, declared.integral, declared.large, declared.needs_data) == ("minimize", True, True, False)
+    assert declared.label == "neuron state (bits)"
+
+
+def test_state_bits_counts_the_neurons_a_layer_runs():
+    # A ResNet 1×1 shortcut reads conv1's spikes: no neuron of its own, 0 state bits whatever U.
+    # A self-attention's q layer runs its Q neurons (output_neurons) at its U too: (10 + 6)·5 = 80.
+    from spikebits.models import LayerSpec
+    from spikebits.space.metrics import state_term
+
+    shortcut = LayerSpec("layer.shortcut", "conv", 8, 10, 20, 80, (10,), (20,), spike_source="layer.conv1")
+    q = LayerSpec("q", "linear", 6, 10, 6, 60, (10,), (6,), output_neurons=6)
+    assert not shortcut.owns_neuron and state_term(shortcut, LayerChoice(4, 2, 1, "uniform", 8)) == 0
+    assert state_term(q, LayerChoice(4, 2, 1, "uniform", 5)) == 80
+
+
+def test_state_bits_reachability_over_a_space_that_searches_u(toy, specs):
+    # conv1 pinned (U None, 16 bits: 256); conv2 and fc search U in (4, 8):
+    #   smallest: 256 + 32·4 + 4·4 = 400; largest: 256 + 32·8 + 4·8 = 544.
+    from spikebits.evaluators.cost import check_limits, extreme_config, largest_reachable
+
+    space = default_space(toy).searching_membrane((4, 8))
+    assert smallest_reachable(space, specs, "state_bits") == 400
+    assert largest_reachable(space, specs, "state_bits") == 544
+    low = extreme_config(space, specs, "state_bits")
+    assert (low["conv1"].u_bits, low["conv2"].u_bits, low["fc"].u_bits) == (None, 4, 4)
+    assert check_limits(space, specs, {"state_bits": 400}) == {"state_bits": 400.0}
+    with pytest.raises(BudgetError) as err:
+        check_limits(space, specs, {"state_bits": 399})
+    assert "smallest reachable state_bits in this space is 400" in str(err.value) and "\n" not in str(err.value)
+    # U not searched: every config has the same state bits.
+    plain = default_space(toy)
+    assert smallest_reachable(plain, specs, "state_bits") == largest_reachable(plain, specs, "state_bits") == 52 * 16

@@ -199,3 +199,98 @@ def test_the_presets_are_files_a_user_could_write():
     assert (loihi.synop_pj, loihi.spike_pj, loihi.neuron_pj) == (23.6, 3.5, 81.0)
     bitserial = PRESETS["bitserial45nm"]
     assert bitserial.to_dict() == {**horowitz.to_dict(), "name": "bitserial45nm", "datapath": "shift_add", "description": bitserial.description}
+
+
+# ---------------------------------------------------------------------------- membrane bits U (issue 30)
+U_CONFIG = Config({"fc1": LayerChoice(4, 2, 2, "uniform", 8), "fc2": LayerChoice(3, 1, 3, "pow2", 6)})
+
+
+def test_u_bit_membranes_by_hand():
+    # test_horowitz_by_hand with fc1 at U = 8 and fc2 at U = 6 (synapses and weights unchanged):
+    # fc1: 8 updates · 2 adds · 8 bits · 0.00375 = 0.48; membranes 8·2·8 = 128 bits of a
+    #      4·8/8 = 4-byte memory (8 KB tier): 128/64·10 = 20  → 1.32 + 0.48 + 15 + 20 = 36.8
+    # fc2: 9 · 2 · 6 · 0.00375 = 0.405; membranes 2·9·6 = 108 bits: 108/64·10 = 16.875
+    #      → 0.405 + 0.405 + 8.4375 + 16.875 = 26.1225
+    report = energy_report(SPECS, U_CONFIG, "horowitz45nm")
+    fc1, fc2 = report.layers
+    assert (fc1.membrane_width, fc2.membrane_width) == (8, 6)
+    assert fc1.compute_pj == pytest.approx(1.32 + 0.48) and fc1.membrane_memory_pj == pytest.approx(20.0)
+    assert fc1.membrane_bits_accessed == 128 and fc2.membrane_bits_accessed == 108
+    assert fc2.compute_pj == pytest.approx(0.405 + 0.405) and fc2.membrane_memory_pj == pytest.approx(16.875)
+    assert report.total_pj == pytest.approx(62.9225)
+    assert energy_pj(SPECS, U_CONFIG) == pytest.approx(62.9225)
+    assert report.to_dict()["layers"][0]["membrane_width"] == 8 and " U " in report.format().splitlines()[1]
+    # Event-driven: the neurons update densely, so the membrane terms are those of the dense
+    # estimate: U moves the total by the same −49.28 pJ (−0.48 − 20 − 0.675 − 28.125).
+    rates = {"fc1": 0.5, "fc2": 0.25}
+    measured = energy_report(SPECS, U_CONFIG, "horowitz45nm", rates=rates).total_pj
+    assert measured - energy_report(SPECS, CONFIG, "horowitz45nm", rates=rates).total_pj == pytest.approx(-49.28)
+    # Loihi's 81 pJ per update includes its memory: U changes nothing there.
+    assert energy_report(SPECS, U_CONFIG, "loihi").total_pj == energy_report(SPECS, CONFIG, "loihi").total_pj
+
+
+def test_u_sets_the_membrane_memory_tier_and_counts_qkv_neurons():
+    model = PRESETS["horowitz45nm"]
+    # 5000 neurons: U = 8 → 5000 bytes (8 KB tier, 10 pJ); U = 16 → 10 000 bytes (32 KB tier, 20 pJ).
+    big = LayerSpec("big", "linear", 500, 5000, 1, 5000, (5000,), (1,))
+    narrow, wide = (layer_energy(model, big, LayerChoice(4, 1, 1, "uniform", u)) for u in (8, 16))
+    assert (narrow.membrane_memory, wide.membrane_memory) == ("SRAM 8 KB", "SRAM 32 KB")
+    assert narrow.membrane_memory_pj == pytest.approx(2 * 5000 * 8 / 64 * 10)
+    assert wide.membrane_memory_pj == pytest.approx(2 * 5000 * 16 / 64 * 20)
+    # A q layer with 6 Q neurons beside its 10 input neurons, U = 5, T = 1: 16 updates,
+    # 16·2·5·0.00375 = 0.6 pJ of adds, 2·16·5 = 160 bits of a 16·5/8 = 10-byte memory: 25 pJ.
+    q = LayerSpec("q", "linear", 60, 10, 6, 60, (10,), (6,), output_neurons=6)
+    e = layer_energy(model, q, LayerChoice(4, 1, 1, "uniform", 5))
+    assert e.neuron_updates == 16 and e.membrane_bits_accessed == 160 and e.membrane_memory_pj == pytest.approx(25.0)
+    assert e.compute_pj == pytest.approx(60 * (4 + 1 + 4) * 0.00375 + 0.6)  # 60 accumulates of A = 9 bits
+
+
+def _before_u(model: EnergyModel, spec: LayerSpec, choice: LayerChoice, rate: float, source: float | None) -> tuple[float, float, float]:
+    """(compute, weight memory, membrane memory) pJ as layer_energy computed them before U
+    existed (commit 3203305), for the bit-for-bit check below."""
+    import math
+
+    w, s, t = choice.w_bits, choice.s_bits, choice.timesteps
+    ops = spec.synapses * t * rate
+    acc = model.accumulator_width(spec, choice)
+    if s == 1:
+        adds, mults, events = ops, 0.0, ops
+    elif model.datapath == "shift_add":
+        adds, mults, events = ops * s, 0.0, ops * s
+    else:
+        adds, events = ops, ops
+        mults = 0.0 if choice.scheme == "pow2" else ops
+    compute = adds * acc * model.add_pj_per_bit + mults * w * s * model.mult_pj_per_bit2 + events * model.synop_pj
+    weight_read = ops * w
+    w_pj, _ = model.memory_pj(spec.n_weights * w / 8)
+    if spec.owns_neuron:
+        updates = spec.n_inputs * t
+        spikes = updates * (rate if source is None else source)
+    else:
+        updates = spikes = 0.0
+    assert not spec.attention_products and not math.isnan(compute)
+    updates += spec.output_neurons * t
+    compute += updates * (model.neuron_pj + model.neuron_adds * model.membrane_bits * model.add_pj_per_bit) + spikes * model.spike_pj
+    membrane_bits = 2 * updates * model.membrane_bits
+    membranes = (spec.n_inputs if spec.owns_neuron else 0) + spec.output_neurons
+    m_pj, _ = model.memory_pj(membranes * model.membrane_bits / 8)
+    return float(compute), float(weight_read / 64 * w_pj), float(membrane_bits / 64 * m_pj)
+
+
+@pytest.mark.parametrize("preset", ["horowitz45nm", "bitserial45nm", "loihi"])
+def test_no_u_costs_what_it_cost_before_u_bit_for_bit(preset):
+    model = PRESETS[preset]
+    specs = [*SPECS, LayerSpec("sc", "conv", 8, 16, 32, 64, (4, 2, 2), (8, 2, 2), spike_source="fc1"),
+             LayerSpec("q", "linear", 60, 10, 6, 60, (10,), (6,), output_neurons=6),
+             LayerSpec("big", "linear", 500, 5000, 1, 5000, (5000,), (1,))]
+    choices = [LayerChoice(4, 2, 2, "uniform"), LayerChoice(3, 1, 3, "pow2"), LayerChoice(2, 4, 1, "uniform"), LayerChoice(8, 3, 2, "pow2")]
+    for spec in specs:
+        for choice in choices:
+            for rate, source in ((1.0, None), (0.3, 0.7)):
+                e = layer_energy(model, spec, choice, rate=rate, source_rate=source)
+                assert (e.compute_pj, e.weight_memory_pj, e.membrane_memory_pj) == _before_u(model, spec, choice, rate, source)
+                assert e.membrane_width == model.membrane_bits
+                # U equal to the preset's width is the same estimate as no U, bit for bit
+                same = layer_energy(model, spec, LayerChoice(choice.w_bits, choice.s_bits, choice.timesteps, choice.scheme, model.membrane_bits),
+                                    rate=rate, source_rate=source)
+                assert same.total_pj == e.total_pj

@@ -221,3 +221,67 @@ def test_digits_cnn_simulation_matches_model(tmp_path):
     real = neurobench_counts(model, ev.data.test, integer_spikes=False, max_samples=128)
     assert real["layers"]["conv3"]["effective_acs"] == 0
     assert real["layers"]["conv3"]["effective_macs"] == pytest.approx(nb["layers"]["conv3"]["effective_acs"])
+
+
+# ---------------------------------------------------------------------------- membrane bits U (issue 30)
+def test_u_bit_membranes_on_the_toy_by_hand():
+    # fc1 at U = 4 (S2: F = 0, codes −8…7): c = round(x/0.5) = [0, 1, 4], levels [0, 1, 3] as without U.
+    # fc2 at U = 5 (S2: F = 1, δ_t = γ_t/2): step 1 c = [7, 1] → u = [3.5, 0.5] → levels [3, 1];
+    #   step 2 v' = [0.875 + 0.875 − 0.75, 0.125 + 0.125 − 0.25] = [1, 0], δ = 0.25 → c = [4, 0]
+    #   → levels [2, 0]: the spikes, counts and logits of test_hand_counts_on_a_toy.
+    # Energy (bitserial45nm): fc1 3 updates·2·4·0.00375 = 0.09, membranes 2·3·4 = 24 bits: 3.75;
+    #   fc2 4 updates·2·5·0.00375 = 0.15, membranes 2·4·5 = 40 bits: 6.25.
+    model = toy()
+    model.fc1.configure(LayerChoice(3, 2, 1, "uniform", 4))
+    model.fc2.configure(LayerChoice(2, 2, 2, "uniform", 5))
+    report = simulate(model, X)
+    fc1, fc2 = report.layers
+    assert (fc1.membrane_width, fc2.membrane_width) == (4, 5)
+    assert (fc1.events, fc1.adds, fc1.neuron_updates, fc1.spikes) == (4, 6, 3, 2)
+    assert (fc2.events, fc2.adds, fc2.neuron_updates, fc2.spikes) == (6, 8, 4, 3)
+    assert report.logits.tolist() == [[0.375, 0.0625]]
+    assert fc1.total_pj == pytest.approx(0.1575 + 0.09 + 1.875 + 3.75)
+    assert fc2.total_pj == pytest.approx(0.15 + 0.15 + 1.875 + 6.25)
+    assert report.energy_pj == pytest.approx(14.2975)
+    assert report.to_dict()["layers"][1]["membrane_width"] == 5
+    assert simulate(toy(), X).layers[0].membrane_width == 16  # no U: the preset's membrane_bits
+
+
+U_BITS = ((8, 8, 1, "uniform", 10), (3, 2, 2, "pow2", 4), (2, 4, 1, "uniform", 6), (4, 1, 3, "pow2", 3))
+
+
+def test_u_bit_simulation_follows_the_model_and_its_dense_limit_the_estimate():
+    # Narrow membranes change what the model fires (saturation at S + 2 bits or less, rounding
+    # with F ≥ 1); the simulator's integer synapses read those spikes and give the model's logits.
+    model, config, x = _digits(U_BITS)
+    plain, _, _ = _digits()
+    with torch.no_grad():
+        ours, unquantized = model(x), plain(x)
+    assert not torch.equal(ours, unquantized)
+    report = simulate(model, x)
+    assert torch.allclose(report.logits, ours, rtol=1e-5, atol=1e-5)
+    for row in report.layers:
+        assert row.max_abs_error <= 1e-5 * max(row.max_abs_reference, 1.0)
+    assert [row.membrane_width for row in report.layers] == [10, 4, 6, 3]
+    dense = energy_report(layer_specs(model), config, "bitserial45nm")
+    full = simulate(model, x, force_levels="max")
+    for sim, est in zip(full.layers, dense.layers, strict=True):
+        assert sim.membrane_width == est.membrane_width
+        assert sim.compute_pj == pytest.approx(est.compute_pj, rel=1e-9)
+        assert sim.membrane_memory_pj == pytest.approx(est.membrane_memory_pj, rel=1e-9)
+    assert full.energy_pj == pytest.approx(dense.total_pj, rel=1e-9)
+    assert full.energy_pj < simulate(plain, x, force_levels="max").energy_pj  # every U below 16
+
+
+def test_u_bit_lif_network_follows_the_model():
+    torch.manual_seed(0)
+    model = build("digits_cnn", width=0.25, neuron="lif")
+    config = Config({n: LayerChoice(4, 8 if i == 0 else 1, 2 if i else 1, "uniform", 12 if i == 0 else 3 + i)
+                     for i, n in enumerate(model.layer_names)})
+    apply_config(model, config)
+    x = torch.rand(8, 1, 16, 16)
+    with torch.no_grad():
+        logits = model.eval()(x)
+    report = simulate(model, x)
+    assert torch.allclose(report.logits, logits, rtol=1e-5, atol=1e-5)
+    assert [row.membrane_width for row in report.layers] == [12, 4, 5, 6]

@@ -24,7 +24,7 @@ from neurobench.models import TorchModel  # noqa: E402
 from spikebits.evaluators.activity import neurobench_counts  # noqa: E402
 from spikebits.evaluators.neurobench import BitSynapticOperations, NeuroBenchNet, PackedFootprint, neurobench_model  # noqa: E402
 from spikebits.models import apply_config, build, default_space, load_sbq, save_sbq  # noqa: E402
-from spikebits.space import ConfigError, LayerChoice  # noqa: E402
+from spikebits.space import Config, ConfigError, LayerChoice  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 from toy_snn import X, toy  # noqa: E402
@@ -213,3 +213,95 @@ def test_hooks_leave_training_untouched():
     assert not layer.deployed.watched and not layer.neuron.firing.watched
     with torch.no_grad():
         assert torch.equal(model(x), evaluated)
+
+
+# ----------------------------------------------------------------------------- membrane bits U (issue 30)
+@pytest.mark.parametrize("bits", [1, 2, 4])
+@pytest.mark.parametrize("membrane_bits", [3, 4, 6, 10, 32])
+def test_the_step_neuron_fires_what_the_u_bit_refined_neuron_fires(bits, membrane_bits):
+    from spikebits.evaluators.neurobench import SteppedNeuron
+    from spikebits.models import RefinedNeuron
+    from spikebits.models.quantizers import membrane_fraction_bits
+
+    torch.manual_seed(bits * 100 + membrane_bits)
+    neuron = RefinedNeuron()
+    neuron.configure(bits, 3, membrane_bits)
+    x = torch.randn(64, 50) * 2.0
+    with torch.no_grad():
+        own = neuron.eval()(x)  # first call: γ from the data
+        stepped = SteppedNeuron(neuron)
+        got = stepped(x)
+        neuron.configure(bits, 3, None)
+        unquantized = neuron(x)
+    assert torch.equal(got, own)
+    # ``mem`` holds the stored membrane: whole multiples of δ = γ_3·2^(−F) (up to the float32
+    # rounding of c·2^(−F)·γ, relative 2^(−24)), within the code range
+    delta = float(neuron.gamma.detach()[2]) * 2.0 ** -membrane_fraction_bits(membrane_bits, bits)
+    codes = stepped.step.mem.double() / delta
+    assert bool(((codes - codes.round()).abs() <= 1e-3 + codes.abs() * 2.0**-22).all())
+    assert codes.round().min() >= -(2 ** (membrane_bits - 1)) and codes.round().max() <= 2 ** (membrane_bits - 1) - 1
+    if membrane_bits <= bits + 3:
+        assert not torch.equal(own, unquantized)  # a narrow membrane saturates or rounds: other spikes
+
+
+@pytest.mark.parametrize("membrane_bits", [2, 3, 5, 8])
+def test_the_step_neuron_fires_what_the_u_bit_lif_neuron_fires(membrane_bits):
+    from spikebits.evaluators.neurobench import SteppedNeuron
+    from spikebits.models import LIFNeuron
+
+    torch.manual_seed(membrane_bits)
+    neuron = LIFNeuron()
+    neuron.configure(1, 4, membrane_bits)
+    x = torch.rand(64, 50) * 1.5
+    with torch.no_grad():
+        assert torch.equal(SteppedNeuron(neuron)(x), neuron.eval()(x))
+
+
+U_CYCLE = [LayerChoice(4, 2, 1, "uniform", 4), LayerChoice(2, 4, 2, "pow2", 9), LayerChoice(3, 1, 3, "uniform", 3), LayerChoice(8, 2, 2)]
+
+
+@pytest.mark.parametrize("name, neuron", [("digits_cnn", "refined"), ("digits_cnn", "lif"), ("spikformer", "refined")])
+def test_the_wrapper_and_neurobench_see_the_u_bit_model(name, neuron):
+    """With U-bit membranes the wrapper computes the model's outputs, and NeuroBench's counts
+    on the bare network equal the wrapper's (the watched neurons store the membrane too)."""
+    torch.manual_seed(0)
+    kwargs = {"in_channels": 3, "image_size": 16, **SMALL[name]}
+    model = build(name, num_classes=5, neuron=neuron, **kwargs)
+    space = default_space(model).searching_membrane((3, 4, 9))
+    apply_config(model, space.expand({n: U_CYCLE[i % 4] for i, n in enumerate(space.decisions)}))
+    x = torch.rand(6, *model.input_shape)
+    with torch.no_grad():
+        expected = model.eval()(x)
+        got = NeuroBenchNet(model)(x)
+    assert torch.allclose(got, expected, rtol=1e-4, atol=1e-5)
+    wrapper = _run(model, x)
+    data = DataLoader(TensorDataset(x, torch.zeros(len(x), dtype=torch.long)), batch_size=64)
+    native = TorchModel(model)
+    theirs = Benchmark(native, data, [], [], ALL).run(quiet=True)
+    native.cleanup_hooks()
+    for key in ("SynapticOperations", "ActivationSparsity", "MembraneUpdates", "BitSynapticOperations"):
+        assert theirs[key] == pytest.approx(wrapper[key], rel=1e-3), key
+
+
+def test_state_footprint_by_hand():
+    """digits_cnn at width 0.25: input neurons conv1 1·16·16 = 256, conv2 8·16·16 = 2048,
+    conv3 16·8·8 = 1024, fc 32. conv1 (pinned, no U) and fc (no U) count a float32 membrane,
+    32 bits; conv2 U6, conv3 U4: 256·32 + 2048·6 + 1024·4 + 32·32 = 8192 + 12288 + 4096 + 1024
+    = 25600 bits = 3200 bytes."""
+    from spikebits.evaluators.neurobench import StateFootprint, state_bytes
+    from spikebits.models import layer_specs
+
+    torch.manual_seed(0)
+    model = build("digits_cnn", width=0.25)
+    assert [s.n_inputs for s in layer_specs(model)] == [256, 2048, 1024, 32]
+    apply_config(model, Config({"conv1": LayerChoice(8, 8, 1), "conv2": LayerChoice(4, 2, 1, "uniform", 6),
+                                "conv3": LayerChoice(4, 2, 1, "uniform", 4), "fc": LayerChoice(4, 2, 1)}))
+    with torch.no_grad():
+        model.eval()(torch.rand(2, 1, 16, 16))
+    assert state_bytes(model) == 3200
+    assert StateFootprint()(neurobench_model(model)) == 3200 and StateFootprint()(TorchModel(model)) == 3200
+    results = Benchmark(neurobench_model(model), DataLoader(TensorDataset(torch.rand(2, 1, 16, 16), torch.zeros(2, dtype=torch.long))),
+                        [], [], [[StateFootprint], []]).run(quiet=True)
+    assert results["StateFootprint"] == 3200
+    with pytest.raises(ConfigError, match="registered architecture"):
+        StateFootprint()(neurobench_model(toy()))

@@ -20,10 +20,10 @@ nir = pytest.importorskip("nir")
 from spikebits.evaluators import datasets  # noqa: E402
 from spikebits.evaluators.activity import integer_levels  # noqa: E402
 from spikebits.evaluators.hardware import simulate  # noqa: E402
-from spikebits.evaluators.nir_export import check_exportable, to_nir, write_nir  # noqa: E402
+from spikebits.evaluators.nir_export import check_exportable, firing_thresholds, to_nir, write_nir  # noqa: E402
 from spikebits.evaluators.training import TrainSettings, train  # noqa: E402
 from spikebits.models import apply_config, build, default_space  # noqa: E402
-from spikebits.space import ConfigError, LayerChoice  # noqa: E402
+from spikebits.space import Config, ConfigError, LayerChoice  # noqa: E402
 
 torch.set_num_threads(1)
 
@@ -34,8 +34,9 @@ def run_nir(graph, inputs: np.ndarray, steps: int = 1) -> tuple[np.ndarray, dict
 
     Each step evaluates the nodes in dependency order, ignoring the edges that leave a Delay
     (a Delay outputs what it received one step before, 0 at first); a node's input is the sum
-    of its predecessors' outputs. I: v += r·x, outputs v; Threshold: 1 where x > θ; Scale: x·s;
-    Conv2d/Affine/AvgPool2d/Flatten as their NIR definitions (float64). Returns the output of
+    of its predecessors' outputs. I: v += r·x, outputs v; Threshold: 1 where x > θ; LIF (one
+    step of the standard lowering's τ = dt, r = 1 neuron): 1 where x > θ; Scale: x·s;
+    SumPool2d: window sums; Conv2d/Affine/AvgPool2d/Flatten as their NIR definitions (float64). Returns the output of
     the last step and every node's output of the last step."""
     preds: dict[str, list[str]] = defaultdict(list)
     for src, dst in graph.edges:
@@ -64,6 +65,13 @@ def run_nir(graph, inputs: np.ndarray, steps: int = 1) -> tuple[np.ndarray, dict
                 y = state[n]
             elif isinstance(node, nir.Threshold):
                 y = (x > node.threshold).astype(np.float64)
+            elif isinstance(node, nir.LIF):  # the standard lowering's τ = dt, r = 1 LIF: v = x in one step
+                assert steps == 1 and np.all(node.r == 1)
+                y = (x > node.v_threshold).astype(np.float64)
+            elif isinstance(node, nir.SumPool2d):
+                area = float(np.prod(node.kernel_size))
+                y = area * F.avg_pool2d(torch.from_numpy(np.asarray(x, dtype=np.float64)), tuple(node.kernel_size), tuple(node.stride),
+                                        tuple(node.padding)).numpy()
             elif isinstance(node, nir.Scale):
                 y = x * node.scale
             elif isinstance(node, nir.Conv2d):
@@ -315,3 +323,106 @@ def test_the_cli_refuses_a_mixed_t_config_in_one_line_and_writes_nothing(tmp_pat
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and "NIR has one time base" in err and "T = 2 (conv2)" in err
     assert not (tmp_path / "m.nir").exists() and [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+# ----------------------------------------------------------------------------- membrane bits U (issue 30)
+def test_firing_thresholds_by_hand():
+    # γ = 1, S = 2. No U: (j − ½)·γ. U = 4 or 3 (F = 0, top code 7 or 3): the same, level 3 reachable.
+    # U = 2 (top code 1): level 1 only. U = 6 (F = 1, δ = ½, m_j = 1, 3, 5): (m_j − ½)/2 = ¼, 1¼, 2¼.
+    # U = 8 (F = 2, δ = ¼, m_j = 2, 6, 10): ⅜, 1⅜, 2⅜ — docs/membrane_bits.md's hand case, x = 1.375
+    # stored as 1.5, fires level 2. S = 1, U = 4 (F = 1): a binary neuron fires at γ/4.
+    assert firing_thresholds(1.0, 2) == [0.5, 1.5, 2.5]
+    assert firing_thresholds(1.0, 2, 4) == firing_thresholds(1.0, 2, 3) == [0.5, 1.5, 2.5]
+    assert firing_thresholds(1.0, 2, 2) == [0.5]
+    assert firing_thresholds(1.0, 2, 6) == [0.25, 1.25, 2.25]
+    assert firing_thresholds(1.0, 2, 8) == [0.375, 1.375, 2.375]
+    assert firing_thresholds(0.5, 1, 4) == [0.125]
+    assert len(firing_thresholds(1.0, 8, 8)) == 127  # top code 127 caps the 255 levels
+
+
+@pytest.mark.parametrize("bits", [1, 2, 4])
+@pytest.mark.parametrize("membrane_bits", [2, 3, 5, 6, 9, 16])
+def test_firing_thresholds_are_the_u_bit_neurons_first_step(bits, membrane_bits):
+    from spikebits.models import RefinedNeuron
+
+    neuron = RefinedNeuron().double()
+    neuron.configure(bits, 1, membrane_bits)
+    with torch.no_grad():
+        neuron.gamma.fill_(0.37)
+    neuron.initialized.fill_(True)
+    v = torch.linspace(-1.0, 0.37 * 2**bits + 1.0, 20001, dtype=torch.float64)
+    with torch.no_grad():
+        levels = (neuron.eval()(v)[0] / 0.37).round()
+    thresholds = [np.nextafter(t, -np.inf) for t in firing_thresholds(0.37, bits, membrane_bits)]
+    ours = sum((v.numpy() > t).astype(np.float64) for t in thresholds)
+    assert np.array_equal(ours, levels.numpy())
+
+
+def _u_model(choices: dict, **kwargs):  # noqa: ANN202
+    """digits_cnn at width 0.25 with every layer chosen (conv1 included), step sizes from data."""
+    torch.manual_seed(0)
+    model = build("digits_cnn", width=0.25, **kwargs)
+    apply_config(model, Config(choices))
+    x = torch.rand(16, 1, 16, 16)
+    with torch.no_grad():
+        model.eval()(x)
+    return model, x
+
+
+def _levels_of(model, x: torch.Tensor) -> dict[str, np.ndarray]:
+    """The logits and the integer spike levels every neuron fires (a float64 model) on ``x``."""
+    read = {}
+    hooks = [layer.neuron.register_forward_hook(lambda _m, _i, spikes, _n=name: read.__setitem__(_n, integer_levels(model, _n, spikes)[0]))
+             for name, layer in model.spiking_layers().items()]
+    try:
+        with torch.no_grad():
+            logits = model(x)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return {"logits": logits.numpy(), **{k: v.double().numpy() for k, v in read.items()}}
+
+
+def test_the_extended_graph_fires_what_the_u_bit_model_fires():
+    # conv1 U10 (S8: F 0, top code 511), conv2 U4 (S2: F 0), conv3 U4 (S4: F 0, top code 7 caps 15
+    # levels at 7), fc U7 (S2: F 2: every threshold γ/8 lower)
+    choices = {"conv1": LayerChoice(8, 8, 1, "uniform", 10), "conv2": LayerChoice(3, 2, 1, "uniform", 4),
+               "conv3": LayerChoice(4, 4, 1, "pow2", 4), "fc": LayerChoice(4, 2, 1, "uniform", 7)}
+    model, x = _u_model(choices)
+    graph = to_nir(model)
+    assert graph.metadata["lowering"] == "extended" and int(graph.metadata["input_membrane_bits"]) == 10
+    assert len([n for n in graph.nodes if n.startswith("conv3.neuron.thr")]) == 7
+    assert int(graph.nodes["fc.synapse"].metadata["u_bits"]) == 7 and int(graph.nodes["fc.neuron.thr1"].metadata["u_bits"]) == 7
+    assert json.loads(str(graph.metadata["config"]))["layers"]["conv2"]["u_bits"] == 4
+    # the input levels by the metadata's formula: the U-bit membrane's code, then the level
+    step0, bits0, f0 = float(graph.metadata["input_step"]), int(graph.metadata["input_bits"]), int(graph.metadata["input_fraction_bits"])
+    code = np.clip(np.floor(x.double().numpy() / (step0 * 2.0**-f0) + 0.5), -(2**9), 2**9 - 1)
+    k0 = np.clip(np.floor(code * 2.0**-f0 + 0.5), 0, 2**bits0 - 1)
+    logits, outputs = run_nir(graph, k0)
+    expected = _levels_of(copy.deepcopy(model).double(), x.double())
+    assert np.array_equal(expected["conv1"], k0)
+    for layer in ("conv2", "conv3", "fc"):
+        ours, theirs = _levels(graph, outputs, layer), expected[layer]
+        assert np.array_equal(ours, theirs), (layer, int((ours != theirs).sum()), ours.size)
+    assert np.allclose(logits, expected["logits"], rtol=1e-6, atol=1e-6)
+    # ... and U changed what the model fires: without it conv3 reaches levels above 7
+    plain, _ = _u_model({n: LayerChoice(c.w_bits, c.s_bits, c.timesteps, c.scheme) for n, c in choices.items()})
+    assert _levels_of(copy.deepcopy(plain).double(), x.double())["conv3"].max() > 7 >= expected["conv3"].max()
+
+
+def test_the_standard_graph_fires_what_the_u_bit_model_fires():
+    # binary layers at U4 (F 1: they fire at γ/4, not γ/2); conv1 S8 U8 (top code 127: 127 levels)
+    choices = {"conv1": LayerChoice(8, 8, 1, "uniform", 8), "conv2": LayerChoice(3, 1, 1, "uniform", 4),
+               "conv3": LayerChoice(4, 1, 1, "pow2", 4), "fc": LayerChoice(4, 1, 1, "uniform", 6)}
+    model, x = _u_model(choices)
+    graph = to_nir(model)
+    assert graph.metadata["lowering"] == "standard"
+    assert len([n for n in graph.nodes if n.startswith("conv1.neuron.level")]) == 127
+    gamma = float(model.conv2.neuron.gamma.detach()[0])
+    assert float(graph.nodes["conv2.neuron"].v_threshold.flat[0]) == np.nextafter(gamma / 4, -np.inf)
+    assert int(graph.nodes["conv2.neuron"].metadata["u_bits"]) == 4
+    logits, _ = run_nir(graph, x.double().numpy())
+    expected = _levels_of(copy.deepcopy(model).double(), x.double())
+    assert np.allclose(logits.reshape(len(x), -1), expected["logits"], rtol=1e-6, atol=1e-6)
+    plain, _ = _u_model({n: LayerChoice(c.w_bits, c.s_bits, c.timesteps, c.scheme) for n, c in choices.items()})
+    assert not np.allclose(_levels_of(copy.deepcopy(plain).double(), x.double())["logits"], expected["logits"])  # U changes the spikes

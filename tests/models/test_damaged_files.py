@@ -284,3 +284,61 @@ def test_sbq_with_changed_bytes_loads_or_is_one_line(files, tmp_path):
         else:
             assert position >= header_end, position  # a changed header byte (made non-ASCII) is always caught
     assert refused > 0
+
+
+# --------------------------------------------------------------------------- membrane bits U (issue 30)
+U_CONFIG = {"conv2": LayerChoice(3, 2, 2, "uniform", 6), "conv3": LayerChoice(2, 2, 1, "pow2"), "fc": LayerChoice(4, 2, 1, "uniform", 4)}
+
+
+@pytest.fixture(scope="module")
+def u_sbq(tmp_path_factory) -> Path:
+    """An .sbq file of the small digits_cnn whose conv2 and fc store U-bit membranes (U6: F 1, U4: F 0)."""
+    torch.manual_seed(0)
+    model = build("digits_cnn", width=5 / 32, num_classes=3)
+    apply_config(model, models.default_space(model).complete(Config(U_CONFIG), strict=False))
+    model.eval()
+    with torch.no_grad():
+        model(torch.rand(8, 1, 16, 16))
+    path = tmp_path_factory.mktemp("damaged_u") / "u.sbq"
+    save_sbq(model, path)
+    return path
+
+
+def _membrane(layer: int, **fields):
+    """A case that sets (a value) or drops (None) the membrane fields of one weight entry."""
+    def change(header):
+        entry = header["weights"][layer]
+        for key, value in fields.items():
+            if value is None:
+                entry.pop(key, None)
+            else:
+                entry[key] = value
+    return _edit(change)
+
+
+SBQ_U = {
+    "u_bits out of range": (_membrane(1, u_bits=99), ["u_bits 99, outside 2..32"]),
+    "u_bits a string": (_membrane(1, u_bits="6"), ["membrane width of 'conv2' is malformed"]),
+    "u_bits a fraction": (_membrane(1, u_bits=6.5), ["membrane width of 'conv2' is malformed"]),
+    "u_bits true": (_membrane(1, u_bits=True), ["membrane width of 'conv2' is malformed"]),
+    "fraction bits wrong": (_membrane(1, u_fraction_bits=3), ["3 fraction bits, where U = 6 gives 1"]),
+    "u_bits without fraction bits": (_membrane(3, u_fraction_bits=None), ["has u_bits without u_fraction_bits"]),
+    "fraction bits without u_bits": (_membrane(3, u_bits=None), ["has u_fraction_bits without u_bits"]),
+    "u_bits disagree with the config": (_membrane(1, u_bits=8, u_fraction_bits=2), ["is 8-bit, the config says u_bits 6"]),
+    "membrane dropped": (_membrane(1, u_bits=None, u_fraction_bits=None), ["'conv2' is unquantized, the config says u_bits 6"]),
+    "u_bits on an unquantized layer": (_membrane(2, u_bits=8, u_fraction_bits=2), ["'conv3' is 8-bit, the config says an unquantized one"]),
+    "config u_bits out of range": (_set("config", "layers", "conv2", "u_bits", 1), ["u_bits"]),
+}
+
+
+def test_the_u_file_loads(u_sbq):
+    loaded = load_sbq(u_sbq)
+    assert [layer.neuron.membrane_bits for layer in loaded.spiking_layers().values()] == [None, 6, None, 4]
+
+
+@pytest.mark.parametrize("case", list(SBQ_U))
+def test_damaged_membrane_width_is_one_line(case, u_sbq, tmp_path, capfd):
+    make, words = SBQ_U[case]
+    message = one_line_error(load_sbq, make(tmp_path, u_sbq), *words)
+    assert "export the model again" in message, message
+    assert capfd.readouterr().err == ""

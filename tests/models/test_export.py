@@ -344,3 +344,50 @@ def test_resnet_with_shortcuts_round_trips(tmp_path):
     assert summary["payload_bits"] == n_weights * 3 + model.conv1.synapse.weight.numel() * 5  # conv1 pinned at W8
     with torch.no_grad():
         assert torch.equal(load_sbq(tmp_path / "r.sbq")(x), expected)
+
+
+# --------------------------------------------------------------------------- membrane bits U (issue 30)
+U_CONFIG = Config(
+    {"conv2": LayerChoice(3, 2, 2, "uniform", 6), "conv3": LayerChoice(2, 4, 1, "pow2", 9), "fc": LayerChoice(5, 1, 3, "uniform", 3)}
+)
+
+
+def test_u_bit_membranes_round_trip(tmp_path):
+    # The packed state width per layer: U and F = max(0, ⌊(U − S − 1)/2⌋):
+    # conv2 U6 S2 → F 1; conv3 U9 S4 → F 2; fc U3 S1 → F 0; conv1 (pinned, no U) has neither.
+    model = small_model(U_CONFIG)
+    summary = save_sbq(model, tmp_path / "u.sbq")
+    assert summary["payload_bits"] == 5610  # U adds no payload: the state is not stored, only its width
+    raw = (tmp_path / "u.sbq").read_bytes()
+    (length,) = struct.unpack("<Q", raw[4:12])
+    header = json.loads(raw[12 : 12 + length])
+    assert [(w["layer"], w.get("u_bits"), w.get("u_fraction_bits")) for w in header["weights"]] == [
+        ("conv1", None, None), ("conv2", 6, 1), ("conv3", 9, 2), ("fc", 3, 0)]
+    loaded = load_sbq(tmp_path / "u.sbq")
+    assert models.current_config(loaded) == models.current_config(model)
+    assert [layer.neuron.membrane_bits for layer in loaded.spiking_layers().values()] == [None, 6, 9, 3]
+    x = torch.rand(16, 1, 16, 16)
+    with torch.no_grad():
+        assert torch.equal(model(x), loaded(x))
+
+
+def test_a_file_without_u_loads_unquantized(tmp_path):
+    model = small_model(Config({n: LayerChoice(3, 2, 2, "uniform") for n in ("conv2", "conv3", "fc")}))
+    save_sbq(model, tmp_path / "plain.sbq")
+    raw = (tmp_path / "plain.sbq").read_bytes()
+    (length,) = struct.unpack("<Q", raw[4:12])
+    assert b"u_bits" not in raw[12 : 12 + length]  # written as before U existed
+    loaded = load_sbq(tmp_path / "plain.sbq")
+    assert all(layer.neuron.membrane_bits is None for layer in loaded.spiking_layers().values())
+
+
+def test_a_learnable_or_unconfigured_membrane_is_refused(tmp_path):
+    model = small_model(U_CONFIG)
+    model.conv2.neuron.learn_membrane((4, 8))
+    with pytest.raises(ConfigError, match="learnable .*membrane_param"):
+        save_sbq(model, tmp_path / "l.sbq")
+    model = small_model(U_CONFIG)
+    model.fc.neuron.membrane_bits = 5
+    with pytest.raises(ConfigError, match="layer 'fc' stores a 5-bit membrane, not as configured"):
+        save_sbq(model, tmp_path / "m.sbq")
+    assert not (tmp_path / "l.sbq").exists() and not (tmp_path / "m.sbq").exists()

@@ -224,3 +224,19 @@ def test_early_stop_refuses_what_it_cannot_stop():
     supernet = get_strategy("differentiable")(ev.space, ev, Budget(), objectives)
     with pytest.raises(ConfigError, match="the differentiable strategy runs whole supernet runs"):
         LocalExecutor(early_stop=True).check(supernet)
+
+
+@pytest.mark.parametrize("strategy", ["random", "qmc"])
+def test_a_pruned_search_over_membrane_bits_keeps_each_trials_u(strategy):
+    # Successive halving decides on accuracy alone; the trials it runs or stops carry the
+    # membrane bits U their strategy sampled (issue 30), the pinned first layer none.
+    ev = EpochEvaluator(RUNG_ONE, epochs=3)
+    ev.space = ev.space.searching_membrane((4, 8))
+    result = run_search(strategy, ev, objectives=("accuracy", "bit_budget"), n_trials=6, seed=0, executor=LocalExecutor(early_stop=True))
+    records = sorted(result.records, key=lambda r: r.number)
+    assert [r.state for r in records] == ["COMPLETE", "COMPLETE", "PRUNED", "PRUNED", "COMPLETE", "COMPLETE"]
+    for r in records:
+        assert ev.space.complete(r.config) == r.config
+        assert r.config["first"].u_bits is None and {r.config["a"].u_bits, r.config["b"].u_bits} <= {4, 8}
+    assert {r.config[n].u_bits for r in records for n in ("a", "b")} == {4, 8}
+    assert {r.config[n].u_bits for r in records if r.state == "PRUNED" for n in ("a", "b")} <= {4, 8}

@@ -398,3 +398,146 @@ def test_prepare_measures_the_report_once_before_start():
     assert seen == [(9, "quantized")]
     strategy.start()
     assert seen == [(9, "quantized")] and strategy.remaining(2, 0) >= 1
+
+
+# ---------------------------------------------------------------------------- membrane bits U
+#: Two free layers (a; b tied to c) that also search U: 48 choices each, 2,304 configs.
+OPTIONS_U = LayerOptions(w_bits=(1, 2, 4), s_bits=(1, 2), timesteps=(1, 2), schemes=("uniform", "pow2"), u_bits=(4, 8))
+
+
+def _membrane_table(seed: int) -> dict[tuple[str, LayerChoice], float]:
+    """An irregular sensitivity of the U choices (keys distinct from TABLE's, whose U is
+    None): the trend of :func:`_table` plus a membrane term that falls with U, by a random
+    factor per layer."""
+    rng = random.Random(seed)
+    table = {}
+    for n in NAMES:
+        scale, membrane = 0.2 + rng.random(), 0.5 * rng.random()
+        for c in OPTIONS_U.choices():
+            trend = 2.0**-c.w_bits + 0.5 * 2.0**-c.s_bits + 0.3 / c.timesteps + membrane * 2.0 ** -(c.u_bits / 2)
+            table[(n, c)] = scale * trend * (1.0 + 0.3 * rng.random()) + 0.05 * rng.random()
+    return table
+
+
+TABLE.update(_membrane_table(17))
+_SPACES = {"membrane": lambda: SearchSpace.default(list(NAMES), [("b", "c")], options=OPTIONS_U)}
+
+
+def make_space_u(variant: str) -> SearchSpace:
+    return _SPACES[variant]() if variant in _SPACES else make_space(variant)
+
+
+@lru_cache(maxsize=None)
+def brute_u() -> list[tuple[float, dict[str, float], Config]]:
+    space = make_space_u("membrane")
+    return [(sum(cost_of(n, c[n]) for n in space.free_layers), cost_metrics(SPECS, c, space), c) for c in space.configs()]
+
+
+def test_membrane_space_matches_brute_force_for_every_budget():
+    # Every sum metric's row is built from the U choices; state_bits (Σ N_a·U, the pinned
+    # first layer's unquantized membrane at 16) is held exactly, alone and beside the others.
+    space = make_space_u("membrane")
+    assert space.size() == 48 * 48 == len(brute_u())
+    problem = AllocationProblem(space, SPECS, cost_of)
+    assert problem.levels_exact
+    assert {c.u_bits for cs in problem.choices for c in cs} == {4, 8}
+    # The bit budget's levels do not read U: those of the same space without U.
+    at_u4 = lambda n, c: cost_of(n, LayerChoice(c.w_bits, c.s_bits, c.timesteps, c.scheme, 4))  # noqa: E731
+    plain = AllocationProblem(space.searching_membrane(()), SPECS, at_u4)
+    assert (plain.s_sums, plain.t_sums, plain.w_min_sum) == (problem.s_sums, problem.t_sums, problem.w_min_sum)
+
+    def q(metric: str, fraction: float) -> float:
+        values = sorted({m[metric] for _, m, _ in brute_u()})
+        return values[int(fraction * (len(values) - 1))]
+
+    cases = [
+        {},
+        {"state_bits": q("state_bits", 0.0)},
+        {"state_bits": q("state_bits", 0.4)},
+        {"state_bits": q("state_bits", 0.4) - 1},  # one bit below an achievable value
+        {"bit_budget": 2.0, "state_bits": q("state_bits", 0.5)},
+        {"bit_budget": 3.0, "s_ace": q("s_ace", 0.5), "state_bits": q("state_bits", 0.3)},
+        {"energy_pj": q("energy_pj", 0.3), "state_bits": q("state_bits", 0.6)},
+        {"bit_budget": 1.5},
+        {"size_bits": q("size_bits", 0.3)},
+    ]
+    for limits in cases:
+        feasible = [r for r in brute_u() if all(r[1][k] <= v for k, v in limits.items())]
+        best = min(o for o, _, _ in feasible)
+        found = problem.solve(limits)
+        metrics = cost_metrics(SPECS, found.config, space)
+        assert all(metrics[k] <= v for k, v in limits.items()), (limits, metrics)
+        assert found.objective == pytest.approx(best, rel=1e-12), limits
+        check_in_space(space, found.config)
+        assert all(found.config[n].u_bits in (4, 8) for n in space.free_layers) and found.config["first"].u_bits is None
+
+
+# Hand-made: a pinned first layer and two free layers that choose W in {2, 4} and U in {4, 8}.
+HAND_SPECS = [
+    LayerSpec("first", "linear", 100, 10, 10, 1000, (10,), (10,)),
+    LayerSpec("a", "linear", 1000, 100, 10, 10_000, (100,), (10,)),
+    LayerSpec("b", "linear", 1000, 300, 10, 30_000, (300,), (10,)),
+]
+HAND_OPTIONS = LayerOptions(w_bits=(2, 4), s_bits=(1,), timesteps=(1,), schemes=("uniform",), u_bits=(4, 8))
+HAND_W = {"a": {2: 0.5, 4: 0.0}, "b": {2: 2.0, 4: 0.0}}
+HAND_U = {"a": {4: 5.0, 8: 1.0}, "b": {4: 3.0, 8: 2.0}}
+
+
+def hand_cost(layer: str, choice: LayerChoice) -> float:
+    return HAND_W[layer][choice.w_bits] + HAND_U[layer][choice.u_bits]
+
+
+@pytest.mark.parametrize(
+    "limits, a, b, objective",
+    [
+        # state_bits = 16·10 (first: unquantized, the energy model's 16 bits) + 100·U_a + 300·U_b:
+        # U (4, 4) 1760, (8, 4) 2160, (4, 8) 2960, (8, 8) 3360.
+        ({}, (4, 8), (4, 8), 1.0 + 2.0),
+        ({"state_bits": 3360}, (4, 8), (4, 8), 3.0),
+        ({"state_bits": 3359}, (4, 8), (4, 4), 1.0 + 3.0),  # (4, 8) at 2960 costs 5 + 2 = 7 > 4
+        ({"state_bits": 2160}, (4, 8), (4, 4), 4.0),  # met with equality
+        ({"state_bits": 2159}, (4, 4), (4, 4), 5.0 + 3.0),
+        # W̄ = (1000·W_a + 1000·W_b)/2000 ≤ 3 (S = T = 1): one layer at W2, a's is cheaper (0.5 < 2).
+        ({"bit_budget": 3, "state_bits": 2160}, (2, 8), (4, 4), 0.5 + 1.0 + 3.0),
+        ({"bit_budget": 2, "state_bits": 1760}, (2, 4), (2, 4), 0.5 + 5.0 + 2.0 + 3.0),
+    ],
+)
+def test_state_bits_budget_hand_computed_optimum(limits, a, b, objective):
+    space = SearchSpace.default(["first", "a", "b"], options=HAND_OPTIONS)
+    config = solve_allocation(space, HAND_SPECS, hand_cost, limits)
+    assert (config["a"].w_bits, config["a"].u_bits) == a and (config["b"].w_bits, config["b"].u_bits) == b
+    assert config["first"] == LayerChoice(8, 8, 1, "uniform")  # the pin keeps its unquantized membrane
+    assert sum(hand_cost(n, config[n]) for n in ("a", "b")) == objective
+    metrics = cost_metrics(HAND_SPECS, config, space)
+    assert metrics["state_bits"] == 160 + 100 * a[1] + 300 * b[1]
+    assert all(metrics[k] <= v for k, v in limits.items())
+
+
+def test_state_bits_budget_below_the_smallest_is_a_one_line_error():
+    space = SearchSpace.default(["first", "a", "b"], options=HAND_OPTIONS)
+    with pytest.raises(BudgetError, match=r"smallest reachable state_bits in this space is 1760; loosen the budget$"):
+        solve_allocation(space, HAND_SPECS, hand_cost, {"state_bits": 1759})
+
+
+@pytest.mark.parametrize(
+    "membrane, kept_u",
+    [
+        ({4: 1.0, 8: 0.0}, {4, 8}),  # a larger U worth more: both kept (the program weighs it against state_bits)
+        ({4: 0.0, 8: 0.0}, {4}),  # worth no more and costs more state: U8 is dominated
+        ({4: 0.0, 8: 1.0}, {4}),
+    ],
+)
+def test_undominated_choices_treat_u_as_a_width(membrane, kept_u):
+    space = SearchSpace.default(["first", "a", "b"], options=HAND_OPTIONS)
+
+    def cost(layer: str, choice: LayerChoice) -> float:
+        return HAND_W[layer][choice.w_bits] + membrane[choice.u_bits]
+
+    problem = AllocationProblem(space, HAND_SPECS, cost)
+    for choices in problem.choices:
+        assert {c.u_bits for c in choices} == kept_u
+        assert {c.w_bits for c in choices} == {2, 4}  # W2: more Ω but a smaller size and bit budget, so kept
+    # Without budgets the answer is the per-layer minimum of Ω: the smaller U on a tie.
+    config = problem.solve({}).config
+    assert config["a"].u_bits == (8 if membrane[8] < membrane[4] else 4)
+

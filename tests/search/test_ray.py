@@ -348,3 +348,59 @@ def test_differentiable_target_sweep_on_ray(capsys, tmp_path, cache_dir, digits_
     runs = json.loads((out / "run.json").read_text())["strategy"]["runs"]
     assert [r["target"]["w_bits"] for r in runs] == [1.0, 2.0]
     assert all(len(r["history"]) == 1 + 2 * digits_steps_per_epoch() for r in runs)
+
+
+# ---------------------------------------------------------------------------- membrane bits U
+def _membrane_evaluator(folder: str) -> CrashingEvaluator:
+    """The crashing fake evaluator over a space whose free layers also search U in {4, 8}."""
+    evaluator = CrashingEvaluator(folder)
+    evaluator.space = evaluator.space.searching_membrane((4, 8))
+    return evaluator
+
+
+@pytest.mark.parametrize("name", ["nsga2", "tpe", "gp", "qmc", "random"])
+def test_what_ray_asks_carries_the_sampled_membrane_bits(name, tmp_path):
+    """A trial on Ray gets its config as the searcher's JSON-able parameters: the U the
+    strategy sampled travels in them and reads back into the same config (run_trial's
+    ``Config.from_dict``)."""
+    from spikebits.search import get_strategy
+    from spikebits.search.driver import Driver
+    from spikebits.search.ray_search import make_searcher
+    from spikebits.space import Budget, Config
+
+    evaluator = _membrane_evaluator(str(tmp_path))
+    strategy = get_strategy(name)(evaluator.space, evaluator, Budget(), ("accuracy", "bit_budget"), seed=0)
+    strategy.start()
+    searcher = make_searcher(Driver(strategy, 6))
+    seen = set()
+    for i in range(6):
+        params = json.loads(json.dumps(searcher.suggest(f"t{i}")))
+        config = Config.from_dict(params["config"])
+        assert config == searcher.pending[f"t{i}"].config
+        assert params["config"]["layers"]["a"]["u_bits"] in (4, 8) and "u_bits" not in params["config"]["layers"]["first"]
+        seen.update(config[n].u_bits for n in ("a", "b"))
+    assert seen == {4, 8}
+
+
+@pytest.mark.slow
+def test_ray_trials_record_the_membrane_bits_they_ran(tmp_path, local_ray):
+    from ray import cloudpickle
+
+    from spikebits.search import get_strategy
+    from spikebits.search.ray_search import RayExecutor
+    from spikebits.space import Budget
+
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    calls = tmp_path / "calls"
+    calls.mkdir()
+    evaluator = _membrane_evaluator(str(calls))
+    strategy = get_strategy("random")(evaluator.space, evaluator, Budget(), ("accuracy", "bit_budget"), seed=0)
+    records = RayExecutor(num_cpus=2, max_concurrent=1, ray_storage=tmp_path / "ray").run(strategy, 4)
+    assert len(records) == 4
+    for record in records:  # completed or crashed, each record holds the config its worker ran, U included
+        assert evaluator.space.complete(record.config) == record.config
+        assert {record.config["a"].u_bits, record.config["b"].u_bits} <= {4, 8} and record.config["first"].u_bits is None
+    # The worker ran the config with its U: its file name is the layers' short form.
+    ran = {p.name.split("-")[0] for p in calls.iterdir()}
+    assert ran == {r.config["a"].short() + r.config["b"].short() for r in records}
+    assert all("U" in name for name in ran)
