@@ -22,6 +22,7 @@ least its validation accuracy, and the saving. Written to ``bench/results/membra
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
 import platform
@@ -58,30 +59,43 @@ def run_arm(name: str, membrane_bits: str, args: argparse.Namespace) -> dict:
     ]
     if args.trials:
         command += ["--trials", str(args.trials)]
-    if out.exists():
-        command.append("--restart")
-    start = time.perf_counter()
-    subprocess.run(command, check=True)
-    wall = time.perf_counter() - start
-    run = json.loads((out / "pareto.json").read_text())
-    points = [
-        {
-            "memory_bits": p["metrics"]["size_bits"] + p["metrics"]["state_bits"],
-            "size_bits": p["metrics"]["size_bits"],
-            "state_bits": p["metrics"]["state_bits"],
-            "accuracy": p["metrics"]["accuracy"],
-            "test_accuracy": p["metrics"]["test_accuracy"],
-            "config": " ".join(
-                f"{layer}:W{c['w_bits']}{'p' if c.get('scheme') == 'pow2' else ''}S{c['s_bits']}T{c['timesteps']}"
-                + (f"U{c['u_bits']}" if c.get("u_bits") is not None else "")
-                for layer, c in p["config"]["layers"].items()
-            ),
-        }
-        for p in run["points"]
-        if p["feasible"]
+    wall = None
+    if not args.report_only:
+        if out.exists():
+            command.append("--restart")
+        start = time.perf_counter()
+        subprocess.run(command, check=True)
+        wall = time.perf_counter() - start
+    run = json.loads((out / "run.json").read_text())
+    points = [trial_point(row) for row in csv.DictReader((out / "trials.csv").open()) if row["state"] == "COMPLETE"]
+    return {"command": " ".join(command[1:]), "wall_s": wall, "hypervolume": run.get("hypervolume"), "trials": points, "front": front(points)}
+
+
+def trial_point(row: dict) -> dict:
+    """A finished trial with its memory (weights + neuron state) and a short config."""
+    layers = json.loads(row["config"])["layers"]
+    return {
+        "memory_bits": float(row["size_bits"]) + float(row["state_bits"]),
+        "size_bits": float(row["size_bits"]),
+        "state_bits": float(row["state_bits"]),
+        "accuracy": float(row["accuracy"]),
+        "test_accuracy": float(row["test_accuracy"]),
+        "config": " ".join(
+            f"{layer}:W{c['w_bits']}{'p' if c.get('scheme') == 'pow2' else ''}S{c['s_bits']}T{c['timesteps']}"
+            + (f"U{c['u_bits']}" if c.get("u_bits") is not None else "")
+            for layer, c in layers.items()
+        ),
+    }
+
+
+def front(points: list[dict]) -> list[dict]:
+    """The points no other point beats on both validation accuracy and memory, by memory."""
+    kept = [
+        p for p in points
+        if not any(q["accuracy"] >= p["accuracy"] and q["memory_bits"] <= p["memory_bits"] and q is not p
+                   and (q["accuracy"] > p["accuracy"] or q["memory_bits"] < p["memory_bits"]) for q in points)
     ]
-    points.sort(key=lambda p: p["memory_bits"])
-    return {"command": " ".join(command[1:]), "wall_s": wall, "hypervolume": run["hypervolume"], "front": points}
+    return sorted(kept, key=lambda p: p["memory_bits"])
 
 
 def best_within(front: list[dict], budget: float) -> dict | None:
@@ -123,7 +137,8 @@ def report(results: dict) -> str:
     lines.append("")
     for arm in ("searched", "fixed16"):
         r = results[arm]
-        lines.append(f"* `{arm}`: `spikebits {r['command']}` — {r['wall_s'] / 60:.1f} min, hypervolume {r['hypervolume']:.5g}")
+        wall = "" if r["wall_s"] is None else f" — {r['wall_s'] / 60:.1f} min"
+        lines.append(f"* `{arm}`: `spikebits {r['command']}`{wall}; its front below is over (validation accuracy, memory) of all its trials")
     lines += ["", "## At equal budgets on memory (size_bits + state_bits)", ""]
     lines.append("| budget (bits) | U searched: validation / test | memory | U = 16: validation / test | memory |")
     lines.append("|---|---|---|---|---|")
@@ -160,11 +175,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--membrane-bits", default="2,3,4,6,8,12,16")
+    parser.add_argument("--report-only", action="store_true", help="read the runs already in runs/bench_membrane_bits again")
     parser.add_argument("extra", nargs="*", help="further `spikebits search` flags (after --)")
     args = parser.parse_args(argv)
-    results = {"machine": machine(), "settings": {k: v for k, v in vars(args).items() if k != "data_dir"}}
+    results = {"machine": machine(), "settings": {k: v for k, v in vars(args).items() if k not in ("data_dir", "report_only")}}
+    if args.report_only and (OUT / "results.json").exists():
+        before = json.loads((OUT / "results.json").read_text())
+        results["machine"] = before["machine"]
     results["searched"] = run_arm("searched", args.membrane_bits, args)
     results["fixed16"] = run_arm("fixed16", "16", args)
+    if args.report_only and (OUT / "results.json").exists():
+        for arm in ("searched", "fixed16"):
+            results[arm]["wall_s"] = before.get(arm, {}).get("wall_s")
     results["budgets"], results["equal_accuracy"] = compare(results["searched"]["front"], results["fixed16"]["front"])
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "results.json").write_text(json.dumps(results, indent=2) + "\n")

@@ -757,9 +757,11 @@ def _check_layer(profile: ChipProfile, spec: LayerSpec, choice: LayerChoice, fir
             raise PlacementError(f"layer {spec.name!r} has a {label} of {value:,}; a {profile.name} neuron takes at most {min(known):,} {unit}; use fewer channels or features, or another chip")
 
 
-def _split(name: str, profile: ChipProfile, d: _Demand) -> int:
-    """The fewest equal parts p (at most one per neuron) of which one, ⌈demand / p⌉, fits an
-    empty core of some kind."""
+def _split(name: str, profile: ChipProfile, d: _Demand, *, any_parts: bool = False) -> int:
+    """The fewest equal parts p (at most one per neuron; ``any_parts``: any number, a layer's
+    weights divided among cores) of which one, ⌈demand / p⌉, fits an empty core of some kind."""
+    if any_parts:
+        return min(_parts_that_fit(cap, d) for cap in profile.capacity.core_types)
     best = None
     for cap in profile.capacity.core_types:
         parts = 1
@@ -782,12 +784,25 @@ def _split(name: str, profile: ChipProfile, d: _Demand) -> int:
     return best
 
 
+def _parts_that_fit(cap: CoreCapacity, d: _Demand) -> int:
+    """The fewest equal parts of ``d`` one of which fits an empty core ``cap``, in any number."""
+    parts = 1
+    for limit, need in ((cap.neurons, d.neurons), (cap.weight_bits, d.weight_bits), (cap.neuron_state_bits, d.neuron_state_bits),
+                        (cap.memory_bits, d.weight_bits + d.neuron_state_bits)):
+        if limit is not None:
+            parts = max(parts, -(-need // limit))
+    while not _room(cap, None, d.part(parts)):  # ⌈a/p⌉ + ⌈b/p⌉ over a shared pool: a few more parts at most
+        parts += 1
+    return parts
+
+
 def place(profile: str | Path | ChipProfile, specs: Sequence[LayerSpec], config: Config, *, formats: bool = True) -> Placement:
     """Place the layers ``specs`` configured by ``config`` on the chip ``profile``, first-fit
     (the rule is in this module's docstring). A layer the chip cannot take at all is a one-line
     :class:`PlacementError`; needing more cores than the chip has is not (``fits`` is False).
-    ``formats=False`` places by capacity alone, whatever W, S, T and U the chip allows (the
-    generic chip the cost metrics use when a run names none)."""
+    ``formats=False`` places by capacity alone, whatever W, S, T and U the chip allows, and
+    divides any layer too large for one core into as many parts as it takes (the generic chip
+    the cost metrics use when a run names none: every config then has a placement)."""
     profile = load_profile(profile)
     config.check_layers(s.name for s in specs)
     cap = profile.capacity
@@ -800,8 +815,8 @@ def place(profile: str | Path | ChipProfile, specs: Sequence[LayerSpec], config:
         d = _demand(profile, spec, choice)
         if any(_room(c, None, d) for c in cap.core_types):
             parts = 1
-        elif cap.split_layers:
-            parts = _split(spec.name, profile, d)
+        elif cap.split_layers or not formats:
+            parts = _split(spec.name, profile, d, any_parts=not formats)
         else:
             raise _too_big(spec.name, profile, d, f"{profile.name} does not split a layer across cores; use fewer channels or another chip")
         parts_of[spec.name] = parts
@@ -833,6 +848,11 @@ def place(profile: str | Path | ChipProfile, specs: Sequence[LayerSpec], config:
     return Placement(profile, loads, parts_of)
 
 
+#: Above this many parts in one layer, the generic placement of the cost metrics is counted
+#: without placing part by part (:func:`chip_usage`).
+MAX_PLACED_PARTS = 64
+
+
 def chip_usage(profile: str | Path | ChipProfile, specs: Sequence[LayerSpec], config: Config, *, formats: bool = True) -> tuple[int, int]:
     """(``cores_used``, ``core_memory_bits``) of ``config`` on the chip: the cores first-fit
     placement needs (:func:`place`) and the most weight + state bits on one core. A config
@@ -840,8 +860,16 @@ def chip_usage(profile: str | Path | ChipProfile, specs: Sequence[LayerSpec], co
     as one core more than the chip has, so that a budget at the chip's core count (what
     ``--chip`` sets) refuses it like any other data-free budget, before any training, and its
     ``core_memory_bits`` as every layer's demand together (no core holds more); on a chip
-    without a core count it is the :class:`PlacementError` itself. ``formats``: as :func:`place`."""
+    without a core count it is the :class:`PlacementError` itself. ``formats``: as :func:`place`;
+    without formats (the generic chip of a run that names none), a layer that needs more than
+    :data:`MAX_PLACED_PARTS` parts makes the count simple and fast: every layer on cores of its
+    own, ⌈its demand / a core⌉ of them (first fit would pack a few layers together)."""
     profile = load_profile(profile)
+    if not formats:
+        demands = [_demand(profile, spec, config[spec.name]) for spec in specs]
+        parts = [min(_parts_that_fit(cap, d) for cap in profile.capacity.core_types) for d in demands]
+        if max(parts, default=1) > MAX_PLACED_PARTS:
+            return sum(parts), max((d.part(p).weight_bits + d.part(p).neuron_state_bits for d, p in zip(demands, parts)), default=0)
     try:
         placement = place(profile, specs, config, formats=formats)
     except PlacementError:

@@ -201,12 +201,11 @@ class Evaluator:
         named = self.space.chip
         if chip is None and named is None:
             return None
-        reference = str(chip) if chip is not None else named
-        if reference not in profile_names():
-            reference = str(Path(reference).expanduser().resolve())
+        given = str(chip) if chip is not None else named
+        profile = load_profile(given)  # an unknown name or a bad file: one line
+        reference = given if given in profile_names() else str(Path(given).expanduser().resolve())
         if chip is not None and named is not None and named != reference:
             raise ConfigError(f"the space file is for chip {named!r}, not {str(chip)!r}; drop --chip or write the space again with `spikebits space --chip {chip}`")
-        profile = load_profile(reference)
         self.space = dataclasses.replace(chip_space(profile, self.space, specs=self.specs), chip=reference)
         place(profile, self.specs, self.space.smallest_config())
         return profile

@@ -85,17 +85,26 @@ class _StepQuantize(torch.autograd.Function):
     def backward(ctx, grad: Tensor):  # type: ignore[override]
         u, level, step = ctx.saved_tensors
         grad_inside = torch.ops.aten.hardtanh_backward(grad, u, ctx.lo, ctx.hi)
-        grad_step = grad_bits = None
-        flat, flat_level = grad.reshape(-1), level.reshape(-1)
-        if ctx.needs_input_grad[1] or ctx.needs_input_grad[5]:
-            grad_level = torch.dot(flat, flat_level)
-        if ctx.needs_input_grad[1]:
-            # Σ grad·level − Σ grad·u·[inside], as two dot products (no temporaries).
-            total = grad_level - torch.dot(grad_inside.reshape(-1), u.reshape(-1))
-            grad_step = (total * ctx.g).reshape(step.shape)
-        if ctx.needs_input_grad[5]:
-            grad_bits = _bits_gradient(ctx, grad_level, grad_inside, flat_level, step).reshape(ctx.bits_shape)
+        grad_step, grad_bits = _step_and_bits_gradients(ctx, grad, grad_inside, u, level, step, ctx.needs_input_grad[1], ctx.needs_input_grad[5])
         return (grad_inside if ctx.needs_input_grad[0] else None), grad_step, None, None, None, grad_bits
+
+
+def _step_and_bits_gradients(
+    ctx, grad: Tensor, grad_inside: Tensor, u: Tensor, level: Tensor, step: Tensor, need_step: bool, need_bits: bool
+) -> tuple[Tensor | None, Tensor | None]:
+    """LSQ's step gradient g·(Σ grad·level − Σ grad·u·[inside]) and the bit width's
+    clipping-boundary gradient (:func:`_bits_gradient`), each None when not needed; as dot
+    products, without temporaries."""
+    grad_step = grad_bits = None
+    flat_level = level.reshape(-1)
+    if need_step or need_bits:
+        grad_level = torch.dot(grad.reshape(-1), flat_level)
+    if need_step:
+        total = grad_level - torch.dot(grad_inside.reshape(-1), u.reshape(-1))
+        grad_step = (total * ctx.g).reshape(step.shape)
+    if need_bits:
+        grad_bits = _bits_gradient(ctx, grad_level, grad_inside, flat_level, step).reshape(ctx.bits_shape)
+    return grad_step, grad_bits
 
 
 def _bits_gradient(ctx, grad_level: Tensor, grad_inside: Tensor, level: Tensor, step: Tensor) -> Tensor:
@@ -246,16 +255,11 @@ class _MembraneFire(torch.autograd.Function):
         u, inside, level, step, stored = ctx.saved_tensors
         spike_inside = torch.ops.aten.hardtanh_backward(grad_spikes, u, 0.0, ctx.q)
         grad_v = (grad_stored + spike_inside) * inside
-        flat, flat_level = grad_spikes.reshape(-1), level.reshape(-1)
-        grad_step = grad_bits = grad_membrane = None
-        if ctx.needs_input_grad[1] or ctx.needs_input_grad[5]:
-            grad_level = torch.dot(flat, flat_level)
-        if ctx.needs_input_grad[1]:
-            total = grad_level - torch.dot(spike_inside.reshape(-1), u.reshape(-1))
-            grad_step = (total * ctx.g).reshape(step.shape)
-        if ctx.needs_input_grad[5]:
-            ctx.hi = ctx.q
-            grad_bits = _bits_gradient(ctx, grad_level, spike_inside, flat_level, step).reshape(ctx.bits_shape)
+        ctx.hi = ctx.q
+        grad_step, grad_bits = _step_and_bits_gradients(
+            ctx, grad_spikes, spike_inside, u, level, step, ctx.needs_input_grad[1], ctx.needs_input_grad[5]
+        )
+        grad_membrane = None
         if ctx.needs_input_grad[6]:
             saturated = (1.0 - inside).mul_(grad_stored).mul_(stored)
             grad_membrane = (saturated.sum() * (math.log(2.0) / 2)).reshape(ctx.membrane_shape)

@@ -130,6 +130,12 @@ class DifferentiableStrategy(SplitStrategy):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.targets = resolve_targets(self.options.targets, self.budget, self.space)
+        lambdas = self.options.lambdas
+        if lambdas is not None and len(lambdas) == 4 and not any(self.space.layers[n].searches_membrane for n in self.space.decisions):
+            raise ConfigError(
+                f"lambdas {'/'.join(f'{x:g}' for x in lambdas)} has a fourth number, λ_U, but the space searches no membrane widths; "
+                "give 3 numbers, or add --membrane-bits (u_bits in the space file)"
+            )
         if self.options.initial_configs and len(self.options.initial_configs) != len(self.targets):
             raise ConfigError(f"{len(self.options.initial_configs)} initial configs for {len(self.targets)} targets; give one per target")
         self.initial_configs: list[Config] = list(self.options.initial_configs)

@@ -1057,8 +1057,9 @@ CASES = [
     ("search --strategy differentiable --lambdas 1e999/0/0 --out {prev}", "differentiable option lambdas must be finite numbers"),
     ("search --strategy differentiable --lambdas -1/0.1/0.1 --out {prev}", "--lambdas: expected one argument"),
     ("search --strategy differentiable --lambdas a/b/c --out {prev}", "differentiable option lambdas 'a/b/c' is malformed"),
-    ("search --strategy differentiable --lambdas 0.1/0.1/0.1/0.1 --out {prev}", "lambdas needs 3 numbers, λ_w/λ_s/λ_T, for example 0.04/0.04/0.01; got 4"),
-    ("search --strategy differentiable --init-bits 4/4 --out {prev}", "init_bits '4/4' is unknown; use largest or W/S/T"),
+    ("search --strategy differentiable --lambdas 0.1/0.1/0.1/0.1 --out {prev}", "lambdas 0.1/0.1/0.1/0.1 has a fourth number, λ_U, but the space searches no membrane widths"),
+    ("search --strategy differentiable --lambdas 0.1/0.1/0.1/0.1/0.1 --out {prev}", "lambdas needs 3 numbers, λ_w/λ_s/λ_T, for example 0.04/0.04/0.01 (or 4 with λ_U of a membrane target); got 5"),
+    ("search --strategy differentiable --init-bits 4/4 --out {prev}", "init_bits '4/4' is unknown; use largest, W/S/T or W/S/T/U"),
     ("search --strategy differentiable --init-bits 0/4/1 --out {prev}", "init_bits '0/4/1' is unknown"),
     ("search --strategy differentiable --init-bits 4/4/0 --out {prev}", "init_bits '4/4/0' is unknown"),
     ("search --strategy differentiable --init-bits 4pp/4/1 --out {prev}", "init_bits '4pp/4/1' is unknown"),
@@ -1132,6 +1133,17 @@ CASES = [
     ("search --strategy random --storage sqlite:///{w}/plain.txt --out {prev}", "storage {w}/plain.txt is not an sqlite database"),
     ("search --strategy random --storage mysql://nobody@127.0.0.1:1/x --out {prev}", "needs the Python database driver 'MySQLdb'"),
     ("search --strategy differentiable --storage {w}/s.journal --out {prev}", "--storage applies to gp, nsga2, qmc, random, tpe"),
+    # issue 30: membrane bits and chips
+    ("search --membrane-bits 1 --out {prev}", "1 is out of range; give widths from 2 to 32"),
+    ("search --membrane-bits 4,x --out {prev}", "'x' is not a whole number"),
+    ("search --chip nosuch --out {prev}", "chip profile 'nosuch' is neither a built-in profile"),
+    ("search --chip speck --out {prev}", "layer 'conv3' needs 589,824 weight bits; the largest speck core holds"),
+    ("search --chip xylo --out {prev}", "layer 'conv1' is a conv layer, which the xylo chip cannot run"),
+    ("search --chip {w}/out_fifo --out {prev}", "neither a built-in profile"),
+    ("space --chip speck", "layer 'conv3' needs 589,824 weight bits"),
+    ("evaluate --chip akida --uniform 8/4/1 --cost-only", "uses W8"),
+    ("chips nosuch", "chip profile 'nosuch' is neither a built-in profile"),
+    ("chips {w}/plain.txt", "neither a built-in profile"),
     ("strategies annealing random", "unknown strategy 'annealing'"),
     ("strategies RANDOM", "unknown strategy 'RANDOM'"),
     ("strategies --markdown nope", "unknown strategy 'nope'"),
@@ -1147,7 +1159,8 @@ CASES = [
     ("evaluate --uniform 4/4/-1", "--uniform '4/4/-1': timesteps=-1 is out of range"),
     ("evaluate --uniform 65/4/1", "--uniform '65/4/1': w_bits=65 is out of range; use 1 to 16"),
     ("evaluate --uniform 4/17/1", "--uniform '4/17/1': s_bits=17 is out of range; use 1 to 16"),
-    ("evaluate --uniform 4/4/1/1", "--uniform '4/4/1/1': write W/S/T"),
+    ("evaluate --uniform 4/4/1/1", "--uniform '4/4/1/1': u_bits=1 is out of range; use 2 to 32"),
+    ("evaluate --uniform 4/4/1/8/1", "--uniform '4/4/1/8/1': write W/S/T or W/S/T/U"),
     ("evaluate --uniform a/b/c", "--uniform 'a/b/c': write W/S/T"),
     ("evaluate --uniform //", "--uniform '//': write W/S/T"),
     ("evaluate --uniform 4p/4p/1", "--uniform '4p/4p/1': write W/S/T"),
@@ -1371,4 +1384,4 @@ def test_debug_shows_the_traceback(capsys, world):
     code = main(["--debug", "search", "--space", str(world / "typo_space.json")])
     err = capsys.readouterr().err
     assert code == 2
-    assert "Traceback (most recent call last)" in err and err.rstrip().endswith("schema, model, layers, ties, pinned")
+    assert "Traceback (most recent call last)" in err and err.rstrip().endswith("schema, model, chip, layers, ties, pinned")

@@ -109,10 +109,11 @@ def run(args: argparse.Namespace) -> int:
     if args.cost_only:
         evaluator = make_evaluator(args, epochs=0, check_memory=False)  # allocates nothing: any T, any size
         config = uniform_config(evaluator, args) if config is None else config
+        placement = chip_placement(evaluator, config)
         metrics = evaluator.cost(config, strict=False)
         dense = evaluator.energy(config)
         report = {"metrics": metrics, "energy": dense.to_dict()}
-        tables = [f"input shape {','.join(map(str, evaluator.input_shape))} ({args.dataset})", dense.format()]
+        tables = [f"input shape {','.join(map(str, evaluator.input_shape))} ({args.dataset})", dense.format(), *placement]
     else:
         evaluator, config, metrics, report, tables = measure(args, config, state)
     if args.include_pinned:
@@ -139,6 +140,7 @@ def measure(args: argparse.Namespace, config: Config | None, state: Any) -> tupl
     set_threads(args.threads)
     evaluator = make_evaluator(args, progress=progress_factory(args.quiet), check_memory=False)
     config = uniform_config(evaluator, args) if config is None else config
+    placement = chip_placement(evaluator, config)
     full = evaluator.space.complete(config, strict=False)
     evaluator.check_memory(full)  # before any data is read, any network pretrained or built
     if args.checkpoint:
@@ -176,8 +178,19 @@ def measure(args: argparse.Namespace, config: Config | None, state: Any) -> tupl
         "NeuroBench synaptic operations per sample (integer spikes): "
         + ", ".join(f"{k} {counts[k]:.4g}" for k in ("Effective_ACs", "Effective_MACs", "Dense")),
         hardware_table,
+        *placement,
     ]
     return evaluator, config, metrics, report, tables
+
+
+def chip_placement(evaluator: Any, config: Config) -> list[str]:
+    """With ``--chip``: the placement table of ``config`` on the chip (a value the chip does not
+    allow, or a layer no core holds, is a one-line error before any work); else nothing."""
+    if evaluator.chip is None:
+        return []
+    from spikebits.evaluators.chips import place
+
+    return [place(evaluator.chip, evaluator.specs, evaluator.space.complete(config, strict=False)).table()]
 
 
 def uniform_config(evaluator: Any, args: argparse.Namespace) -> Config:

@@ -141,12 +141,16 @@ def test_size_bits_and_effective_resolution(specs):
 
 def test_cost_metrics_keys_and_values(toy, specs):
     m = cost_metrics(specs, CONFIG, default_space(toy))
-    assert set(m) == {"bit_budget", "s_ace", "size_bits", "state_bits", "effective_resolution", "energy_pj"}
+    assert set(m) == {"bit_budget", "s_ace", "size_bits", "state_bits", "effective_resolution", "energy_pj", "cores_used", "core_memory_bits"}
     assert m["bit_budget"] == pytest.approx(float(F(9880, 567)), rel=1e-12)
     assert m["s_ace"] == 23328.0
     assert m["size_bits"] == 456.0
     assert m["state_bits"] == (16 + 32 + 4) * 16  # no U: every membrane at horowitz45nm's 16 bits
     assert m["effective_resolution"] == pytest.approx(float(F(76, 17)), rel=1e-12)
+    # no --chip: placed on the generic ideal chip (cores of 4096 neurons, 1 Mibit of weights,
+    # 128 Kibit of state, W and U bits packed): 52 neurons, 456 weight bits and 832 state bits
+    # fit one core, which holds 456 + 832 = 1288 bits
+    assert (m["cores_used"], m["core_memory_bits"]) == (1.0, 1288.0)
     # unpinning conv1 makes bit_budget run over every layer
     m_all = cost_metrics(specs, CONFIG, default_space(toy, pin_first=False))
     assert m_all["bit_budget"] == pytest.approx(float(F(6992, 221)), rel=1e-12)

@@ -137,3 +137,24 @@ split_layers = false
         assert float(row["cores_used"]) > 2 and row["accuracy"] == ""  # never trained
     for row in trained:
         assert float(row["cores_used"]) <= 2 and float(row["accuracy"]) > 0
+
+
+def test_a_space_written_for_a_chip_carries_it_and_evaluate_places_a_config(capsys, tmp_path: Path):
+    space_file = tmp_path / "loihi2.json"
+    code, _, err = run_main(capsys, "space", "--chip", "loihi2", "--out", str(space_file))
+    assert code == 0, err
+    data = json.loads(space_file.read_text())
+    assert data["chip"] == "loihi2" and data["pinned"]["conv1"]["u_bits"] == 24
+    assert all(o["u_bits"] == [24] and o["schemes"] == ["uniform"] for o in data["layers"].values())
+    # the space file alone makes the run a loihi2 run: the costs place the config on its cores
+    code, out, err = run_main(capsys, "evaluate", "--space", str(space_file), "--uniform", "4/2/1/24", "--cost-only")
+    assert code == 0, err
+    metrics = json.loads(out)
+    # digits_cnn: conv1 256 + conv3 4,096 + fc 128 neurons share core 0 (8,192 neurons each),
+    # conv2's 8,192 take core 1: 2 cores. Core 0 holds 288·8 + 73,728·4 + 1,280·4 = 302,336 weight
+    # bits and 4,480·24 = 107,520 state bits: 409,856; core 1 18,432·4 + 8,192·24 = 270,336.
+    assert (metrics["cores_used"], metrics["core_memory_bits"]) == (2, 409856)
+    assert "placement on loihi2: 2 of 128 cores (fits), first-fit" in err
+    # a space file for one chip, --chip another: one line
+    code, _, err = run_main(capsys, "evaluate", "--space", str(space_file), "--chip", "akida", "--uniform", "4/2/1", "--cost-only")
+    assert code == 2 and "the space file is for chip 'loihi2', not 'akida'" in err

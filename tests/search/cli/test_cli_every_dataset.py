@@ -45,11 +45,12 @@ from test_cifar import batch_dict, dump  # noqa: E402
 from test_events import aedat4, bin_events, write_shd  # noqa: E402
 from test_mnist import FOLDERS, write_set  # noqa: E402
 
-#: The metric keys DESIGN.md fixes (Core vocabulary, "Metrics keys"), and ``state_bits``, the
-#: neuron-state memory of issue 30 (membrane bits U).
+#: The metric keys DESIGN.md fixes (Core vocabulary, "Metrics keys"), and those of issue 30:
+#: ``state_bits`` (the neuron-state memory, membrane bits U), ``cores_used`` and
+#: ``core_memory_bits`` (the config placed on the run's chip, the generic ideal one by default).
 METRIC_KEYS = {
     "accuracy", "test_accuracy", "bit_budget", "s_ace", "energy_pj", "size_bits", "state_bits", "firing_rate",
-    "effective_resolution", "s_ace_active", "energy_pj_active",
+    "effective_resolution", "s_ace_active", "energy_pj_active", "cores_used", "core_memory_bits",
 }
 SMALL = ["--model-arg", "width=0.25", "--pretrain-epochs", "1", "--quiet", "--seed", "0", "--threads", "1"]
 
