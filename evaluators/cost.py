@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from spikebits.evaluators.chips import ChipProfile, chip_usage, load_profile
 from spikebits.evaluators.energy import EnergyModel, choice_energy, load_energy_model
@@ -83,8 +83,21 @@ def cost_context(space: SearchSpace | None = None, energy_model: EnergyModel | s
         free_layers=tuple(space.free_layers) if space is not None else None,
         layer_energy=functools.partial(choice_energy, model),
         membrane_bits=int(model.membrane_bits),
-        chip_usage=functools.partial(chip_usage, _profile(chip), formats=space is not None and space.chip is not None),
+        chip_usage=_last_usage(functools.partial(chip_usage, _profile(chip), formats=space is not None and space.chip is not None)),
     )
+
+
+def _last_usage(usage: Callable[[Sequence[LayerSpec], Config], tuple[int, int]]) -> Callable[[Sequence[LayerSpec], Config], tuple[int, int]]:
+    """``usage`` that remembers its last answer: ``cores_used`` and ``core_memory_bits`` read
+    the same placement, which is placed once."""
+    last: list = [None, None, None]
+
+    def remembered(specs: Sequence[LayerSpec], config: Config) -> tuple[int, int]:
+        if last[0] is not specs or last[1] != config:
+            last[:] = [specs, config, usage(specs, config)]
+        return last[2]
+
+    return remembered
 
 
 @functools.lru_cache(maxsize=16)
