@@ -24,29 +24,17 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
-import platform
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import torch
+from mnist import machine  # bench/mnist.py: the machine described the same way
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "mnist"
 OUT = ROOT / "bench" / "results" / "membrane_bits"
 RUNS = ROOT / "runs" / "bench_membrane_bits"
-
-
-def machine() -> dict:
-    return {
-        "cores": os.cpu_count(),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "date": time.strftime("%Y-%m-%d"),
-    }
 
 
 def run_arm(name: str, membrane_bits: str, args: argparse.Namespace) -> dict:
