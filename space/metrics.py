@@ -260,6 +260,8 @@ ENERGY_PJ = Metric("energy_pj", "minimize", "dense energy estimate per inference
 SIZE_BITS = Metric("size_bits", "minimize", "stored weight bits", "model size (bits)", large=True, layer_term=size_term, integral=True)
 STATE_BITS = Metric("state_bits", "minimize", "stored membrane bits, Σ_l neurons_l·U_l", "neuron state (bits)", large=True,
                     layer_term=state_term, integral=True)
+
+
 def _usage(context: CostContext) -> Callable[[Sequence[LayerShape], Config], tuple[int, int]]:
     if context.chip_usage is None:
         raise ConfigError("cores_used and core_memory_bits need a chip; build the context with evaluators.cost.cost_context")
