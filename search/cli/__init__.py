@@ -10,6 +10,7 @@ a batch boundary, :class:`space.TrainingStopped`) exits with 130.
 from __future__ import annotations
 
 import errno
+import os
 import sys
 import traceback
 from collections.abc import Sequence
@@ -77,6 +78,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             traceback.print_exc()
         print("spikebits: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader of our output went away (`spikebits chips | head -1`): say nothing, as
+        # `cat` does; stdout goes to /dev/null so that Python's exit flush does not fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except Exception as err:  # noqa: BLE001 - a bug: one line, the traceback with --debug
         if debug:
             traceback.print_exc()

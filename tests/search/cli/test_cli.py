@@ -232,3 +232,21 @@ def test_the_data_set_picks_the_model_when_none_is_given():
     assert parse(["evaluate", "--dataset", "fashion_mnist", "--uniform", "4/4/1"]).model == "mnist_cnn"
     assert parse(["search"]).model == "digits_cnn" and parse(["search", "--dataset", "cifar10"]).model == "digits_cnn"
     assert parse(["search", "--dataset", "mnist", "--model", "resnet20"]).model == "resnet20"
+
+
+def test_a_reader_that_goes_away_is_not_an_internal_error():
+    # `spikebits … | head -1`: the pipe closes while spikebits writes; that is no error of
+    # spikebits' (exit 141, as for SIGPIPE; nothing on stderr).
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from spikebits.search.cli import chips, main\n"
+        "def run(args):\n"
+        "    raise BrokenPipeError(32, 'Broken pipe')\n"
+        "chips.run = run\n"
+        "sys.exit(main(['chips']))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert (done.returncode, done.stderr) == (141, "")
