@@ -764,10 +764,7 @@ def _split(name: str, profile: ChipProfile, d: _Demand, *, any_parts: bool = Fal
         return min(_parts_that_fit(cap, d) for cap in profile.capacity.core_types)
     best = None
     for cap in profile.capacity.core_types:
-        parts = 1
-        for limit, need in ((cap.neurons, d.neurons), (cap.weight_bits, d.weight_bits), (cap.neuron_state_bits, d.neuron_state_bits), (cap.memory_bits, d.weight_bits + d.neuron_state_bits)):
-            if limit is not None:
-                parts = max(parts, -(-need // limit))
+        parts = _fewest_parts(cap, d)
         # ⌈a/p⌉ + ⌈b/p⌉ can exceed a shared pool where (a + b)/p does not: a few more parts at most
         while parts <= d.neurons and not _room(cap, None, d.part(parts)):
             parts += 1
@@ -784,13 +781,19 @@ def _split(name: str, profile: ChipProfile, d: _Demand, *, any_parts: bool = Fal
     return best
 
 
-def _parts_that_fit(cap: CoreCapacity, d: _Demand) -> int:
-    """The fewest equal parts of ``d`` one of which fits an empty core ``cap``, in any number."""
+def _fewest_parts(cap: CoreCapacity, d: _Demand) -> int:
+    """The parts ``d`` needs at least for an empty core ``cap``: ⌈need / limit⌉ in each dimension."""
     parts = 1
     for limit, need in ((cap.neurons, d.neurons), (cap.weight_bits, d.weight_bits), (cap.neuron_state_bits, d.neuron_state_bits),
                         (cap.memory_bits, d.weight_bits + d.neuron_state_bits)):
         if limit is not None:
             parts = max(parts, -(-need // limit))
+    return parts
+
+
+def _parts_that_fit(cap: CoreCapacity, d: _Demand) -> int:
+    """The fewest equal parts of ``d`` one of which fits an empty core ``cap``, in any number."""
+    parts = _fewest_parts(cap, d)
     while not _room(cap, None, d.part(parts)):  # ⌈a/p⌉ + ⌈b/p⌉ over a shared pool: a few more parts at most
         parts += 1
     return parts
